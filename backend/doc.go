@@ -1,0 +1,58 @@
+// Package backend is the contract every zkrecipes recipe is written against:
+// ZooKeeper's znode semantics, offered alike by backend/zk (ZooKeeper) and
+// backend/etcd (etcd), and held to one conformance suite (backend/backendtest)
+// run against real servers.
+//
+// # The tree
+//
+// Nodes form a tree addressed by absolute, '/'-separated paths following
+// ZooKeeper's rules (ValidatePath). A bad path is ErrBadPath before any round
+// trip. Every node has data (at most Capabilities.MaxDataSize bytes, else
+// ErrTooLarge before sending) and a Stat: data and children versions, and two
+// cluster-wide monotonic tokens, CreateToken (ZooKeeper czxid, etcd create
+// revision) and ModifyToken (mzxid, mod revision). CreateToken is what recipes
+// hand out as a fencing token: a node created later always has a larger one.
+//
+// A node's Mode says how it lives: Persistent, Ephemeral (removed when the
+// owning session ends; no children), sequential variants (a 10-digit,
+// zero-padded counter appended to the name, unique and increasing under one
+// parent), Container (removed by the server after its last child goes) and
+// TTL (removed when childless and unmodified for the TTL). A mode the server
+// cannot do is ErrUnsupported, never a substitute.
+//
+// # Sessions and clients
+//
+// A Session owns ephemeral nodes and carries every call. Its State moves from
+// Connected through any number of Suspended (connection down; the session may
+// live) and Reconnected, to Lost (the server ended it) or Closed (its owner
+// did). StateChanges delivers every change in order to every subscriber;
+// Done is closed once at the end. A session the server expired never comes
+// back: calls on it fail with ErrSessionExpired, and a backend never opens a
+// replacement under the caller. A Client owns the connection and hands out the
+// current session, opening a new one after a loss, so services rejoin without
+// a reconnect loop of their own.
+//
+// # Watches
+//
+// GetW, ExistsW and ChildrenW read and register a one-shot watch with no gap:
+// the first change after the returned state fires it. A watch delivers exactly
+// one Event and its channel is closed; it ends with EventNotWatching when its
+// context ends or its session is lost or closed. WatchTree streams a subtree:
+// its state, then changes; each backend documents what it may coalesce.
+//
+// # Writes that may or may not have happened
+//
+// ErrConnectionLoss means the call's outcome is unknown. CreateProtected and
+// CreateWithGUID put a GUID in the node's name so that a create whose reply
+// was lost is found again rather than made twice.
+//
+// # Errors
+//
+// Every operation returns *OpError values naming the operation and path,
+// matching one of the sentinels (ErrNoNode, ErrNodeExists, ErrBadVersion,
+// ErrNotEmpty, ErrNoChildrenForEphemerals, ErrSessionExpired,
+// ErrConnectionLoss, ErrClosed, ErrBadPath, ErrTooLarge, ErrNoAuth,
+// ErrUnsupported, or a context error) with errors.Is, and keeping the
+// driver's own error in the chain. A failed Multi is a *MultiError naming the
+// failing operation. Credentials never appear in errors.
+package backend

@@ -1,0 +1,155 @@
+package backend
+
+import (
+	"fmt"
+	"time"
+)
+
+// AnyVersion, given as the expected version to Set, Delete or a Check, matches every version.
+const AnyVersion int32 = -1
+
+// Mode is how a node lives: who owns it, whether its name gets a sequence
+// suffix, and when the server removes it.
+type Mode int
+
+// The node modes. A mode the server cannot do is refused with ErrUnsupported,
+// never replaced by another.
+const (
+	// Persistent nodes live until deleted.
+	Persistent Mode = iota
+	// Ephemeral nodes belong to the creating session and are removed when it
+	// ends (closed or expired). They cannot have children.
+	Ephemeral
+	// PersistentSequential is Persistent with a 10-digit sequence suffix appended to the name.
+	PersistentSequential
+	// EphemeralSequential is Ephemeral with a 10-digit sequence suffix appended to the name.
+	EphemeralSequential
+	// Container nodes are persistent nodes the server removes some time after
+	// their last child is deleted (never before they had a child).
+	Container
+	// PersistentTTL nodes are persistent nodes the server removes when they
+	// have no children and were not modified for the TTL given with WithTTL.
+	PersistentTTL
+	// PersistentSequentialTTL is PersistentTTL with a sequence suffix.
+	PersistentSequentialTTL
+)
+
+var modeNames = [...]string{"persistent", "ephemeral", "persistent-sequential", "ephemeral-sequential", "container", "persistent-ttl", "persistent-sequential-ttl"}
+
+// String returns the mode's name, e.g. "ephemeral-sequential".
+func (m Mode) String() string {
+	if m >= 0 && int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("mode(%d)", int(m))
+}
+
+// Valid reports whether m is one of the defined modes.
+func (m Mode) Valid() bool { return m >= 0 && int(m) < len(modeNames) }
+
+// IsEphemeral reports whether nodes of this mode belong to a session.
+func (m Mode) IsEphemeral() bool { return m == Ephemeral || m == EphemeralSequential }
+
+// IsSequential reports whether a create in this mode appends a sequence suffix.
+func (m Mode) IsSequential() bool {
+	return m == PersistentSequential || m == EphemeralSequential || m == PersistentSequentialTTL
+}
+
+// IsTTL reports whether nodes of this mode need a TTL.
+func (m Mode) IsTTL() bool { return m == PersistentTTL || m == PersistentSequentialTTL }
+
+// Stat is a node's metadata.
+type Stat struct {
+	// Version counts the changes to the node's data since it was created (0 after create).
+	Version int32
+	// CVersion counts the changes to the node's children. On etcd a child
+	// removed by lease expiry does not count (see backend/etcd); the deletion
+	// is still seen by every watcher.
+	CVersion int32
+	// CreateToken is the cluster-wide, monotonic position at which the node was
+	// created: ZooKeeper czxid, etcd create revision. A node created later has a
+	// larger token, even under another parent. Recipes hand it out as a fencing token.
+	CreateToken int64
+	// ModifyToken is the cluster-wide position of the last change to the node's
+	// data: ZooKeeper mzxid, etcd mod revision.
+	ModifyToken int64
+	// EphemeralOwner is the owning session's ID for an ephemeral node, 0 otherwise.
+	EphemeralOwner int64
+	// DataLength is the length of the node's data in bytes.
+	DataLength int32
+	// NumChildren is the number of direct children.
+	NumChildren int32
+	// Created and Modified are wall-clock times recorded at create and last set.
+	Created, Modified time.Time
+}
+
+// ACL is one ZooKeeper access control entry: who (Scheme:ID) may do what (Perms).
+type ACL struct {
+	Perms  int32
+	Scheme string
+	ID     string
+}
+
+// ACL permission bits, as ZooKeeper defines them.
+const (
+	PermRead int32 = 1 << iota
+	PermWrite
+	PermCreate
+	PermDelete
+	PermAdmin
+	PermAll = PermRead | PermWrite | PermCreate | PermDelete | PermAdmin
+)
+
+// OpenACL is ZooKeeper's world:anyone with all permissions, the default.
+var OpenACL = []ACL{{Perms: PermAll, Scheme: "world", ID: "anyone"}}
+
+// CreateOptions are the resolved options of a create. Backends read them with
+// NewCreateOptions; callers set them with CreateOption functions.
+type CreateOptions struct {
+	// TTL is the time-to-live of a TTL mode node.
+	TTL time.Duration
+	// Parents, when not zero, creates missing ancestors with this mode
+	// (Persistent or Container) before creating the node.
+	Parents Mode
+	// CreateParents tells whether Parents was set.
+	CreateParents bool
+	// ACL is the node's access list; nil means the backend's default (OpenACL on ZooKeeper).
+	// On etcd a non-nil ACL is ErrUnsupported.
+	ACL []ACL
+}
+
+// CreateOption sets one create option.
+type CreateOption func(*CreateOptions)
+
+// WithTTL sets the time-to-live of a PersistentTTL or PersistentSequentialTTL node.
+func WithTTL(d time.Duration) CreateOption { return func(o *CreateOptions) { o.TTL = d } }
+
+// WithParents creates missing ancestors first, as Persistent or Container nodes.
+func WithParents(m Mode) CreateOption {
+	return func(o *CreateOptions) { o.Parents, o.CreateParents = m, true }
+}
+
+// WithACL sets the node's access control list.
+func WithACL(acl ...ACL) CreateOption { return func(o *CreateOptions) { o.ACL = acl } }
+
+// NewCreateOptions resolves opts and checks them against mode. An invalid
+// combination is an error wrapping ErrUnsupported or ErrBadPath... never ignored.
+func NewCreateOptions(mode Mode, opts ...CreateOption) (CreateOptions, error) {
+	var o CreateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !mode.Valid() {
+		return o, fmt.Errorf("%w: unknown mode %d", ErrUnsupported, int(mode))
+	}
+	if mode.IsTTL() && o.TTL <= 0 {
+		return o, fmt.Errorf("%w: mode %v needs a positive TTL (WithTTL)", ErrUnsupported, mode)
+	}
+	if !mode.IsTTL() && o.TTL != 0 {
+		return o, fmt.Errorf("%w: a TTL is only for TTL modes, not %v", ErrUnsupported, mode)
+	}
+	if o.CreateParents && o.Parents != Persistent && o.Parents != Container {
+		return o, fmt.Errorf("%w: parents can be persistent or container, not %v", ErrUnsupported, o.Parents)
+	}
+	return o, nil
+}

@@ -1,0 +1,66 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// CreateParents creates every missing ancestor of path (not path itself) as
+// a node of mode (Persistent or Container), tolerating ancestors that exist or
+// that others create concurrently. Backends use it for WithParents.
+func CreateParents(ctx context.Context, s Session, path string, mode Mode) error {
+	if err := ValidatePath(path); err != nil {
+		return Errorf("create-parents", path, ErrBadPath, err)
+	}
+	parent := Parent(path)
+	if parent == "/" {
+		return nil
+	}
+	// Walk down from the first component; most trees have a few levels.
+	parts := strings.Split(parent[1:], "/")
+	cur := ""
+	for _, p := range parts {
+		cur += "/" + p
+		_, err := s.Create(ctx, cur, nil, mode)
+		if err != nil && !errors.Is(err, ErrNodeExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteAll deletes the node at path and everything below it, children
+// first. A node that disappears meanwhile is not an error; a child created
+// meanwhile is deleted too. It returns nil when path does not exist.
+func DeleteAll(ctx context.Context, s Session, path string) error {
+	if err := ValidatePath(path); err != nil {
+		return Errorf("delete-all", path, ErrBadPath, err)
+	}
+	for attempt := 0; ; attempt++ {
+		children, _, err := s.Children(ctx, path)
+		if errors.Is(err, ErrNoNode) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if err := DeleteAll(ctx, s, Join(path, c)); err != nil {
+				return err
+			}
+		}
+		if path == "/" {
+			return nil
+		}
+		err = s.Delete(ctx, path, AnyVersion)
+		switch {
+		case err == nil, errors.Is(err, ErrNoNode):
+			return nil
+		case errors.Is(err, ErrNotEmpty) && attempt < 100:
+			continue // a child appeared; go round again
+		default:
+			return err
+		}
+	}
+}
