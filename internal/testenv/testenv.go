@@ -31,7 +31,7 @@ func endpoints(t testing.TB, name string) []string {
 	t.Helper()
 	v := strings.TrimSpace(os.Getenv(name))
 	if v == "" {
-		msg := "no server: set " + ZooKeeperVar + " and " + EtcdVar + " (host:port,...) or run `make test`, which starts both"
+		msg := "no server: set " + ZooKeeperVar + " and " + EtcdVar + " (host:port,...) or run `bash scripts/test.sh` (or `make test`), which starts both"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg + " (CI=true: a missing server is a failure)")
 		}

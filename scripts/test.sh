@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run, `make test`):
+#
+#   bash scripts/test.sh [go test flags...]          e.g. -run TestLock -v
+#   bash scripts/test.sh --bench [go test flags...]  benchmarks (`make bench`)
+#
+# It downloads the Go modules, builds etcd once into ~/.cache
+# (scripts/build-etcd.sh), checks gofmt and go vet, starts a ZooKeeper and an
+# etcd on loopback in a temporary directory (scripts/servers.sh; a 3-member
+# ZooKeeper ensemble too when ZKRECIPES_WITH_ENSEMBLE=1), runs
+# `go test -race -count=1 -timeout 20m ./...` against them, and always stops
+# them and removes the directory, on success, failure, Ctrl-C or SIGTERM.
+# It exits with go test's status. ZKRECIPES_TEST_PKGS overrides ./...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode='test'
+if [ "${1:-}" = --bench ]; then
+  mode=bench
+  shift
+fi
+read -r -a pkgs <<<"${ZKRECIPES_TEST_PKGS:-./...}"
+
+now() { date +%s.%3N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
+say() { echo "test.sh: $*" >&2; }
+
+dir=
+child=
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+  local rc=$? t0
+  trap - EXIT INT TERM
+  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+    say "stopping $child and its process group"
+    # The child leads its own process group (run below): stop all of it,
+    # with SIGKILL after 5 s (go waits for a compile or link in progress).
+    kill -INT -- "-$child" 2>/dev/null || kill -INT "$child" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$child" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  if [ -n "$dir" ]; then
+    t0=$(now)
+    bash scripts/servers.sh stop "$dir" || rc=1
+    rm -rf "$dir"
+    say "servers stopped and $dir removed in $(secs "$t0" "$(now)")"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run CMD...: runs CMD in its own process group, in the background, and waits
+# for it, so that a signal to this script is handled at once (bash runs traps
+# only between foreground commands) and cleanup can stop all of CMD's
+# processes. Returns CMD's status.
+run() {
+  if command -v setsid >/dev/null 2>&1; then
+    setsid "$@" &
+  else
+    "$@" &
+  fi
+  child=$!
+  local rc=0
+  wait "$child" || rc=$?
+  child=
+  return "$rc"
+}
+
+t_start=$(now)
+
+t0=$(now)
+run go mod download
+t_deps=$(secs "$t0" "$(now)")
+
+t0=$(now)
+out=$(mktemp)
+run bash scripts/build-etcd.sh >"$out" || {
+  rm -f "$out"
+  say "building etcd failed"
+  exit 1
+}
+ZKRECIPES_ETCD_BIN=$(tail -n 1 "$out")
+rm -f "$out"
+export ZKRECIPES_ETCD_BIN
+t_etcd=$(secs "$t0" "$(now)")
+
+if [ "$mode" = test ]; then
+  t0=$(now)
+  unformatted=$(gofmt -l .)
+  if [ -n "$unformatted" ]; then
+    say "gofmt would change these files (run gofmt -w on them):"
+    echo "$unformatted" | sed 's/^/    /' >&2
+    exit 1
+  fi
+  run go vet ./...
+  t_checks=" gofmt+vet $(secs "$t0" "$(now)"),"
+else
+  t_checks=
+fi
+
+t0=$(now)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/zkrecipes-servers.XXXXXX")
+run bash scripts/servers.sh start "$dir" >/dev/null
+# shellcheck disable=SC1091
+. "$dir/env"
+if [ "${ZKRECIPES_WITH_ENSEMBLE:-0}" = 1 ]; then
+  run bash scripts/servers.sh start-ensemble "$dir" >/dev/null
+  # shellcheck disable=SC1091
+  . "$dir/ensemble.env"
+fi
+t_servers=$(secs "$t0" "$(now)")
+say "set-up took $(secs "$t_start" "$(now)") (go modules $t_deps, etcd $t_etcd,$t_checks servers $t_servers)"
+say "ZKRECIPES_ZK_ENDPOINTS=$ZKRECIPES_ZK_ENDPOINTS ZKRECIPES_ETCD_ENDPOINTS=$ZKRECIPES_ETCD_ENDPOINTS${ZKRECIPES_ZK_ENSEMBLE:+ ZKRECIPES_ZK_ENSEMBLE=$ZKRECIPES_ZK_ENSEMBLE}"
+
+t0=$(now)
+status=0
+if [ "$mode" = test ]; then
+  run go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}" || status=$?
+else
+  run go test -run '^$' -bench . -benchmem -timeout 60m "$@" "${pkgs[@]}" || status=$?
+fi
+say "go test exited with $status after $(secs "$t0" "$(now)")"
+exit "$status"
