@@ -59,10 +59,23 @@ func testMulti(t *testing.T, h *harness) {
 	if res, err := s.Multi(ctx(t)); err != nil || len(res) != 0 {
 		t.Fatalf("empty Multi = %v, %v", res, err)
 	}
-	// A TTL node in a Multi, when the backend has TTL.
-	if s.Capabilities().TTL {
-		if _, err := s.Multi(ctx(t), backend.CreateOp{Path: "/ttl", Mode: backend.PersistentTTL, Options: []backend.CreateOption{backend.WithTTL(time.Hour)}}); err != nil {
-			t.Fatalf("TTL create in Multi: %v", err)
+	// A TTL or container node in a Multi is created, or refused with
+	// ErrUnsupported (go-zookeeper cannot send those creates in a multi),
+	// never created as another mode.
+	for _, op := range []backend.CreateOp{
+		{Path: "/ttl", Mode: backend.PersistentTTL, Options: []backend.CreateOption{backend.WithTTL(time.Hour)}},
+		{Path: "/container", Mode: backend.Container},
+	} {
+		_, err := s.Multi(ctx(t), backend.CreateOp{Path: "/before"}, op)
+		if err != nil {
+			wantErr(t, op.Mode.String()+" create in Multi", err, backend.ErrUnsupported)
+			if exists(t, s, "/before") || exists(t, s, op.Path) {
+				t.Fatalf("a refused %v Multi applied something", op.Mode)
+			}
+			continue
+		}
+		if err := s.Delete(ctx(t), "/before", backend.AnyVersion); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -1,0 +1,199 @@
+// Package zk is the ZooKeeper backend: backend.Client and backend.Session
+// over github.com/go-zookeeper/zk v1.0.4, for ZooKeeper 3.5 and later
+// (tested against 3.8).
+//
+//	c, err := zk.New(zk.Config{Servers: []string{"zk1:2181", "zk2:2181"}, Namespace: "/myapp"})
+//	...
+//	defer c.Close()
+//	s, err := c.Session(ctx) // the current session; a new one after a loss
+//
+// # Namespace
+//
+// go-zookeeper has no chroot, so Config.Namespace is implemented here: every
+// path is prefixed with it on the way in, and created paths (sequential
+// names included), Multi results and watch events are stripped of it on the
+// way out. "/" inside the namespace is the namespace node itself: it can be
+// read, set and listed, not deleted (ErrBadPath) nor created
+// (ErrNodeExists). The namespace node and its ancestors are created with
+// Config.DefaultACL when a session starts and finds it missing. Namespaces
+// that share a prefix ("/a" and "/ab") never see each other's nodes.
+//
+// # Sessions and states
+//
+// Each Session owns one go-zookeeper connection, and each connection one
+// ZooKeeper session. States come from the driver's event callback, which
+// sees every event (its event channel drops events when full):
+//
+//	first StateHasSession                   Connected
+//	StateDisconnected                       Suspended (the session may live)
+//	StateHasSession, same session id        Reconnected
+//	StateExpired, or another session id     Lost (backend.ErrSessionExpired)
+//	Close                                   Closed (backend.ErrClosed)
+//
+// Suspended follows two thirds of the negotiated timeout without a word from
+// the server (the driver's receive timeout), or a failed connection. Every
+// call on a Lost session fails with ErrSessionExpired at once, and on a
+// Closed one with ErrClosed, without touching the network. Client.Session
+// closes a lost session and opens a new one, on a new connection.
+//
+// The trap this avoids: after an expiry go-zookeeper silently opens a new
+// session on the same connection object and carries on, so ephemeral nodes,
+// locks and watches of the old session would seem to survive. Here the
+// Session is marked Lost synchronously, inside the driver's callback, before
+// the driver can reconnect; the dialer it uses refuses to connect once the
+// session is over; a connect response that names another session id is
+// failed before the driver reads it; and the connection is closed in the
+// background. Nothing is ever sent under a new session id.
+//
+// Close sends closeSession and waits for the server's answer (at most about
+// a second when the server cannot be reached), so the session's ephemeral
+// nodes are gone when it returns; then it waits for every goroutine of the
+// session and of its connection.
+//
+// # Calls and contexts
+//
+// go-zookeeper's calls take no context. Each call runs in a goroutine the
+// session waits for at Close, and the caller waits for it or for its
+// context: a cancelled context returns at once (wrapped in an OpError), but
+// the request, once sent, still reaches the server and may take effect. A
+// context that has already ended returns before anything is sent. The
+// driver answers every request within the session's receive timeout, or
+// fails it with a connection loss.
+//
+// Errors are *backend.OpError values holding the driver's error as Cause:
+//
+//	ErrNoNode, ErrNodeExists, ErrBadVersion, ErrNotEmpty,
+//	ErrNoChildrenForEphemerals, ErrSessionExpired    the same
+//	ErrNoAuth, ErrAuthFailed                         ErrNoAuth
+//	ErrConnectionClosed, ErrNoServer, ErrSessionMoved,
+//	other and unknown errors                         ErrConnectionLoss
+//	ErrClosing                                       ErrClosed
+//	ErrInvalidACL, ErrInvalidFlags, Unimplemented    ErrUnsupported
+//	ErrBadArguments, ErrInvalidPath                  ErrBadPath (ErrUnsupported for a TTL out of range)
+//
+// A call cut short because the session ended reports why it ended
+// (ErrSessionExpired or ErrClosed) rather than a connection loss.
+//
+// The Sessions Client.Session returns are wrapped with Config.RetryPolicy
+// (backend.Retrying): reads and versioned writes are retried across a
+// connection loss; other writes report backend.ErrOutcomeUnknown.
+// backend.Unwrap returns the *Session, which never retries.
+//
+// # Watches
+//
+// GetW, ExistsW and ChildrenW register ZooKeeper's one-shot watches with the
+// read, so no change falls between the read and the watch. The channel the
+// caller gets is this package's: it delivers exactly one event, then is
+// closed. A goroutine forwards the driver's event, or EventNotWatching with
+// the context's error when the call's context ends first, or with
+// ErrSessionExpired or ErrClosed when the session ends. go-zookeeper cannot
+// remove a watch: after the context ended, the server-side watch stays
+// until it fires or the session ends. A GetW or ChildrenW on a missing node
+// returns ErrNoNode and no watch. The driver re-registers its watches after
+// a reconnection, and the server then fires those whose nodes changed
+// meanwhile; ZooKeeper sends no events while disconnected, so a node created
+// and deleted during a disconnection is never seen.
+//
+// # WatchTree
+//
+// ZooKeeper 3.8 has persistent recursive watches, but go-zookeeper v1.0.4
+// cannot set them, so WatchTree mirrors the subtree with one-shot watches: a
+// data watch (GetW) and a children watch (ChildrenW) on every node, an
+// exists watch on the root while it is missing. The driver's event callback
+// marks the node of each event dirty; the watch's goroutine re-reads dirty
+// nodes (parents first) and reports the difference with the mirror: a new
+// child is read with its subtree (NodeAdded for each node, parents first), a
+// vanished one is reported with its mirrored subtree (NodeRemoved, children
+// first), a changed ModifyToken is a NodeUpdated carrying the data and stat
+// then read. After a reconnection, and after a read that failed with a
+// connection loss, the whole subtree is re-read and compared; a connection
+// loss during the first snapshot delays TreeInitialized until a full read
+// succeeded. Events reach
+// the reader in order; the watch waits for the reader (one event of slack)
+// and never drops one, except that when the watch ends an event the reader
+// has not yet received is replaced by TreeEnded, always the last event.
+//
+// What can be coalesced, since a one-shot watch must be re-armed by a read:
+//
+//   - Several data changes between a watch firing and the re-read show as
+//     one NodeUpdated with the latest data.
+//   - A child created and deleted between two listings of its parent is
+//     never seen; so is anything created and deleted while disconnected.
+//   - A node deleted and created again between two reads is reported as
+//     NodeRemoved (with its mirrored subtree) then NodeAdded (with its new
+//     subtree), recognised by its CreateToken; its data and children are
+//     those of the new node.
+//   - The reads of one pass are not a snapshot: a node's data and its
+//     children list are read one after the other.
+//
+// A read the server refuses (a node the session may not read: ErrNoAuth)
+// ends the watch with that error rather than leave a hole in the mirror.
+// The mirror costs two watches and a copy of the data of every node in the
+// subtree; large subtrees are better watched where they change.
+//
+// # Multi
+//
+// Multi maps CreateOp, SetOp, DeleteOp and CheckOp to go-zookeeper's
+// CreateRequest, SetDataRequest, DeleteRequest and CheckVersionRequest.
+// go-zookeeper v1.0.4 can only send plain creates in a multi: the server
+// would make a Container create there as a plain persistent node (the flag
+// is honoured only by createContainer), refuses a TTL create (it needs
+// createTTL's TTL field), and the driver cannot decode the results either
+// would return. So inside a Multi, Container and TTL modes are
+// backend.ErrUnsupported, checked before anything is sent, as is
+// WithParents. A failed Multi is a *backend.MultiError naming the first op
+// the server refused (the ops after it are marked "runtime inconsistency"
+// and skipped).
+//
+// # Limits
+//
+// A create or set with more than Config.MaxDataSize bytes of data (default
+// 1 MiB - 1 KiB), and any request (a Multi, a create with a long path or
+// ACL) larger than max(1 MiB, MaxDataSize + 1 KiB), is backend.ErrTooLarge
+// before sending: ZooKeeper answers a request over its jute.maxbuffer
+// (1 MiB by default) by closing the connection, which would suspend the
+// session. Raise MaxDataSize only together with the servers' jute.maxbuffer.
+//
+// Replies are not limited: go-zookeeper's receive buffer grows to fit (this
+// package does not set WithMaxBufferSize). A Java client with the default
+// jute.maxbuffer cannot list a node whose children's names take more than
+// 1 MiB (100,000 children with 16-character names make a 2 MB reply): it
+// fails with a connection loss on every try. This client lists it, at the
+// cost of the memory the reply takes (tested with a 2.1 MB reply). After a
+// reconnection the driver re-registers its watches in requests of at most
+// 128 KiB, so many watches do not hit the server's limit either.
+//
+// # Node modes
+//
+// Container nodes use createContainer; the server removes them some time
+// after their last child goes (its znode.container.checkIntervalMs, 60 s by
+// default). TTL modes use createTTL, the TTL rounded up to whole
+// milliseconds; the server must have extendedTypesEnabled=true, or it
+// answers Unimplemented, reported as backend.ErrUnsupported; a TTL out of
+// the server's range is ErrUnsupported too.
+//
+// # Authentication and ACLs
+//
+// Config.Auth credentials are added to every new session before it is
+// handed out, and go-zookeeper sends them again after every reconnection; a
+// scheme the server refuses fails Client.Session with ErrNoAuth (the server
+// closes such a session). Digest credentials cross the network in plain
+// text. Credentials never appear in errors or logs: Auth prints redacted.
+// Nodes are created with Config.DefaultACL unless backend.WithACL says
+// otherwise; the default, backend.OpenACL (world:anyone, all permissions),
+// lets anyone who can reach the servers change the nodes: set DefaultACL
+// (e.g. the "auth" scheme, creator-only) where that matters.
+//
+// # Expire
+//
+// Session implements backend.Expirer for fault tests. Expire resumes the
+// session on a connection of its own, with the session id and password
+// captured from the server's connect response (go-zookeeper keeps the
+// password private), and sends closeSession, as kazoo's test harness does.
+// The session then sees its expiry as it would see a real one.
+//
+// # Logging
+//
+// The package and the driver log through Config.Logger only (driver lines at
+// debug level); a nil Logger discards everything.
+package zk
