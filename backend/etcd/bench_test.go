@@ -1,0 +1,146 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// BenchmarkCreateDelete: create then delete an ephemeral node (two
+// transactions), with the raw etcd client doing the same writes as a baseline.
+func BenchmarkCreateDelete(b *testing.B) {
+	s := testSession(b)
+	ctx := context.Background()
+	mustCreate(b, s, "/dir", nil, backend.Persistent)
+	b.Run("backend", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Create(ctx, "/dir/n", []byte("data"), backend.Ephemeral); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Delete(ctx, "/dir/n", backend.AnyVersion); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("raw-etcd", func(b *testing.B) {
+		b.ReportAllocs()
+		key := dataKey(s.c.abs("/dir/raw"))
+		for b.Loop() {
+			if _, err := s.c.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+				Then(clientv3.OpPut(key, "data", clientv3.WithLease(s.lease))).Commit(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.c.cli.Delete(ctx, key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkGet: one linearizable read transaction per Get.
+func BenchmarkGet(b *testing.B) {
+	s := testSession(b)
+	ctx := context.Background()
+	mustCreate(b, s, "/n", make([]byte, 100), backend.Persistent)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.Get(ctx, "/n"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkChildren lists parents of 1,000 and (without -short) 100,000 children.
+func BenchmarkChildren(b *testing.B) {
+	sizes := []int{1000}
+	if !testing.Short() {
+		sizes = append(sizes, 100000)
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := testSession(b)
+			mustCreate(b, s, "/p", nil, backend.Persistent)
+			fill(b, s, "/p", n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				kids, _, err := s.Children(ctx, "/p")
+				if err != nil || len(kids) != n {
+					b.Fatalf("%d children, %v", len(kids), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSequentialCreate64: 64 goroutines creating sequential nodes under
+// one parent, sharing one client (its creates queue per parent and reuse
+// the counter) or each with a client of its own (they race for the
+// parent's counter and retry).
+func BenchmarkSequentialCreate64(b *testing.B) {
+	for _, shared := range []bool{true, false} {
+		name := "own-clients"
+		if shared {
+			name = "shared-client"
+		}
+		b.Run(name, func(b *testing.B) {
+			setup := testSession(b)
+			mustCreate(b, setup, "/q", nil, backend.Persistent)
+			sessions := make([]*Session, 64)
+			for i := range sessions {
+				if shared {
+					sessions[i] = setup
+				} else {
+					sessions[i] = testSession(b, func(c *Config) { c.Namespace = setup.c.ns; c.ReapInterval = -1 })
+				}
+			}
+			ctx := context.Background()
+			var left atomic.Int64
+			left.Store(int64(b.N))
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for _, s := range sessions {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for left.Add(-1) >= 0 {
+						if _, err := s.Create(ctx, "/q/n-", nil, backend.PersistentSequential); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			if _, st, err := setup.Children(ctx, "/q"); err != nil || int(st.NumChildren) != b.N {
+				b.Fatalf("%d children after %d creates: %v", st.NumChildren, b.N, err)
+			}
+		})
+	}
+}
+
+// BenchmarkSet: one transaction per Set, versioned or not.
+func BenchmarkSet(b *testing.B) {
+	s := testSession(b)
+	ctx := context.Background()
+	mustCreate(b, s, "/n", nil, backend.Persistent)
+	data := make([]byte, 100)
+	b.ReportAllocs()
+	v := int32(0)
+	for b.Loop() {
+		if _, err := s.Set(ctx, "/n", data, v); err != nil {
+			b.Fatal(err)
+		}
+		v++
+	}
+}

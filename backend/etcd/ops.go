@@ -1,0 +1,609 @@
+package etcd
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// pageSize is how many child names one range read returns; listings of
+// more children are read in pages, all at the first page's revision.
+const pageSize = 10000
+
+// readOpts say what readNode reads besides the node's own keys.
+type readOpts struct {
+	serializable bool  // read from the member's state, without a quorum round
+	page         int64 // > 0: also the first page of child keys (keys only)
+	noChildren   bool  // do not count the children
+}
+
+// nodeRead is a node read at one revision.
+type nodeRead struct {
+	nodeState
+	rev      int64
+	kids     []*mvccpb.KeyValue // first page of child keys, if asked
+	kidsMore bool
+	digest   uint64 // sum over the children listed: see children
+}
+
+// nodeOps returns the range operations that read p: D(p), [C(p), E(p)], and
+// the children (counted, or the first page of keys).
+func nodeOps(p string, o readOpts, rev int64) []clientv3.Op {
+	var opts []clientv3.OpOption
+	if o.serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	ops := []clientv3.Op{
+		clientv3.OpGet(dataKey(p), opts...),
+		clientv3.OpGet(counterKey(p), append(opts, clientv3.WithRange(counterEnd(p)))...),
+	}
+	if cp, ok := childPrefix(p); ok && !o.noChildren {
+		kopts := append(opts, clientv3.WithRange(prefixEnd(cp)))
+		if o.page > 0 {
+			kopts = append(kopts, clientv3.WithKeysOnly(), clientv3.WithLimit(o.page))
+		} else {
+			kopts = append(kopts, clientv3.WithCountOnly())
+		}
+		ops = append(ops, clientv3.OpGet(cp, kopts...))
+	}
+	return ops
+}
+
+// parseNode reads the responses of nodeOps.
+func parseNode(p string, rs []*pb.ResponseOp, o readOpts) nodeRead {
+	n := nodeRead{nodeState: nodeState{path: p}}
+	if kvs := rs[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+		n.d = kvs[0]
+	}
+	n.setCounters(rs[1].GetResponseRange().GetKvs())
+	if len(rs) > 2 {
+		r := rs[2].GetResponseRange()
+		n.children = r.GetCount()
+		if o.page > 0 {
+			n.kids = r.GetKvs()
+			n.kidsMore = r.GetMore()
+		}
+	}
+	return n
+}
+
+// readNode reads a node's keys and children in one transaction.
+func (c *Client) readNode(ctx context.Context, p string, o readOpts) (nodeRead, error) {
+	resp, err := c.cli.Txn(ctx).Then(nodeOps(p, o, 0)...).Commit()
+	if err != nil {
+		return nodeRead{}, err
+	}
+	n := parseNode(p, resp.Responses, o)
+	n.rev = resp.Header.Revision
+	return n, nil
+}
+
+// Get returns a node's data and stat: one linearizable read.
+func (s *Session) Get(ctx context.Context, path string) ([]byte, backend.Stat, error) {
+	const op = "get"
+	full, err := s.c.checkPath(op, path)
+	if err != nil {
+		return nil, backend.Stat{}, err
+	}
+	if err := s.begin(ctx, op, path); err != nil {
+		return nil, backend.Stat{}, err
+	}
+	octx, done := s.opCtx(ctx)
+	defer done()
+	n, err := s.c.readNode(octx, full, readOpts{})
+	if err != nil {
+		return nil, backend.Stat{}, s.fail(ctx, op, path, err)
+	}
+	if !n.exists() {
+		return nil, backend.Stat{}, backend.Errorf(op, path, backend.ErrNoNode, nil)
+	}
+	st, data := n.stat()
+	return data, st, nil
+}
+
+// Exists returns a node's stat, or nil when it does not exist: one read.
+func (s *Session) Exists(ctx context.Context, path string) (*backend.Stat, error) {
+	const op = "exists"
+	full, err := s.c.checkPath(op, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.begin(ctx, op, path); err != nil {
+		return nil, err
+	}
+	octx, done := s.opCtx(ctx)
+	defer done()
+	n, err := s.c.readNode(octx, full, readOpts{})
+	if err != nil {
+		return nil, s.fail(ctx, op, path, err)
+	}
+	if !n.exists() {
+		return nil, nil
+	}
+	st, _ := n.stat()
+	return &st, nil
+}
+
+// Sync makes later reads see every write committed before it: on etcd
+// every read is already linearizable, so Sync is one linearizable read.
+func (s *Session) Sync(ctx context.Context, path string) error {
+	const op = "sync"
+	full, err := s.c.checkPath(op, path)
+	if err != nil {
+		return err
+	}
+	if err := s.begin(ctx, op, path); err != nil {
+		return err
+	}
+	octx, done := s.opCtx(ctx)
+	defer done()
+	if _, err := s.c.cli.Get(octx, dataKey(full), clientv3.WithCountOnly()); err != nil {
+		return s.fail(ctx, op, path, err)
+	}
+	return nil
+}
+
+// Children returns the names of a node's direct children and its stat:
+// one read per 10,000 children, all at one revision.
+func (s *Session) Children(ctx context.Context, path string) ([]string, backend.Stat, error) {
+	const op = "children"
+	full, err := s.c.checkPath(op, path)
+	if err != nil {
+		return nil, backend.Stat{}, err
+	}
+	if err := s.begin(ctx, op, path); err != nil {
+		return nil, backend.Stat{}, err
+	}
+	octx, done := s.opCtx(ctx)
+	defer done()
+	names, n, err := s.c.children(octx, full)
+	if err != nil {
+		return nil, backend.Stat{}, s.fail(ctx, op, path, err)
+	}
+	st, _ := n.stat()
+	s.c.noteCounter(&n.nodeState)
+	return names, st, nil
+}
+
+// children lists p's children at one revision, page by page.
+func (c *Client) children(ctx context.Context, p string) ([]string, nodeRead, error) {
+	for {
+		n, err := c.readNode(ctx, p, readOpts{page: pageSize})
+		if err != nil {
+			return nil, n, err
+		}
+		if !n.exists() {
+			return nil, n, condErr(backend.ErrNoNode)
+		}
+		cp, _ := childPrefix(p)
+		names := make([]string, 0, n.children)
+		var digest uint64
+		add := func(kv *mvccpb.KeyValue) {
+			names = append(names, string(kv.Key[len(cp):]))
+			digest += childHash(kv)
+		}
+		for _, kv := range n.kids {
+			add(kv)
+		}
+		more := n.kidsMore
+		last := ""
+		if len(n.kids) > 0 {
+			last = string(n.kids[len(n.kids)-1].Key)
+		}
+		compacted := false
+		for more {
+			resp, err := c.cli.Get(ctx, last+"\x00", clientv3.WithRange(prefixEnd(cp)), clientv3.WithKeysOnly(),
+				clientv3.WithLimit(pageSize), clientv3.WithRev(n.rev))
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				compacted = true
+				break
+			}
+			if err != nil {
+				return nil, n, err
+			}
+			for _, kv := range resp.Kvs {
+				add(kv)
+			}
+			more = resp.More && len(resp.Kvs) > 0
+			if len(resp.Kvs) > 0 {
+				last = string(resp.Kvs[len(resp.Kvs)-1].Key)
+			}
+		}
+		if compacted {
+			continue // the revision was compacted away between pages: list again
+		}
+		n.kids = nil
+		n.digest = digest
+		return names, n, nil
+	}
+}
+
+// childHash hashes one child (its key and create revision) for the digest
+// of a listing: the sum of the hashes, which does not depend on order.
+func childHash(kv *mvccpb.KeyValue) uint64 {
+	h := fnv.New64a()
+	h.Write(kv.Key)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(kv.CreateRevision))
+	h.Write(b[:])
+	return h.Sum64()
+}
+
+// Create creates a node. A non-sequential create is one transaction; a
+// sequential one reads the parent's CVersion, then creates with it in a
+// transaction that fails if the CVersion moved (retried with the value the
+// failure returns). WithParents adds one create per missing ancestor.
+func (s *Session) Create(ctx context.Context, path string, data []byte, mode backend.Mode, opts ...backend.CreateOption) (string, error) {
+	const op = "create"
+	full, err := s.c.checkPath(op, path)
+	if err != nil {
+		return "", err
+	}
+	if path == "/" {
+		return "", backend.Errorf(op, path, backend.ErrNodeExists, errors.New("etcd: the root always exists"))
+	}
+	o, err := backend.NewCreateOptions(mode, opts...)
+	if err != nil {
+		return "", backend.Errorf(op, path, backend.ErrUnsupported, err)
+	}
+	if o.ACL != nil {
+		return "", backend.Errorf(op, path, backend.ErrUnsupported, errors.New("etcd: ACLs are not supported"))
+	}
+	if err := ctx.Err(); err != nil {
+		return "", backend.Errorf(op, path, err, nil)
+	}
+	if len(data) > s.c.cfg.MaxDataSize || len(data)+2*len(full) > s.c.requestLimit() {
+		return "", backend.Errorf(op, path, backend.ErrTooLarge, fmt.Errorf("etcd: %d bytes of data, at most %d", len(data), s.c.cfg.MaxDataSize))
+	}
+	if err := s.begin(ctx, op, path); err != nil {
+		return "", err
+	}
+	octx, done := s.opCtx(ctx)
+	defer done()
+	for attempt := 0; ; attempt++ {
+		created, err := s.createFull(octx, full, data, mode, o.TTL)
+		if err == nil {
+			return s.c.rel(created), nil
+		}
+		if errors.Is(err, backend.ErrNoNode) && o.CreateParents && attempt < 5 {
+			if perr := backend.CreateParents(ctx, s.view, path, o.Parents); perr != nil {
+				return "", perr
+			}
+			continue
+		}
+		return "", s.fail(ctx, op, path, err)
+	}
+}
+
+// createFull creates the node at the full path p and returns its full path.
+func (s *Session) createFull(ctx context.Context, p string, data []byte, mode backend.Mode, ttl time.Duration) (string, error) {
+	parent := backend.Parent(p)
+	now := time.Now().UnixMilli()
+	h := header{mode: mode, ctime: now, mtime: now, ttl: ttl.Milliseconds()}
+	value, meta := h.dataValue(data), h.metaValue()
+	var putOpts []clientv3.OpOption
+	if mode.IsEphemeral() {
+		putOpts = append(putOpts, clientv3.WithLease(s.lease))
+	}
+	var cmps []clientv3.Cmp
+	elseOps := []clientv3.Op{clientv3.OpGet(dataKey(parent), clientv3.WithCountOnly())}
+	if parent != "/" {
+		pk := dataKey(parent)
+		noLease := clientv3.Compare(clientv3.LeaseValue(pk), "=", clientv3.NoLease)
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(pk), ">", 0), noLease)
+		// Keys-only reads do not return leases: ask the question in a
+		// nested transaction.
+		elseOps = append(elseOps, clientv3.OpTxn([]clientv3.Cmp{noLease}, nil, nil))
+	}
+	puts := func(name string) []clientv3.Op {
+		ops := []clientv3.Op{
+			clientv3.OpPut(dataKey(name), value, putOpts...),
+			clientv3.OpPut(metaKey(name), meta, putOpts...),
+			clientv3.OpPut(counterKey(parent), ""),
+		}
+		if h.indexed() {
+			ops = append(ops, clientv3.OpPut(indexKey(name), ""))
+		}
+		return ops
+	}
+	// explain tells why a create failed from its Else branch, in
+	// ZooKeeper's order; nil if nothing is wrong with the parent or name.
+	explain := func(rs []*pb.ResponseOp, nodeExists bool) error {
+		switch {
+		case parent != "/" && rs[0].GetResponseRange().GetCount() == 0:
+			return condErr(backend.ErrNoNode)
+		case nodeExists:
+			return condErr(backend.ErrNodeExists)
+		case parent != "/" && !rs[1].GetResponseTxn().GetSucceeded():
+			return condErr(backend.ErrNoChildrenForEphemerals)
+		}
+		return nil
+	}
+	nameIdx := len(elseOps)
+
+	if !mode.IsSequential() {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(dataKey(p)), "=", 0))
+		elseOps = append(elseOps, clientv3.OpGet(dataKey(p), clientv3.WithCountOnly()))
+		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(puts(p)...).Else(elseOps...).Commit()
+		if err != nil {
+			return "", err
+		}
+		if resp.Succeeded {
+			return p, nil
+		}
+		if err := explain(resp.Responses, resp.Responses[nameIdx].GetResponseRange().GetCount() > 0); err != nil {
+			return "", err
+		}
+		return "", errRetry // the compares and the reads saw one state: cannot happen
+	}
+
+	// Sequential: the suffix is the parent's CVersion, used in a
+	// transaction guarded by C(parent)'s mod revision. The first attempt
+	// uses the value this client last saw (or assumes a parent that never
+	// had a child); a failed attempt returns the current one.
+	sp, err := s.c.lockSeq(ctx, parent)
+	if err != nil {
+		return "", err
+	}
+	defer s.c.unlockSeq(parent, sp)
+	if !sp.known {
+		sp.cv, sp.cmod = s.c.seqHint(parent)
+	}
+	base := len(cmps)
+	for attempt := 0; ; attempt++ {
+		name := p + backend.FormatSequence(int32(sp.cv))
+		cmps = append(cmps[:base],
+			clientv3.Compare(clientv3.ModRevision(counterKey(parent)), "=", sp.cmod),
+			clientv3.Compare(clientv3.ModRevision(dataKey(name)), "=", 0))
+		eops := append(elseOps[:nameIdx:nameIdx],
+			clientv3.OpGet(dataKey(name), clientv3.WithCountOnly()),
+			clientv3.OpGet(counterKey(parent), clientv3.WithRange(counterEnd(parent))))
+		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(puts(name)...).Else(eops...).Commit()
+		if err != nil {
+			sp.known = false
+			s.c.forgetSeqHint(parent)
+			return "", err
+		}
+		if resp.Succeeded {
+			// C(parent) was put by this transaction: its mod revision is
+			// the transaction's, and the CVersion grew by one.
+			sp.cv++
+			sp.cmod = resp.Header.Revision
+			sp.known = true
+			s.c.setSeqHint(parent, sp.cv, sp.cmod)
+			return name, nil
+		}
+		cv, cmod := counterState(parent, resp.Responses[nameIdx+1].GetResponseRange().GetKvs())
+		moved := cmod != sp.cmod
+		sp.cv, sp.cmod, sp.known = cv, cmod, true
+		s.c.setSeqHint(parent, cv, cmod)
+		nameTaken := resp.Responses[nameIdx].GetResponseRange().GetCount() > 0
+		if err := explain(resp.Responses, nameTaken && !moved); err != nil {
+			return "", err
+		}
+		if !moved {
+			return "", errRetry // cannot happen, as above
+		}
+		if attempt >= 3 {
+			// Heavy contention from other clients: back off a little,
+			// randomly, so the contenders spread out.
+			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-3, 5)))
+			sleepCtx(ctx, d)
+			if err := ctx.Err(); err != nil {
+				return "", err
+			}
+		}
+	}
+}
+
+// counterState returns a node's CVersion and the mod revision of C(p) from
+// the range [C(p), E(p)].
+func counterState(p string, kvs []*mvccpb.KeyValue) (cv, cmod int64) {
+	n := nodeState{path: p}
+	n.setCounters(kvs)
+	if n.c != nil {
+		cmod = n.c.ModRevision
+	}
+	st, _ := n.stat()
+	return int64(st.CVersion), cmod
+}
+
+// setCounters sorts the keys of the range [C(p), counterEnd(p)) into C, E and M.
+func (n *nodeState) setCounters(kvs []*mvccpb.KeyValue) {
+	for _, kv := range kvs {
+		switch kv.Key[len(kv.Key)-1] {
+		case 0:
+			n.e = kv
+		case 1:
+			n.m = kv
+		default:
+			n.c = kv
+		}
+	}
+}
+
+// Delete removes a node without children: one transaction (two when a
+// Multi left version corrections on the node and a version is given).
+func (s *Session) Delete(ctx context.Context, path string, version int32) error {
+	const op = "delete"
+	full, err := s.c.checkPath(op, path)
+	if err != nil {
+		return err
+	}
+	if full == "/" || path == "/" {
+		return backend.Errorf(op, path, backend.ErrBadPath, errors.New("etcd: the root cannot be deleted"))
+	}
+	if err := s.begin(ctx, op, path); err != nil {
+		return err
+	}
+	octx, done := s.opCtx(ctx)
+	defer done()
+	return s.fail(ctx, op, path, s.deleteFull(octx, full, version, 0))
+}
+
+// deleteFull deletes the node at the full path p if its version is
+// version (AnyVersion: any) and, when owner is not 0, its lease is owner.
+func (s *Session) deleteFull(ctx context.Context, p string, version int32, owner int64) error {
+	dk := dataKey(p)
+	ek := extrasKey(p)
+	// What E(p) held when last seen: nil means assumed absent.
+	var eSeen *mvccpb.KeyValue
+	eKnown := false
+	for attempt := 0; ; attempt++ {
+		if attempt >= 10 {
+			return errRetry // cannot happen: each attempt learns what failed it
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(dk), ">", 0)}
+		if version != backend.AnyVersion {
+			var emod int64
+			if eKnown && eSeen != nil {
+				emod = eSeen.ModRevision
+			}
+			ex := parseExtras(eSeen)
+			cmps = append(cmps,
+				clientv3.Compare(clientv3.ModRevision(ek), "=", emod),
+				clientv3.Compare(clientv3.Version(dk), "=", int64(version)+1-int64(ex.vextra)))
+		}
+		if owner != 0 {
+			cmps = append(cmps, clientv3.Compare(clientv3.LeaseValue(dk), "=", owner))
+		}
+		cp, hasKids := childPrefix(p)
+		if hasKids {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(cp), "=", 0).WithPrefix())
+		}
+		elseOps := []clientv3.Op{
+			clientv3.OpGet(dk, clientv3.WithKeysOnly()), // version and revisions; no lease
+			clientv3.OpGet(counterKey(p), clientv3.WithRange(counterEnd(p))),
+		}
+		if hasKids {
+			elseOps = append(elseOps, clientv3.OpGet(cp, clientv3.WithRange(prefixEnd(cp)), clientv3.WithCountOnly()))
+		}
+		ownerIdx := len(elseOps)
+		if owner != 0 {
+			elseOps = append(elseOps, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(dk), "=", owner)}, nil, nil))
+		}
+		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(
+			clientv3.OpDelete(dk),
+			clientv3.OpDelete(counterKey(p), clientv3.WithRange(counterEnd(p))),
+			clientv3.OpPut(counterKey(backend.Parent(p)), ""),
+			clientv3.OpDelete(indexKey(p)),
+		).Else(elseOps...).Commit()
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			return nil
+		}
+		n := parseNode(p, resp.Responses[:ownerIdx], readOpts{})
+		if n.d == nil || (owner != 0 && !resp.Responses[ownerIdx].GetResponseTxn().GetSucceeded()) {
+			return condErr(backend.ErrNoNode)
+		}
+		if version != backend.AnyVersion {
+			st, _ := n.stat()
+			if st.Version != version {
+				return condErr(backend.ErrBadVersion)
+			}
+			if !eKnown || !sameKV(eSeen, n.e) {
+				eSeen, eKnown = n.e, true
+				continue // E(p) corrects the version: compare with it
+			}
+		}
+		if n.children > 0 {
+			return condErr(backend.ErrNotEmpty)
+		}
+		eSeen, eKnown = n.e, true
+	}
+}
+
+func sameKV(a, b *mvccpb.KeyValue) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ModRevision == b.ModRevision
+}
+
+// Set replaces a node's data: one transaction guarded by the node's
+// existence (and version), which returns the new stat. The node's metadata
+// lives in another key, so nothing is read first. A second transaction is
+// needed only the first time a versioned Set meets a node a Multi left a
+// version correction on.
+func (s *Session) Set(ctx context.Context, path string, data []byte, version int32) (backend.Stat, error) {
+	const op = "set"
+	full, err := s.c.checkPath(op, path)
+	if err != nil {
+		return backend.Stat{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return backend.Stat{}, backend.Errorf(op, path, err, nil)
+	}
+	if len(data) > s.c.cfg.MaxDataSize || len(data)+2*len(full) > s.c.requestLimit() {
+		return backend.Stat{}, backend.Errorf(op, path, backend.ErrTooLarge, fmt.Errorf("etcd: %d bytes of data, at most %d", len(data), s.c.cfg.MaxDataSize))
+	}
+	if err := s.begin(ctx, op, path); err != nil {
+		return backend.Stat{}, err
+	}
+	octx, done := s.opCtx(ctx)
+	defer done()
+	st, err := s.setFull(octx, full, data, version)
+	return st, s.fail(ctx, op, path, err)
+}
+
+func (s *Session) setFull(ctx context.Context, p string, data []byte, version int32) (backend.Stat, error) {
+	dk := dataKey(p)
+	base := versionBase(p)
+	value := header{mtime: time.Now().UnixMilli()}.dataValue(data)
+	// What E(p) held when last seen: nil means assumed absent.
+	var eSeen *mvccpb.KeyValue
+	for attempt := 0; attempt < 10; attempt++ {
+		var cmps []clientv3.Cmp
+		var putOpts []clientv3.OpOption
+		if p != "/" {
+			// The root's data key is created by its first set; every
+			// other node's must exist, and keeps its lease.
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(dk), ">", 0))
+			putOpts = append(putOpts, clientv3.WithIgnoreLease())
+		}
+		if version != backend.AnyVersion {
+			ex := parseExtras(eSeen)
+			cmps = append(cmps,
+				clientv3.Compare(clientv3.ModRevision(extrasKey(p)), "=", modOf(eSeen)),
+				clientv3.Compare(clientv3.Version(dk), "=", int64(version)+base-int64(ex.vextra)))
+		}
+		then := append([]clientv3.Op{clientv3.OpPut(dk, value, putOpts...)}, nodeOps(p, readOpts{}, 0)...)
+		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(then...).Else(
+			clientv3.OpGet(dk, clientv3.WithKeysOnly()),
+			clientv3.OpGet(counterKey(p), clientv3.WithRange(counterEnd(p))),
+		).Commit()
+		if err != nil {
+			return backend.Stat{}, err
+		}
+		if resp.Succeeded {
+			after := parseNode(p, resp.Responses[1:], readOpts{})
+			st, _ := after.stat()
+			return st, nil
+		}
+		n := parseNode(p, resp.Responses, readOpts{noChildren: true})
+		if n.d == nil && p != "/" {
+			return backend.Stat{}, condErr(backend.ErrNoNode)
+		}
+		if st, _ := n.stat(); st.Version != version {
+			return backend.Stat{}, condErr(backend.ErrBadVersion)
+		}
+		eSeen = n.e // E(p) corrects the version: compare with it
+	}
+	return backend.Stat{}, errRetry
+}
