@@ -46,6 +46,31 @@
 // CreateWithGUID put a GUID in the node's name so that a create whose reply
 // was lost is found again rather than made twice.
 //
+// The root "/" always exists and can be read, set and listed; creating it is
+// ErrNodeExists, deleting it ErrBadPath. Inside a namespace, "/" is the
+// namespace's own node.
+//
+// # Retries
+//
+// Clients wrap their sessions with a RetryPolicy (Retrying; default
+// ExponentialBackoff): reads and versioned writes are retried across a
+// connection loss; a create, an unconditional write or a Multi is never
+// repeated and reports ErrOutcomeUnknown (which also matches
+// ErrConnectionLoss); a versioned write whose retry meets a conflict
+// reports ErrOutcomeUnknown too, since its first try may have landed.
+// ErrSessionExpired, ErrClosed and the caller's context are never retried.
+// While a call waits to retry, the session's state shows Suspended. Unwrap
+// returns the session under the wrapper, which never retries.
+//
+// # Goroutines
+//
+// Close waits for every goroutine a session started, except the one feeding
+// a StateChanges channel: that one ends when its reader's context ends or the
+// reader has received the final state. A one-shot watch's goroutine ends when
+// the watch fires, its context ends or the session ends. A WatchTree never
+// drops an event while it runs; when it ends, an event the reader has not yet
+// taken may give way to TreeEnded, which is always last.
+//
 // # Errors
 //
 // Every operation returns *OpError values naming the operation and path,

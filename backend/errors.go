@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Every error a backend returns for one of these conditions
@@ -49,11 +50,17 @@ type OpError struct {
 
 // Error returns "backend: <op> <path>: <kind>[: <cause>]".
 func (e *OpError) Error() string {
-	msg := fmt.Sprintf("%s %s: %v", e.Op, e.Path, e.Kind)
-	if e.Cause != nil && e.Cause != e.Kind {
-		msg += ": " + e.Cause.Error()
+	head := fmt.Sprintf("%s %s: ", e.Op, e.Path)
+	if e.Cause == nil || e.Cause == e.Kind {
+		return head + e.Kind.Error()
 	}
-	return msg
+	cause := e.Cause.Error()
+	if strings.HasPrefix(cause, e.Kind.Error()) {
+		// The cause already says the kind (a path rule, an option check):
+		// say it once.
+		return head + cause
+	}
+	return head + e.Kind.Error() + ": " + cause
 }
 
 // Unwrap returns the sentinel and the driver's error, so errors.Is matches both.

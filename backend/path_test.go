@@ -101,6 +101,10 @@ func TestOpErrorMatchesSentinelAndCause(t *testing.T) {
 	if !strings.Contains(err.Error(), "get /a") {
 		t.Errorf("error %q does not name op and path", err)
 	}
+	bad := backend.Errorf("create", "/a/", backend.ErrBadPath, backend.ValidatePath("/a/"))
+	if strings.Count(bad.Error(), "bad path") != 1 {
+		t.Errorf("error %q says its kind more than once", bad)
+	}
 	var me error = &backend.MultiError{Index: 2, Err: backend.Errorf("check", "/b", backend.ErrBadVersion, nil)}
 	if !errors.Is(me, backend.ErrBadVersion) {
 		t.Errorf("MultiError does not match its op's sentinel: %v", me)

@@ -7,7 +7,7 @@
 # It downloads the Go modules, builds etcd once into ~/.cache
 # (scripts/build-etcd.sh), checks gofmt and go vet, starts a ZooKeeper and an
 # etcd on loopback in a temporary directory (scripts/servers.sh; a 3-member
-# ZooKeeper ensemble too when ZKRECIPES_WITH_ENSEMBLE=1), runs
+# ZooKeeper ensemble too unless ZKRECIPES_WITH_ENSEMBLE=0), runs
 # `go test -race -count=1 -timeout 20m ./...` against them, and always stops
 # them and removes the directory, on success, failure, Ctrl-C or SIGTERM.
 # It exits with go test's status. ZKRECIPES_TEST_PKGS overrides ./...
@@ -109,7 +109,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/zkrecipes-servers.XXXXXX")
 run bash scripts/servers.sh start "$dir" >/dev/null
 # shellcheck disable=SC1091
 . "$dir/env"
-if [ "${ZKRECIPES_WITH_ENSEMBLE:-0}" = 1 ]; then
+if [ "${ZKRECIPES_WITH_ENSEMBLE:-1}" = 1 ]; then
   run bash scripts/servers.sh start-ensemble "$dir" >/dev/null
   # shellcheck disable=SC1091
   . "$dir/ensemble.env"

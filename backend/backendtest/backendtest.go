@@ -78,6 +78,11 @@ func Run(t *testing.T, cfg Config) {
 		{"ContainerAndTTL", testContainerAndTTL},
 		{"WatchTree", testWatchTree},
 		{"WatchTreeMissingRoot", testWatchTreeMissingRoot},
+		{"RetryReadAcrossCut", testRetryReadAcrossCut},
+		{"RetryUnconditionalSetOutcomeUnknown", testUnconditionalSetOutcomeUnknown},
+		{"RetryConditionalSetConflictIsUnknown", testConditionalSetRetryConflict},
+		{"RetryCutLongerThanSession", testCutLongerThanSession},
+		{"RetryStopsOnCancel", testCancelStopsRetry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

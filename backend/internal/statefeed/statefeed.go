@@ -129,7 +129,8 @@ func (f *Feed) Subscribe(ctx context.Context) <-chan backend.State {
 	return out
 }
 
-// Wait waits for the subscribers' goroutines to end. Call it after a final
-// Set from Close, once every subscriber has had the chance to read; a
-// subscriber that never reads blocks it until its context ends.
+// Wait waits for the subscribers' goroutines to end. Each ends when its
+// subscriber's context ends or its reader has received the final state, so
+// Close must not call Wait: a reader that reads only after Close returns
+// would never let it return. Tests call it to check for leaks.
 func (f *Feed) Wait() { f.wg.Wait() }
