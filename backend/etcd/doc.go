@@ -219,11 +219,24 @@
 // Paths are checked before any round trip (ErrBadPath), then the caller's
 // context, then sizes (ErrTooLarge, before sending), then the session
 // (ErrSessionExpired, ErrClosed). Errors are *backend.OpError values with
-// the clientv3 error kept as their cause. gRPC Unavailable (no connection,
-// no leader, leader changed, server timeouts) and DeadlineExceeded that is
-// not the caller's map to ErrConnectionLoss: a write's outcome is then
-// unknown. Authentication and permission errors map to ErrNoAuth, request
-// size errors to ErrTooLarge, an unknown lease to ErrSessionExpired.
+// the clientv3 error kept as their cause. The mapping, which puts etcd's
+// failures in the same classes as ZooKeeper's (see backend/zk):
+//
+//	etcd / gRPC error                                  backend sentinel       ZooKeeper counterpart
+//	Unavailable (no connection, transport closing)     ErrConnectionLoss      ConnectionLoss
+//	ErrNoLeader, ErrLeaderChanged, ErrNotCapable       ErrConnectionLoss      ConnectionLoss (leader election)
+//	ErrTimeout, ErrTimeoutDueToLeaderFail,
+//	  ErrTimeoutDueToConnectionLost                    ErrConnectionLoss      ConnectionLoss
+//	DeadlineExceeded / Canceled not from the caller    ErrConnectionLoss      ConnectionLoss (request timeout)
+//	ErrNoSpace (alarm), other unexplained errors       ErrConnectionLoss      SystemError
+//	ErrLeaseNotFound                                   ErrSessionExpired      SessionExpired
+//	ErrPermissionDenied, ErrAuthFailed,
+//	  ErrInvalidAuthToken, Unauthenticated             ErrNoAuth              NoAuth, AuthFailed
+//	ErrRequestTooLarge, ErrTooManyOps,
+//	  ResourceExhausted (message size)                 ErrTooLarge            (jute.maxbuffer)
+//	the caller's context ended                         its ctx error          (same)
+//
+// An ErrConnectionLoss on a write means its outcome is unknown.
 // ACLs are ErrUnsupported.
 //
 // clientv3 retries reads (and lease calls) on Unavailable, up to 100 times by
@@ -238,6 +251,15 @@
 // wait for a connection, bounded by the caller's context and the session.
 // gRPC reconnects with a backoff of at most 1 s, and the endpoint list is
 // never synced from the cluster.
+//
+// The effective timeouts, then: a call ends when the caller's context ends;
+// before that, a connection loss is retried by the client's policy
+// (default: waits from 50 ms doubling to 2 s, for at most 30 s in all);
+// and whatever the policy, a session whose lease could not be renewed for
+// its TTL is Lost (client-side expiry, checked by the keep-alive loop every
+// TTL/3), which ends every call on it with ErrSessionExpired. Suspended is
+// set after two thirds of the TTL without a successful keep-alive, or at
+// once when a keep-alive fails with a connection loss.
 //
 // MaxDataSize defaults to etcd's default request limit (1.5 MiB,
 // --max-request-bytes) minus 16 KiB for the header, keys and transaction.
