@@ -34,7 +34,7 @@ func testRetryReadAcrossCut(t *testing.T, h *harness) {
 	mustCreate(t, s, "/n", []byte("v"), backend.Persistent)
 	states := s.StateChanges(ctx(t))
 	proxy.Cut()
-	waitState(t, states, backend.Suspended)
+	WaitState(t, states, backend.Suspended)
 	done := make(chan result, 1)
 	go func() {
 		data, _, err := s.Get(ctx(t), "/n")
@@ -183,7 +183,7 @@ func testCancelStopsRetry(t *testing.T, h *harness) {
 	s, proxy := h.proxied(t, 10*time.Second)
 	states := s.StateChanges(ctx(t))
 	proxy.Cut()
-	waitState(t, states, backend.Suspended)
+	WaitState(t, states, backend.Suspended)
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

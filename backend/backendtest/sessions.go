@@ -204,7 +204,7 @@ func testNamespaces(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	mustCreate(t, a, "/w", nil, backend.Persistent)
-	if ev := nextEvent(t, ch); ev.Path != "/w" || ev.Type != backend.EventCreated {
+	if ev := NextEvent(t, ch); ev.Path != "/w" || ev.Type != backend.EventCreated {
 		t.Fatalf("event in namespace = %+v, want created /w", ev)
 	}
 }
@@ -257,9 +257,9 @@ func testConnectionStates(t *testing.T, h *harness) {
 	states := s.StateChanges(ctx(t))
 
 	proxy.Cut()
-	waitState(t, states, backend.Suspended)
+	WaitState(t, states, backend.Suspended)
 	proxy.Heal()
-	waitState(t, states, backend.Reconnected)
+	WaitState(t, states, backend.Reconnected)
 	if s.State() != backend.Reconnected {
 		t.Fatalf("state %v after heal", s.State())
 	}
@@ -269,26 +269,5 @@ func testConnectionStates(t *testing.T, h *harness) {
 	st, err := s.Exists(ctx(t), e)
 	if err != nil || st == nil || st.EphemeralOwner != s.ID() {
 		t.Fatalf("after reconnect: %+v, %v", st, err)
-	}
-}
-
-func waitState(t *testing.T, ch <-chan backend.State, want backend.State) {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		select {
-		case st, ok := <-ch:
-			if !ok {
-				t.Fatalf("state channel closed while waiting for %v", want)
-			}
-			if st == want {
-				return
-			}
-			if st.Final() {
-				t.Fatalf("session ended (%v) while waiting for %v", st, want)
-			}
-		case <-deadline:
-			t.Fatalf("no %v state within %v", want, wait)
-		}
 	}
 }

@@ -10,25 +10,11 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 )
 
-func nextTree(t *testing.T, ch <-chan backend.TreeEvent) backend.TreeEvent {
-	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		if !ok {
-			t.Fatal("tree watch closed")
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatalf("no tree event within %v", wait)
-	}
-	panic("unreachable")
-}
-
 // expectTree reads events until one matches want's type and path, failing on
 // any event that is not allowed to come first.
 func expectTree(t *testing.T, ch <-chan backend.TreeEvent, typ backend.TreeEventType, path string, data string) backend.TreeEvent {
 	t.Helper()
-	ev := nextTree(t, ch)
+	ev := NextTreeEvent(t, ch)
 	if ev.Type != typ || ev.Path != path {
 		t.Fatalf("tree event %v %s, want %v %s", ev.Type, ev.Path, typ, path)
 	}
@@ -51,7 +37,7 @@ func testWatchTree(t *testing.T, h *harness) {
 	}
 	var initial []string
 	for {
-		ev := nextTree(t, ch)
+		ev := NextTreeEvent(t, ch)
 		if ev.Type == backend.TreeInitialized {
 			break
 		}
@@ -96,7 +82,7 @@ func testWatchTree(t *testing.T, h *harness) {
 
 	cancel()
 	for {
-		ev := nextTree(t, ch)
+		ev := NextTreeEvent(t, ch)
 		if ev.Type == backend.TreeEnded {
 			if !errors.Is(ev.Err, context.Canceled) {
 				t.Fatalf("TreeEnded err = %v, want context.Canceled", ev.Err)
@@ -122,7 +108,7 @@ func testWatchTreeMissingRoot(t *testing.T, h *harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextTree(t, ch); ev.Type != backend.TreeInitialized {
+	if ev := NextTreeEvent(t, ch); ev.Type != backend.TreeInitialized {
 		t.Fatalf("first event on a missing root %v %s, want initialized", ev.Type, ev.Path)
 	}
 	mustCreate(t, s, "/later", []byte("x"), backend.Persistent)

@@ -6,34 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 )
-
-// nextEvent returns the one event of a one-shot watch and checks that the
-// channel is closed after it.
-func nextEvent(t *testing.T, ch <-chan backend.Event) backend.Event {
-	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		if !ok {
-			t.Fatal("watch channel closed without an event")
-		}
-		select {
-		case extra, ok := <-ch:
-			if ok {
-				t.Fatalf("one-shot watch delivered a second event %+v after %+v", extra, ev)
-			}
-		case <-time.After(wait):
-			t.Fatalf("watch channel not closed after its event %+v", ev)
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatalf("no watch event within %v", wait)
-	}
-	panic("unreachable")
-}
 
 // silent asserts that no event has been delivered yet (without waiting).
 func silent(t *testing.T, ch <-chan backend.Event, what string) {
@@ -59,7 +34,7 @@ func testWatchData(t *testing.T, h *harness) {
 	if _, err := s.Set(ctx(t), "/n", []byte("c"), backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventDataChanged || ev.Path != "/n" {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventDataChanged || ev.Path != "/n" {
 		t.Fatalf("event = %+v, want data-changed /n", ev)
 	}
 	_, _, ch, err = w.GetW(ctx(t), "/n")
@@ -69,7 +44,7 @@ func testWatchData(t *testing.T, h *harness) {
 	if err := s.Delete(ctx(t), "/n", backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventDeleted || ev.Path != "/n" {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventDeleted || ev.Path != "/n" {
 		t.Fatalf("event = %+v, want deleted /n", ev)
 	}
 	_, _, ch, err = w.GetW(ctx(t), "/n")
@@ -86,7 +61,7 @@ func testWatchExists(t *testing.T, h *harness) {
 		t.Fatalf("ExistsW on a missing node = %+v, %v", st, err)
 	}
 	mustCreate(t, s, "/n", []byte("a"), backend.Ephemeral)
-	if ev := nextEvent(t, ch); ev.Type != backend.EventCreated || ev.Path != "/n" {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventCreated || ev.Path != "/n" {
 		t.Fatalf("event = %+v, want created /n", ev)
 	}
 	st, ch, err = w.ExistsW(ctx(t), "/n")
@@ -96,14 +71,14 @@ func testWatchExists(t *testing.T, h *harness) {
 	if _, err := s.Set(ctx(t), "/n", []byte("b"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventDataChanged {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventDataChanged {
 		t.Fatalf("event = %+v, want data-changed", ev)
 	}
 	_, ch, _ = w.ExistsW(ctx(t), "/n")
 	if err := s.Delete(ctx(t), "/n", backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventDeleted {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventDeleted {
 		t.Fatalf("event = %+v, want deleted", ev)
 	}
 }
@@ -131,18 +106,18 @@ func testWatchChildren(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	mustCreate(t, s, "/p/a/second", nil, backend.Persistent)
-	nextEvent(t, probe)
+	NextEvent(t, probe)
 	silent(t, ch, "after data changes and grandchildren")
 
 	mustCreate(t, s, "/p/b", nil, backend.Ephemeral)
-	if ev := nextEvent(t, ch); ev.Type != backend.EventChildrenChanged || ev.Path != "/p" {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventChildrenChanged || ev.Path != "/p" {
 		t.Fatalf("event = %+v, want children-changed /p", ev)
 	}
 	_, _, ch, _ = w.ChildrenW(ctx(t), "/p")
 	if err := s.Delete(ctx(t), "/p/b", backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventChildrenChanged {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventChildrenChanged {
 		t.Fatalf("event = %+v, want children-changed on delete", ev)
 	}
 	// Deleting the watched node itself.
@@ -151,7 +126,7 @@ func testWatchChildren(t *testing.T, h *harness) {
 	if err := s.Delete(ctx(t), "/q", backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventDeleted || ev.Path != "/q" {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventDeleted || ev.Path != "/q" {
 		t.Fatalf("event = %+v, want deleted /q", ev)
 	}
 }
@@ -188,7 +163,7 @@ func testWatchNoGap(t *testing.T, h *harness) {
 		if last == writes {
 			break
 		}
-		ev := nextEvent(t, ch)
+		ev := NextEvent(t, ch)
 		if ev.Type != backend.EventDataChanged {
 			t.Fatalf("event %+v, want data-changed", ev)
 		}
@@ -200,7 +175,7 @@ func testWatchNoGap(t *testing.T, h *harness) {
 	if _, err := w.Set(ctx(t), "/n", []byte("after"), backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	nextEvent(t, ch)
+	NextEvent(t, ch)
 
 	// The same for children.
 	mustCreate(t, w, "/kids", nil, backend.Persistent)
@@ -221,7 +196,7 @@ func testWatchNoGap(t *testing.T, h *harness) {
 		if len(kids) == 50 {
 			break
 		}
-		if ev := nextEvent(t, ch); ev.Type != backend.EventChildrenChanged {
+		if ev := NextEvent(t, ch); ev.Type != backend.EventChildrenChanged {
 			t.Fatalf("event %+v", ev)
 		}
 	}
@@ -244,7 +219,7 @@ func testWatchEnds(t *testing.T, h *harness) {
 	}
 	cancel()
 	for _, c := range []<-chan backend.Event{ch, ch2} {
-		if ev := nextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, context.Canceled) {
+		if ev := NextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, context.Canceled) {
 			t.Fatalf("event on cancel = %+v, want not-watching with context.Canceled", ev)
 		}
 	}
@@ -260,7 +235,7 @@ func testWatchEnds(t *testing.T, h *harness) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrClosed) {
+	if ev := NextEvent(t, ch); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrClosed) {
 		t.Fatalf("event on Close = %+v, want not-watching with ErrClosed", ev)
 	}
 }
@@ -288,10 +263,10 @@ func testExpirySeenByWatchers(t *testing.T, h *harness) {
 	wg.Add(1)
 	go func() { defer wg.Done(); ownerWatch <- <-och }()
 	expire(t, owner)
-	if ev := nextEvent(t, nodeCh); ev.Type != backend.EventDeleted || ev.Path != e {
+	if ev := NextEvent(t, nodeCh); ev.Type != backend.EventDeleted || ev.Path != e {
 		t.Fatalf("node watcher saw %+v, want deleted %s", ev, e)
 	}
-	if ev := nextEvent(t, kidsCh); ev.Type != backend.EventChildrenChanged {
+	if ev := NextEvent(t, kidsCh); ev.Type != backend.EventChildrenChanged {
 		t.Fatalf("children watcher saw %+v, want children-changed", ev)
 	}
 	wg.Wait()

@@ -65,18 +65,3 @@ func mustCreate(t testing.TB, s backend.Session, p string, data []byte, mode bac
 	}
 	return got
 }
-
-// nextEvent returns the one event of a one-shot watch.
-func nextEvent(t testing.TB, ch <-chan backend.Event) backend.Event {
-	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		if !ok {
-			t.Fatal("watch closed without an event")
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatal("no watch event")
-	}
-	panic("unreachable")
-}

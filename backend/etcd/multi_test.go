@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 )
 
 // TestMultiRecreate: a node deleted and created again in one Multi is a new
@@ -40,10 +41,10 @@ func TestMultiRecreate(t *testing.T) {
 	if err != nil || string(data) != "new" || st.Version != 0 || st.EphemeralOwner != 0 || st.CreateToken <= old.CreateToken {
 		t.Fatalf("re-created node: %q %+v %v (old create token %d)", data, st, err, old.CreateToken)
 	}
-	if ev := nextEvent(t, dataCh); ev.Type != backend.EventDeleted {
+	if ev := backendtest.NextEvent(t, dataCh); ev.Type != backend.EventDeleted {
 		t.Fatalf("data watch saw %+v, want deleted", ev)
 	}
-	if ev := nextEvent(t, kidsCh); ev.Type != backend.EventChildrenChanged {
+	if ev := backendtest.NextEvent(t, kidsCh); ev.Type != backend.EventChildrenChanged {
 		t.Fatalf("children watch saw %+v", ev)
 	}
 	pAfter, _ := s.Exists(tctx(t), "/p")
@@ -62,7 +63,7 @@ func TestMultiRecreate(t *testing.T) {
 	if _, err := s.Set(tctx(t), "/p/n", []byte("y"), 1); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, dataCh); ev.Type != backend.EventDataChanged {
+	if ev := backendtest.NextEvent(t, dataCh); ev.Type != backend.EventDataChanged {
 		t.Fatalf("a set after the re-create looks like %v", ev.Type)
 	}
 	if err := s.Delete(tctx(t), "/p/n", 1); !errors.Is(err, backend.ErrBadVersion) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
@@ -122,10 +123,10 @@ func TestExpire(t *testing.T) {
 	if err := owner.Expire(tctx(t)); err != nil {
 		t.Fatalf("Expire: %v", err)
 	}
-	if ev := nextEvent(t, nodeCh); ev.Type != backend.EventDeleted || ev.Path != e {
+	if ev := backendtest.NextEvent(t, nodeCh); ev.Type != backend.EventDeleted || ev.Path != e {
 		t.Fatalf("node watcher: %+v", ev)
 	}
-	if ev := nextEvent(t, kidsCh); ev.Type != backend.EventChildrenChanged || ev.Path != "/members" {
+	if ev := backendtest.NextEvent(t, kidsCh); ev.Type != backend.EventChildrenChanged || ev.Path != "/members" {
 		t.Fatalf("children watcher: %+v", ev)
 	}
 	select {

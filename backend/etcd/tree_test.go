@@ -5,30 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 )
-
-func nextTree(t *testing.T, ch <-chan backend.TreeEvent) backend.TreeEvent {
-	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		if !ok {
-			t.Fatal("tree watch closed")
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatal("no tree event")
-	}
-	panic("unreachable")
-}
 
 func expectTree(t *testing.T, ch <-chan backend.TreeEvent, want ...string) []backend.TreeEvent {
 	t.Helper()
 	var evs []backend.TreeEvent
 	for _, w := range want {
-		ev := nextTree(t, ch)
+		ev := backendtest.NextTreeEvent(t, ch)
 		if got := fmt.Sprintf("%v %s", ev.Type, ev.Path); got != w {
 			t.Fatalf("tree event %q, want %q", got, w)
 		}
@@ -100,7 +86,7 @@ func TestWatchTree(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for range 5 {
-		ev := nextTree(t, ch)
+		ev := backendtest.NextTreeEvent(t, ch)
 		if ev.Type != backend.NodeRemoved {
 			t.Fatalf("during DeleteAll: %v %s", ev.Type, ev.Path)
 		}
@@ -110,7 +96,7 @@ func TestWatchTree(t *testing.T) {
 		seen[ev.Path] = true
 	}
 	cancel()
-	if ev := nextTree(t, ch); ev.Type != backend.TreeEnded || !errors.Is(ev.Err, context.Canceled) {
+	if ev := backendtest.NextTreeEvent(t, ch); ev.Type != backend.TreeEnded || !errors.Is(ev.Err, context.Canceled) {
 		t.Fatalf("end: %+v", ev)
 	}
 	if _, ok := <-ch; ok {
@@ -128,7 +114,7 @@ func TestWatchTreeEndsWithSession(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextTree(t, ch); ev.Type != backend.TreeEnded || !errors.Is(ev.Err, backend.ErrClosed) {
+	if ev := backendtest.NextTreeEvent(t, ch); ev.Type != backend.TreeEnded || !errors.Is(ev.Err, backend.ErrClosed) {
 		t.Fatalf("end: %+v", ev)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 )
 
 // compact compacts the etcd history up to now, so watches from earlier
@@ -58,7 +59,7 @@ func TestWatchAcrossCompaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev := nextEvent(t, ch); ev.Type != tt.want {
+		if ev := backendtest.NextEvent(t, ch); ev.Type != tt.want {
 			t.Fatalf("%s after compaction: %+v, want %v", tt.name, ev, tt.want)
 		}
 	}
@@ -66,7 +67,7 @@ func TestWatchAcrossCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventChildrenChanged {
+	if ev := backendtest.NextEvent(t, ch); ev.Type != backend.EventChildrenChanged {
 		t.Fatalf("children after compaction: %+v", ev)
 	}
 
@@ -83,7 +84,7 @@ func TestWatchAcrossCompaction(t *testing.T) {
 	if _, err := s.Set(tctx(t), "/same", []byte("b"), backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev.Type != backend.EventDataChanged {
+	if ev := backendtest.NextEvent(t, ch); ev.Type != backend.EventDataChanged {
 		t.Fatalf("/same: %+v", ev)
 	}
 }
@@ -105,7 +106,7 @@ func TestWatchLatency(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		nextEvent(t, ch)
+		backendtest.NextEvent(t, ch)
 		lat = append(lat, time.Since(start))
 	}
 	slices.Sort(lat)
@@ -129,7 +130,7 @@ func TestWatchEndsWithSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []<-chan backend.Event{ch, kids} {
-		if ev := nextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrSessionExpired) {
+		if ev := backendtest.NextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrSessionExpired) {
 			t.Fatalf("watch at expiry: %+v", ev)
 		}
 		if _, ok := <-c; ok {

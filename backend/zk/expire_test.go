@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 )
 
 // TestExpire: after Expire the session is Lost with ErrSessionExpired, its
@@ -48,7 +49,7 @@ func TestExpire(t *testing.T) {
 	if exists(t, observer, e) || exists(t, observer, es) {
 		t.Fatal("ephemeral nodes survive Expire")
 	}
-	if ev := nextEvent(t, obsWatch); ev.Type != backend.EventDeleted || ev.Path != e {
+	if ev := backendtest.NextEvent(t, obsWatch); ev.Type != backend.EventDeleted || ev.Path != e {
 		t.Fatalf("observer's watch saw %+v, want deleted %s", ev, e)
 	}
 
@@ -72,7 +73,7 @@ func TestExpire(t *testing.T) {
 			t.Fatalf("state changes %v: only suspended may come before lost", seen)
 		}
 	}
-	if ev := nextEvent(t, watch); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrSessionExpired) {
+	if ev := backendtest.NextEvent(t, watch); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrSessionExpired) {
 		t.Fatalf("owner's watch ended with %+v, want not-watching with ErrSessionExpired", ev)
 	}
 	var last backend.TreeEvent
@@ -132,16 +133,16 @@ func TestExpiryAfterPartition(t *testing.T) {
 	states := s.StateChanges(ctxT(t))
 
 	fd.Cut()
-	waitState(t, states, backend.Suspended)
+	backendtest.WaitState(t, states, backend.Suspended)
 	// The server expires the session: its ephemeral node goes.
-	if ev := nextEvent(t, gone); ev.Type != backend.EventDeleted {
+	if ev := backendtest.NextEvent(t, gone); ev.Type != backend.EventDeleted {
 		t.Fatalf("observer saw %+v, want the ephemeral node deleted", ev)
 	}
 	if s.State() != backend.Suspended {
 		t.Fatalf("state %v before the connection is back", s.State())
 	}
 	fd.Heal()
-	waitState(t, states, backend.Lost)
+	backendtest.WaitState(t, states, backend.Lost)
 	if !errors.Is(s.Err(), backend.ErrSessionExpired) {
 		t.Fatalf("Err() = %v", s.Err())
 	}
@@ -174,8 +175,8 @@ func TestExpiryAfterBlackhole(t *testing.T) {
 	}
 	states := s.StateChanges(ctxT(t))
 	fd.Stall()
-	waitState(t, states, backend.Suspended)
-	if ev := nextEvent(t, gone); ev.Type != backend.EventDeleted {
+	backendtest.WaitState(t, states, backend.Suspended)
+	if ev := backendtest.NextEvent(t, gone); ev.Type != backend.EventDeleted {
 		t.Fatalf("observer saw %+v, want the ephemeral node deleted", ev)
 	}
 	// Drain a signal from before the expiry, then wait for a reconnection
@@ -191,7 +192,7 @@ func TestExpiryAfterBlackhole(t *testing.T) {
 	}
 	healed := time.Now()
 	fd.Heal()
-	waitState(t, states, backend.Lost)
+	backendtest.WaitState(t, states, backend.Lost)
 	if d := time.Since(healed); d > 4*cfg.SessionTimeout {
 		t.Fatalf("the expiry was noticed %v after the server answered again", d)
 	}

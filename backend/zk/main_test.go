@@ -94,52 +94,6 @@ func exists(t testing.TB, s backend.Session, p string) bool {
 	return st != nil
 }
 
-// waitState reads ch until want arrives, failing on a final state or the deadline.
-func waitState(t testing.TB, ch <-chan backend.State, want backend.State) {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		select {
-		case st, ok := <-ch:
-			if !ok {
-				t.Fatalf("state channel closed while waiting for %v", want)
-			}
-			if st == want {
-				return
-			}
-			if st.Final() {
-				t.Fatalf("session ended (%v) while waiting for %v", st, want)
-			}
-		case <-deadline:
-			t.Fatalf("no %v state within %v", want, wait)
-		}
-	}
-}
-
-// nextEvent returns the one event of a one-shot watch and checks that the
-// channel is closed after it.
-func nextEvent(t testing.TB, ch <-chan backend.Event) backend.Event {
-	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		if !ok {
-			t.Fatal("watch channel closed without an event")
-		}
-		select {
-		case extra, ok := <-ch:
-			if ok {
-				t.Fatalf("second event %+v after %+v", extra, ev)
-			}
-		case <-time.After(wait):
-			t.Fatalf("watch channel not closed after %+v", ev)
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatalf("no watch event within %v", wait)
-	}
-	panic("unreachable")
-}
-
 // faultDialer is a Config.Dialer that can cut, refuse and blackhole the
 // connections it made.
 type faultDialer struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 	"github.com/zkrecipes/zkrecipes/backend/zk"
 )
 
@@ -95,7 +96,7 @@ func TestNamespace(t *testing.T) {
 	mustCreate(t, ab, "/w", nil, backend.Persistent) // another namespace: not seen
 	mustCreate(t, outer, "/w", nil, backend.Persistent)
 	mustCreate(t, a, "/w", nil, backend.Persistent)
-	if ev := nextEvent(t, ch); ev.Type != backend.EventCreated || ev.Path != "/w" {
+	if ev := backendtest.NextEvent(t, ch); ev.Type != backend.EventCreated || ev.Path != "/w" {
 		t.Fatalf("event %+v, want created /w", ev)
 	}
 	if ev := <-tree; ev.Type != backend.NodeAdded || ev.Path != "/w" {
@@ -353,7 +354,7 @@ func TestWatches(t *testing.T) {
 	if _, err := s.Set(ctxT(t), "/n", []byte("b"), -1); err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, ch); ev != (backend.Event{Type: backend.EventDataChanged, Path: "/n"}) {
+	if ev := backendtest.NextEvent(t, ch); ev != (backend.Event{Type: backend.EventDataChanged, Path: "/n"}) {
 		t.Fatalf("event %+v", ev)
 	}
 
@@ -364,7 +365,7 @@ func TestWatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	if ev := nextEvent(t, ch); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, context.Canceled) || ev.Path != "/n" {
+	if ev := backendtest.NextEvent(t, ch); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, context.Canceled) || ev.Path != "/n" {
 		t.Fatalf("event on cancel %+v", ev)
 	}
 
@@ -381,7 +382,7 @@ func TestWatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []<-chan backend.Event{exCh, kidsCh} {
-		if ev := nextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrClosed) {
+		if ev := backendtest.NextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrClosed) {
 			t.Fatalf("event on Close %+v", ev)
 		}
 	}

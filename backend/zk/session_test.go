@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 	"github.com/zkrecipes/zkrecipes/backend/zk"
 )
 
@@ -187,7 +188,7 @@ func TestSuspendedReconnected(t *testing.T) {
 	states := s.StateChanges(ctxT(t))
 
 	fd.Cut()
-	waitState(t, states, backend.Suspended)
+	backendtest.WaitState(t, states, backend.Suspended)
 	if s.State() != backend.Suspended {
 		t.Fatalf("state %v while cut", s.State())
 	}
@@ -195,7 +196,7 @@ func TestSuspendedReconnected(t *testing.T) {
 	wantErr(t, "Get while cut", err, backend.ErrConnectionLoss)
 
 	fd.Heal()
-	waitState(t, states, backend.Reconnected)
+	backendtest.WaitState(t, states, backend.Reconnected)
 	if s.ID() != id || s.Err() != nil {
 		t.Fatalf("after reconnect: id 0x%x (was 0x%x), err %v", s.ID(), id, s.Err())
 	}
@@ -331,7 +332,7 @@ func TestClientRetryPolicy(t *testing.T) {
 	states := raw.StateChanges(ctxT(t))
 
 	fd.Cut()
-	waitState(t, states, backend.Suspended)
+	backendtest.WaitState(t, states, backend.Suspended)
 	_, _, err = raw.Get(ctxT(t), "/n")
 	wantErr(t, "Get on the raw session while cut", err, backend.ErrConnectionLoss)
 	_, err = view.Create(ctxT(t), "/m", nil, backend.Persistent)

@@ -11,25 +11,12 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 )
-
-func nextTree(t *testing.T, ch <-chan backend.TreeEvent) backend.TreeEvent {
-	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		if !ok {
-			t.Fatal("tree watch closed")
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatalf("no tree event within %v", wait)
-	}
-	panic("unreachable")
-}
 
 func expectTree(t *testing.T, ch <-chan backend.TreeEvent, typ backend.TreeEventType, path, data string) backend.TreeEvent {
 	t.Helper()
-	ev := nextTree(t, ch)
+	ev := backendtest.NextTreeEvent(t, ch)
 	if ev.Type != typ || ev.Path != path {
 		t.Fatalf("tree event %v %s, want %v %s", ev.Type, ev.Path, typ, path)
 	}
@@ -44,7 +31,7 @@ func initialTree(t *testing.T, ch <-chan backend.TreeEvent) map[string]backend.T
 	t.Helper()
 	nodes := map[string]backend.TreeEvent{}
 	for {
-		ev := nextTree(t, ch)
+		ev := backendtest.NextTreeEvent(t, ch)
 		switch ev.Type {
 		case backend.TreeInitialized:
 			return nodes
@@ -141,7 +128,7 @@ func TestWatchTree(t *testing.T) {
 
 	cancel()
 	for {
-		ev := nextTree(t, ch)
+		ev := backendtest.NextTreeEvent(t, ch)
 		if ev.Type == backend.TreeEnded {
 			if !errors.Is(ev.Err, context.Canceled) {
 				t.Fatalf("TreeEnded err %v, want context.Canceled", ev.Err)
@@ -171,7 +158,7 @@ func TestWatchTreeMissingRoot(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ev := nextTree(t, ch)
+	ev := backendtest.NextTreeEvent(t, ch)
 	if ev.Type != backend.TreeEnded || !errors.Is(ev.Err, backend.ErrClosed) {
 		t.Fatalf("after Close: %+v, want TreeEnded with ErrClosed", ev)
 	}
@@ -201,7 +188,7 @@ func TestWatchTreeAcrossDisconnection(t *testing.T) {
 	states := w.StateChanges(ctxT(t))
 
 	fd.Cut()
-	waitState(t, states, backend.Suspended)
+	backendtest.WaitState(t, states, backend.Suspended)
 	mustCreate(t, s, "/r/new", []byte("n"), backend.Persistent)
 	mustCreate(t, s, "/r/new/deep", []byte("nd"), backend.Persistent)
 	if _, err := s.Set(ctxT(t), "/r/c", []byte("c2"), -1); err != nil {
@@ -214,7 +201,7 @@ func TestWatchTreeAcrossDisconnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	fd.Heal()
-	waitState(t, states, backend.Reconnected)
+	backendtest.WaitState(t, states, backend.Reconnected)
 
 	want := map[string][]string{
 		"/r/new":      {"added n"},
@@ -229,7 +216,7 @@ func TestWatchTreeAcrossDisconnection(t *testing.T) {
 	mustCreate(t, s, "/r/zz-marker", nil, backend.Persistent)
 	want["/r/zz-marker"] = []string{"added "}
 	for !maps.EqualFunc(got, want, slices.Equal) {
-		ev := nextTree(t, ch)
+		ev := backendtest.NextTreeEvent(t, ch)
 		if ev.Type == backend.TreeEnded {
 			t.Fatalf("tree ended: %v", ev.Err)
 		}
@@ -288,7 +275,7 @@ func TestWatchTreeConverges(t *testing.T) {
 		}
 	}
 	for {
-		ev := nextTree(t, ch)
+		ev := backendtest.NextTreeEvent(t, ch)
 		if ev.Type == backend.TreeInitialized {
 			break
 		}
@@ -375,10 +362,10 @@ func TestWatchTreeInitialAcrossDisconnection(t *testing.T) {
 		t.Fatal("the first read was never sent")
 	}
 	fd.Cut()
-	waitState(t, states, backend.Suspended)
+	backendtest.WaitState(t, states, backend.Suspended)
 	mustCreate(t, s, "/r/new", nil, backend.Persistent)
 	fd.Heal()
-	waitState(t, states, backend.Reconnected)
+	backendtest.WaitState(t, states, backend.Reconnected)
 	initial := initialTree(t, ch)
 	if got, want := slices.Sorted(maps.Keys(initial)), []string{"/r", "/r/a", "/r/new"}; !slices.Equal(got, want) {
 		t.Fatalf("initial tree %q, want %q", got, want)
