@@ -58,11 +58,17 @@ as_root() {
   fi
 }
 
-# ensure_zookeeper installs Debian's ZooKeeper (and a Java runtime) if missing.
+# ensure_zookeeper installs Debian's ZooKeeper (and a Java runtime) if missing,
+# and the interop peers internal/peers runs: kazoo for /usr/bin/python3 and
+# Apache Curator's jars.
 ensure_zookeeper() {
   local pkgs=()
   [ -f "$zk_jar" ] || pkgs+=(zookeeper)
   command -v java >/dev/null 2>&1 || pkgs+=(default-jre-headless)
+  /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || pkgs+=(python3-kazoo)
+  [ -f /usr/share/java/curator-recipes.jar ] ||
+    pkgs+=(libcurator-recipes-java libcurator-framework-java libcurator-client-java libcurator-discovery-java)
+  command -v javac >/dev/null 2>&1 || pkgs+=(default-jdk-headless) # compiles the Curator peer
   [ ${#pkgs[@]} -gt 0 ] || return 0
   command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get to install them"
   log "installing ${pkgs[*]} with apt-get"
