@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// Exit codes. Data goes to stdout, diagnostics to stderr; the code says
+// what kind of failure it was, so scripts can branch on it.
+const (
+	ExitOK          = 0   // success
+	ExitError       = 1   // any other error
+	ExitUsage       = 2   // bad flags, arguments or paths; no cluster configured
+	ExitNoNode      = 3   // the node does not exist
+	ExitConflict    = 4   // the node exists, a version did not match, the node has children, a lock is held
+	ExitUnavailable = 5   // the cluster could not be reached, or the session was lost
+	ExitTimeout     = 6   // --request-timeout or --timeout ran out
+	ExitInterrupted = 130 // SIGINT or SIGTERM
+
+	// Commands that wrap a child command (lock, elect, watch --) exit with
+	// the child's status; their own failures use these, as timeout(1) and
+	// env(1) do, so they cannot be taken for the child's.
+	ExitWrapperError = 125 // zkctl itself failed
+	ExitCannotRun    = 126 // the command was found but could not run
+	ExitNotFound     = 127 // the command was not found
+)
+
+// usageError marks errors in how zkctl was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitError carries an exact exit code (a wrapped child's status).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e exitError) Unwrap() error { return e.err }
+
+// exitCode maps an error returned by a command to zkctl's exit code.
+func exitCode(ctx context.Context, err error) int {
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &ue), errors.Is(err, backend.ErrBadPath):
+		return ExitUsage
+	case errors.Is(err, backend.ErrNoNode):
+		return ExitNoNode
+	case errors.Is(err, backend.ErrNodeExists), errors.Is(err, backend.ErrBadVersion),
+		errors.Is(err, backend.ErrNotEmpty), errors.Is(err, backend.ErrNoChildrenForEphemerals):
+		return ExitConflict
+	case errors.Is(err, context.DeadlineExceeded):
+		return ExitTimeout
+	case errors.Is(err, backend.ErrConnectionLoss), errors.Is(err, backend.ErrSessionExpired):
+		return ExitUnavailable
+	default:
+		return ExitError
+	}
+}

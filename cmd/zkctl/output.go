@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// jsonOut reports whether -o json was asked for.
+func jsonOut(c *cli.Context) bool { return c.String("output") == "json" }
+
+// emit writes v as one line of JSON (NDJSON for streams).
+func emit(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// statJSON is a Stat as zkctl prints it.
+type statJSON struct {
+	Version        int32     `json:"version"`
+	CVersion       int32     `json:"cversion"`
+	CreateToken    int64     `json:"create_token"`
+	ModifyToken    int64     `json:"modify_token"`
+	EphemeralOwner int64     `json:"ephemeral_owner"`
+	DataLength     int32     `json:"data_length"`
+	NumChildren    int32     `json:"num_children"`
+	Created        time.Time `json:"created"`
+	Modified       time.Time `json:"modified"`
+}
+
+func toStatJSON(st backend.Stat) statJSON {
+	return statJSON{st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren, st.Created, st.Modified}
+}
+
+// nodeJSON is a node as zkctl prints it: data as text when it is UTF-8,
+// else base64 with "encoding":"base64".
+type nodeJSON struct {
+	Path     string    `json:"path"`
+	Data     *string   `json:"data,omitempty"`
+	Encoding string    `json:"encoding,omitempty"`
+	Stat     *statJSON `json:"stat,omitempty"`
+}
+
+func dataJSON(n *nodeJSON, data []byte) {
+	s := string(data)
+	if !utf8.Valid(data) {
+		s = base64.StdEncoding.EncodeToString(data)
+		n.Encoding = "base64"
+	}
+	n.Data = &s
+}
+
+func printStat(w io.Writer, st backend.Stat) {
+	fmt.Fprintf(w, "version = %d\ncversion = %d\ncreate_token = %d\nmodify_token = %d\nephemeral_owner = %#x\ndata_length = %d\nnum_children = %d\ncreated = %s\nmodified = %s\n",
+		st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren,
+		st.Created.UTC().Format(time.RFC3339Nano), st.Modified.UTC().Format(time.RFC3339Nano))
+}
