@@ -1,0 +1,328 @@
+package contender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// ErrGone is the error Wait returns when the contender's own node is no
+// longer there: its session ended, or someone deleted it.
+var ErrGone = errors.New("contender: node gone")
+
+// CleanupTimeout bounds the best-effort delete of a contender's node after
+// its context ended or its session was lost.
+const CleanupTimeout = 10 * time.Second
+
+// Layout names contender nodes and reads their order back from the names.
+type Layout struct {
+	// GUID returns a fresh GUID in the form the layout puts in names.
+	GUID func() string
+	// Name returns the name a contender with this GUID creates; the backend
+	// appends the sequence suffix.
+	Name func(guid string) string
+	// Sequence returns the ordering number of a child name, or false when the
+	// name is not a contender node of this layout (it is then ignored).
+	Sequence func(name string) (int64, bool)
+}
+
+// Valid reports whether every function of the layout is set.
+func (l Layout) Valid() bool { return l.GUID != nil && l.Name != nil && l.Sequence != nil }
+
+// MarkerSequence returns a Sequence function reading the number after the
+// last occurrence of marker: the digits up to the end of the name.
+func MarkerSequence(marker string) func(string) (int64, bool) {
+	return func(name string) (int64, bool) {
+		i := strings.LastIndex(name, marker)
+		if i < 0 {
+			return 0, false
+		}
+		digits := name[i+len(marker):]
+		if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		return n, true
+	}
+}
+
+// CuratorLayout returns the layout of Curator's protected lock nodes:
+// "_c_<guid>-<name>-<10 digits>" ordered by the digits after "<name>-".
+// Curator's InterProcessMutex uses name "lock".
+func CuratorLayout(name string) Layout {
+	marker := name + "-"
+	return Layout{
+		GUID:     backend.NewGUID,
+		Name:     func(guid string) string { return backend.ProtectedName(guid, marker) },
+		Sequence: MarkerSequence(marker),
+	}
+}
+
+// KazooLayout returns the layout of kazoo's lock nodes:
+// "<32 hex digits>__<name>__<10 digits>" ordered by the digits after
+// "__<name>__". kazoo's Lock uses name "lock".
+func KazooLayout(name string) Layout {
+	marker := "__" + name + "__"
+	return Layout{
+		GUID:     func() string { return strings.ReplaceAll(backend.NewGUID(), "-", "") },
+		Name:     func(guid string) string { return guid + marker },
+		Sequence: MarkerSequence(marker),
+	}
+}
+
+// Entry is one recognised node of the queue.
+type Entry struct {
+	Name string // the child's name
+	Seq  int64  // its ordering number
+}
+
+// BlockedBy returns the name of the node that must go before the contender
+// at queue[self] may proceed, or "" when it may proceed now. queue is in
+// order, first first.
+type BlockedBy func(queue []Entry, self int) string
+
+// Predecessor is the rule of an exclusive lock: only the first may proceed,
+// and each waits for the node just before it.
+func Predecessor(queue []Entry, self int) string {
+	if self == 0 {
+		return ""
+	}
+	return queue[self-1].Name
+}
+
+// Hooks observe a contender's waiting, for tests. Each may be nil.
+type Hooks struct {
+	// Watching is called when a predecessor watch is set on the node at path.
+	Watching func(path string)
+	// Woken is called when a predecessor watch fires (not when it merely ends).
+	Woken func(path string)
+}
+
+// Config is what a contender needs. Dir, Layout and BlockedBy are required.
+type Config struct {
+	Dir       string       // the queue's directory node
+	Layout    Layout       // node names and order
+	BlockedBy BlockedBy    // who blocks whom; Predecessor for a plain lock
+	Data      []byte       // the node's data
+	Logger    *slog.Logger // nil discards
+	Hooks     Hooks
+}
+
+// Queue lists the recognised children of dir in queue order, with their
+// names; unrecognised names are left out.
+func Queue(children []string, l Layout) []Entry {
+	q := make([]Entry, 0, len(children))
+	for _, c := range children {
+		if n, ok := l.Sequence(c); ok {
+			q = append(q, Entry{Name: c, Seq: n})
+		}
+	}
+	slices.SortFunc(q, func(a, b Entry) int {
+		if a.Seq != b.Seq {
+			if a.Seq < b.Seq {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return q
+}
+
+// Contender is one node in a queue. Its methods are not safe for concurrent
+// use; the recipe owning it serialises them.
+type Contender struct {
+	s    backend.Session
+	cfg  Config
+	log  *slog.Logger
+	path string // the node's full path
+	name string // its base name
+}
+
+// Join creates the contender's node under cfg.Dir and returns the contender.
+// It does not wait.
+func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error) {
+	if !cfg.Layout.Valid() || cfg.BlockedBy == nil {
+		return nil, errors.New("contender: config needs a layout and a BlockedBy rule")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	guid := cfg.Layout.GUID()
+	p := backend.Join(cfg.Dir, cfg.Layout.Name(guid))
+	created, err := backend.CreateWithGUID(ctx, s, p, guid, cfg.Data, backend.EphemeralSequential,
+		backend.WithParents(backend.Container))
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("contender joined", "path", created)
+	return &Contender{s: s, cfg: cfg, log: log, path: created, name: backend.Base(created)}, nil
+}
+
+// Path returns the full path of the contender's node.
+func (c *Contender) Path() string { return c.path }
+
+// Name returns the name of the contender's node.
+func (c *Contender) Name() string { return c.name }
+
+// Check looks at the queue once. It returns the queue, the contender's
+// position in it and the name of the node blocking it ("" when none).
+// A contender whose node is not in the queue gets ErrGone.
+func (c *Contender) Check(ctx context.Context) (queue []Entry, self int, blocker string, err error) {
+	children, _, err := c.s.Children(ctx, c.cfg.Dir)
+	if err != nil {
+		return nil, -1, "", err
+	}
+	queue = Queue(children, c.cfg.Layout)
+	self = slices.IndexFunc(queue, func(e Entry) bool { return e.Name == c.name })
+	if self < 0 {
+		return queue, -1, "", fmt.Errorf("%w: %s is not among the children of %s", ErrGone, c.path, c.cfg.Dir)
+	}
+	return queue, self, c.cfg.BlockedBy(queue, self), nil
+}
+
+// Wait blocks until nothing blocks the contender, ctx ends or the session
+// ends. On success it returns the stat of its own node, read back after the
+// session was seen alive and owning it. On failure the node is deleted
+// (best effort) and the error returned; ErrGone when the node vanished.
+func (c *Contender) Wait(ctx context.Context) (backend.Stat, error) {
+	st, err := c.wait(ctx)
+	if err != nil {
+		if cerr := c.Leave(); cerr != nil {
+			c.log.Warn("contender: cleanup failed", "path", c.path, "err", cerr)
+		}
+		return backend.Stat{}, err
+	}
+	return st, nil
+}
+
+func (c *Contender) wait(ctx context.Context) (backend.Stat, error) {
+	for {
+		if err := c.alive(ctx); err != nil {
+			return backend.Stat{}, err
+		}
+		_, _, blocker, err := c.Check(ctx)
+		if err != nil {
+			return backend.Stat{}, err
+		}
+		if blocker == "" {
+			return c.confirm(ctx)
+		}
+		if err := c.waitFor(ctx, backend.Join(c.cfg.Dir, blocker)); err != nil {
+			return backend.Stat{}, err
+		}
+	}
+}
+
+// alive returns why waiting must stop: ctx ended or the session ended.
+func (c *Contender) alive(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.s.Err()
+}
+
+// confirm reads the contender's node back: it must exist, belong to the
+// live session, and the session must still be alive after the read.
+func (c *Contender) confirm(ctx context.Context) (backend.Stat, error) {
+	st, err := c.s.Exists(ctx, c.path)
+	if err != nil {
+		return backend.Stat{}, err
+	}
+	if serr := c.s.Err(); serr != nil {
+		return backend.Stat{}, serr
+	}
+	if st == nil {
+		return backend.Stat{}, fmt.Errorf("%w: %s", ErrGone, c.path)
+	}
+	if st.EphemeralOwner != c.s.ID() {
+		return backend.Stat{}, fmt.Errorf("%w: %s is owned by session %#x, not %#x", ErrGone, c.path, st.EphemeralOwner, c.s.ID())
+	}
+	return *st, nil
+}
+
+// waitFor sets a data watch on the blocking node and waits for it to fire.
+// A node already gone returns at once so the caller looks again.
+func (c *Contender) waitFor(ctx context.Context, blocker string) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the watch if it has not fired
+	_, _, events, err := c.s.GetW(wctx, blocker)
+	if errors.Is(err, backend.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if h := c.cfg.Hooks.Watching; h != nil {
+		h(blocker)
+	}
+	c.log.Debug("contender waiting", "path", c.path, "blocker", blocker)
+	select {
+	case ev := <-events:
+		if ev.Type != backend.EventNotWatching {
+			if h := c.cfg.Hooks.Woken; h != nil {
+				h(blocker)
+			}
+		}
+		return nil // look again; alive() says whether to stop
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.s.Done():
+		return c.s.Err()
+	}
+}
+
+// Leave deletes the contender's node, with a fresh context bounded by
+// CleanupTimeout. A node already gone is not an error. The node's name
+// carries the contender's GUID, so no other contender's node can be deleted.
+// A delete whose outcome is unknown is tried again.
+func (c *Contender) Leave() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
+	defer cancel()
+	return c.Delete(ctx)
+}
+
+// Delete deletes the contender's node, bounded by ctx. A node already gone
+// is not an error; a delete whose outcome is unknown is tried again.
+func (c *Contender) Delete(ctx context.Context) error {
+	for {
+		if c.s.Err() != nil {
+			return nil // the session's end removed the ephemeral node
+		}
+		err := c.s.Delete(ctx, c.path, backend.AnyVersion)
+		switch {
+		case err == nil, errors.Is(err, backend.ErrNoNode):
+			return nil
+		case errors.Is(err, backend.ErrSessionExpired), errors.Is(err, backend.ErrClosed):
+			return nil
+		case errors.Is(err, backend.ErrConnectionLoss) && ctx.Err() == nil:
+			if _, werr := backend.WaitState(ctx, c.s, backend.Connected, backend.Reconnected); werr != nil {
+				if c.s.Err() != nil {
+					return nil
+				}
+				return werr
+			}
+			// The state may say connected while calls still fail: back off.
+			t := time.NewTimer(50 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			continue
+		default:
+			return err
+		}
+	}
+}

@@ -1,0 +1,36 @@
+// Package contender is the queue that locks, semaphores and elections share:
+// a contender joins the queue under a directory node by creating one
+// protected ephemeral-sequential child, and proceeds when the rule of its
+// recipe says nothing ahead of it blocks it.
+//
+// # The queue
+//
+// Join creates the contender's node with backend.CreateWithGUID, so that a
+// create whose reply was lost is found again by its GUID instead of made
+// twice, and creates the directory and its missing ancestors as Container
+// nodes when they are missing. Wait lists the directory, orders the children
+// by the sequence number the Layout reads from their names, and asks the
+// recipe's BlockedBy rule which node stands in its way. When one does, Wait
+// reads that node with a one-shot data watch (GetW, as Curator does: a data
+// watch on a node already gone is never registered, so no stray watch stays
+// behind) and looks again when it fires. Every contender watches one node,
+// so a release wakes one waiter, not the herd.
+//
+// # Layouts
+//
+// A Layout names the nodes and reads their order. Curator names lock nodes
+// "_c_<guid>-lock-<10 digits>" and kazoo "<guid>__lock__<10 digits>"; both
+// order by the digits after their marker. Children whose names the layout
+// does not recognise (no marker, or no number after it) are ignored for
+// ordering: they neither block anyone nor are blocked.
+//
+// # Failure
+//
+// Wait ends when the contender may proceed, when ctx ends, or when the
+// session ends. On ctx end or session loss it deletes its own node (best
+// effort, with a fresh context bounded by CleanupTimeout) and returns the
+// error. It never reports success on a lost session or for a node that is no
+// longer there: before it returns, it reads its own node back and checks the
+// owner is its live session (the etcd client once granted a lock to a
+// waiter whose lease had expired, etcd-io/etcd#11456).
+package contender

@@ -1,0 +1,133 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/zkrecipes/zkrecipes/internal/contender"
+)
+
+// LossPolicy says when a held lock stops being trusted.
+type LossPolicy int
+
+const (
+	// OnSuspend (the default) gives the lock up as soon as the session's
+	// connection is down (Suspended): the session may still live and the node
+	// still stand, but nothing this process believes can be checked. It costs
+	// availability on every connection blip and never trusts a lock another
+	// process may already hold.
+	OnSuspend LossPolicy = iota + 1
+	// OnLost keeps the lock across a Suspended connection and gives it up only
+	// when the session is Lost or Closed, or the node is deleted. While the
+	// connection is down, the server may already have expired the session and
+	// granted the lock to another: two processes then believe they hold it.
+	OnLost
+)
+
+// String returns "on-suspend" or "on-lost".
+func (p LossPolicy) String() string {
+	switch p {
+	case OnSuspend:
+		return "on-suspend"
+	case OnLost:
+		return "on-lost"
+	}
+	return fmt.Sprintf("loss-policy(%d)", int(p))
+}
+
+// Layout is the naming of the lock's nodes, which decides who else can share
+// the lock directory.
+type Layout int
+
+const (
+	// Curator names nodes "_c_<guid>-lock-<10 digits>", as Curator's
+	// InterProcessMutex does (the default).
+	Curator Layout = iota + 1
+	// Kazoo names nodes "<32 hex digits>__lock__<10 digits>", as kazoo's Lock does.
+	Kazoo
+)
+
+// String returns "curator" or "kazoo".
+func (l Layout) String() string {
+	switch l {
+	case Curator:
+		return "curator"
+	case Kazoo:
+		return "kazoo"
+	}
+	return fmt.Sprintf("layout(%d)", int(l))
+}
+
+func (l Layout) contender() contender.Layout {
+	if l == Kazoo {
+		return contender.KazooLayout("lock")
+	}
+	return contender.CuratorLayout("lock")
+}
+
+// Option configures a Mutex. A bad option makes New fail.
+type Option func(*options) error
+
+type options struct {
+	data   []byte
+	policy LossPolicy
+	layout Layout
+	logger *slog.Logger
+	hooks  contender.Hooks // for tests
+}
+
+func defaults() options {
+	return options{policy: OnSuspend, layout: Curator, logger: slog.New(slog.DiscardHandler)}
+}
+
+// WithData sets the data of the lock's node, e.g. the holder's name. It must
+// fit the backend's Capabilities.MaxDataSize.
+func WithData(data []byte) Option {
+	return func(o *options) error {
+		o.data = append([]byte(nil), data...)
+		return nil
+	}
+}
+
+// WithLossPolicy sets when a held lock is given up: OnSuspend (default) or OnLost.
+func WithLossPolicy(p LossPolicy) Option {
+	return func(o *options) error {
+		if p != OnSuspend && p != OnLost {
+			return fmt.Errorf("lock: unknown loss policy %d", int(p))
+		}
+		o.policy = p
+		return nil
+	}
+}
+
+// WithLayout sets the naming of the lock's nodes: Curator (default) or Kazoo.
+// Every process sharing a lock directory must use the same layout.
+func WithLayout(l Layout) Option {
+	return func(o *options) error {
+		if l != Curator && l != Kazoo {
+			return fmt.Errorf("lock: unknown layout %d", int(l))
+		}
+		o.layout = l
+		return nil
+	}
+}
+
+// WithLogger sets the logger for the mutex's diagnostics (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("lock: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// withHooks observes the contender's waiting (tests only).
+func withHooks(h contender.Hooks) Option {
+	return func(o *options) error {
+		o.hooks = h
+		return nil
+	}
+}
