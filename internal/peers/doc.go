@@ -1,0 +1,64 @@
+// Package peers runs real Apache Curator (Java) and kazoo (Python) clients as
+// subprocesses, so tests can check that zkrecipes' locks and elections work
+// side by side with theirs on one ZooKeeper.
+//
+// The drivers are kept as source beside this package and built at test time:
+// java/Peer.java is compiled with javac against Debian's Curator 5.4.0 jars
+// into os.UserCacheDir()/zkrecipes/peers/<hash of source and classpath>, and
+// reused by later runs; python/peer.py runs under Debian's /usr/bin/python3
+// with python3-kazoo 2.8. `scripts/servers.sh` installs both with apt-get when
+// missing. Curator and Kazoo skip the test when a peer cannot run here, and
+// fail it under CI=true.
+//
+// # Protocol
+//
+// A peer prints "connected" once its session is up. It then reads commands
+// from stdin, one a line, and prints one line per event on stdout, flushed
+// at once. Blocking recipe calls run in a thread of their own, so a peer keeps
+// reading commands while it waits for a lock.
+//
+//	command              answer(s)                       peers
+//	ping                 pong                            both
+//	session              session 0x<session id, hex>     both
+//	lock PATH            acquired lock PATH              both: InterProcessMutex, kazoo Lock
+//	read-lock PATH       acquired read-lock PATH         both: InterProcessReadWriteLock.readLock, kazoo ReadLock
+//	write-lock PATH      acquired write-lock PATH        both: ...writeLock, kazoo WriteLock
+//	semaphore PATH N     acquired semaphore PATH         both: InterProcessSemaphoreV2, kazoo Semaphore(max_leases=N)
+//	unlock [PATH]        released KIND PATH              both: the newest grant (on PATH)
+//	latch PATH ID        started latch ID, leader ID,    Curator: LeaderLatch(PATH, ID)
+//	                     not-leader ID (when lost)
+//	close-latch [ID]     closed-latch ID                 Curator: the newest latch, or ID
+//	elect PATH ID        started elect ID, leader ID     kazoo: Election(PATH, ID).run(f); f blocks
+//	resign [ID]          resigned ID                     kazoo: f returns (or a waiting candidate cancels)
+//	exit                 bye, then exit status 0         both: releases grants, closes the session
+//
+// Any failure prints "error <message>". Connection state changes print
+// "state <STATE>": Curator's CONNECTED, SUSPENDED, RECONNECTED, LOST,
+// READ_ONLY; kazoo's CONNECTED, SUSPENDED, LOST. A kazoo lock or semaphore
+// uses the identifier "kazoo-<pid>".
+//
+// # Node layouts
+//
+// What the peers create below the PATH of a command, observed with Curator
+// 5.4.0 and kazoo 2.8.0 on ZooKeeper 3.8.0 and checked by this package's
+// tests (<uuid> is 36 characters, 8-4-4-4-12 lowercase hex; <hex32> is
+// uuid4().hex; <seq> is ZooKeeper's 10-digit sequence; all nodes named with a
+// sequence are ephemeral):
+//
+//	Curator lock         PATH/_c_<uuid>-lock-<seq>        data: the client's IP, "127.0.0.1"
+//	Curator read lock    PATH/_c_<uuid>-__READ__<seq>     data: the client's IP
+//	Curator write lock   PATH/_c_<uuid>-__WRIT__<seq>     data: the client's IP
+//	Curator semaphore V2 PATH/leases/_c_<uuid>-lease-<seq> data: the client's IP
+//	                     PATH/locks/ (a mutex, _c_<uuid>-lock-<seq>, held only while acquiring)
+//	Curator LeaderLatch  PATH/_c_<uuid>-latch-<seq>       data: the latch id
+//	kazoo Lock           PATH/<hex32>__lock__<seq>        data: the identifier
+//	kazoo ReadLock       PATH/<hex32>__rlock__<seq>       data: the identifier
+//	kazoo WriteLock      PATH/<hex32>__lock__<seq>        data: the identifier
+//	kazoo Semaphore      PATH/<hex32> (no sequence)       data: the identifier
+//	                     PATH itself                      data: max_leases, e.g. "2"
+//	                     PATH-__lock__/ (a sibling kazoo Lock, held only while acquiring)
+//	kazoo Election       PATH/<hex32>__lock__<seq>        data: the election id
+//
+// Curator's and kazoo's locks on one path do not exclude each other (see
+// TestMixedLibrariesDoNotExclude): each recognises only its own node names.
+package peers

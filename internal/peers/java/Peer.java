@@ -1,0 +1,303 @@
+// Peer is the Apache Curator side of zkrecipes' interop tests: a line
+// protocol on stdin/stdout over Curator's recipes, driven by the Go package
+// internal/peers, which compiles this single file with javac at test time.
+//
+// Usage: java -cp CLASSES:JARS Peer CONNECT SESSION_TIMEOUT_MS [NAMESPACE]
+//
+// It prints "connected" once the session is up, then reads one command a
+// line and answers with one line per event (see internal/peers/doc.go).
+// Every blocking recipe call runs in a thread of its own, so the peer keeps
+// reading commands while it waits.
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
+import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+
+public final class Peer {
+    private static final PrintStream OUT =
+            new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
+
+    /** say prints one protocol line and flushes it. */
+    static void say(String line) {
+        synchronized (OUT) {
+            OUT.print(line);
+            OUT.print('\n');
+            OUT.flush();
+        }
+    }
+
+    static String message(Throwable e) {
+        String m = e.getClass().getSimpleName();
+        if (e.getMessage() != null) {
+            m += ": " + e.getMessage();
+        }
+        return m.replace('\n', ' ');
+    }
+
+    /** Acquirer acquires one recipe's grant and returns what releases it. */
+    interface Acquirer {
+        Releaser acquire() throws Exception;
+    }
+
+    interface Releaser {
+        void release() throws Exception;
+    }
+
+    /**
+     * Hold is one lock, read or write lock or semaphore lease: a thread that
+     * acquires, holds until release is asked for, then releases. Curator's
+     * InterProcessMutex must be released by the thread that acquired it.
+     */
+    static final class Hold {
+        final String kind;
+        final String path;
+        final CountDownLatch releaseAsked = new CountDownLatch(1);
+        volatile boolean acquired;
+        final Thread thread;
+
+        Hold(String kind, String path, Acquirer acquirer) {
+            this.kind = kind;
+            this.path = path;
+            this.thread = new Thread(() -> run(acquirer), kind + " " + path);
+            this.thread.setDaemon(true);
+        }
+
+        void run(Acquirer acquirer) {
+            Releaser r;
+            try {
+                r = acquirer.acquire();
+            } catch (InterruptedException e) {
+                return;
+            } catch (Exception e) {
+                say("error " + kind + " " + path + ": " + message(e));
+                forget(this);
+                return;
+            }
+            acquired = true;
+            say("acquired " + kind + " " + path);
+            try {
+                releaseAsked.await();
+            } catch (InterruptedException e) {
+                return;
+            }
+            try {
+                r.release();
+                say("released " + kind + " " + path);
+            } catch (Exception e) {
+                say("error release " + kind + " " + path + ": " + message(e));
+            }
+            forget(this);
+        }
+    }
+
+    static final List<Hold> holds = new ArrayList<>();
+    static final Map<String, LeaderLatch> latches = new LinkedHashMap<>();
+    static CuratorFramework client;
+
+    static synchronized void forget(Hold h) {
+        holds.remove(h);
+    }
+
+    static synchronized void start(Hold h) {
+        holds.add(h);
+        h.thread.start();
+    }
+
+    /** unlock releases the newest hold on path, or the newest hold at all. */
+    static void unlock(String path) {
+        Hold h = null;
+        synchronized (Peer.class) {
+            for (int i = holds.size() - 1; i >= 0; i--) {
+                Hold c = holds.get(i);
+                if (c.acquired && c.releaseAsked.getCount() > 0 && (path == null || c.path.equals(path))) {
+                    h = c;
+                    break;
+                }
+            }
+        }
+        if (h == null) {
+            say("error unlock: nothing held" + (path == null ? "" : " on " + path));
+            return;
+        }
+        h.releaseAsked.countDown();
+    }
+
+    static void latch(String path, String id) throws Exception {
+        if (latches.containsKey(id)) {
+            throw new IllegalStateException("latch " + id + " exists");
+        }
+        LeaderLatch l = new LeaderLatch(client, path, id);
+        l.addListener(new LeaderLatchListener() {
+            @Override
+            public void isLeader() {
+                say("leader " + id);
+            }
+
+            @Override
+            public void notLeader() {
+                say("not-leader " + id);
+            }
+        });
+        latches.put(id, l);
+        l.start();
+        say("started latch " + id);
+    }
+
+    static void closeLatch(String id) throws Exception {
+        String key = id;
+        if (key == null) {
+            for (String k : latches.keySet()) {
+                key = k;
+            }
+        }
+        LeaderLatch l = key == null ? null : latches.remove(key);
+        if (l == null) {
+            throw new IllegalStateException("no latch" + (id == null ? "" : " " + id));
+        }
+        l.close();
+        say("closed-latch " + key);
+    }
+
+    static void need(String[] f, int n, String usage) {
+        if (f.length != n) {
+            throw new IllegalArgumentException("usage: " + usage);
+        }
+    }
+
+    /** handle runs one command; it returns false on exit. */
+    static boolean handle(String line) throws Exception {
+        String[] f = line.trim().split("\\s+");
+        switch (f[0]) {
+            case "":
+                return true;
+            case "ping":
+                say("pong");
+                return true;
+            case "session":
+                say("session 0x" + Long.toHexString(client.getZookeeperClient().getZooKeeper().getSessionId()));
+                return true;
+            case "lock": {
+                need(f, 2, "lock PATH");
+                InterProcessMutex m = new InterProcessMutex(client, f[1]);
+                start(new Hold("lock", f[1], () -> {
+                    m.acquire();
+                    return m::release;
+                }));
+                return true;
+            }
+            case "read-lock":
+            case "write-lock": {
+                need(f, 2, f[0] + " PATH");
+                InterProcessReadWriteLock rw = new InterProcessReadWriteLock(client, f[1]);
+                InterProcessMutex m = f[0].equals("read-lock") ? rw.readLock() : rw.writeLock();
+                start(new Hold(f[0], f[1], () -> {
+                    m.acquire();
+                    return m::release;
+                }));
+                return true;
+            }
+            case "semaphore": {
+                need(f, 3, "semaphore PATH N");
+                InterProcessSemaphoreV2 s = new InterProcessSemaphoreV2(client, f[1], Integer.parseInt(f[2]));
+                start(new Hold("semaphore", f[1], () -> {
+                    Lease lease = s.acquire();
+                    return lease::close;
+                }));
+                return true;
+            }
+            case "unlock":
+                unlock(f.length > 1 ? f[1] : null);
+                return true;
+            case "latch":
+                need(f, 3, "latch PATH ID");
+                latch(f[1], f[2]);
+                return true;
+            case "close-latch":
+                closeLatch(f.length > 1 ? f[1] : null);
+                return true;
+            case "exit":
+                return false;
+            default:
+                throw new IllegalArgumentException("unknown command " + f[0]);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 2 || args.length > 3) {
+            System.err.println("usage: Peer CONNECT SESSION_TIMEOUT_MS [NAMESPACE]");
+            System.exit(2);
+        }
+        int sessionMs = Integer.parseInt(args[1]);
+        CuratorFrameworkFactory.Builder b = CuratorFrameworkFactory.builder()
+                .connectString(args[0])
+                .sessionTimeoutMs(sessionMs)
+                .connectionTimeoutMs(Math.min(sessionMs, 15000))
+                .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000));
+        if (args.length == 3 && !args[2].isEmpty()) {
+            b = b.namespace(args[2]);
+        }
+        client = b.build();
+        client.getConnectionStateListenable().addListener((c, state) -> say("state " + state));
+        client.start();
+        if (!client.blockUntilConnected(60, TimeUnit.SECONDS)) {
+            say("error not connected to " + args[0] + " after 60s");
+            System.exit(1);
+        }
+        say("connected");
+
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            boolean more;
+            try {
+                more = handle(line);
+            } catch (Exception e) {
+                say("error " + message(e));
+                continue;
+            }
+            if (!more) {
+                break;
+            }
+        }
+        // exit or end of input: give up every grant, then the session.
+        List<Hold> left;
+        synchronized (Peer.class) {
+            left = new ArrayList<>(holds);
+        }
+        for (Hold h : left) {
+            h.releaseAsked.countDown();
+        }
+        for (Hold h : left) {
+            if (h.acquired) { // a waiter stays blocked; closing the session drops its node
+                h.thread.join(5000);
+            }
+        }
+        for (LeaderLatch l : latches.values()) {
+            try {
+                l.close();
+            } catch (Exception e) {
+                // closing the client below removes its node anyway
+            }
+        }
+        client.close();
+        say("bye");
+        System.exit(0);
+    }
+}

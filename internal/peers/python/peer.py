@@ -1,0 +1,235 @@
+"""The kazoo side of zkrecipes' interop tests.
+
+A line protocol on stdin/stdout over kazoo's recipes, driven by the Go
+package internal/peers. Run with Debian's /usr/bin/python3 (python3-kazoo):
+
+    /usr/bin/python3 peer.py CONNECT SESSION_TIMEOUT_MS [CHROOT]
+
+It prints "connected" once the session is up, then reads one command a line
+and answers with one line per event (see internal/peers/doc.go). Every
+blocking recipe call runs in a thread of its own, so the peer keeps reading
+commands while it waits.
+"""
+
+import logging
+import os
+import sys
+import threading
+
+from kazoo.client import KazooClient
+
+_out_lock = threading.Lock()
+
+
+def say(line):
+    """Prints one protocol line and flushes it."""
+    with _out_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def message(exc):
+    text = type(exc).__name__
+    if str(exc):
+        text += ": " + str(exc)
+    return text.replace("\n", " ")
+
+
+class Hold:
+    """One lock, read or write lock or semaphore lease, held by a thread."""
+
+    def __init__(self, kind, path, recipe):
+        self.kind = kind
+        self.path = path
+        self.recipe = recipe
+        self.acquired = False
+        self.release_asked = threading.Event()
+        self.thread = threading.Thread(target=self.run, name=kind + " " + path, daemon=True)
+
+    def run(self):
+        try:
+            self.recipe.acquire()
+        except Exception as exc:  # reported on the protocol
+            say("error %s %s: %s" % (self.kind, self.path, message(exc)))
+            peer.forget(self)
+            return
+        self.acquired = True
+        say("acquired %s %s" % (self.kind, self.path))
+        self.release_asked.wait()
+        try:
+            self.recipe.release()
+            say("released %s %s" % (self.kind, self.path))
+        except Exception as exc:
+            say("error release %s %s: %s" % (self.kind, self.path, message(exc)))
+        peer.forget(self)
+
+
+class Candidate:
+    """One kazoo Election run in a thread; it leads until resign."""
+
+    def __init__(self, election, ident):
+        self.election = election
+        self.ident = ident
+        self.leading = False
+        self.resign_asked = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="elect " + ident, daemon=True)
+
+    def lead(self):
+        self.leading = True
+        say("leader " + self.ident)
+        self.resign_asked.wait()
+
+    def run(self):
+        try:
+            self.election.run(self.lead)
+        except Exception as exc:
+            say("error elect %s: %s" % (self.ident, message(exc)))
+            return
+        say("resigned " + self.ident)
+
+    def resign(self):
+        self.resign_asked.set()
+        if not self.leading:
+            self.election.cancel()  # stops a candidate that does not lead yet
+
+
+class Peer:
+    def __init__(self, client):
+        self.client = client
+        self.ident = "kazoo-%d" % os.getpid()
+        self.mu = threading.Lock()
+        self.holds = []
+        self.candidates = []
+
+    def forget(self, hold):
+        with self.mu:
+            if hold in self.holds:
+                self.holds.remove(hold)
+
+    def start(self, hold):
+        with self.mu:
+            self.holds.append(hold)
+        hold.thread.start()
+
+    def unlock(self, path):
+        found = None
+        with self.mu:
+            for hold in reversed(self.holds):
+                if hold.acquired and not hold.release_asked.is_set() and (path is None or hold.path == path):
+                    found = hold
+                    break
+        if found is None:
+            say("error unlock: nothing held" + ("" if path is None else " on " + path))
+            return
+        found.release_asked.set()
+
+    def resign(self, ident):
+        with self.mu:
+            found = None
+            for cand in reversed(self.candidates):
+                if not cand.resign_asked.is_set() and (ident is None or cand.ident == ident):
+                    found = cand
+                    break
+        if found is None:
+            say("error resign: no candidate" + ("" if ident is None else " " + ident))
+            return
+        found.resign()
+
+    def handle(self, line):
+        """Runs one command; returns False on exit."""
+        f = line.split()
+        if not f:
+            return True
+        cmd, args = f[0], f[1:]
+
+        def need(n, usage):
+            if len(args) != n:
+                raise ValueError("usage: " + usage)
+
+        if cmd == "ping":
+            say("pong")
+        elif cmd == "session":
+            say("session 0x%x" % self.client.client_id[0])
+        elif cmd == "lock":
+            need(1, "lock PATH")
+            self.start(Hold("lock", args[0], self.client.Lock(args[0], self.ident)))
+        elif cmd == "read-lock":
+            need(1, "read-lock PATH")
+            self.start(Hold(cmd, args[0], self.client.ReadLock(args[0], self.ident)))
+        elif cmd == "write-lock":
+            need(1, "write-lock PATH")
+            self.start(Hold(cmd, args[0], self.client.WriteLock(args[0], self.ident)))
+        elif cmd == "semaphore":
+            need(2, "semaphore PATH N")
+            sem = self.client.Semaphore(args[0], identifier=self.ident, max_leases=int(args[1]))
+            self.start(Hold(cmd, args[0], sem))
+        elif cmd == "unlock":
+            self.unlock(args[0] if args else None)
+        elif cmd == "elect":
+            need(2, "elect PATH ID")
+            cand = Candidate(self.client.Election(args[0], args[1]), args[1])
+            with self.mu:
+                self.candidates.append(cand)
+            cand.thread.start()
+            say("started elect " + args[1])
+        elif cmd == "resign":
+            self.resign(args[0] if args else None)
+        elif cmd == "exit":
+            return False
+        else:
+            raise ValueError("unknown command " + cmd)
+        return True
+
+    def shutdown(self):
+        with self.mu:
+            holds, self.holds = self.holds, []
+            cands, self.candidates = self.candidates, []
+        for hold in holds:
+            hold.release_asked.set()
+        for cand in cands:
+            cand.resign()
+        for hold in holds:
+            if hold.acquired:  # a waiter stays blocked; the session's end drops its node
+                hold.thread.join(5)
+        for cand in cands:
+            cand.thread.join(5)
+
+
+peer = None
+
+
+def main():
+    global peer
+    if len(sys.argv) not in (3, 4):
+        sys.stderr.write("usage: peer.py CONNECT SESSION_TIMEOUT_MS [CHROOT]\n")
+        sys.exit(2)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    hosts = sys.argv[1]
+    if len(sys.argv) == 4 and sys.argv[3]:
+        hosts += "/" + sys.argv[3].strip("/")
+    client = KazooClient(hosts=hosts, timeout=int(sys.argv[2]) / 1000.0)
+    client.add_listener(lambda state: say("state " + str(state)))
+    try:
+        client.start(timeout=60)
+    except Exception as exc:
+        say("error not connected to %s: %s" % (hosts, message(exc)))
+        sys.exit(1)
+    say("connected")
+    peer = Peer(client)
+    for line in sys.stdin:
+        try:
+            if not peer.handle(line):
+                break
+        except Exception as exc:
+            say("error " + message(exc))
+    peer.shutdown()
+    client.stop()
+    client.close()
+    say("bye")
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
