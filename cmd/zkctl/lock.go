@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/recipes/lock"
+)
+
+// lockCommand is `zkctl lock`: run a command while holding a lock.
+func lockCommand(io streams) *cli.Command {
+	return &cli.Command{
+		Name:  "lock",
+		Usage: "hold a lock while a command runs (or until interrupted)",
+		Description: "Waits for the lock at PATH, runs COMMAND with ZKCTL_LOCK_PATH and ZKCTL_LOCK_TOKEN\n" +
+			"(the fencing token) in its environment, releases the lock when COMMAND exits, and exits\n" +
+			"with COMMAND's status. If the lock is lost while COMMAND runs, COMMAND gets SIGTERM,\n" +
+			"then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit 125; a\n" +
+			"COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints the\n" +
+			"token and holds the lock until interrupted.",
+		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after this long (0: wait forever)"},
+			&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "time between SIGTERM and SIGKILL when the lock is lost"},
+			&cli.StringFlag{Name: "data", Usage: "data of the lock node (who holds it)"},
+			&cli.StringFlag{Name: "layout", Value: "curator", Usage: "node names: curator (shares locks with Curator's InterProcessMutex) or kazoo (kazoo's Lock)"},
+			&cli.BoolFlag{Name: "wait-expiry", Usage: "trust the lock while the connection is suspended; lose it only when the session expires"},
+		},
+		Subcommands: []*cli.Command{{
+			Name:      "holders",
+			Usage:     "list the holder and waiters of a lock",
+			ArgsUsage: "PATH",
+			Flags:     []cli.Flag{&cli.StringFlag{Name: "layout", Value: "curator", Usage: "curator or kazoo"}},
+			Action:    func(c *cli.Context) error { return lockHolders(c, io) },
+		}},
+		Action: func(c *cli.Context) error { return lockRun(c, io) },
+	}
+}
+
+func lockOptions(c *cli.Context) ([]lock.Option, error) {
+	var opts []lock.Option
+	switch c.String("layout") {
+	case "curator":
+		opts = append(opts, lock.WithLayout(lock.Curator))
+	case "kazoo":
+		opts = append(opts, lock.WithLayout(lock.Kazoo))
+	default:
+		return nil, usagef("--layout %q: want curator or kazoo", c.String("layout"))
+	}
+	if c.IsSet("data") {
+		opts = append(opts, lock.WithData([]byte(c.String("data"))))
+	}
+	if c.Bool("wait-expiry") {
+		opts = append(opts, lock.WithLossPolicy(lock.OnLost))
+	}
+	return opts, nil
+}
+
+// wrapped marks zkctl's own failures while it wraps a command: 125, so they
+// cannot be taken for the command's status. Usage errors stay 2.
+func wrapped(hasCommand bool, err error) error {
+	var ee exitError
+	var ue usageError
+	if err == nil || !hasCommand || errors.As(err, &ee) || errors.As(err, &ue) {
+		return err
+	}
+	return exitError{ExitWrapperError, err}
+}
+
+func lockRun(c *cli.Context, io streams) error {
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return usagef("lock: want PATH [-- COMMAND [ARGS...]]")
+	}
+	path, argv := args[0], args[1:]
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
+	hasCommand := len(argv) > 0
+	if err := backend.ValidatePath(path); err != nil {
+		return usageError{err}
+	}
+	opts, err := lockOptions(c)
+	if err != nil {
+		return err
+	}
+	client, err := connect(c)
+	if err != nil {
+		return wrapped(hasCommand, err)
+	}
+	defer client.Close()
+
+	waitCtx := c.Context
+	if d := c.Duration("timeout"); d > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(c.Context, d)
+		defer cancel()
+	}
+	s, err := client.Session(waitCtx)
+	if err != nil {
+		return wrapped(hasCommand, err)
+	}
+	m, err := lock.New(s, path, opts...)
+	if err != nil {
+		return usageError{err}
+	}
+	lease, err := m.Lock(waitCtx)
+	if err != nil {
+		if c.Context.Err() != nil {
+			return exitError{ExitInterrupted, fmt.Errorf("interrupted while waiting for %s", path)}
+		}
+		return wrapped(hasCommand, err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("request-timeout"))
+		defer cancel()
+		_ = lease.Unlock(ctx) // a lost lease's node is gone or going
+	}()
+
+	if !hasCommand {
+		if jsonOut(c) {
+			_ = emit(io.out, map[string]any{"path": path, "node": lease.Path(), "token": lease.Token()})
+		} else {
+			fmt.Fprintln(io.out, lease.Token())
+		}
+		select {
+		case <-c.Context.Done():
+			return nil // interrupted on purpose: release and exit 0
+		case <-lease.Done():
+			return exitError{ExitLockLost, lease.Err()}
+		}
+	}
+	env := []string{"ZKCTL_LOCK_PATH=" + path, "ZKCTL_LOCK_TOKEN=" + strconv.FormatInt(lease.Token(), 10)}
+	return runChild(c.Context, io, argv, env, lease.Done(), lease.Err, c.Duration("grace"))
+}
+
+func lockHolders(c *cli.Context, io streams) error {
+	p, err := pathArgs(c, 1, 1)
+	if err != nil {
+		return err
+	}
+	opts, err := lockOptions(c)
+	if err != nil {
+		return err
+	}
+	ctx, s, done, err := session(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	m, err := lock.New(s, p, opts...)
+	if err != nil {
+		return usageError{err}
+	}
+	hs, err := m.Holders(ctx)
+	if err != nil {
+		return err
+	}
+	if jsonOut(c) {
+		for i, h := range hs {
+			role := "waiter"
+			if i == 0 {
+				role = "holder"
+			}
+			if err := emit(io.out, map[string]any{"role": role, "node": h.Name, "session": fmt.Sprintf("%#x", h.Owner), "token": h.Token, "created": h.Created, "data": string(h.Data)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tNODE\tSESSION\tTOKEN\tAGE\tDATA")
+	for i, h := range hs {
+		role := "waiter"
+		if i == 0 {
+			role = "holder"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%#x\t%d\t%s\t%s\n", role, h.Name, h.Owner, h.Token, time.Since(h.Created).Round(time.Millisecond), h.Data)
+	}
+	return tw.Flush()
+}
