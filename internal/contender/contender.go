@@ -164,10 +164,42 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	created, err := backend.CreateWithGUID(ctx, s, p, guid, cfg.Data, backend.EphemeralSequential,
 		backend.WithParents(backend.Container))
 	if err != nil {
+		// The create may have landed although the call failed (its
+		// context ended while it was in flight, or its reply was lost
+		// and the search gave up): remove what carries our GUID, or a
+		// stray node would queue ahead of everyone until the session ends.
+		abandon(s, cfg.Dir, guid, log)
 		return nil, err
 	}
 	log.Debug("contender joined", "path", created)
 	return &Contender{s: s, cfg: cfg, log: log, path: created, name: backend.Base(created)}, nil
+}
+
+// abandon deletes the nodes under dir whose names carry guid, with a fresh
+// bounded context. Requests on one ZooKeeper connection are served in
+// order, so the search sees a create sent before it; on etcd a create whose
+// context was cancelled may still be applied after the search, and its node
+// then lives until the session ends.
+func abandon(s backend.Session, dir, guid string, log *slog.Logger) {
+	if s.Err() != nil {
+		return // the session's ephemeral nodes go with it
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
+	defer cancel()
+	kids, _, err := s.Children(ctx, dir)
+	if err != nil {
+		if !errors.Is(err, backend.ErrNoNode) {
+			log.Warn("contender: looking for an abandoned node failed", "dir", dir, "err", err)
+		}
+		return
+	}
+	for _, k := range kids {
+		if strings.Contains(k, guid) {
+			if err := s.Delete(ctx, backend.Join(dir, k), backend.AnyVersion); err != nil && !errors.Is(err, backend.ErrNoNode) {
+				log.Warn("contender: deleting an abandoned node failed", "node", k, "err", err)
+			}
+		}
+	}
 }
 
 // Path returns the full path of the contender's node.
@@ -324,5 +356,39 @@ func (c *Contender) Delete(ctx context.Context) error {
 		default:
 			return err
 		}
+	}
+}
+
+// MarkersSequence returns a Sequence function that recognises a name by any
+// of the markers: the number after the marker's last occurrence, up to the
+// end of the name. Nodes of several kinds (a read-write lock's readers and
+// writers) then share one queue, ordered by their numbers alone.
+func MarkersSequence(markers ...string) func(string) (int64, bool) {
+	seqs := make([]func(string) (int64, bool), len(markers))
+	for i, m := range markers {
+		seqs[i] = MarkerSequence(m)
+	}
+	return func(name string) (int64, bool) {
+		for _, seq := range seqs {
+			if n, ok := seq(name); ok {
+				return n, true
+			}
+		}
+		return 0, false
+	}
+}
+
+// NearestAhead returns the rule of a contender that waits only for nodes
+// blocking is true of: it is blocked by the nearest such node ahead of it in
+// the queue, and by nothing behind it. A read-write lock's reader uses it
+// with "is a writer": readers ahead do not block it, later writers never do.
+func NearestAhead(blocking func(name string) bool) BlockedBy {
+	return func(queue []Entry, self int) string {
+		for i := self - 1; i >= 0; i-- {
+			if blocking(queue[i].Name) {
+				return queue[i].Name
+			}
+		}
+		return ""
 	}
 }
