@@ -58,3 +58,41 @@ func TestQueueOrderAndForeignNames(t *testing.T) {
 		t.Fatalf("third blocked by %q; want the second", b)
 	}
 }
+
+func TestMarkersSequenceAndNearestAhead(t *testing.T) {
+	seq := MarkersSequence("__READ__", "__WRIT__")
+	children := []string{
+		"_c_a-__WRIT__0000000004",
+		"_c_b-__READ__0000000001",
+		"_c_c-lock-0000000000", // a plain lock node: not this queue's
+		"_c_d-__WRIT__0000000002",
+		"_c_e-__READ__0000000003",
+		"_c_f-__READ__0000000005",
+	}
+	q := Queue(children, Layout{GUID: fixedGUID, Name: func(g string) string { return g }, Sequence: seq})
+	var names []string
+	for _, e := range q {
+		names = append(names, e.Name)
+	}
+	wantNames := []string{"_c_b-__READ__0000000001", "_c_d-__WRIT__0000000002", "_c_e-__READ__0000000003", "_c_a-__WRIT__0000000004", "_c_f-__READ__0000000005"}
+	if !slices.Equal(names, wantNames) {
+		t.Fatalf("Queue = %v; want %v", names, wantNames)
+	}
+	writer := func(n string) bool { _, ok := MarkerSequence("__WRIT__")(n); return ok }
+	rule := NearestAhead(writer)
+	tests := []struct {
+		self int
+		want string
+	}{
+		{0, ""},                        // first reader: nothing ahead
+		{2, "_c_d-__WRIT__0000000002"}, // reader behind a writer, not the later one
+		{4, "_c_a-__WRIT__0000000004"}, // the nearest writer ahead, not the first
+	}
+	for _, tt := range tests {
+		if got := rule(q, tt.self); got != tt.want {
+			t.Errorf("NearestAhead(queue, %d) = %q; want %q", tt.self, got, tt.want)
+		}
+	}
+}
+
+func fixedGUID() string { return "g" }

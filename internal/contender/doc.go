@@ -24,6 +24,15 @@
 // does not recognise (no marker, or no number after it) are ignored for
 // ordering: they neither block anyone nor are blocked.
 //
+// # Rules
+//
+// A recipe's BlockedBy rule says which node ahead blocks a contender.
+// Predecessor, the exclusive lock's, names the node just before it.
+// NearestAhead names the nearest node ahead that a predicate picks, and
+// nothing behind: a read-write lock's reader uses it with "is a writer", so
+// it waits only for writers that arrived before it. Nodes of several kinds
+// share one queue with a MarkersSequence layout, ordered by number alone.
+//
 // # Failure
 //
 // Wait ends when the contender may proceed, when ctx ends, or when the

@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,13 +12,16 @@ import (
 	"github.com/zkrecipes/zkrecipes/internal/contender"
 )
 
-// Lease is a held lock: what Lock and TryLock return and the holder keeps
-// until Unlock. Its Done channel is closed once the lock can no longer be
+// Lease is a held lock: what Lock and TryLock (and RWMutex's RLock and
+// TryRLock) return and the holder keeps until Unlock. Its Done channel is closed once the lock can no longer be
 // trusted. A Lease is safe for concurrent use.
 type Lease struct {
-	m     *Mutex
+	m     *Mutex // the session, options and logger of the grant
 	c     *contender.Contender
 	token int64
+	free  func() // frees the handle that granted the lease, at Unlock
+
+	revoked chan struct{} // closed by watchNode when a revoke is requested
 
 	done      chan struct{}
 	stop      context.CancelFunc // ends the monitor
@@ -30,8 +34,14 @@ type Lease struct {
 }
 
 func (m *Mutex) grant(c *contender.Contender, st backend.Stat) *Lease {
+	return m.grantFor(c, st, m.release)
+}
+
+// grantFor starts the lease of node c on m's session and options; free is
+// called once, when Unlock succeeds.
+func (m *Mutex) grantFor(c *contender.Contender, st backend.Stat, free func()) *Lease {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Lease{m: m, c: c, token: st.CreateToken, done: make(chan struct{}), stop: cancel}
+	l := &Lease{m: m, c: c, token: st.CreateToken, free: free, revoked: make(chan struct{}), done: make(chan struct{}), stop: cancel}
 	m.opts.logger.Debug("lock: held", "path", c.Path(), "token", st.CreateToken)
 	// Subscribe before looking at the state, so no change falls between.
 	states := m.s.StateChanges(ctx)
@@ -51,10 +61,21 @@ func (m *Mutex) grant(c *contender.Contender, st backend.Stat) *Lease {
 // (ZooKeeper czxid, etcd create revision). Tokens of later grants of the
 // same lock are strictly larger. Pass it to the protected resource and have
 // the resource refuse any token lower than the highest it has seen.
+//
+// A read lease of an RWMutex has a token too, but readers hold at once, so it
+// fences nothing among them: it only orders the read after earlier writes.
 func (l *Lease) Token() int64 { return l.token }
 
 // Path returns the full path of the lock node this lease holds.
 func (l *Lease) Path() string { return l.c.Path() }
+
+// Revoked returns a channel closed once, when another process asked the
+// holder to give the lock up (RequestRevoke, or Curator's Revoker). It is
+// only ever closed for a lease taken with WithRevocable; otherwise a request
+// is ignored. A request is not a loss: Done stays open and the lock stays
+// held until the holder calls Unlock, which it may do when it sees fit, or
+// never. Revoked is not closed by Unlock or by loss.
+func (l *Lease) Revoked() <-chan struct{} { return l.revoked }
 
 // Done returns a channel closed once, when the lock can no longer be
 // trusted (Err says why) or when it was unlocked.
@@ -118,12 +139,24 @@ func (l *Lease) watchStates(ctx context.Context, states <-chan backend.State) {
 	}
 }
 
-// watchNode gives the lock up when its node is deleted.
+// watchNode gives the lock up when its node is deleted and, for a revocable
+// lease, closes Revoked when the node's data becomes the revoke marker.
 func (l *Lease) watchNode(ctx context.Context) {
 	defer l.wg.Done()
 	s := l.m.s
+	revoked := false
 	for ctx.Err() == nil {
-		_, _, events, err := s.GetW(ctx, l.c.Path())
+		data, _, events, err := s.GetW(ctx, l.c.Path())
+		if err == nil {
+			if !revoked && l.m.opts.revocable && bytes.Equal(data, RevokeMessage) {
+				revoked = true
+				close(l.revoked)
+				l.m.opts.logger.Debug("lock: revoke requested", "path", l.c.Path())
+			}
+			if h := l.m.opts.sawData; h != nil {
+				h(l.c.Path(), data)
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -202,12 +235,19 @@ func (l *Lease) Unlock(ctx context.Context) error {
 		return fmt.Errorf("lock: unlock %s: %w", l.c.Path(), ErrNotHeld)
 	}
 	l.finish(fmt.Errorf("%w: %s unlocked", ErrNotHeld, l.c.Path()))
-	l.m.release()
+	l.free()
 	l.m.opts.logger.Debug("lock: unlocked", "path", l.c.Path())
 	if lost != nil {
 		return fmt.Errorf("lock: unlock: %w: %w", ErrNotHeld, lost)
 	}
 	return nil
+}
+
+// isFreed reports whether Unlock has released the lease.
+func (l *Lease) isFreed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.freed
 }
 
 // Guard runs ops in one backend.Multi together with a check that the lock

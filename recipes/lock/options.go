@@ -74,7 +74,10 @@ type options struct {
 	policy LossPolicy
 	layout Layout
 	logger *slog.Logger
-	hooks  contender.Hooks // for tests
+	// revocable: leases close Revoked when their node's data is RevokeMessage.
+	revocable bool
+	hooks     contender.Hooks                // for tests
+	sawData   func(path string, data []byte) // for tests: a lease read its node's data
 }
 
 func defaults() options {
@@ -128,6 +131,26 @@ func WithLogger(l *slog.Logger) Option {
 func withHooks(h contender.Hooks) Option {
 	return func(o *options) error {
 		o.hooks = h
+		return nil
+	}
+}
+
+// WithRevocable makes leases revocable: each Lease closes its Revoked
+// channel when another process sets the lock node's data to RevokeMessage
+// (RequestRevoke), as Curator's revocable locks do. The lease watches its
+// node's data in any case (to see the node deleted); without this option a
+// revoke request is ignored.
+func WithRevocable() Option {
+	return func(o *options) error {
+		o.revocable = true
+		return nil
+	}
+}
+
+// withSawData observes every read of a lease's node data (tests only).
+func withSawData(f func(path string, data []byte)) Option {
+	return func(o *options) error {
+		o.sawData = f
 		return nil
 	}
 }

@@ -1,0 +1,252 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/contender"
+)
+
+// RWMutex is a fair, distributed readers-writer lock over a directory node.
+// Create one with NewRWMutex; take a shared (read) lock with RLock or
+// TryRLock and an exclusive (write) lock with Lock or TryLock. Each returns
+// the Lease the holder keeps until Lease.Unlock.
+//
+// Readers and writers join one queue in arrival order. A reader waits only
+// for the writers ahead of it, never for a writer that arrived after it; a
+// writer waits for everyone ahead of it. So readers share the lock, a writer
+// excludes everyone, and a stream of readers cannot starve a writer: readers
+// arriving after a waiting writer queue behind it.
+//
+// One handle may hold several read leases at once (from several
+// goroutines), but Lock while the handle holds or acquires anything, and
+// RLock while it holds or acquires the write lock, fail at once with
+// ErrAlreadyHeld rather than wait for themselves. An RWMutex is safe for
+// concurrent use.
+type RWMutex struct {
+	base   *Mutex // session, path and options
+	layout rwLayout
+
+	mu      sync.Mutex
+	readers int  // read leases held or being acquired by this handle
+	writer  bool // the write lease held or being acquired by this handle
+}
+
+// rwLayout names a read-write lock's nodes: the markers before the sequence
+// number of readers' and writers' nodes, and how a name is made of a GUID
+// and a marker.
+type rwLayout struct {
+	read, write string
+	guid        func() string
+	name        func(guid, marker string) string
+}
+
+func rwLayoutOf(l Layout) rwLayout {
+	if l == Kazoo { // "<hex32>__rlock__<seq>", "<hex32>__lock__<seq>"
+		k := contender.KazooLayout("lock")
+		return rwLayout{read: "__rlock__", write: "__lock__", guid: k.GUID,
+			name: func(guid, marker string) string { return guid + marker }}
+	}
+	// "_c_<guid>-__READ__<seq>", "_c_<guid>-__WRIT__<seq>"
+	return rwLayout{read: "__READ__", write: "__WRIT__", guid: backend.NewGUID, name: backend.ProtectedName}
+}
+
+// contender returns the layout of one side: names with its marker, in a
+// queue of readers and writers both, ordered by sequence number alone.
+func (r rwLayout) contender(write bool) contender.Layout {
+	marker := r.read
+	if write {
+		marker = r.write
+	}
+	return contender.Layout{
+		GUID:     r.guid,
+		Name:     func(guid string) string { return r.name(guid, marker) },
+		Sequence: contender.MarkersSequence(r.read, r.write),
+	}
+}
+
+// isWriter reports whether name is a writer's node.
+func (r rwLayout) isWriter(name string) bool {
+	_, ok := contender.MarkerSequence(r.write)(name)
+	return ok
+}
+
+// NewRWMutex returns an RWMutex over the lock directory path on session s.
+// It takes the options of New: WithLayout(Curator) (the default) names
+// nodes as Curator's InterProcessReadWriteLock does, WithLayout(Kazoo) as
+// kazoo's ReadLock and WriteLock do. A bad path or option is an error.
+func NewRWMutex(s backend.Session, path string, opts ...Option) (*RWMutex, error) {
+	m, err := New(s, path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &RWMutex{base: m, layout: rwLayoutOf(m.opts.layout)}, nil
+}
+
+// Path returns the lock directory.
+func (rw *RWMutex) Path() string { return rw.base.path }
+
+func (rw *RWMutex) claim(write bool) bool {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	switch {
+	case rw.writer, write && rw.readers > 0:
+		return false
+	case write:
+		rw.writer = true
+	default:
+		rw.readers++
+	}
+	return true
+}
+
+func (rw *RWMutex) release(write bool) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if write {
+		rw.writer = false
+	} else {
+		rw.readers--
+	}
+}
+
+func (rw *RWMutex) config(write bool) contender.Config {
+	cfg := rw.base.config()
+	cfg.Layout = rw.layout.contender(write)
+	if !write {
+		cfg.BlockedBy = contender.NearestAhead(rw.layout.isWriter)
+	}
+	return cfg
+}
+
+func opName(write, try bool) string {
+	op := "rlock"
+	if write {
+		op = "lock"
+	}
+	if try {
+		op = "try-" + op
+	}
+	return op
+}
+
+// RLock blocks until this handle holds a read lock, ctx ends, or the
+// session is lost or closed. It waits only for the writers that arrived
+// before it, and watches only the nearest of them. Failures are as for
+// Mutex.Lock. The lease's Token is the node's CreateToken, but readers
+// overlap, so it is not a fence between them: it orders a read grant only
+// against writes.
+func (rw *RWMutex) RLock(ctx context.Context) (*Lease, error) { return rw.lock(ctx, false) }
+
+// Lock blocks until this handle holds the write lock, ctx ends, or the
+// session is lost or closed. It waits for every reader and writer that
+// arrived before it, and watches only the node just before it. Failures are
+// as for Mutex.Lock. The lease's Token is a fencing token as Mutex's is.
+func (rw *RWMutex) Lock(ctx context.Context) (*Lease, error) { return rw.lock(ctx, true) }
+
+func (rw *RWMutex) lock(ctx context.Context, write bool) (*Lease, error) {
+	op := opName(write, false)
+	if !rw.claim(write) {
+		return nil, fmt.Errorf("lock: %s %s: %w", op, rw.Path(), ErrAlreadyHeld)
+	}
+	c, err := contender.Join(ctx, rw.base.s, rw.config(write))
+	if err != nil {
+		rw.release(write)
+		return nil, rw.base.acquireErr(op, err)
+	}
+	st, err := c.Wait(ctx)
+	if err != nil {
+		rw.release(write)
+		return nil, rw.base.acquireErr(op, err)
+	}
+	return rw.base.grantFor(c, st, func() { rw.release(write) }), nil
+}
+
+// TryRLock takes a read lock if no writer holds or waits for the lock, and
+// fails fast otherwise with a *LockedError (matching ErrLocked) naming the
+// nearest writer ahead. It leaves no node behind when it fails.
+func (rw *RWMutex) TryRLock(ctx context.Context) (*Lease, error) { return rw.try(ctx, false) }
+
+// TryLock takes the write lock if nobody holds or waits for the lock, and
+// fails fast otherwise with a *LockedError (matching ErrLocked) naming the
+// node just ahead. It leaves no node behind when it fails.
+func (rw *RWMutex) TryLock(ctx context.Context) (*Lease, error) { return rw.try(ctx, true) }
+
+func (rw *RWMutex) try(ctx context.Context, write bool) (*Lease, error) {
+	op := opName(write, true)
+	if !rw.claim(write) {
+		return nil, fmt.Errorf("lock: %s %s: %w", op, rw.Path(), ErrAlreadyHeld)
+	}
+	c, err := contender.Join(ctx, rw.base.s, rw.config(write))
+	if err != nil {
+		rw.release(write)
+		return nil, rw.base.acquireErr(op, err)
+	}
+	fail := func(err error) (*Lease, error) {
+		if lerr := c.Leave(); lerr != nil {
+			rw.base.opts.logger.Warn("lock: "+op+" cleanup failed", "path", c.Path(), "err", lerr)
+		}
+		rw.release(write)
+		return nil, err
+	}
+	for {
+		_, _, blocker, err := c.Check(ctx)
+		if err != nil {
+			return fail(rw.base.acquireErr(op, err))
+		}
+		if blocker == "" {
+			st, err := c.Wait(ctx) // nothing blocks: Wait confirms and returns at once
+			if err != nil {
+				rw.release(write)
+				return nil, rw.base.acquireErr(op, err)
+			}
+			return rw.base.grantFor(c, st, func() { rw.release(write) }), nil
+		}
+		h, err := rw.base.holder(ctx, blocker)
+		if errors.Is(err, backend.ErrNoNode) {
+			continue // the blocker just left: look again
+		}
+		if err != nil {
+			return fail(rw.base.acquireErr(op, err))
+		}
+		return fail(&LockedError{Path: rw.Path(), Holder: h})
+	}
+}
+
+// Holders lists the lock's queue in order, readers and writers alike: first
+// the holders (a writer, or the readers ahead of the first writer), then
+// the waiters. Writer reports whether a Holder is a writer's node.
+func (rw *RWMutex) Holders(ctx context.Context) ([]Holder, error) {
+	children, _, err := rw.base.s.Children(ctx, rw.Path())
+	if errors.Is(err, backend.ErrNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock: holders %s: %w", rw.Path(), err)
+	}
+	var hs []Holder
+	for _, e := range contender.Queue(children, rw.layout.contender(false)) {
+		h, err := rw.base.holder(ctx, e.Name)
+		if errors.Is(err, backend.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock: holders %s: %w", rw.Path(), err)
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
+
+// Writer reports whether the node named name (a Holder's Name) is a
+// writer's, in this lock's layout.
+func (rw *RWMutex) Writer(name string) bool { return rw.layout.isWriter(name) }
+
+// Revoke asks the holder of the node named name in this lock's directory
+// to give the lock up; see RequestRevoke.
+func (rw *RWMutex) Revoke(ctx context.Context, name string) error {
+	return revokeIn(ctx, rw.base.s, rw.Path(), name)
+}
