@@ -1,4 +1,5 @@
-// Package lock is a fair, distributed exclusive lock (a mutex) over a
+// Package lock is a fair, distributed exclusive lock (a mutex), a fair
+// readers-writer lock and an all-or-nothing multi-lock over a
 // backend.Session, on ZooKeeper or etcd alike.
 //
 //	m, err := lock.New(session, "/locks/orders", lock.WithData([]byte(hostname)))
@@ -43,8 +44,72 @@
 // kazoo Lock on the same path sees them without any setting. A kazoo Lock
 // sharing a directory with Curator-layout nodes would not see them unless
 // its extra_lock_patterns included "-lock-"; use the Kazoo layout instead.
-// Reentrancy, revocation and Curator's lock schema are not offered. On etcd
-// the nodes are only shared with other zkrecipes clients.
+// Reentrancy and Curator's lock schema are not offered; revocation is (see
+// Revocation). On etcd the nodes are only shared with other zkrecipes
+// clients.
+//
+// # Read-write lock
+//
+// RWMutex (NewRWMutex) is a readers-writer lock: RLock and TryRLock take a
+// shared lease, Lock and TryLock an exclusive one, both the same Lease type.
+// Readers and writers join one queue in one directory, ordered by sequence
+// number, and the rule is fair in arrival order:
+//
+//   - a reader waits only for the writers ahead of it, and watches only the
+//     nearest of them; readers ahead of it, and writers that arrived after
+//     it, never block it;
+//   - a writer waits for every node ahead of it, reader or writer, and
+//     watches only the node just before it.
+//
+// So readers share the lock, a writer holds it alone, and a writer cannot be
+// starved by a stream of readers: a reader arriving after a waiting writer
+// queues behind it. A read lease's Token is its node's CreateToken, but
+// readers overlap, so it is no fence among them; only a write lease's Token
+// is a fencing token.
+//
+// The Curator layout (default) is the one of Curator's
+// InterProcessReadWriteLock, the Kazoo layout the one of kazoo's ReadLock and
+// WriteLock:
+//
+//	Curator: <path>/_c_<guid>-__READ__<10 digits>   <path>/_c_<guid>-__WRIT__<10 digits>
+//	Kazoo:   <path>/<32 hex digits>__rlock__<10 digits>   <path>/<32 hex digits>__lock__<10 digits>
+//
+// Both order by the digits after the marker, so on ZooKeeper our readers
+// and writers and Curator's (or kazoo's) share one queue and exclude each
+// other as the rule says. A kazoo WriteLock's node is also a kazoo Lock's,
+// so a kazoo Lock on the path acts as a writer. kazoo 2.8 (Debian's) still
+// has kazoo#649: its ReadLock also waits for writers that arrived after it, so a
+// kazoo reader queued ahead of a writer (ours or kazoo's) can wait for that
+// writer while the writer waits for it, until a session ends. Our readers do
+// not have the bug, but they cannot fix kazoo's: do not mix kazoo 2.8
+// readers with writers on one path unless kazoo is fixed (kazoo PR #650).
+//
+// A handle may hold several read leases; Lock while it holds or acquires
+// anything, and RLock while it holds or acquires the write lock, fail with
+// ErrAlreadyHeld instead of waiting for themselves.
+//
+// # Multi-lock
+//
+// MultiLock (NewMultiLock) takes the Mutexes of several paths all or
+// nothing, as Curator's InterProcessMultiLock does. Lock takes them one by
+// one in sorted path order, whatever order they were given in, so two
+// MultiLocks over overlapping sets never hold one path each while waiting
+// for the other's. When a Lock fails (ctx, session loss) it unlocks what it
+// had taken, so no node of it remains. The MultiLease it returns has one
+// Lease per path (Tokens gives their fencing tokens by path); its Done is
+// closed when any part can no longer be trusted, and Unlock releases all.
+//
+// # Revocation
+//
+// A holder can be asked to give its lock up, cooperatively, as in Curator:
+// RequestRevoke (or Mutex.Revoke and RWMutex.Revoke, by node name) sets the
+// lock node's data to RevokeMessage, the bytes "__REVOKE__" that Curator's
+// Revoker writes. A lease taken with WithRevocable closes its Revoked
+// channel when it sees them; the holder decides whether and when to Unlock.
+// A request is not a loss: Done stays open. Without WithRevocable the
+// request is ignored (the lease watches its node anyway, to see it deleted,
+// and reads the marker without acting on it). A request overwrites the
+// node's data (WithData).
 //
 // # Guarantees
 //
@@ -109,6 +174,41 @@
 // # Goroutines
 //
 // A Lease runs two goroutines watching the session state and the lock node;
-// they end at Unlock, at loss, or when the session ends. Lock runs none of
-// its own beyond its calls' watches, which end with the call.
+// they end at Unlock, at loss, or when the session ends. A MultiLease runs
+// one more per part, watching its Done; they end at Unlock or at the first
+// loss. Lock runs none of its own beyond its calls' watches, which end with
+// the call.
+//
+// # Semaphore
+//
+// A Semaphore (NewSemaphore(s, path, maxLeases)) grants at most maxLeases
+// leases at a time, with the protocol and node names of Curator's
+// InterProcessSemaphoreV2, so that both share a semaphore on ZooKeeper when
+// they give the same path and maxLeases (Curator's SharedCount for
+// maxLeases is not supported). Acquire takes the mutex at path/locks (a
+// Curator InterProcessMutex queue), creates a protected
+// ephemeral-sequential lease node in path/leases, lists path/leases with a
+// watch until it has at most maxLeases children (Curator counts every
+// child), then releases the mutex; Release deletes the lease node:
+//
+//	<path>/locks/_c_<guid>-lock-<10 digits>    held only while acquiring
+//	<path>/leases/_c_<guid>-lease-<10 digits>  one per lease; data from WithData
+//
+// Safety rests on the count alone (a lease is granted only when every
+// node in path/leases, all held leases among them, fits in maxLeases); the
+// mutex lets one waiter at a time count, so waiters cannot block each
+// other. No lease leaks: a failed Acquire (ctx ended, session lost, a
+// full semaphore for TryAcquire) deletes its lease node and its lock node
+// before returning, a create whose reply was lost is found again by its
+// GUID, and lease nodes are ephemeral (Curator's SemaphoreV2 leaked leases
+// after reconnects and interrupts and on LOST: CURATOR-315, 462, 595, 335).
+// A SemaphoreLease has Done, Err and Guard like a Lease, under the same
+// LossPolicy, and runs the same two goroutines; its Token is the
+// lease node's CreateToken and is not a fencing token, since up to
+// maxLeases holders hold at once. It is not compatible with kazoo's
+// Semaphore, which is a different protocol (max_leases in the data of
+// path itself, a kazoo Lock on the sibling path-__lock__, lease nodes
+// named by a bare uuid4 hex directly under path): a kazoo Semaphore and a
+// Semaphore on the same path do not see each other's leases, and
+// WithLayout(Kazoo) is refused.
 package lock
