@@ -25,13 +25,16 @@ func lockCommand(io streams) *cli.Command {
 			"then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit 125; a\n" +
 			"COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints the\n" +
 			"token and holds the lock until interrupted.",
-		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
+		ArgsUsage: "[--read|--write|-n N] PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after this long (0: wait forever)"},
 			&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "time between SIGTERM and SIGKILL when the lock is lost"},
 			&cli.StringFlag{Name: "data", Usage: "data of the lock node (who holds it)"},
 			&cli.StringFlag{Name: "layout", Value: "curator", Usage: "node names: curator (shares locks with Curator's InterProcessMutex) or kazoo (kazoo's Lock)"},
 			&cli.BoolFlag{Name: "wait-expiry", Usage: "trust the lock while the connection is suspended; lose it only when the session expires"},
+			&cli.BoolFlag{Name: "read", Usage: "take the read side of a read-write lock (shared with other readers)"},
+			&cli.BoolFlag{Name: "write", Usage: "take the write side of a read-write lock"},
+			&cli.IntFlag{Name: "n", Usage: "take one of N leases of a semaphore (Curator's InterProcessSemaphoreV2 layout)"},
 		},
 		Subcommands: []*cli.Command{{
 			Name:      "holders",
@@ -61,6 +64,58 @@ func lockOptions(c *cli.Context) ([]lock.Option, error) {
 		opts = append(opts, lock.WithLossPolicy(lock.OnLost))
 	}
 	return opts, nil
+}
+
+// held is what zkctl needs of a grant, whichever kind it is.
+type held interface {
+	Token() int64
+	Path() string
+	Done() <-chan struct{}
+	Err() error
+	Unlock(ctx context.Context) error
+}
+
+// semLease adapts a semaphore lease to held.
+type semLease struct{ *lock.SemaphoreLease }
+
+func (l semLease) Unlock(ctx context.Context) error { return l.Release(ctx) }
+
+// acquire takes the kind of lock the flags ask for: a mutex, one side of a
+// read-write lock, or a semaphore lease.
+func acquire(ctx context.Context, c *cli.Context, s backend.Session, path string, opts []lock.Option) (held, error) {
+	read, write, n := c.Bool("read"), c.Bool("write"), c.Int("n")
+	switch {
+	case read && write:
+		return nil, usagef("--read and --write do not go together")
+	case n != 0 && (read || write):
+		return nil, usagef("-n takes a semaphore lease; it does not go with --read or --write")
+	case c.IsSet("n") && n < 1:
+		return nil, usagef("-n %d: want at least 1", n)
+	case n > 0:
+		sem, err := lock.NewSemaphore(s, path, n, opts...)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		l, err := sem.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return semLease{l}, nil
+	case read || write:
+		rw, err := lock.NewRWMutex(s, path, opts...)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		if read {
+			return rw.RLock(ctx)
+		}
+		return rw.Lock(ctx)
+	}
+	m, err := lock.New(s, path, opts...)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return m.Lock(ctx)
 }
 
 // wrapped marks zkctl's own failures while it wraps a command: 125, so they
@@ -107,12 +162,12 @@ func lockRun(c *cli.Context, io streams) error {
 	if err != nil {
 		return wrapped(hasCommand, err)
 	}
-	m, err := lock.New(s, path, opts...)
+	lease, err := acquire(waitCtx, c, s, path, opts)
 	if err != nil {
-		return usageError{err}
-	}
-	lease, err := m.Lock(waitCtx)
-	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return err
+		}
 		if c.Context.Err() != nil {
 			return exitError{ExitInterrupted, fmt.Errorf("interrupted while waiting for %s", path)}
 		}

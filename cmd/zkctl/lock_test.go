@@ -176,3 +176,63 @@ func TestLockHolders(t *testing.T) {
 		})
 	}
 }
+
+// TestLockShared: with one semaphore lease of two, or a read lock, held by
+// another session, zkctl lock -n 2 and --read still run their command at
+// once; with the write lock held elsewhere, --read waits (and gives up at
+// --timeout). Conflicting flags are usage errors. (urfave/cli keeps state
+// in package variables, so two zkctl runs cannot share one test process.)
+func TestLockShared(t *testing.T) {
+	for name, ep := range clusters(t) {
+		t.Run(name, func(t *testing.T) {
+			s := observer(t, ep)
+			ctx := context.Background()
+			sem, err := lock.NewSemaphore(s, "/locks/sem", 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sl, err := sem.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := zkctl(t, "", "--endpoints", ep, "lock", "-n", "2", "/locks/sem", "--", "true"); r.code != 0 {
+				t.Fatalf("lock -n 2 with one lease taken: exit %d (%q)", r.code, r.errOut)
+			}
+			if r := zkctl(t, "", "--endpoints", ep, "lock", "-n", "1", "--timeout", "300ms", "/locks/sem", "--", "true"); r.code != ExitWrapperError {
+				t.Fatalf("lock -n 1 on a taken semaphore: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			}
+			_ = sl.Release(ctx)
+
+			rw, err := lock.NewRWMutex(s, "/locks/rw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rl, err := rw.RLock(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := zkctl(t, "", "--endpoints", ep, "lock", "--read", "/locks/rw", "--", "true"); r.code != 0 {
+				t.Fatalf("lock --read beside another reader: exit %d (%q)", r.code, r.errOut)
+			}
+			if r := zkctl(t, "", "--endpoints", ep, "lock", "--write", "--timeout", "300ms", "/locks/rw", "--", "true"); r.code != ExitWrapperError {
+				t.Fatalf("lock --write beside a reader: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			}
+			_ = rl.Unlock(ctx)
+			wl, err := rw.Lock(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := zkctl(t, "", "--endpoints", ep, "lock", "--read", "--timeout", "300ms", "/locks/rw", "--", "true"); r.code != ExitWrapperError {
+				t.Fatalf("lock --read beside a writer: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			}
+			_ = wl.Unlock(ctx)
+
+			for _, bad := range [][]string{{"--read", "--write"}, {"-n", "2", "--read"}, {"-n", "-1"}} {
+				args := append([]string{"--endpoints", ep, "lock"}, bad...)
+				if r := zkctl(t, "", append(args, "/locks/x", "--", "true")...); r.code != ExitUsage {
+					t.Fatalf("lock %v: exit %d, want %d", bad, r.code, ExitUsage)
+				}
+			}
+		})
+	}
+}
