@@ -1,0 +1,99 @@
+package lock
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+)
+
+// holderEnv tells a re-executed test binary to act as a lock holder.
+const holderEnv = "ZKRECIPES_LOCK_HOLDER"
+
+// TestHolderProcess is the holder side of TestHolderKilled: run by the test
+// binary re-executing itself, it takes the lock, says "held", and waits to
+// be killed. Run directly, it does nothing.
+func TestHolderProcess(t *testing.T) {
+	spec := os.Getenv(holderEnv)
+	if spec == "" {
+		return
+	}
+	backendName, ns, _ := strings.Cut(spec, " ")
+	for _, b := range backends {
+		if b.name != backendName {
+			continue
+		}
+		e := &env{b: b, eps: b.endpoints(t), ns: ns}
+		m := mustNew(t, e.session(t), "/killed")
+		mustLock(t, m)
+		os.Stdout.WriteString("held\n")
+		select {} // until killed
+	}
+	t.Fatalf("no backend %q", backendName)
+}
+
+// TestHolderKilled kills a holder process (SIGKILL, so its session is never
+// closed): the next waiter acquires once the server expires the session.
+// The time it takes is logged for the benchmark notes, not asserted.
+func TestHolderKilled(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHolderProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), holderEnv+"="+e.b.name+" "+e.ns)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+		held := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if sc.Text() == "held" {
+					held <- true
+					return
+				}
+			}
+			held <- false
+		}()
+		select {
+		case ok := <-held:
+			if !ok {
+				t.Fatal("the holder process ended without taking the lock")
+			}
+		case <-time.After(wait):
+			t.Fatal("the holder process did not take the lock")
+		}
+		s := e.session(t)
+		m := mustNew(t, s, "/killed")
+		hs, err := m.Holders(ctxT(t))
+		if err != nil || len(hs) != 1 {
+			t.Fatalf("holders before the kill: %+v, %v", hs, err)
+		}
+		ch := lockAsync(t, ctxT(t), m)
+		eventually(t, "waiter queued", func() bool { return queueLen(t, m) == 2 })
+		killed := time.Now()
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		r := result(t, ch)
+		if r.err != nil {
+			t.Fatalf("Lock after the holder was killed: %v", r.err)
+		}
+		if r.l.Token() <= hs[0].Token {
+			t.Fatalf("token %d after the dead holder's %d", r.l.Token(), hs[0].Token)
+		}
+		t.Logf("%s: the waiter acquired %v after the holder was killed (session timeout %v)", e.b.name, time.Since(killed).Round(time.Millisecond), sessionTimeout)
+		if err := r.l.Unlock(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
