@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // holderEnv tells a re-executed test binary to act as a lock holder.
