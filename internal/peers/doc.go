@@ -21,6 +21,9 @@
 //	ping                 pong                            both
 //	session              session 0x<session id, hex>     both
 //	lock PATH            acquired lock PATH              both: InterProcessMutex, kazoo Lock
+//	revocable-lock PATH  acquired revocable-lock PATH,   Curator: InterProcessMutex.makeRevocable; the
+//	                     revoke-requested PATH           listener prints when a revoke is asked for
+//	revoke PATH NODE     revoke-sent NODE                Curator: Revoker.attemptRevoke(PATH/NODE)
 //	read-lock PATH       acquired read-lock PATH         both: InterProcessReadWriteLock.readLock, kazoo ReadLock
 //	write-lock PATH      acquired write-lock PATH        both: ...writeLock, kazoo WriteLock
 //	semaphore PATH N     acquired semaphore PATH         both: InterProcessSemaphoreV2, kazoo Semaphore(max_leases=N)

@@ -28,6 +28,7 @@ import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
+import org.apache.curator.framework.recipes.locks.Revoker;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 
 public final class Peer {
@@ -200,6 +201,23 @@ public final class Peer {
                     m.acquire();
                     return m::release;
                 }));
+                return true;
+            }
+            case "revocable-lock": {
+                need(f, 2, "revocable-lock PATH");
+                final String path = f[1];
+                InterProcessMutex m = new InterProcessMutex(client, path);
+                m.makeRevocable(lock -> say("revoke-requested " + path));
+                start(new Hold("revocable-lock", path, () -> {
+                    m.acquire();
+                    return m::release;
+                }));
+                return true;
+            }
+            case "revoke": {
+                need(f, 3, "revoke PATH NODE");
+                Revoker.attemptRevoke(client, f[1] + "/" + f[2]);
+                say("revoke-sent " + f[2]);
                 return true;
             }
             case "read-lock":
