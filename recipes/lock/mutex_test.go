@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/backendtest"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
 )
 
@@ -399,7 +400,7 @@ func TestConnectionCut(t *testing.T) {
 			l := mustLock(t, mustNew(t, s, "/cut", WithLossPolicy(OnLost)))
 			states := s.StateChanges(ctxT(t))
 			proxy.Cut()
-			waitState(t, states, backend.Suspended)
+			backendtest.WaitState(t, states, backend.Suspended)
 			if isClosed(l.Done()) {
 				t.Fatalf("Done closed on Suspended with OnLost: %v", l.Err())
 			}
@@ -420,24 +421,6 @@ func TestConnectionCut(t *testing.T) {
 			}
 		})
 	})
-}
-
-func waitState(t testing.TB, ch <-chan backend.State, want backend.State) {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		select {
-		case st, ok := <-ch:
-			if !ok {
-				t.Fatalf("state channel closed while waiting for %v", want)
-			}
-			if st == want {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("no %v within %v", want, wait)
-		}
-	}
 }
 
 // TestCreateReplyLost: the reply to the contender's create is lost; the
