@@ -147,6 +147,12 @@ type Contender struct {
 	log  *slog.Logger
 	path string // the node's full path
 	name string // its base name
+
+	// own is the node's stat, read once on the live session before the
+	// first wait (nil until then): it carries the create token and shows the
+	// session owns the node. A later listing that still holds the node's
+	// name then proves the node is there, with no second read of it.
+	own *backend.Stat
 }
 
 // Join creates the contender's node under cfg.Dir and returns the contender.
@@ -225,8 +231,13 @@ func (c *Contender) Check(ctx context.Context) (queue []Entry, self int, blocker
 }
 
 // Wait blocks until nothing blocks the contender, ctx ends or the session
-// ends. On success it returns the stat of its own node, read back after the
-// session was seen alive and owning it. On failure the node is deleted
+// ends. On success it returns the stat of its own node, read back on the
+// live session and owned by it: read when Wait first finds itself blocked
+// (off the hand-off path) or, when nothing blocked it at the first look,
+// right then. After a wake-up, the listing that shows nothing blocks it also
+// shows its node is still there, and the session is checked alive after that
+// listing, so the hand-off costs one read. The stat's create token is the
+// node's; its data version is as of that read. On failure the node is deleted
 // (best effort) and the error returned; ErrGone when the node vanished.
 func (c *Contender) Wait(ctx context.Context) (backend.Stat, error) {
 	st, err := c.wait(ctx)
@@ -249,7 +260,26 @@ func (c *Contender) wait(ctx context.Context) (backend.Stat, error) {
 			return backend.Stat{}, err
 		}
 		if blocker == "" {
-			return c.confirm(ctx)
+			if c.own == nil {
+				return c.confirm(ctx) // not blocked on the first look: read the node now
+			}
+			// The listing just read holds the node's name, so the node was
+			// there at the listing; its name carries our GUID and the read
+			// before the wait showed this session owns it. The session must
+			// still be alive now, after the listing.
+			if serr := c.s.Err(); serr != nil {
+				return backend.Stat{}, serr
+			}
+			return *c.own, nil
+		}
+		if c.own == nil {
+			// Blocked: read the node back before waiting, so the hand-off
+			// after the wake-up costs one listing and no read of the node.
+			st, err := c.confirm(ctx)
+			if err != nil {
+				return backend.Stat{}, err
+			}
+			c.own = &st
 		}
 		if err := c.waitFor(ctx, backend.Join(c.cfg.Dir, blocker)); err != nil {
 			return backend.Stat{}, err

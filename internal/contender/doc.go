@@ -39,7 +39,11 @@
 // session ends. On ctx end or session loss it deletes its own node (best
 // effort, with a fresh context bounded by CleanupTimeout) and returns the
 // error. It never reports success on a lost session or for a node that is no
-// longer there: before it returns, it reads its own node back and checks the
-// owner is its live session (the etcd client once granted a lock to a
-// waiter whose lease had expired, etcd-io/etcd#11456).
+// longer there: it reads its own node back on the live session and checks
+// the owner is that session (the etcd client once granted a lock to a
+// waiter whose lease had expired, etcd-io/etcd#11456). A contender that is
+// blocked reads it once before it first waits; after a wake-up, the listing
+// that shows nothing blocks it also shows its node is still there, and the
+// session is checked alive after that listing, so a hand-off costs the
+// listing alone (W + N + R: the release, the event, one read).
 package contender
