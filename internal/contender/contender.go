@@ -287,6 +287,44 @@ func (c *Contender) wait(ctx context.Context) (backend.Stat, error) {
 	}
 }
 
+// Try looks at the queue once, without waiting: one listing, and when
+// nothing blocks the contender, one read of its node back (as Wait does)
+// whose stat it returns with blocker "". When something blocks it, it
+// returns the queue and the blocker's name and leaves the node in place for
+// the caller to Leave. On an error the node is deleted (best effort).
+func (c *Contender) Try(ctx context.Context) (st backend.Stat, queue []Entry, blocker string, err error) {
+	defer func() {
+		if err != nil {
+			if cerr := c.Leave(); cerr != nil {
+				c.log.Warn("contender: cleanup failed", "path", c.path, "err", cerr)
+			}
+		}
+	}()
+	if err := c.alive(ctx); err != nil {
+		return backend.Stat{}, nil, "", err
+	}
+	queue, _, blocker, err = c.Check(ctx)
+	if err != nil || blocker != "" {
+		return backend.Stat{}, queue, blocker, err
+	}
+	st, err = c.confirm(ctx)
+	return st, queue, "", err
+}
+
+// Confirm reads the contender's node back on the live session, as Wait does
+// before it reports success, for callers that decided from a listing of
+// their own that nothing blocks it. On failure the node is deleted (best
+// effort).
+func (c *Contender) Confirm(ctx context.Context) (backend.Stat, error) {
+	st, err := c.confirm(ctx)
+	if err != nil {
+		if cerr := c.Leave(); cerr != nil {
+			c.log.Warn("contender: cleanup failed", "path", c.path, "err", cerr)
+		}
+	}
+	return st, err
+}
+
 // alive returns why waiting must stop: ctx ended or the session ended.
 func (c *Contender) alive(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

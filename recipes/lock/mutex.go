@@ -127,16 +127,12 @@ func (m *Mutex) TryLock(ctx context.Context) (*Lease, error) {
 		return nil, err
 	}
 	for {
-		queue, _, blocker, err := c.Check(ctx)
-		if err != nil {
-			return fail(m.acquireErr("try-lock", err))
+		st, queue, blocker, err := c.Try(ctx)
+		if err != nil { // Try removed the node
+			m.release()
+			return nil, m.acquireErr("try-lock", err)
 		}
 		if blocker == "" {
-			st, err := c.Wait(ctx) // first: Wait confirms and returns at once
-			if err != nil {
-				m.release()
-				return nil, m.acquireErr("try-lock", err)
-			}
 			return m.grant(c, st), nil
 		}
 		h, err := m.holder(ctx, queue[0].Name)

@@ -193,16 +193,12 @@ func (rw *RWMutex) try(ctx context.Context, write bool) (*Lease, error) {
 		return nil, err
 	}
 	for {
-		_, _, blocker, err := c.Check(ctx)
-		if err != nil {
-			return fail(rw.base.acquireErr(op, err))
+		st, _, blocker, err := c.Try(ctx)
+		if err != nil { // Try removed the node
+			rw.release(write)
+			return nil, rw.base.acquireErr(op, err)
 		}
 		if blocker == "" {
-			st, err := c.Wait(ctx) // nothing blocks: Wait confirms and returns at once
-			if err != nil {
-				rw.release(write)
-				return nil, rw.base.acquireErr(op, err)
-			}
 			return rw.base.grantFor(c, st, func() { rw.release(write) }), nil
 		}
 		h, err := rw.base.holder(ctx, blocker)

@@ -273,7 +273,7 @@ func (sem *Semaphore) wait(ctx context.Context, c *contender.Contender, block bo
 		// Curator counts every child, recognised or not.
 		if len(children) <= sem.max {
 			cancel()
-			return c.Wait(ctx) // reads the node back on the live session; deletes it on failure
+			return c.Confirm(ctx) // the listing says it is in: read it back; deleted on failure
 		}
 		if !block {
 			cancel()
