@@ -18,7 +18,21 @@ func CreateParents(ctx context.Context, s Session, path string, mode Mode) error
 		return nil
 	}
 	// Walk down from the first component; most trees have a few levels.
+	// An empty container made on the way may be reaped before its child is
+	// made (ErrNoNode): walk again from the top, a bounded number of times.
 	parts := strings.Split(parent[1:], "/")
+	for attempt := 1; ; attempt++ {
+		err := createPath(ctx, s, parts, mode)
+		if err == nil || !errors.Is(err, ErrNoNode) || attempt == parentAttempts {
+			return err
+		}
+	}
+}
+
+// parentAttempts bounds CreateParents' walks when a parent keeps vanishing.
+const parentAttempts = 5
+
+func createPath(ctx context.Context, s Session, parts []string, mode Mode) error {
 	cur := ""
 	for _, p := range parts {
 		cur += "/" + p
