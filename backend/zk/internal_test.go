@@ -3,13 +3,16 @@ package zk
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 // TestKindOf checks the mapping of every driver error to its sentinel.
@@ -125,5 +128,100 @@ func TestPaths(t *testing.T) {
 		if got := within(tt.root, tt.p); got != tt.in {
 			t.Errorf("within(%s, %s) = %v", tt.root, tt.p, got)
 		}
+	}
+}
+
+// TestFrameCursorKeepsTheZxid checks the zxid bookkeeping the connection does
+// for the driver: reply headers reach the driver with their zxid zeroed and
+// the largest is kept; the connect request and SetWatches carry it back out.
+// The streams are cut at every possible point, as TCP may deliver them.
+func TestFrameCursorKeepsTheZxid(t *testing.T) {
+	frame := func(body ...[]byte) []byte {
+		b := bytes.Join(body, nil)
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+	}
+	i32 := func(v int32) []byte { return binary.BigEndian.AppendUint32(nil, uint32(v)) }
+	i64 := func(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+	payload := bytes.Repeat([]byte{0xAB}, 40)
+
+	replies := bytes.Join([][]byte{
+		frame(i32(7), i64(0x1000), i32(0), payload),  // a reply
+		frame(i32(-1), i64(0x5000), i32(0), payload), // a notification: not the driver's zxid
+		frame(i32(8), i64(0x2000), i32(-101)),        // an error reply, header only
+		frame(i32(-2), i64(0x6000), i32(0)),          // a ping
+		frame(i32(9), i64(0x1800), i32(0), payload),  // an older zxid does not lower the mark
+		frame(), // an empty frame
+		frame(i32(10), i64(0x1900), i32(0), payload),
+	}, nil)
+	want := bytes.Join([][]byte{
+		frame(i32(7), i64(0), i32(0), payload),
+		frame(i32(-1), i64(0x5000), i32(0), payload),
+		frame(i32(8), i64(0), i32(-101)),
+		frame(i32(-2), i64(0x6000), i32(0)),
+		frame(i32(9), i64(0), i32(0), payload),
+		frame(),
+		frame(i32(10), i64(0), i32(0), payload),
+	}, nil)
+	requests := bytes.Join([][]byte{
+		frame(i32(0), i64(0), i32(4000), i64(0x1234), i32(0)),          // connect
+		frame(i32(11), i32(4), []byte("path..."), payload),             // getData
+		frame(i32(12), i32(opSetWatches), i64(0), i32(1), []byte("w")), // setWatches
+	}, nil)
+	wantRequests := bytes.Join([][]byte{
+		frame(i32(0), i64(0x2000), i32(4000), i64(0x1234), i32(0)),
+		frame(i32(11), i32(4), []byte("path..."), payload),
+		frame(i32(12), i32(opSetWatches), i64(0x2000), i32(1), []byte("w")),
+	}, nil)
+
+	for cut := 0; cut <= len(replies); cut++ {
+		var mark zxidMark
+		in := frameCursor{replies: true, zxid: &mark}
+		got := bytes.Clone(replies)
+		in.scan(got[:cut])
+		in.scan(got[cut:])
+		if !bytes.Equal(got, want) {
+			t.Fatalf("cut at %d: replies reach the driver as\n%x\nwant\n%x", cut, got, want)
+		}
+		if z := mark.v.Load(); z != 0x2000 {
+			t.Fatalf("cut at %d: last zxid %#x, want 0x2000", cut, z)
+		}
+		if cut > len(requests) {
+			continue
+		}
+		out := frameCursor{zxid: &mark}
+		sent := bytes.Clone(requests)
+		out.scan(sent[:cut])
+		out.scan(sent[cut:])
+		if !bytes.Equal(sent, wantRequests) {
+			t.Fatalf("cut at %d: requests go out as\n%x\nwant\n%x", cut, sent, wantRequests)
+		}
+	}
+}
+
+// TestSessionKeepsTheLastZxid checks, against the real server, that the
+// session's own zxid mark follows its replies: after a write it is at least
+// the write's modify token, which is what a reconnection must present.
+func TestSessionKeepsTheLastZxid(t *testing.T) {
+	c, err := New(Config{Servers: testenv.ZooKeeper(t), Namespace: testenv.Namespace(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bs, err := c.Session(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := backend.Unwrap(bs).(*Session)
+	if _, err := s.Create(ctx, "/z", []byte("a"), backend.Persistent); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Set(ctx, "/z", []byte("b"), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.lastZxid.v.Load(); got < st.ModifyToken {
+		t.Fatalf("last zxid %#x after a set at %#x", got, st.ModifyToken)
 	}
 }

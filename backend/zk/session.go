@@ -36,6 +36,10 @@ type Session struct {
 	id      atomic.Int64 // session id, set once at establishment
 	timeout atomic.Int64 // negotiated timeout in ms
 
+	// lastZxid is the largest zxid of a reply the session has read, kept
+	// by its connections instead of by the driver (see sniffConn).
+	lastZxid zxidMark
+
 	mu       sync.Mutex
 	lastID   int64  // session id of the last connect response
 	passwd   []byte // session password of the last connect response
@@ -141,6 +145,8 @@ func (s *Session) dial(network, address string, timeout time.Duration) (net.Conn
 		return nil, err
 	}
 	sc := &sniffConn{Conn: c, s: s, addr: address, handshake: s.handshakeTimeout()}
+	sc.in = frameCursor{replies: true, zxid: &s.lastZxid}
+	sc.out = frameCursor{zxid: &s.lastZxid}
 	s.mu.Lock()
 	if s.closing || s.feed.State().Final() {
 		s.mu.Unlock()

@@ -99,55 +99,96 @@ func readFrame(r io.Reader, limit int) ([]byte, error) {
 var errSessionReplaced = errors.New("zk: the server answered with another session; the session is lost")
 
 // sniffConn is a connection the driver dialed through the session's dialer.
-// It copies the first frame the server sends, the connect response, out of
-// the byte stream as the driver reads it, and hands it to the session: that
-// is how the session learns its password (which go-zookeeper keeps private)
-// for Expire, and its negotiated timeout.
+// It reads ZooKeeper's frames as they pass in both directions, for two
+// reasons:
+//
+//   - It copies the first frame the server sends, the connect response, and
+//     hands it to the session: that is how the session learns its password
+//     (which go-zookeeper keeps private) for Expire, and its negotiated
+//     timeout.
+//   - It keeps the session's last seen zxid itself. go-zookeeper v1.0.4
+//     writes its lastZxid field from its receive goroutine while its connect
+//     goroutine reads it to send SetWatches after a reconnection: a data race
+//     whenever a reply arrives during a reconnection with watches set. So
+//     this connection takes the zxid out of every reply header before the
+//     driver sees it (the driver uses it for nothing else), remembers the
+//     largest, and writes it into the two places the driver would have used
+//     it: the connect request's lastZxidSeen (which keeps a reconnection from
+//     landing on a server that is behind what the session has read) and the
+//     SetWatches request's relativeZxid (which makes the server fire the
+//     watches whose nodes changed while the session was away).
 type sniffConn struct {
 	net.Conn
 	s         *Session
 	addr      string        // the address the driver dialed
 	handshake time.Duration // longest wait for the connect response
 
-	done   atomic.Bool // the connect response has been seen (or given up)
-	buf    []byte      // the connect response frame so far; only Read touches it
-	closed sync.Once
+	done    atomic.Bool // the connect response has been seen (or given up)
+	buf     []byte      // the connect response frame so far; only Read touches it
+	in      frameCursor // position in the reply stream after the connect response
+	out     frameCursor // position in the request stream
+	scratch []byte      // the request bytes being written; only Write touches it
+	closed  sync.Once
 }
 
-// Read reads from the connection, sniffing the connect response on the way.
-// The driver reads from one goroutine at a time.
+// Read reads from the connection, sniffing the connect response and taking
+// the zxid out of reply headers on the way. The driver reads from one
+// goroutine at a time.
 func (c *sniffConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	b := p[:n]
 	if n > 0 && !c.done.Load() {
-		if serr := c.sniff(p[:n]); serr != nil {
+		used, serr := c.sniff(b)
+		if serr != nil {
 			c.Conn.Close()
 			return 0, serr
 		}
+		b = b[used:]
+	}
+	if len(b) > 0 && c.done.Load() {
+		c.in.scan(b)
 	}
 	return n, err
 }
 
-func (c *sniffConn) sniff(b []byte) error {
+// Write writes to the connection, putting the session's last seen zxid into
+// connect and SetWatches requests. The driver writes from one goroutine at a
+// time; frames split across calls are followed too. The bytes go out from a
+// copy: a Writer must not change its caller's slice.
+func (c *sniffConn) Write(p []byte) (int, error) {
+	c.scratch = append(c.scratch[:0], p...)
+	c.out.scan(c.scratch)
+	if _, err := c.Conn.Write(c.scratch); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// sniff collects the connect response from b and reports how many bytes of b
+// belonged to it.
+func (c *sniffConn) sniff(b []byte) (int, error) {
+	had := len(c.buf)
 	c.buf = append(c.buf, b...)
 	if len(c.buf) < 4 {
-		return nil
+		return len(b), nil
 	}
 	n := int(int32(binary.BigEndian.Uint32(c.buf[:4])))
 	if n < 0 || n > maxConnectFrame {
 		c.done.Store(true) // not a connect response we understand; the driver will fail it
 		c.buf = nil
-		return nil
+		return len(b), nil
 	}
 	if len(c.buf) < 4+n {
-		return nil
+		return len(b), nil
 	}
 	c.done.Store(true)
 	r, err := parseConnectResponse(c.buf[4 : 4+n])
 	c.buf = nil
+	used := 4 + n - had
 	if err != nil {
-		return nil // the driver decodes it too and fails the handshake
+		return used, nil // the driver decodes it too and fails the handshake
 	}
-	return c.s.onConnectResponse(c.addr, r)
+	return used, c.s.onConnectResponse(c.addr, r)
 }
 
 // SetReadDeadline sets the read deadline, bounded by the handshake timeout
@@ -170,6 +211,111 @@ func (c *sniffConn) SetReadDeadline(t time.Time) error {
 func (c *sniffConn) Close() error {
 	c.closed.Do(func() { c.s.forgetConn(c) })
 	return c.Conn.Close()
+}
+
+// Opcodes whose requests carry a zxid the session rewrites.
+const (
+	opSetWatches  = 101
+	opSetWatches2 = 105
+)
+
+// frameCursor follows one direction of a connection frame by frame and
+// rewrites the zxid fields described on sniffConn as their bytes pass. It
+// looks only at the first 16 bytes of a frame's body and skips the rest.
+type frameCursor struct {
+	replies bool      // the server's replies, else the client's requests
+	zxid    *zxidMark // the session's last seen zxid
+
+	frames int     // frames finished before the current one
+	size   [4]byte // the current frame's length prefix
+	sizeN  int     // bytes of size read so far
+	remain int     // body bytes of the current frame still to come
+	off    int     // body bytes of the current frame seen so far
+	head   [16]byte
+	lo, hi int     // the body bytes [lo, hi) to rewrite in this frame
+	value  [8]byte // what to write there
+}
+
+// zxidMark is the largest zxid a session has seen in a reply header.
+type zxidMark struct{ v atomic.Int64 }
+
+func (m *zxidMark) raise(z int64) {
+	for {
+		old := m.v.Load()
+		if z <= old || m.v.CompareAndSwap(old, z) {
+			return
+		}
+	}
+}
+
+// scan follows b, the next bytes of the stream, rewriting them in place.
+func (c *frameCursor) scan(b []byte) {
+	for i := 0; i < len(b); {
+		if c.sizeN < 4 {
+			c.size[c.sizeN] = b[i]
+			c.sizeN++
+			i++
+			if c.sizeN == 4 {
+				c.remain = int(int32(binary.BigEndian.Uint32(c.size[:])))
+				c.off, c.lo, c.hi = 0, 0, 0
+				if c.remain <= 0 {
+					c.endFrame()
+				}
+			}
+			continue
+		}
+		if c.off >= len(c.head) {
+			n := min(c.remain, len(b)-i)
+			i += n
+			c.off += n
+			c.remain -= n
+		} else {
+			c.plan()
+			c.head[c.off] = b[i]
+			if c.off >= c.lo && c.off < c.hi {
+				b[i] = c.value[c.off-c.lo]
+			}
+			i++
+			c.off++
+			c.remain--
+			if c.replies && c.hi != 0 && c.off == c.hi {
+				c.zxid.raise(int64(binary.BigEndian.Uint64(c.head[c.lo:c.hi])))
+			}
+		}
+		if c.remain == 0 {
+			c.endFrame()
+		}
+	}
+}
+
+// plan decides, before the body byte at c.off passes, which field of the
+// frame to rewrite: each decision needs only the bytes before that field.
+func (c *frameCursor) plan() {
+	switch {
+	case c.replies && c.off == 4:
+		// A reply header: xid, zxid, err. Replies to requests (xid >= 0)
+		// carry the zxid the driver would store; notifications (-1), pings
+		// (-2) and auth replies (-4) do not.
+		if int32(binary.BigEndian.Uint32(c.head[:4])) >= 0 {
+			c.lo, c.hi = 4, 12
+			c.value = [8]byte{}
+		}
+	case !c.replies && c.frames == 0 && c.off == 4:
+		// The connect request: protocolVersion, lastZxidSeen, ...
+		c.lo, c.hi = 4, 12
+		binary.BigEndian.PutUint64(c.value[:], uint64(c.zxid.v.Load()))
+	case !c.replies && c.frames > 0 && c.off == 8:
+		// A request header: xid, opcode; SetWatches then has relativeZxid.
+		if op := int32(binary.BigEndian.Uint32(c.head[4:8])); op == opSetWatches || op == opSetWatches2 {
+			c.lo, c.hi = 8, 16
+			binary.BigEndian.PutUint64(c.value[:], uint64(c.zxid.v.Load()))
+		}
+	}
+}
+
+func (c *frameCursor) endFrame() {
+	c.frames++
+	c.sizeN, c.remain, c.off, c.lo, c.hi = 0, 0, 0, 0, 0
 }
 
 // requestSize estimates the encoded size (without the frame length) of a
