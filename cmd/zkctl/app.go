@@ -72,7 +72,7 @@ func newApp(io streams) *cli.App {
 			}
 			return usagef("--output %q: want text or json", c.String("output"))
 		},
-		Commands:       append(treeCommands(io), lockCommand(io)),
+		Commands:       commands(io),
 		ExitErrHandler: func(*cli.Context, error) {}, // only main exits
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}

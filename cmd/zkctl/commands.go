@@ -1,0 +1,11 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+// commands lists zkctl's commands in the order help shows them.
+func commands(io streams) []*cli.Command {
+	var cmds []*cli.Command
+	cmds = append(cmds, treeCommands(io)...)
+	cmds = append(cmds, lockCommand(io))
+	return cmds
+}
