@@ -373,7 +373,11 @@ func (c *Client) seqHint(parent string) (cv, cmod int64) {
 func (c *Client) setSeqHint(parent string, cv, cmod int64) {
 	c.seqMu.Lock()
 	defer c.seqMu.Unlock()
-	if _, ok := c.seqHints[parent]; !ok && len(c.seqHints) >= maxSeqHints {
+	old, ok := c.seqHints[parent]
+	if ok && cmod != 0 && cmod < old[1] {
+		return // an older view, answered late: keep the newer one
+	}
+	if !ok && len(c.seqHints) >= maxSeqHints {
 		clear(c.seqHints)
 	}
 	c.seqHints[parent] = [2]int64{cv, cmod}

@@ -360,8 +360,10 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 		return "", err
 	}
 	defer s.c.unlockSeq(parent, sp)
-	if !sp.known {
-		sp.cv, sp.cmod = s.c.seqHint(parent)
+	// Use what this client saw last: the last create of this parent's
+	// queue, or a later delete under it.
+	if cv, cmod := s.c.seqHint(parent); !sp.known || cmod > sp.cmod {
+		sp.cv, sp.cmod = cv, cmod
 	}
 	base := len(cmps)
 	for attempt := 0; ; attempt++ {
@@ -496,16 +498,25 @@ func (s *Session) deleteFull(ctx context.Context, p string, version int32, owner
 		if owner != 0 {
 			elseOps = append(elseOps, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(dk), "=", owner)}, nil, nil))
 		}
+		parent := backend.Parent(p)
 		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(
 			clientv3.OpDelete(dk),
 			clientv3.OpDelete(counterKey(p), clientv3.WithRange(counterEnd(p))),
-			clientv3.OpPut(counterKey(backend.Parent(p)), ""),
+			clientv3.OpPut(counterKey(parent), ""),
 			clientv3.OpDelete(indexKey(p)),
+			// Read the parent's counter back: the delete moved it, and the
+			// next sequential create under this parent from this client
+			// would otherwise spend a failed transaction (a raft proposal)
+			// to learn its new value. Queues of lock contenders delete and
+			// create under one parent all the time.
+			clientv3.OpGet(counterKey(parent), clientv3.WithRange(counterEnd(parent))),
 		).Else(elseOps...).Commit()
 		if err != nil {
 			return err
 		}
 		if resp.Succeeded {
+			cv, cmod := counterState(parent, resp.Responses[4].GetResponseRange().GetKvs())
+			s.c.setSeqHint(parent, cv, cmod)
 			return nil
 		}
 		n := parseNode(p, resp.Responses[:ownerIdx], readOpts{})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/zkrecipes/zkrecipes/backend"
 )
 
@@ -252,5 +254,33 @@ func TestRootData(t *testing.T) {
 	}
 	if _, err := s.Create(tctx(t), "/", nil, backend.Persistent); !errors.Is(err, backend.ErrNodeExists) {
 		t.Fatalf("Create(/): %v", err)
+	}
+}
+
+// TestDeleteRefreshesTheSequenceHint checks that a delete tells the client
+// the parent's new counter, so the next sequential create under that parent
+// needs no failed transaction to learn it: the hint after the delete is the
+// counter as the server has it.
+func TestDeleteRefreshesTheSequenceHint(t *testing.T) {
+	s := testSession(t)
+	ctx := tctx(t)
+	mustCreate(t, s, "/q", nil, backend.Persistent)
+	a := mustCreate(t, s, "/q/n-", nil, backend.EphemeralSequential)
+	if err := s.Delete(ctx, a, backend.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	full := s.c.abs("/q")
+	cv, cmod := s.c.seqHint(full)
+	resp, err := s.c.cli.Get(ctx, counterKey(full), clientv3.WithRange(counterEnd(full)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCV, wantMod := counterState(full, resp.Kvs)
+	if cv != wantCV || cmod != wantMod {
+		t.Fatalf("hint after delete = (%d, %d), server has (%d, %d)", cv, cmod, wantCV, wantMod)
+	}
+	b := mustCreate(t, s, "/q/n-", nil, backend.EphemeralSequential)
+	if want := "/q/n-" + backend.FormatSequence(int32(wantCV)); b != want {
+		t.Fatalf("next sequential create made %s, want %s", b, want)
 	}
 }
