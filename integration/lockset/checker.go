@@ -1,6 +1,7 @@
 package lockset
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -86,9 +87,32 @@ type Attempt struct {
 // process: it accepts a write only if its token is at least the highest
 // token it has accepted, and logs every attempt.
 type Resource struct {
-	mu  sync.Mutex
-	max int64
-	log []Attempt
+	mu      sync.Mutex
+	max     int64
+	log     []Attempt
+	changed chan struct{} // closed and replaced at every accepted write
+}
+
+// WaitAbove waits until the resource has accepted a token above token, and
+// reports whether it has; it gives up when ctx ends.
+func (r *Resource) WaitAbove(ctx context.Context, token int64) bool {
+	for {
+		r.mu.Lock()
+		if r.max > token {
+			r.mu.Unlock()
+			return true
+		}
+		if r.changed == nil {
+			r.changed = make(chan struct{})
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // Write offers value under token and reports whether it was accepted.
@@ -98,6 +122,10 @@ func (r *Resource) Write(worker int, token, value int64) bool {
 	ok := token >= r.max
 	if ok {
 		r.max = token
+		if r.changed != nil {
+			close(r.changed)
+			r.changed = nil
+		}
 	}
 	r.log = append(r.log, Attempt{Worker: worker, Token: token, Value: value, Accepted: ok})
 	return ok

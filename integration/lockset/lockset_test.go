@@ -97,7 +97,15 @@ type worker struct {
 	res    *Resource
 
 	lockFails, readFails atomic.Int64
+
+	// zombieRNG decides which increments turn zombie (see increment); only
+	// the worker's goroutine uses it.
+	zombieRNG *rand.Rand
+	zombies   atomic.Int64 // stale writes offered to the resource
 }
+
+// zombieOneIn is how rarely a worker turns zombie after a write.
+const zombieOneIn = 8
 
 func run(t *testing.T, bc backendCase, dur time.Duration) {
 	eps := bc.endpoints(t)
@@ -140,6 +148,9 @@ func run(t *testing.T, bc backendCase, dur time.Duration) {
 	}
 
 	sd := seed(t)
+	for i, w := range ws {
+		w.zombieRNG = rand.New(rand.NewPCG(sd, uint64(i)))
+	}
 	t.Logf("nemesis seed %d (ZKRECIPES_SEED), %v", sd, dur)
 	runCtx, stop := context.WithTimeout(context.Background(), dur)
 	defer stop()
@@ -168,13 +179,20 @@ func run(t *testing.T, bc backendCase, dur time.Duration) {
 
 	ops, log := hist.Ops(), res.Log()
 	r := Check(ops, log, final, finalToken)
-	var lockFails, readFails int64
+	var lockFails, readFails, zombies int64
 	for _, w := range ws {
 		lockFails += w.lockFails.Load()
 		readFails += w.readFails.Load()
+		zombies += w.zombies.Load()
 	}
-	t.Logf("register %d (token %d); ok %d, fail %d, info %d; resource accepted %d, rejected %d; lock failures %d, read failures %d; faults %v",
-		final, finalToken, r.OK, r.Fail, r.Info, r.Accepted, r.Rejected, lockFails, readFails, faults)
+	t.Logf("register %d (token %d); ok %d, fail %d, info %d; resource accepted %d, rejected %d; zombie writes %d; lock failures %d, read failures %d; faults %v",
+		final, finalToken, r.OK, r.Fail, r.Info, r.Accepted, r.Rejected, zombies, lockFails, readFails, faults)
+	// A zombie offers its write only after the resource accepted a newer
+	// token, so each must have been fenced out; Check proves none was
+	// accepted, and this proves the fence was exercised.
+	if r.Rejected < int(zombies) {
+		t.Errorf("%d zombie writes reached the resource but only %d attempts were rejected", zombies, r.Rejected)
+	}
 	if r.OK == 0 {
 		t.Log("no increment completed: the run says nothing about safety (liveness is not gated)")
 	}
@@ -318,6 +336,20 @@ func (w *worker) increment(lease *lock.Lease, s backend.Session) {
 	})
 	var me *backend.MultiError
 	switch {
+	case err == nil && w.zombieRNG.IntN(zombieOneIn) == 0:
+		// A zombie: the process stalls (a GC pause, a swapped-out VM)
+		// right after its register write, its session expires, another
+		// worker takes the lock and writes the resource with a newer token,
+		// and then this one wakes up and offers its write anyway, without
+		// looking at its lease. The resource's fence must refuse it.
+		if w.zombie(lease, s, token) {
+			w.zombies.Add(1)
+		}
+		if w.res.Write(w.id, token, op.Value) {
+			op.Type = OK
+		} else {
+			op.Type, op.Note = Info, "zombie: landed in the register, fenced out of the resource"
+		}
 	case err == nil:
 		if w.res.Write(w.id, token, op.Value) {
 			op.Type = OK
@@ -333,6 +365,27 @@ func (w *worker) increment(lease *lock.Lease, s backend.Session) {
 		op.Type, op.Note = Info, err.Error()
 	}
 	w.hist.Add(op)
+}
+
+// zombie expires the worker's own session and waits, boundedly, until the
+// resource has accepted a token newer than the worker's. It reports whether
+// it saw one: then the write that follows is certainly stale.
+func (w *worker) zombie(lease *lock.Lease, s backend.Session, token int64) bool {
+	e, ok := s.(backend.Expirer)
+	if !ok {
+		return false
+	}
+	ctx, cancel := bg(3 * sessionTimeout)
+	defer cancel()
+	if err := e.Expire(ctx); err != nil {
+		return false
+	}
+	select {
+	case <-lease.Done():
+	case <-ctx.Done():
+		return false
+	}
+	return w.res.WaitAbove(ctx, token)
 }
 
 // nemesis injects one fault at a time into a random worker until ctx
