@@ -167,25 +167,67 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	}
 	guid := cfg.Layout.GUID()
 	p := backend.Join(cfg.Dir, cfg.Layout.Name(guid))
-	created, err := backend.CreateWithGUID(ctx, s, p, guid, cfg.Data, backend.EphemeralSequential,
-		backend.WithParents(backend.Container))
-	if err != nil {
-		// The create may have landed although the call failed (its
-		// context ended while it was in flight, or its reply was lost
-		// and the search gave up): remove what carries our GUID, or a
-		// stray node would queue ahead of everyone until the session ends.
-		abandon(s, cfg.Dir, guid, log)
-		return nil, err
+	// The create runs on a context of its own, so that it always ends with
+	// a known outcome. When the caller's ctx ends first, Join returns at
+	// once and the create's outcome is cleaned up after it: a node that got
+	// created is deleted by its path. Cleaning up by a search instead, while
+	// the create may still be on its way, could miss it (on ZooKeeper a later
+	// request can overtake a pending one, on etcd a cancelled request can
+	// still be applied), and a stray node would queue ahead of everyone until
+	// the session ends.
+	type outcome struct {
+		path string
+		err  error
 	}
-	log.Debug("contender joined", "path", created)
-	return &Contender{s: s, cfg: cfg, log: log, path: created, name: backend.Base(created)}, nil
+	done := make(chan outcome, 1)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+	go func() {
+		defer cancel()
+		created, err := backend.CreateWithGUID(cctx, s, p, guid, cfg.Data, backend.EphemeralSequential,
+			backend.WithParents(backend.Container))
+		done <- outcome{created, err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		go func() {
+			o := <-done
+			if o.err == nil {
+				log.Debug("contender: deleting a node created after its context ended", "path", o.path)
+				removeAbandoned(s, o.path, log)
+			} else {
+				abandon(s, cfg.Dir, guid, log)
+			}
+		}()
+		return nil, ctx.Err()
+	}
+	if o.err != nil {
+		// The create may have landed although the call failed (its reply
+		// was lost and the search gave up): remove what carries our GUID.
+		abandon(s, cfg.Dir, guid, log)
+		return nil, o.err
+	}
+	log.Debug("contender joined", "path", o.path)
+	return &Contender{s: s, cfg: cfg, log: log, path: o.path, name: backend.Base(o.path)}, nil
+}
+
+// removeAbandoned deletes node, created for a contender that gave up, with a
+// fresh bounded context.
+func removeAbandoned(s backend.Session, node string, log *slog.Logger) {
+	if s.Err() != nil {
+		return // the session's ephemeral nodes go with it
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
+	defer cancel()
+	if err := s.Delete(ctx, node, backend.AnyVersion); err != nil && !errors.Is(err, backend.ErrNoNode) {
+		log.Warn("contender: deleting an abandoned node failed", "node", node, "err", err)
+	}
 }
 
 // abandon deletes the nodes under dir whose names carry guid, with a fresh
-// bounded context. Requests on one ZooKeeper connection are served in
-// order, so the search sees a create sent before it; on etcd a create whose
-// context was cancelled may still be applied after the search, and its node
-// then lives until the session ends.
+// bounded context. It runs only after the create call has returned, so the
+// search sees the create if it was applied.
 func abandon(s backend.Session, dir, guid string, log *slog.Logger) {
 	if s.Err() != nil {
 		return // the session's ephemeral nodes go with it
