@@ -283,6 +283,40 @@ func TestCancelWhileWaiting(t *testing.T) {
 	})
 }
 
+// TestManyWaitersCancelled: 32 waiters, each on a session of its own, are
+// cancelled together, some while queued and some while their create is in
+// flight. Every Lock returns context.Canceled, the queue goes back to the
+// holder alone (no node left to block the lock), and the next contender
+// gets the lock once the holder releases it. (A hang of 64 cancelled etcd
+// waiters was seen once during benchmarking; this is its regression test.)
+func TestManyWaitersCancelled(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		const n = 32
+		holder := mustNew(t, e.session(t), "/many-cancel")
+		l := mustLock(t, holder)
+		ctx, cancel := context.WithCancel(ctxT(t))
+		chs := make([]<-chan lockResult, n)
+		for i := range chs {
+			chs[i] = lockAsync(t, ctx, mustNew(t, e.session(t), "/many-cancel"))
+		}
+		eventually(t, "half the waiters queued", func() bool { return queueLen(t, holder) > n/2 })
+		cancel()
+		for i, ch := range chs {
+			if r := result(t, ch); !errors.Is(r.err, context.Canceled) {
+				t.Fatalf("waiter %d: %v, %v; want context.Canceled", i, r.l, r.err)
+			}
+		}
+		eventually(t, "only the holder queued", func() bool { return queueLen(t, holder) == 1 })
+		if err := l.Unlock(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		next := mustLock(t, mustNew(t, e.session(t), "/many-cancel"))
+		if err := next.Unlock(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestHolderExpiry: the holder's session expires: its Done fires, a waiter
 // gets the lock, and the old holder's guarded writes are refused.
 func TestHolderExpiry(t *testing.T) {
