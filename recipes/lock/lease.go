@@ -10,6 +10,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
+	"github.com/zkrecipes/zkrecipes/internal/grant"
 )
 
 // Lease is a held lock: what Lock and TryLock (and RWMutex's RLock and
@@ -21,16 +22,12 @@ type Lease struct {
 	token int64
 	free  func() // frees the handle that granted the lease, at Unlock
 
-	revoked chan struct{} // closed by watchNode when a revoke is requested
+	revoked chan struct{} // closed by the monitor's data hook when a revoke is requested
 
-	done      chan struct{}
-	stop      context.CancelFunc // ends the monitor
-	wg        sync.WaitGroup     // the monitor's goroutines
-	mu        sync.Mutex
-	err       error // why Done was closed
-	closed    bool  // Done closed
-	freed     bool  // Unlock succeeded
-	unlocking bool  // Unlock is deleting the node: its deletion is no loss
+	mon *grant.Monitor // Done, Err, the loss policy and the guard
+
+	mu    sync.Mutex
+	freed bool // Unlock succeeded
 }
 
 func (m *Mutex) grant(c *contender.Contender, st backend.Stat) *Lease {
@@ -40,21 +37,41 @@ func (m *Mutex) grant(c *contender.Contender, st backend.Stat) *Lease {
 // grantFor starts the lease of node c on m's session and options; free is
 // called once, when Unlock succeeds.
 func (m *Mutex) grantFor(c *contender.Contender, st backend.Stat, free func()) *Lease {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &Lease{m: m, c: c, token: st.CreateToken, free: free, revoked: make(chan struct{}), done: make(chan struct{}), stop: cancel}
+	l := &Lease{m: m, c: c, token: st.CreateToken, free: free, revoked: make(chan struct{})}
 	m.opts.logger.Debug("lock: held", "path", c.Path(), "token", st.CreateToken)
-	// Subscribe before looking at the state, so no change falls between.
-	states := m.s.StateChanges(ctx)
-	switch {
-	case m.s.Err() != nil:
-		l.lose(fmt.Errorf("session ended: %w", m.s.Err()))
-	case m.opts.policy == OnSuspend && m.s.State() == backend.Suspended:
-		l.lose(errors.New("session suspended"))
-	}
-	l.wg.Add(2)
-	go l.watchStates(ctx, states)
-	go l.watchNode(ctx)
+	revoked := false // only the monitor's goroutine calls OnData
+	l.mon = grant.Start(grant.Config{
+		Session: m.s,
+		Path:    c.Path(),
+		Policy:  grantPolicy(m.opts.policy),
+		Lost: func(cause error) error {
+			if errors.Is(cause, grant.ErrNodeDeleted) {
+				cause = errors.New("lock node deleted")
+			}
+			return fmt.Errorf("%w: %s: %w", ErrLost, c.Path(), cause)
+		},
+		OnData: func(data []byte) {
+			if !revoked && m.opts.revocable && bytes.Equal(data, RevokeMessage) {
+				revoked = true
+				close(l.revoked)
+				m.opts.logger.Debug("lock: revoke requested", "path", c.Path())
+			}
+			if h := m.opts.sawData; h != nil {
+				h(c.Path(), data)
+			}
+		},
+		Logger: m.opts.logger,
+		Name:   "lock",
+	})
 	return l
+}
+
+// grantPolicy is the monitor's policy for a lock's loss policy.
+func grantPolicy(p LossPolicy) grant.Policy {
+	if p == OnLost {
+		return grant.OnLost
+	}
+	return grant.OnSuspend
 }
 
 // Token returns the fencing token of this grant: the lock node's CreateToken
@@ -79,127 +96,12 @@ func (l *Lease) Revoked() <-chan struct{} { return l.revoked }
 
 // Done returns a channel closed once, when the lock can no longer be
 // trusted (Err says why) or when it was unlocked.
-func (l *Lease) Done() <-chan struct{} { return l.done }
+func (l *Lease) Done() <-chan struct{} { return l.mon.Done() }
 
 // Err returns nil while the lock is held. After loss it returns an error
 // matching ErrLost that wraps the cause (session suspended, lost or closed;
 // the node deleted); after Unlock, one matching ErrNotHeld.
-func (l *Lease) Err() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.err
-}
-
-// lose closes Done with the cause, once, and stops the monitor.
-func (l *Lease) lose(cause error) {
-	l.mu.Lock()
-	unlocking := l.unlocking
-	l.mu.Unlock()
-	if unlocking {
-		return
-	}
-	l.finish(fmt.Errorf("%w: %s: %w", ErrLost, l.c.Path(), cause))
-	l.stop()
-}
-
-func (l *Lease) finish(err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
-	l.closed, l.err = true, err
-	close(l.done)
-	l.m.opts.logger.Debug("lock: done", "path", l.c.Path(), "err", err)
-}
-
-// watchStates gives the lock up as the loss policy says.
-func (l *Lease) watchStates(ctx context.Context, states <-chan backend.State) {
-	defer l.wg.Done()
-	for {
-		select {
-		case st, ok := <-states:
-			if !ok {
-				if ctx.Err() == nil {
-					l.lose(fmt.Errorf("session ended: %w", l.m.s.Err()))
-				}
-				return
-			}
-			switch {
-			case st.Final():
-				l.lose(fmt.Errorf("session %v: %w", st, l.m.s.Err()))
-				return
-			case st == backend.Suspended && l.m.opts.policy == OnSuspend:
-				l.lose(errors.New("session suspended"))
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// watchNode gives the lock up when its node is deleted and, for a revocable
-// lease, closes Revoked when the node's data becomes the revoke marker.
-func (l *Lease) watchNode(ctx context.Context) {
-	defer l.wg.Done()
-	s := l.m.s
-	revoked := false
-	for ctx.Err() == nil {
-		data, _, events, err := s.GetW(ctx, l.c.Path())
-		if err == nil {
-			if !revoked && l.m.opts.revocable && bytes.Equal(data, RevokeMessage) {
-				revoked = true
-				close(l.revoked)
-				l.m.opts.logger.Debug("lock: revoke requested", "path", l.c.Path())
-			}
-			if h := l.m.opts.sawData; h != nil {
-				h(l.c.Path(), data)
-			}
-		}
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, backend.ErrNoNode):
-			l.lose(errors.New("lock node deleted"))
-			return
-		case s.Err() != nil:
-			l.lose(fmt.Errorf("session ended: %w", s.Err()))
-			return
-		case err != nil:
-			// Connection trouble outlasting the retry policy: wait for the
-			// connection, then watch again.
-			_, _ = backend.WaitState(ctx, s, backend.Connected, backend.Reconnected)
-			pause(ctx, 100*time.Millisecond)
-			continue
-		}
-		select {
-		case ev := <-events:
-			switch ev.Type {
-			case backend.EventDeleted:
-				l.lose(errors.New("lock node deleted"))
-				return
-			case backend.EventNotWatching:
-				if ctx.Err() == nil && s.Err() != nil {
-					l.lose(fmt.Errorf("session ended: %w", s.Err()))
-					return
-				}
-			}
-			// data changed, or the watch ended with the session alive: watch again
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
+func (l *Lease) Err() error { return l.mon.Err() }
 
 // Unlock releases the lock: it deletes the lock node (only this lease's
 // node: its name carries a GUID of its own) and closes Done. Unlock on a
@@ -215,18 +117,14 @@ func (l *Lease) Unlock(ctx context.Context) error {
 		l.mu.Unlock()
 		return fmt.Errorf("lock: unlock %s: %w", l.c.Path(), ErrNotHeld)
 	}
-	lost := l.err
-	l.unlocking = true
 	l.mu.Unlock()
+	lost := l.mon.BeginRelease()
 
 	if err := l.c.Delete(ctx); err != nil {
-		l.mu.Lock()
-		l.unlocking = false
-		l.mu.Unlock()
+		l.mon.EndRelease()
 		return fmt.Errorf("lock: unlock %s: %w", l.c.Path(), err)
 	}
-	l.stop()
-	l.wg.Wait()
+	l.mon.Stop()
 	l.mu.Lock()
 	already := l.freed
 	l.freed = true
@@ -234,7 +132,7 @@ func (l *Lease) Unlock(ctx context.Context) error {
 	if already {
 		return fmt.Errorf("lock: unlock %s: %w", l.c.Path(), ErrNotHeld)
 	}
-	l.finish(fmt.Errorf("%w: %s unlocked", ErrNotHeld, l.c.Path()))
+	l.mon.Finish(fmt.Errorf("%w: %s unlocked", ErrNotHeld, l.c.Path()))
 	l.free()
 	l.m.opts.logger.Debug("lock: unlocked", "path", l.c.Path())
 	if lost != nil {
@@ -265,15 +163,11 @@ func (l *Lease) Guard(ctx context.Context, ops ...backend.Op) ([]backend.OpResul
 
 // guard is Guard without the local check: the server alone decides.
 func (l *Lease) guard(ctx context.Context, ops ...backend.Op) ([]backend.OpResult, error) {
-	all := make([]backend.Op, 0, len(ops)+1)
-	all = append(all, backend.CheckOp{Path: l.c.Path(), Version: backend.AnyVersion})
-	all = append(all, ops...)
-	res, err := l.m.s.Multi(ctx, all...)
+	res, err := l.mon.Guard(ctx, ops...)
 	if err == nil {
-		return res[1:], nil
+		return res, nil
 	}
-	var me *backend.MultiError
-	if errors.As(err, &me) && me.Index == 0 {
+	if grant.CheckFailed(err) {
 		if lerr := l.Err(); errors.Is(lerr, ErrNotHeld) {
 			return nil, fmt.Errorf("lock: guard %s: %w: %w", l.c.Path(), ErrNotHeld, err)
 		}
@@ -283,4 +177,15 @@ func (l *Lease) guard(ctx context.Context, ops ...backend.Op) ([]backend.OpResul
 		return nil, fmt.Errorf("lock: guard %s: %w: %w", l.c.Path(), ErrLost, err)
 	}
 	return nil, fmt.Errorf("lock: guard %s: %w", l.c.Path(), err)
+}
+
+// pause waits d or until ctx ends. The lease's monitor moved to
+// internal/grant; the package's tests still use this helper.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
