@@ -1,12 +1,12 @@
 package election
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 // leaderEnv tells a re-executed test binary to act as a leader.
@@ -39,38 +39,7 @@ func TestLeaderProcess(t *testing.T) {
 func TestLeaderKilled(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLeaderProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), leaderEnv+"="+e.b.name+" "+e.ns)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-		leading := make(chan bool, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if sc.Text() == "leading" {
-					leading <- true
-					return
-				}
-			}
-			leading <- false
-		}()
-		select {
-		case ok := <-leading:
-			if !ok {
-				t.Fatal("the leader process ended without leading")
-			}
-		case <-time.After(wait):
-			t.Fatal("the leader process did not lead")
-		}
+		child := testenv.StartChild(t, "TestLeaderProcess", []string{leaderEnv + "=" + e.b.name + " " + e.ns}, "leading", wait)
 		el := mustNew(t, e.session(t), "/killed")
 		old, err := el.Leader(ctxT(t))
 		if err != nil {
@@ -79,9 +48,7 @@ func TestLeaderKilled(t *testing.T) {
 		ch := campaignAsync(t, ctxT(t), el)
 		eventually(t, "candidate queued", func() bool { return participants(t, el) == 2 })
 		killed := time.Now()
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
+		child.Kill(t)
 		var r termResult
 		select {
 		case r = <-ch:

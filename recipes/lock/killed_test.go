@@ -1,12 +1,12 @@
 package lock
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 // holderEnv tells a re-executed test binary to act as a lock holder.
@@ -39,38 +39,7 @@ func TestHolderProcess(t *testing.T) {
 // The time it takes is logged for the benchmark notes, not asserted.
 func TestHolderKilled(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHolderProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), holderEnv+"="+e.b.name+" "+e.ns)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-		held := make(chan bool, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if sc.Text() == "held" {
-					held <- true
-					return
-				}
-			}
-			held <- false
-		}()
-		select {
-		case ok := <-held:
-			if !ok {
-				t.Fatal("the holder process ended without taking the lock")
-			}
-		case <-time.After(wait):
-			t.Fatal("the holder process did not take the lock")
-		}
+		child := testenv.StartChild(t, "TestHolderProcess", []string{holderEnv + "=" + e.b.name + " " + e.ns}, "held", wait)
 		s := e.session(t)
 		m := mustNew(t, s, "/killed")
 		hs, err := m.Holders(ctxT(t))
@@ -80,9 +49,7 @@ func TestHolderKilled(t *testing.T) {
 		ch := lockAsync(t, ctxT(t), m)
 		eventually(t, "waiter queued", func() bool { return queueLen(t, m) == 2 })
 		killed := time.Now()
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
+		child.Kill(t)
 		r := result(t, ch)
 		if r.err != nil {
 			t.Fatalf("Lock after the holder was killed: %v", r.err)
