@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -152,4 +153,21 @@ func NewCreateOptions(mode Mode, opts ...CreateOption) (CreateOptions, error) {
 		return o, fmt.Errorf("%w: parents can be persistent or container, not %v", ErrUnsupported, o.Parents)
 	}
 	return o, nil
+}
+
+// ACLReader is implemented by the sessions of backends with per-node ACLs
+// (Capabilities.ACL: ZooKeeper's). Use GetACL, which also answers for the
+// sessions of backends without them.
+type ACLReader interface {
+	// GetACL returns the node's access list and its stat.
+	GetACL(ctx context.Context, path string) ([]ACL, Stat, error)
+}
+
+// GetACL returns the access list of the node at path. On a backend without
+// per-node ACLs it returns an error matching ErrUnsupported.
+func GetACL(ctx context.Context, s Session, path string) ([]ACL, Stat, error) {
+	if r, ok := s.(ACLReader); ok {
+		return r.GetACL(ctx, path)
+	}
+	return nil, Stat{}, Errorf("getacl", path, ErrUnsupported, fmt.Errorf("%s has no per-node ACLs", s.Capabilities().Backend))
 }

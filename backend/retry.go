@@ -258,3 +258,13 @@ func conflictAfterRetry(retried bool, err error) error {
 	}
 	return unknown(err)
 }
+
+// GetACL retries the read on backends with ACLs and is ErrUnsupported on the
+// others, as backend.GetACL is.
+func (r *retrying) GetACL(ctx context.Context, path string) (acl []ACL, st Stat, err error) {
+	if _, ok := r.Session.(ACLReader); !ok {
+		return GetACL(ctx, r.Session, path)
+	}
+	_, err = r.do(ctx, func() error { acl, st, err = GetACL(ctx, r.Session, path); return err })
+	return acl, st, err
+}

@@ -76,6 +76,7 @@ func Run(t *testing.T, cfg Config) {
 		{"DeleteAll", testDeleteAll},
 		{"ConnectionStates", testConnectionStates},
 		{"ContainerAndTTL", testContainerAndTTL},
+		{"GetACL", testGetACL},
 		{"WatchTree", testWatchTree},
 		{"WatchTreeMissingRoot", testWatchTreeMissingRoot},
 		{"RetryReadAcrossCut", testRetryReadAcrossCut},

@@ -258,6 +258,31 @@ func (s *Session) Get(ctx context.Context, path string) ([]byte, backend.Stat, e
 	return r.data, statOf(r.stat), nil
 }
 
+// GetACL returns the node's access list and stat.
+func (s *Session) GetACL(ctx context.Context, path string) ([]backend.ACL, backend.Stat, error) {
+	const op = "getacl"
+	if err := s.begin(ctx, op, path); err != nil {
+		return nil, backend.Stat{}, err
+	}
+	full := s.full(path)
+	type aclResult struct {
+		acl  []zk.ACL
+		stat *zk.Stat
+	}
+	r, err := call(ctx, s, func(c *zk.Conn) (aclResult, error) {
+		acl, st, err := c.GetACL(full)
+		return aclResult{acl, st}, err
+	})
+	if err != nil {
+		return nil, backend.Stat{}, s.opError(op, path, err)
+	}
+	acl := make([]backend.ACL, len(r.acl))
+	for i, a := range r.acl {
+		acl[i] = backend.ACL{Perms: a.Perms, Scheme: a.Scheme, ID: a.ID}
+	}
+	return acl, statOf(r.stat), nil
+}
+
 // getW is GetW returning go-zookeeper's watch channel.
 func (s *Session) getW(ctx context.Context, op, path string) (dataResult, error) {
 	full := s.full(path)

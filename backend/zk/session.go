@@ -59,8 +59,9 @@ type Session struct {
 }
 
 var (
-	_ backend.Session = (*Session)(nil)
-	_ backend.Expirer = (*Session)(nil)
+	_ backend.Session   = (*Session)(nil)
+	_ backend.Expirer   = (*Session)(nil)
+	_ backend.ACLReader = (*Session)(nil)
 )
 
 // errClosing refuses dials of a session that is closing or lost.
