@@ -11,11 +11,12 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/backend/etcd"
 	"github.com/zkrecipes/zkrecipes/backend/zk"
+	"github.com/zkrecipes/zkrecipes/internal/devetcd"
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(devetcd.ClosingShared(m)) } // examples' etcd
 
 // wait is the generous deadline for anything a test waits on.
 const wait = 20 * time.Second
