@@ -6,6 +6,9 @@ import "github.com/urfave/cli/v2"
 func commands(io streams) []*cli.Command {
 	var cmds []*cli.Command
 	cmds = append(cmds, treeCommands(io)...)
+	cmds = append(cmds, treeViewCommands(io)...)
+	cmds = append(cmds, watchCommand(io))
+	cmds = append(cmds, dumpCommands(io)...)
 	cmds = append(cmds, lockCommand(io))
 	return cmds
 }

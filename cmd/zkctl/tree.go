@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"text/tabwriter"
 
@@ -38,8 +40,13 @@ func treeCommands(io streams) []*cli.Command {
 		},
 		{
 			Name: "create", Usage: "create a node (- reads stdin)", ArgsUsage: "PATH [DATA|-]",
+			Description: "Creates PATH with DATA (empty when absent; - reads stdin) and prints the path\n" +
+				"created (with its sequence suffix for -s). An ephemeral node (-e) belongs to\n" +
+				"zkctl's own session, which ends when this command exits: the node is removed at\n" +
+				"once, so -e is only useful to test that a create would succeed. Hold an ephemeral\n" +
+				"node from a process that stays (zkctl shell, or a program of your own).",
 			Flags: []cli.Flag{
-				&cli.BoolFlag{Name: "ephemeral", Aliases: []string{"e"}, Usage: "ephemeral: removed when zkctl's session ends (at once, for this command)"},
+				&cli.BoolFlag{Name: "ephemeral", Aliases: []string{"e"}, Usage: "ephemeral: removed when zkctl's session ends, that is when this command exits"},
 				&cli.BoolFlag{Name: "sequential", Aliases: []string{"s"}, Usage: "append a 10-digit sequence number"},
 				&cli.BoolFlag{Name: "container", Aliases: []string{"c"}, Usage: "container node: removed after its last child"},
 				&cli.DurationFlag{Name: "ttl", Usage: "TTL node: removed when childless and unmodified this long"},
@@ -62,12 +69,17 @@ func treeCommands(io streams) []*cli.Command {
 	}
 }
 
-// pathArgs checks that the command got exactly n arguments and that the first is a path.
+// pathArgs checks that the command got between min and max arguments
+// (flags may come among them: see positional) and that the first is a path.
 func pathArgs(c *cli.Context, min, max int) (string, error) {
-	if n := c.NArg(); n < min || n > max {
+	args, err := positional(c)
+	if err != nil {
+		return "", err
+	}
+	if n := len(args); n < min || n > max {
 		return "", usagef("%s: want %s, got %d arguments", c.Command.Name, c.Command.ArgsUsage, n)
 	}
-	p := c.Args().First()
+	p := args[0]
 	if err := backend.ValidatePath(p); err != nil {
 		return "", usageError{err}
 	}
@@ -76,10 +88,14 @@ func pathArgs(c *cli.Context, min, max int) (string, error) {
 
 // dataArg reads the data argument: "-" is stdin.
 func dataArg(c *cli.Context, io streams, i int) ([]byte, error) {
-	if c.NArg() <= i {
+	args, err := positional(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(args) <= i {
 		return nil, nil
 	}
-	if a := c.Args().Get(i); a != "-" {
+	if a := args[i]; a != "-" {
 		return []byte(a), nil
 	}
 	b, err := readAll(io.in)
@@ -112,37 +128,29 @@ func ls(c *cli.Context, io streams) error {
 		st   backend.Stat
 	}
 	var entries []entry
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		kids, _, err := s.Children(ctx, dir)
+	if !c.Bool("recursive") && !c.Bool("long") && !jsonOut(c) {
+		// Names only: one call.
+		kids, _, err := s.Children(ctx, p)
 		if err != nil {
 			return err
 		}
 		slices.Sort(kids)
 		for _, k := range kids {
-			child := backend.Join(dir, k)
-			e := entry{path: child, name: k}
-			if c.Bool("long") || jsonOut(c) {
-				st, err := s.Exists(ctx, child)
-				if err != nil {
-					return err
-				}
-				if st == nil {
-					continue // gone meanwhile
-				}
-				e.st = *st
-			}
-			entries = append(entries, e)
-			if c.Bool("recursive") {
-				if err := walk(child); err != nil && !errors.Is(err, backend.ErrNoNode) {
-					return err
-				}
-			}
+			entries = append(entries, entry{path: backend.Join(p, k), name: k})
 		}
-		return nil
-	}
-	if err := walk(p); err != nil {
-		return err
+	} else {
+		// Stats or the subtree: read the children (and below) many at a time.
+		opts := walkOptions{}
+		if !c.Bool("recursive") {
+			opts.limit = func(tn treeNode) bool { return tn.Depth < 1 }
+		}
+		nodes, err := readTree(ctx, s, p, opts)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes[1:] { // nodes[0] is p itself
+			entries = append(entries, entry{path: n.Path, name: path.Base(n.Path), st: n.Stat})
+		}
 	}
 	if jsonOut(c) {
 		for _, e := range entries {
@@ -317,9 +325,17 @@ func rm(c *cli.Context, io streams) error {
 		} else if st == nil {
 			return backend.Errorf("rm", p, backend.ErrNoNode, nil)
 		}
-		return backend.DeleteAll(ctx, s, p)
+		err = removeTree(ctx, s, p, defaultWorkers)
+	} else {
+		err = s.Delete(ctx, p, int32(c.Int("version")))
 	}
-	return s.Delete(ctx, p, int32(c.Int("version")))
+	if err != nil || !jsonOut(c) {
+		return err
+	}
+	return emit(io.out, struct {
+		Path    string `json:"path"`
+		Deleted bool   `json:"deleted"`
+	}{p, true})
 }
 
 func stat(c *cli.Context, io streams) error {
@@ -345,4 +361,65 @@ func stat(c *cli.Context, io streams) error {
 	}
 	printStat(io.out, *st)
 	return nil
+}
+
+// removeTree deletes the subtree at p (p itself too, unless it is "/"):
+// the deepest level first, many deletes at a time, then backend.DeleteAll
+// for whatever was created meanwhile. A node deleted by someone else
+// meanwhile is not an error.
+func removeTree(ctx context.Context, s backend.Session, p string, workers int) error {
+	nodes, err := readTree(ctx, s, p, walkOptions{workers: workers})
+	if err != nil {
+		return err
+	}
+	var levels [][]string
+	for _, n := range nodes {
+		if n.Path == "/" {
+			continue
+		}
+		for len(levels) <= n.Depth {
+			levels = append(levels, nil)
+		}
+		levels[n.Depth] = append(levels[n.Depth], n.Path)
+	}
+	deleteOne := func(ctx context.Context, q string) error {
+		err := s.Delete(ctx, q, backend.AnyVersion)
+		if err == nil || errors.Is(err, backend.ErrNoNode) || errors.Is(err, backend.ErrNotEmpty) {
+			return nil // ErrNotEmpty: a child came meanwhile; DeleteAll takes both
+		}
+		return err
+	}
+	for d := len(levels) - 1; d >= 0; d-- {
+		level := levels[d]
+		// Multi batches of deletes; a batch that fails as a whole (a node
+		// changed under it) is done again one node at a time.
+		n := (len(level) + batchOps - 1) / batchOps
+		err := forEach(ctx, n, workers, func(ctx context.Context, i int) error {
+			batch := level[i*batchOps : min(len(level), (i+1)*batchOps)]
+			if len(batch) > 1 {
+				ops := make([]backend.Op, len(batch))
+				for k, q := range batch {
+					ops[k] = backend.DeleteOp{Path: q, Version: backend.AnyVersion}
+				}
+				_, err := s.Multi(ctx, ops...)
+				var me *backend.MultiError
+				switch {
+				case err == nil:
+					return nil
+				case !errors.As(err, &me) && !errors.Is(err, backend.ErrTooLarge):
+					return err
+				}
+			}
+			for _, q := range batch {
+				if err := deleteOne(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return backend.DeleteAll(ctx, s, p)
 }

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// defaultWorkers is how many calls the bulk commands (tree, find, grep,
+// dump, restore, cp) keep in flight at once.
+const defaultWorkers = 32
+
+// checkWorkers refuses a --workers below 1.
+func checkWorkers(c *cli.Context) error {
+	if w := c.Int("workers"); w < 1 {
+		return usagef("%s: --workers %d: want 1 or more", c.Command.Name, w)
+	}
+	return nil
+}
+
+// forEach calls fn for every index in [0, n) on at most workers goroutines
+// and returns the first error; after an error the remaining calls are not
+// made and the ctx given to the running ones is cancelled.
+func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers = max(1, min(workers, n))
+	var (
+		next     atomic.Int64
+		once     sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// treeNode is one node a walk read.
+type treeNode struct {
+	Path  string // absolute path, in the session's namespace
+	Depth int    // 0 for the walk's root
+	Data  []byte // nil unless the walk read data
+	Stat  backend.Stat
+}
+
+// walkOptions say what a walk reads.
+type walkOptions struct {
+	data    bool                   // read each node's data (Get), not only its stat
+	workers int                    // calls in flight; defaultWorkers when 0
+	skip    func(p string) bool    // leaves out p and its subtree
+	onNode  func(n int)            // called with the count of nodes read so far
+	limit   func(tn treeNode) bool // nil, or false to stop descending below tn
+	// listTimeout bounds a listing through WatchTree (see readTree); 0: ctx alone.
+	listTimeout time.Duration
+}
+
+// readTree reads the subtree at root level by level, with opts.workers
+// calls in flight, and returns its nodes sorted by path, so that every
+// parent comes before its children. It is not a snapshot: nodes created
+// or deleted during the walk may or may not be in it; a node that vanishes
+// under the walk is left out. A missing root is ErrNoNode.
+//
+// On etcd, a walk that reads data to the bottom uses WatchTree's initial
+// listing instead: one range read per level at one revision (so it is a
+// snapshot there), rather than a read per node. On ZooKeeper WatchTree
+// would set a watch on every node, so the walk reads node by node.
+func readTree(ctx context.Context, s backend.Session, root string, opts walkOptions) ([]treeNode, error) {
+	if opts.workers <= 0 {
+		opts.workers = defaultWorkers
+	}
+	if opts.data && opts.limit == nil && s.Capabilities().Backend == "etcd" {
+		return readTreeListing(ctx, s, root, opts)
+	}
+	var (
+		mu    sync.Mutex
+		all   []treeNode
+		count atomic.Int64
+	)
+	level := []string{root}
+	for depth := 0; len(level) > 0; depth++ {
+		var next []string
+		err := forEach(ctx, len(level), opts.workers, func(ctx context.Context, i int) error {
+			p := level[i]
+			tn := treeNode{Path: p, Depth: depth}
+			var kids []string
+			var err error
+			if opts.data {
+				tn.Data, tn.Stat, err = s.Get(ctx, p)
+				if err == nil && tn.Stat.NumChildren > 0 {
+					kids, _, err = s.Children(ctx, p)
+				}
+			} else {
+				kids, tn.Stat, err = s.Children(ctx, p)
+			}
+			if errors.Is(err, backend.ErrNoNode) && depth > 0 {
+				return nil // gone meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			slices.Sort(kids)
+			descend := opts.limit == nil || opts.limit(tn)
+			mu.Lock()
+			all = append(all, tn)
+			if descend {
+				for _, k := range kids {
+					if c := backend.Join(p, k); opts.skip == nil || !opts.skip(c) {
+						next = append(next, c)
+					}
+				}
+			}
+			mu.Unlock()
+			if opts.onNode != nil {
+				opts.onNode(int(count.Add(1)))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		level = next
+	}
+	return sortedTreeNodes(all), nil
+}
+
+// readTreeListing reads the subtree at root from WatchTree's initial state
+// and stops the watch.
+func readTreeListing(ctx context.Context, s backend.Session, root string, opts walkOptions) ([]treeNode, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	if opts.listTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, opts.listTimeout)
+	}
+	defer cancel()
+	events, err := s.WatchTree(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		cancel()
+		for range events {
+		}
+	}()
+	var all []treeNode
+	skipped := map[string]bool{}
+	rootDepth := backend.Depth(root)
+	for ev := range events {
+		switch ev.Type {
+		case backend.NodeAdded:
+			if ev.Path != root && (skipped[backend.Parent(ev.Path)] || (opts.skip != nil && opts.skip(ev.Path))) {
+				skipped[ev.Path] = true
+				continue
+			}
+			all = append(all, treeNode{Path: ev.Path, Depth: backend.Depth(ev.Path) - rootDepth, Data: ev.Data, Stat: ev.Stat})
+			if opts.onNode != nil {
+				opts.onNode(len(all))
+			}
+		case backend.TreeInitialized:
+			if len(all) == 0 || all[0].Path != root {
+				return nil, backend.Errorf("read-tree", root, backend.ErrNoNode, nil)
+			}
+			return sortedTreeNodes(all), nil
+		case backend.TreeEnded:
+			if ev.Err != nil {
+				return nil, ev.Err
+			}
+			return nil, backend.Errorf("read-tree", root, backend.ErrClosed, s.Err())
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, backend.Errorf("read-tree", root, err, nil)
+	}
+	return nil, backend.Errorf("read-tree", root, backend.ErrClosed, s.Err())
+}
+
+// sortedTreeNodes sorts nodes in place by comparePaths and returns them.
+func sortedTreeNodes(nodes []treeNode) []treeNode {
+	slices.SortFunc(nodes, func(a, b treeNode) int { return comparePaths(a.Path, b.Path) })
+	return nodes
+}
+
+// comparePaths orders paths component by component, so that a node comes
+// right before its subtree ("/a", "/a/b", "/a-b"): the order of a
+// depth-first walk with sorted children.
+func comparePaths(a, b string) int {
+	for {
+		ai, bi := indexSlash(a), indexSlash(b)
+		if c := compareStrings(a[:ai], b[:bi]); c != 0 {
+			return c
+		}
+		if ai == len(a) || bi == len(b) {
+			return compareStrings(a, b) // one is a prefix of the other
+		}
+		a, b = a[ai+1:], b[bi+1:]
+	}
+}
+
+func indexSlash(s string) int {
+	for i := 1; i < len(s); i++ {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
