@@ -10,5 +10,6 @@ func commands(io streams) []*cli.Command {
 	cmds = append(cmds, watchCommand(io))
 	cmds = append(cmds, dumpCommands(io)...)
 	cmds = append(cmds, lockCommand(io))
+	cmds = append(cmds, electCommand(io))
 	return cmds
 }

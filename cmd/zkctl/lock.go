@@ -130,9 +130,36 @@ func wrapped(hasCommand bool, err error) error {
 }
 
 func lockRun(c *cli.Context, io streams) error {
+	opts, err := lockOptions(c)
+	if err != nil {
+		return err
+	}
+	return holdAndRun(c, io, wrapSpec{
+		what:    "lock",
+		waiting: "waiting for",
+		envPath: "ZKCTL_LOCK_PATH", envToken: "ZKCTL_LOCK_TOKEN",
+		take: func(ctx context.Context, s backend.Session, path string) (held, error) {
+			return acquire(ctx, c, s, path, opts)
+		},
+	})
+}
+
+// wrapSpec is what differs between the commands that hold a grant while a
+// command runs: `lock` and `elect`.
+type wrapSpec struct {
+	what, waiting     string // the command's name; what it does until it holds
+	envPath, envToken string // the child's environment variables
+	// take blocks until it holds the grant at path, or fails.
+	take func(ctx context.Context, s backend.Session, path string) (held, error)
+}
+
+// holdAndRun takes a grant at the first argument, runs the command after
+// "--" while holding it, and releases it: the body of `lock` and `elect`.
+// Without a command it prints the token and holds until interrupted.
+func holdAndRun(c *cli.Context, io streams, spec wrapSpec) error {
 	args := c.Args().Slice()
 	if len(args) == 0 {
-		return usagef("lock: want PATH [-- COMMAND [ARGS...]]")
+		return usagef("%s: want PATH [-- COMMAND [ARGS...]]", spec.what)
 	}
 	path, argv := args[0], args[1:]
 	if len(argv) > 0 && argv[0] == "--" {
@@ -141,10 +168,6 @@ func lockRun(c *cli.Context, io streams) error {
 	hasCommand := len(argv) > 0
 	if err := backend.ValidatePath(path); err != nil {
 		return usageError{err}
-	}
-	opts, err := lockOptions(c)
-	if err != nil {
-		return err
 	}
 	client, err := connect(c)
 	if err != nil {
@@ -162,38 +185,38 @@ func lockRun(c *cli.Context, io streams) error {
 	if err != nil {
 		return wrapped(hasCommand, err)
 	}
-	lease, err := acquire(waitCtx, c, s, path, opts)
+	g, err := spec.take(waitCtx, s, path)
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			return err
 		}
 		if c.Context.Err() != nil {
-			return exitError{ExitInterrupted, fmt.Errorf("interrupted while waiting for %s", path)}
+			return exitError{ExitInterrupted, fmt.Errorf("interrupted while %s %s", spec.waiting, path)}
 		}
 		return wrapped(hasCommand, err)
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("request-timeout"))
 		defer cancel()
-		_ = lease.Unlock(ctx) // a lost lease's node is gone or going
+		_ = g.Unlock(ctx) // a lost grant's node is gone or going
 	}()
 
 	if !hasCommand {
 		if jsonOut(c) {
-			_ = emit(io.out, map[string]any{"path": path, "node": lease.Path(), "token": lease.Token()})
+			_ = emit(io.out, map[string]any{"path": path, "node": g.Path(), "token": g.Token()})
 		} else {
-			fmt.Fprintln(io.out, lease.Token())
+			fmt.Fprintln(io.out, g.Token())
 		}
 		select {
 		case <-c.Context.Done():
 			return nil // interrupted on purpose: release and exit 0
-		case <-lease.Done():
-			return exitError{ExitLockLost, lease.Err()}
+		case <-g.Done():
+			return exitError{ExitLockLost, g.Err()}
 		}
 	}
-	env := []string{"ZKCTL_LOCK_PATH=" + path, "ZKCTL_LOCK_TOKEN=" + strconv.FormatInt(lease.Token(), 10)}
-	return runChild(c.Context, io, argv, env, lease.Done(), lease.Err, c.Duration("grace"))
+	env := []string{spec.envPath + "=" + path, spec.envToken + "=" + strconv.FormatInt(g.Token(), 10)}
+	return runChild(c.Context, io, argv, env, g.Done(), g.Err, c.Duration("grace"))
 }
 
 func lockHolders(c *cli.Context, io streams) error {
