@@ -19,7 +19,7 @@ import (
 )
 
 // noEndpoints is the one line a user sees when no cluster is configured.
-const noEndpoints = "no cluster: set --endpoints or ZKCTL_ENDPOINTS (zk://127.0.0.1:2181[/namespace] or etcd://127.0.0.1:2379[/namespace])"
+const noEndpoints = "no cluster: pass --endpoints zk://127.0.0.1:2181 or --endpoints etcd://127.0.0.1:2379 (or set ZKCTL_ENDPOINTS), or start a local one with `zkctl dev`"
 
 // streams are where a run reads and writes; tests give buffers.
 type streams struct {
@@ -101,7 +101,7 @@ func markUsageErrors(cmds []*cli.Command) {
 // connect opens a client for the global flags' cluster. The caller closes it.
 func connect(c *cli.Context) (backend.Client, error) {
 	ep := c.String("endpoints")
-	if ep == "" {
+	if strings.TrimSpace(ep) == "" {
 		return nil, usagef("%s", noEndpoints)
 	}
 	cl, err := parseEndpoints(ep)
@@ -183,6 +183,10 @@ func tlsConfig(c *cli.Context) (*tls.Config, error) {
 // session opens a client and its session for one command, bounded by
 // --request-timeout, and returns them with a context for the command's calls.
 func session(c *cli.Context) (context.Context, backend.Session, func(), error) {
+	// Inside `zkctl shell`, every line shares the shell's session.
+	if ctx, s, done, ok := sharedSession(c); ok {
+		return ctx, s, done, nil
+	}
 	client, err := connect(c)
 	if err != nil {
 		return nil, nil, nil, err

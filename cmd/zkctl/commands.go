@@ -11,6 +11,7 @@ func commands(io streams) []*cli.Command {
 	cmds = append(cmds, dumpCommands(io)...)
 	cmds = append(cmds, lockCommand(io))
 	cmds = append(cmds, electCommand(io))
+	cmds = append(cmds, healthCommand(io), shellCommand(io), completionCommand(io), completeCommand(io))
 	cmds = append(cmds, devCommand(io))
 	cmds = append(cmds, demoCommand(io))
 	return cmds

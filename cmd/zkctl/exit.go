@@ -11,13 +11,18 @@ import (
 // Exit codes. Data goes to stdout, diagnostics to stderr; the code says
 // what kind of failure it was, so scripts can branch on it.
 const (
-	ExitOK          = 0   // success
-	ExitError       = 1   // any other error
-	ExitUsage       = 2   // bad flags, arguments or paths; no cluster configured
-	ExitNoNode      = 3   // the node does not exist
-	ExitConflict    = 4   // the node exists, a version did not match, the node has children, a lock is held
-	ExitUnavailable = 5   // the cluster could not be reached, or the session was lost
-	ExitTimeout     = 6   // --request-timeout or --timeout ran out
+	ExitOK          = 0 // success
+	ExitError       = 1 // any other error
+	ExitUsage       = 2 // bad flags, arguments or paths; no cluster configured
+	ExitNoNode      = 3 // the node does not exist
+	ExitConflict    = 4 // the node exists, a version did not match, the node has children, a lock is held
+	ExitUnavailable = 5 // the cluster could not be reached, or the session was lost
+	ExitTimeout     = 6 // --request-timeout or --timeout ran out
+	// ExitUnhealthy is health's status when a member is down or not
+	// serving, a threshold (--max-latency, --max-outstanding, --min-up) is
+	// breached, or the cluster has no leader or raises an alarm, while some
+	// member is up. When no member is up, health exits ExitUnavailable.
+	ExitUnhealthy   = 7
 	ExitInterrupted = 130 // SIGINT or SIGTERM
 
 	// Commands that wrap a child command (lock, elect, watch --) exit with

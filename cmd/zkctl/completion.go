@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+const completionDescription = `Prints a completion script for SHELL (bash, zsh or fish). The script asks
+zkctl itself for the candidates (the hidden command "zkctl __complete"), so it
+completes commands, subcommands and flags, and node paths when a cluster is
+given on the line (--endpoints) or in ZKCTL_ENDPOINTS.
+
+  bash:  source <(zkctl completion bash)        # or save it in /etc/bash_completion.d/zkctl
+  zsh:   source <(zkctl completion zsh)         # or save it as _zkctl on your $fpath
+  fish:  zkctl completion fish | source         # or save it in ~/.config/fish/completions/zkctl.fish`
+
+func completionCommand(io streams) *cli.Command {
+	return &cli.Command{
+		Name:        "completion",
+		Usage:       "print a shell completion script (bash, zsh, fish)",
+		ArgsUsage:   "bash|zsh|fish",
+		Description: completionDescription,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("completion: want one of bash, zsh, fish")
+			}
+			var script string
+			switch c.Args().First() {
+			case "bash":
+				script = bashCompletion
+			case "zsh":
+				script = zshCompletion
+			case "fish":
+				script = fishCompletion
+			default:
+				return usagef("completion: unknown shell %q: want bash, zsh or fish", c.Args().First())
+			}
+			_, err := io.out.Write([]byte(script))
+			return err
+		},
+	}
+}
+
+// completeCommand is the hidden command the completion scripts call:
+// `zkctl __complete -- WORD... CURRENT` prints the candidates for CURRENT,
+// one a line.
+func completeCommand(io streams) *cli.Command {
+	return &cli.Command{
+		Name:            "__complete",
+		Hidden:          true,
+		SkipFlagParsing: true,
+		Action:          func(c *cli.Context) error { return completeWords(c, io.out) },
+	}
+}
+
+func completeWords(c *cli.Context, out io.Writer) error {
+	words := c.Args().Slice()
+	if len(words) > 0 && words[0] == "--" {
+		words = words[1:]
+	}
+	cur := ""
+	if len(words) > 0 {
+		cur, words = words[len(words)-1], words[:len(words)-1]
+	}
+	sc := &shellCompleter{commands: c.App.Commands, globals: c.App.Flags}
+	if ep := typedEndpoints(words); ep != "" {
+		if err := c.Set("endpoints", ep); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(cur, "/") && strings.TrimSpace(c.String("endpoints")) != "" {
+		lister := &shellLister{c: c}
+		defer lister.close()
+		sc.children = lister.children
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 3*time.Second)
+	defer cancel()
+	cands, _ := sc.candidates(ctx, words, cur)
+	for _, cand := range cands {
+		if cand == "__complete" {
+			continue
+		}
+		fmt.Fprintln(out, cand)
+	}
+	return nil
+}
+
+// typedEndpoints returns the value of an --endpoints (-e) flag among the
+// global flags of words, the ones before the command.
+func typedEndpoints(words []string) string {
+	for i, w := range words {
+		if !strings.HasPrefix(w, "-") {
+			return ""
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		if name == "endpoints" || name == "e" {
+			if hasVal {
+				return val
+			}
+			if i+1 < len(words) {
+				return words[i+1]
+			}
+		}
+	}
+	return ""
+}
+
+// takesValue reports whether the flag named in word (-x, --xyz; not
+// --xyz=v) takes the next word as its value, among flags.
+func takesValue(flags []cli.Flag, word string) bool {
+	if strings.Contains(word, "=") {
+		return false
+	}
+	name := strings.TrimLeft(word, "-")
+	for _, f := range flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		if df, ok := f.(cli.DocGenerationFlag); ok {
+			return df.TakesValue()
+		}
+	}
+	return false
+}
+
+// bashCompletion splits the line itself, on blanks only: COMP_WORDS would
+// also split zk://host:port at the colons.
+const bashCompletion = `# bash completion for zkctl: source <(zkctl completion bash)
+_zkctl_complete() {
+    local line="${COMP_LINE:0:COMP_POINT}"
+    local -a words
+    read -r -a words <<< "$line"
+    local cur=""
+    if [[ "$line" != *[[:space:]] && ${#words[@]} -gt 0 ]]; then
+        cur="${words[${#words[@]}-1]}"
+        unset 'words[${#words[@]}-1]'
+    fi
+    local cmd="${words[0]:-zkctl}"
+    local IFS=$'\n' cand
+    COMPREPLY=()
+    for cand in $("$cmd" __complete -- "${words[@]:1}" "$cur" 2>/dev/null); do
+        # Paths may go on: no space after them.
+        if [[ "$cand" == /* ]]; then
+            COMPREPLY+=("$cand")
+        else
+            COMPREPLY+=("$cand ")
+        fi
+    done
+    # Bash replaces only the part of the word after the last COMP_WORDBREAKS
+    # character (: or =): drop what precedes it from the candidates.
+    local prefix="${cur%"${cur##*[:=]}"}"
+    if [[ -n "$prefix" ]]; then
+        local i
+        for i in "${!COMPREPLY[@]}"; do
+            COMPREPLY[i]="${COMPREPLY[i]#"$prefix"}"
+        done
+    fi
+}
+complete -o nospace -F _zkctl_complete zkctl
+`
+
+const zshCompletion = `#compdef zkctl
+# zsh completion for zkctl: source <(zkctl completion zsh), or save as _zkctl on $fpath
+_zkctl() {
+    local -a cands paths others
+    cands=("${(@f)$("${words[1]}" __complete -- "${(@)words[2,CURRENT-1]}" "${words[CURRENT]}" 2>/dev/null)}")
+    local c
+    for c in "${cands[@]}"; do
+        [[ -z "$c" ]] && continue
+        if [[ "$c" == /* ]]; then paths+=("$c"); else others+=("$c"); fi
+    done
+    (( ${#paths} )) && compadd -S '' -- "${paths[@]}"
+    (( ${#others} )) && compadd -- "${others[@]}"
+    return 0
+}
+if [[ "$funcstack[1]" == "_zkctl" ]]; then
+    _zkctl "$@"
+else
+    compdef _zkctl zkctl
+fi
+`
+
+const fishCompletion = `# fish completion for zkctl: zkctl completion fish | source
+function __zkctl_complete
+    set -l words (commandline -opc)
+    set -e words[1]
+    zkctl __complete -- $words (commandline -ct) 2>/dev/null
+end
+complete -c zkctl -f -a '(__zkctl_complete)'
+`

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+//go:generate env ZKCTL_UPDATE_DOCS=1 go test -run TestReferenceUpToDate .
+
+// referencePath is the generated reference, relative to this package.
+const referencePath = "../../docs/zkctl.md"
+
+// exitStatuses are the exit codes the reference lists, in order.
+var exitStatuses = []struct {
+	code int
+	name string
+	what string
+}{
+	{ExitOK, "ExitOK", "success"},
+	{ExitError, "ExitError", "any other error"},
+	{ExitUsage, "ExitUsage", "bad flags, arguments or paths; no cluster configured"},
+	{ExitNoNode, "ExitNoNode", "the node does not exist"},
+	{ExitConflict, "ExitConflict", "the node exists, a version did not match, the node has children, a lock is held"},
+	{ExitUnavailable, "ExitUnavailable", "the cluster could not be reached, or the session was lost; health: no member is up"},
+	{ExitTimeout, "ExitTimeout", "--request-timeout or --timeout ran out"},
+	{ExitUnhealthy, "ExitUnhealthy", "health: a member is down or not serving, no leader, an alarm, or a threshold breached"},
+	{ExitWrapperError, "ExitWrapperError", "a command wrapping a child (lock, elect, watch --): zkctl itself failed"},
+	{ExitCannotRun, "ExitCannotRun", "the child command was found but could not run"},
+	{ExitNotFound, "ExitNotFound", "the child command was not found"},
+	{ExitInterrupted, "ExitInterrupted", "SIGINT or SIGTERM"},
+}
+
+// referenceMarkdown renders docs/zkctl.md from the app itself: the global
+// flags with their environment variables, every visible command and
+// subcommand with its usage, description and flags, then the exit statuses.
+// (urfave/cli's own ToMarkdown leaves out descriptions, arguments and
+// environment variables.)
+func referenceMarkdown() (string, error) {
+	app := newApp(streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+	var b strings.Builder
+	b.WriteString("<!-- Generated from zkctl's commands by `go generate ./cmd/zkctl` (ZKCTL_UPDATE_DOCS=1 go test -run TestReferenceUpToDate ./cmd/zkctl). Do not edit. -->\n\n")
+	fmt.Fprintf(&b, "# zkctl\n\n%s\n\n```\nzkctl [global options] COMMAND [options] [arguments]\n```\n\n", refUpper(app.Usage))
+	b.WriteString("Data goes to stdout, diagnostics to stderr. Every global flag can also be set by its environment variable.\n\n")
+	b.WriteString("## Global options\n\n")
+	refFlags(&b, app.Flags)
+	b.WriteString("## Commands\n\n")
+	for _, c := range app.Commands {
+		if !c.Hidden {
+			fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", c.Name, refAnchor("zkctl "+c.Name), c.Usage)
+		}
+	}
+	b.WriteString("\n")
+	for _, c := range app.Commands {
+		refCommand(&b, "zkctl", c)
+	}
+	b.WriteString("## Exit status\n\n| code | name | meaning |\n|---|---|---|\n")
+	for _, s := range exitStatuses {
+		fmt.Fprintf(&b, "| %d | %s | %s |\n", s.code, s.name, s.what)
+	}
+	return b.String(), nil
+}
+
+func refCommand(b *strings.Builder, parent string, c *cli.Command) {
+	if c.Hidden {
+		return
+	}
+	name := parent + " " + c.Name
+	fmt.Fprintf(b, "### %s\n\n%s\n\n", name, refUpper(c.Usage))
+	if len(c.Aliases) > 0 {
+		fmt.Fprintf(b, "Aliases: %s\n\n", strings.Join(c.Aliases, ", "))
+	}
+	usage := c.UsageText
+	if usage == "" {
+		usage = name
+		if len(c.VisibleFlags()) > 0 {
+			usage += " [options]"
+		}
+		if len(c.Subcommands) > 0 {
+			usage += " COMMAND"
+		}
+		if c.ArgsUsage != "" {
+			usage += " " + c.ArgsUsage
+		}
+	}
+	fmt.Fprintf(b, "```\n%s\n```\n\n", strings.TrimSpace(usage))
+	if d := strings.TrimSpace(c.Description); d != "" {
+		fmt.Fprintf(b, "```text\n%s\n```\n\n", d)
+	}
+	refFlags(b, c.Flags)
+	for _, sub := range c.Subcommands {
+		refCommand(b, name, sub)
+	}
+}
+
+// refFlags writes a table of flags: names, default, environment, usage.
+func refFlags(b *strings.Builder, flags []cli.Flag) {
+	var rows []string
+	for _, f := range flags {
+		df, ok := f.(cli.DocGenerationFlag)
+		if !ok {
+			continue
+		}
+		if vf, ok := f.(cli.VisibleFlag); ok && !vf.IsVisible() {
+			continue
+		}
+		var names []string
+		for _, n := range df.Names() {
+			if len(n) == 1 {
+				names = append(names, "`-"+n+"`")
+			} else {
+				names = append(names, "`--"+n+"`")
+			}
+		}
+		def := ""
+		if df.TakesValue() {
+			def = df.GetDefaultText()
+			if def == "" {
+				def = df.GetValue()
+			}
+			switch def {
+			case "", "0", "0s", `""`, "false":
+				def = ""
+			default:
+				def = "`" + def + "`"
+			}
+		}
+		var env []string
+		for _, e := range df.GetEnvVars() {
+			env = append(env, "`"+e+"`")
+		}
+		usage := strings.ReplaceAll(df.GetUsage(), "|", `\|`)
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s |", strings.Join(names, ", "), def, strings.Join(env, ", "), usage))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("| flag | default | environment | meaning |\n|---|---|---|---|\n")
+	b.WriteString(strings.Join(rows, "\n"))
+	b.WriteString("\n\n")
+}
+
+// refAnchor is the anchor GitHub gives a heading.
+func refAnchor(heading string) string {
+	var a strings.Builder
+	for _, r := range strings.ToLower(heading) {
+		switch {
+		case r == ' ':
+			a.WriteRune('-')
+		case r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('0' <= r && r <= '9'):
+			a.WriteRune(r)
+		}
+	}
+	return a.String()
+}
+
+func refUpper(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
+}
