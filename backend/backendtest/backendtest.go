@@ -77,6 +77,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ConnectionStates", testConnectionStates},
 		{"ContainerAndTTL", testContainerAndTTL},
 		{"GetACL", testGetACL},
+		{"NodeMode", testNodeMode},
 		{"WatchTree", testWatchTree},
 		{"WatchTreeMissingRoot", testWatchTreeMissingRoot},
 		{"RetryReadAcrossCut", testRetryReadAcrossCut},

@@ -58,11 +58,10 @@ import (
 //     default (world:anyone, all permissions); a node without one gets the
 //     target client's default. etcd has no per-node ACLs: a restore there
 //     drops them and says so on stderr.
-//   - Container and TTL modes: no client of either backend can read them
-//     (ZooKeeper reports such nodes' ephemeralOwner as 0; the etcd backend
-//     keeps the mode in a key its Session does not expose), so dump writes
-//     such nodes as persistent. restore honours "mode" when a dump has it
-//     (written by hand, or by a later zkctl whose backend exposes modes).
+//   - Container and TTL modes: dump writes them from etcd, which keeps a
+//     node's mode (backend.ModeReader). ZooKeeper's server reports such
+//     nodes as persistent, so a dump from ZooKeeper has them as persistent.
+//     restore honours "mode" wherever the dump has it.
 //   - Versions, CVersions, tokens and times: restored nodes are new nodes.
 //   - On ZooKeeper the dump is not a snapshot: it reads the tree node by
 //     node while others may change it. On etcd it is read at one revision.
@@ -105,11 +104,8 @@ type dumpACL struct {
 	ID     string `json:"id"`
 }
 
-// nodeMode tells a node's mode from its stat, as far as a client can see
-// it: ephemeral or not. Neither backend lets a client read whether a node
-// is a container or a TTL node (ZooKeeper's server reports their
-// ephemeralOwner as 0; the etcd backend keeps the mode in a key it does not
-// expose), so those read as persistent.
+// nodeMode tells a node's mode from its stat: ephemeral or not. Where the
+// backend keeps more (etcd), readDump asks it with backend.NodeMode.
 func nodeMode(st backend.Stat) backend.Mode {
 	if st.EphemeralOwner != 0 {
 		return backend.Ephemeral
@@ -140,9 +136,9 @@ func dumpCommands(io streams) []*cli.Command {
 				"empty, and base64 with \"encoding\":\"base64\" when it is not UTF-8. mode is absent\n" +
 				"for persistent nodes. acl (a list of {perms, scheme, id}) is written on ZooKeeper when it\n" +
 				"is not the default world:anyone; etcd has none. Ephemeral nodes are skipped (a note goes to\n" +
-				"stderr); sequential nodes keep their names literally; container and TTL nodes are\n" +
-				"dumped as persistent (no client can read those modes; restore honours a mode\n" +
-				"written in the dump); versions, tokens and times are not kept. On etcd the dump is\n" +
+				"stderr); sequential nodes keep their names literally; container and TTL nodes keep\n" +
+				"their mode from etcd (ZooKeeper's server reports them as persistent); versions,\n" +
+				"tokens and times are not kept. On etcd the dump is\n" +
 				"one snapshot; on ZooKeeper it is read node by node, not as one snapshot. On\n" +
 				"ZooKeeper's real root, /zookeeper is left out. --request-timeout bounds each call,\n" +
 				"not the run.",
@@ -291,18 +287,58 @@ func readDump(ctx context.Context, io streams, s timedSession, ns, root string, 
 	}
 	if caps.ACL {
 		prog.Phase("reading ACLs", len(paths))
-		if err := readACLs(ctx, s, paths, d.Nodes, workers, prog); err != nil {
+		err := eachNode(ctx, len(paths), workers, prog, func(ctx context.Context, i int) error {
+			acl, _, err := backend.GetACL(ctx, s.Session, paths[i])
+			if err != nil || slices.Equal(acl, backend.OpenACL) {
+				return err // the default ACL is left out
+			}
+			d.Nodes[i].ACL = make([]dumpACL, len(acl))
+			for k, a := range acl {
+				d.Nodes[i].ACL[k] = dumpACL{Perms: a.Perms, Scheme: a.Scheme, ID: a.ID}
+			}
+			return nil
+		}, s.timeout)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := backend.Unwrap(s.Session).(backend.ModeReader); ok {
+		prog.Phase("reading modes", len(paths))
+		err := eachNode(ctx, len(paths), workers, prog, func(ctx context.Context, i int) error {
+			mode, ttl, _, err := backend.NodeMode(ctx, s.Session, paths[i])
+			if err != nil {
+				return err
+			}
+			n := &d.Nodes[i]
+			n.mode, n.ttl = restorableMode(mode), ttl
+			n.encode()
+			return nil
+		}, s.timeout)
+		if err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
 }
 
-// readACLs reads the ACL of every node (paths[i] is nodes[i]'s full path),
-// workers at a time, and keeps those that are not the default world:anyone
-// with all permissions, so a dump names only the ACLs someone set. A node
-// gone since it was listed keeps none.
-func readACLs(ctx context.Context, s timedSession, paths []string, nodes []dumpNode, workers int, prog *progress) error {
+// restorableMode is the mode a restore gives a node created in mode: the
+// same, without the sequential flag (restore keeps the name, suffix and
+// all).
+func restorableMode(mode backend.Mode) backend.Mode {
+	switch mode {
+	case backend.PersistentSequential:
+		return backend.Persistent
+	case backend.PersistentSequentialTTL:
+		return backend.PersistentTTL
+	}
+	return mode
+}
+
+// eachNode calls fn(ctx, i) for i in [0, n), workers at a time, each call
+// bounded by timeout, and counts them on prog. A node gone meanwhile
+// (ErrNoNode) is skipped; the first other error stops the rest and is
+// returned.
+func eachNode(ctx context.Context, n, workers int, prog *progress, fn func(ctx context.Context, i int) error, timeout time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan int)
@@ -315,24 +351,13 @@ func readACLs(ctx context.Context, s timedSession, paths []string, nodes []dumpN
 	for range max(workers, 1) {
 		wg.Go(func() {
 			for i := range next {
-				cctx, ccancel := context.WithTimeout(ctx, s.timeout)
-				acl, _, err := backend.GetACL(cctx, s.Session, paths[i])
+				cctx, ccancel := context.WithTimeout(ctx, timeout)
+				err := fn(cctx, i)
 				ccancel()
 				mu.Lock()
-				switch {
-				case err == nil:
-					if !slices.Equal(acl, backend.OpenACL) {
-						nodes[i].ACL = make([]dumpACL, len(acl))
-						for k, a := range acl {
-							nodes[i].ACL[k] = dumpACL{Perms: a.Perms, Scheme: a.Scheme, ID: a.ID}
-						}
-					}
-				case errors.Is(err, backend.ErrNoNode):
-				default:
-					if firstErr == nil {
-						firstErr = err
-						cancel()
-					}
+				if err != nil && !errors.Is(err, backend.ErrNoNode) && firstErr == nil {
+					firstErr = err
+					cancel()
 				}
 				done++
 				prog.Set(done)
@@ -341,7 +366,7 @@ func readACLs(ctx context.Context, s timedSession, paths []string, nodes []dumpN
 		})
 	}
 feed:
-	for i := range paths {
+	for i := range n {
 		select {
 		case next <- i:
 		case <-ctx.Done():

@@ -532,3 +532,71 @@ func TestDumpACL(t *testing.T) {
 		t.Fatalf("restore of ACLs into etcd said nothing: %q", r.errOut)
 	}
 }
+
+// TestDumpModes: a dump from etcd keeps container and TTL modes (and the
+// TTL), and restore recreates them, on etcd and on ZooKeeper; a dump from
+// ZooKeeper, whose server does not report those modes, has them as
+// persistent.
+func TestDumpModes(t *testing.T) {
+	eps := clusters(t)
+	ctx := context.Background()
+	const ttl = time.Hour
+	build := func(s backend.Session) {
+		for _, n := range []struct {
+			path string
+			mode backend.Mode
+		}{{"/modes", backend.Persistent}, {"/modes/c", backend.Container}, {"/modes/c/kid", backend.Persistent},
+			{"/modes/t", backend.PersistentTTL}, {"/modes/t/kid", backend.Persistent}} {
+			var opts []backend.CreateOption
+			if n.mode.IsTTL() {
+				opts = append(opts, backend.WithTTL(ttl))
+			}
+			if _, err := s.Create(ctx, n.path, nil, n.mode, opts...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantModes := func(s backend.Session, root string) {
+		t.Helper()
+		for p, want := range map[string]backend.Mode{"/c": backend.Container, "/t": backend.PersistentTTL, "/c/kid": backend.Persistent} {
+			mode, gotTTL, exact, err := backend.NodeMode(ctx, s, root+p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !exact {
+				// ZooKeeper cannot say; the node at least exists.
+				continue
+			}
+			if mode != want || (want.IsTTL() && gotTTL != ttl) {
+				t.Errorf("%s%s restored as %v (ttl %v), want %v", root, p, mode, gotTTL, want)
+			}
+		}
+	}
+
+	se, sz := dumpTSession(t, eps["etcd"]), dumpTSession(t, eps["zk"])
+	build(se)
+	r := dumpTWant(t, zkctl(t, "", "--endpoints", eps["etcd"], "dump", "/modes"), ExitOK, "dump from etcd")
+	for _, want := range []string{`{"path":"/c","mode":"container"}`, `{"path":"/t","mode":"persistent-ttl","ttl_ms":3600000}`} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("etcd dump lacks %s:\n%s", want, r.out)
+		}
+	}
+	file := dumpTFile(t, r.out)
+	dumpTWant(t, zkctl(t, "", "--endpoints", eps["etcd"], "restore", file, "--to", "/modes2"), ExitOK, "restore into etcd")
+	wantModes(se, "/modes2")
+	r = zkctl(t, "", "--endpoints", eps["zk"], "restore", file, "--to", "/modes2")
+	if r.code == ExitError && strings.Contains(r.errOut, "unsupported") {
+		t.Logf("this ZooKeeper has no TTL nodes: %s", r.errOut)
+	} else {
+		dumpTWant(t, r, ExitOK, "restore into ZooKeeper")
+		if _, err := sz.Exists(ctx, "/modes2/t/kid"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	build(sz)
+	r = dumpTWant(t, zkctl(t, "", "--endpoints", eps["zk"], "dump", "/modes"), ExitOK, "dump from ZooKeeper")
+	if strings.Contains(r.out, `"mode"`) {
+		t.Errorf("a ZooKeeper dump claims modes it cannot read:\n%s", r.out)
+	}
+}
