@@ -184,10 +184,15 @@ func TestOneLeader(t *testing.T) {
 				t.Fatalf("change %d: the server applied a write guarded by the old term", c)
 			}
 		}
-		led.next(t) // the 51st term
-		for _, l := range latches {
-			_ = l.Close()
+		last := led.next(t) // the 51st term
+		// Close the waiting latches first: closing the leader's while
+		// others wait would start a 52nd term.
+		for i, l := range latches {
+			if i != last {
+				_ = l.Close()
+			}
 		}
+		_ = latches[last].Close()
 		wg.Wait()
 		led.check(t)
 		led.mu.Lock()
