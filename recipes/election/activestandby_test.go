@@ -92,9 +92,9 @@ func mustActiveStandby(t *testing.T, s backend.Session, value string, fence Fenc
 // succeeds.
 func TestActiveStandby(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		obs := e.session(t)
+		obs := e.Session(t)
 		fa, fb := &fenceLog{}, &fenceLog{}
-		sa, sb := e.session(t), e.session(t)
+		sa, sb := e.Session(t), e.Session(t)
 		a := mustActiveStandby(t, sa, "a", fa.fence)
 		ra := runActive(t, a)
 		ta := ra.awaitActive(t, "a")
@@ -127,7 +127,7 @@ func TestActiveStandby(t *testing.T) {
 
 		// b dies without cleaning up: the next active fences it. The first
 		// fence fails: that candidate stays standby and retries.
-		sc := e.session(t)
+		sc := e.Session(t)
 		fc := &fenceLog{fail: 2}
 		c := mustActiveStandby(t, sc, "c", fc.fence)
 		rc := runActive(t, c)
@@ -174,19 +174,19 @@ func TestActiveStandby(t *testing.T) {
 // between attempts, so a candidate that can fence becomes active.
 func TestActiveStandbyFenceBlocks(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		obs := e.session(t)
+		obs := e.Session(t)
 		// A dead active's breadcrumb.
 		if _, err := obs.Create(ctxT(t), "/ha/"+BreadCrumbName, []byte("dead"), backend.Persistent, backend.WithParents(backend.Persistent)); err != nil {
 			t.Fatal(err)
 		}
 		fx := &fenceLog{fail: 1 << 30}
-		rx := runActive(t, mustActiveStandby(t, e.session(t), "x", fx.fence))
+		rx := runActive(t, mustActiveStandby(t, e.Session(t), "x", fx.fence))
 		eventually(t, "three failed fences", func() bool { return len(fx.get()) >= 3 })
 		if data, _, err := obs.Get(ctxT(t), "/ha/"+BreadCrumbName); err != nil || string(data) != "dead" {
 			t.Fatalf("breadcrumb after failed fences: %q, %v; want it untouched", data, err)
 		}
 		fy := &fenceLog{}
-		y := mustActiveStandby(t, e.session(t), "y", fy.fence)
+		y := mustActiveStandby(t, e.Session(t), "y", fy.fence)
 		ry := runActive(t, y)
 		ry.awaitActive(t, "y")
 		if calls := fy.get(); len(calls) != 1 || calls[0] != "dead" {

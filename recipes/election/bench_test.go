@@ -76,12 +76,12 @@ func etcdCandidate(b *testing.B, endpoint, pfx string, ttl time.Duration) benchC
 
 func BenchmarkHandover(b *testing.B) {
 	for _, bc := range backends {
-		b.Run(bc.name, func(b *testing.B) {
-			eps, ns := bc.endpoints(b), testenv.Namespace(b)
+		b.Run(bc.Name, func(b *testing.B) {
+			eps, ns := bc.Endpoints(b), testenv.Namespace(b)
 			cs := make([]benchCandidate, benchCandidates)
 			for i := range cs {
-				c := bc.open(b, eps, ns, sessionTimeout)
-				s := (&env{b: bc, eps: eps, ns: ns}).sessionOf(b, c)
+				c := bc.Open(b, eps, ns, sessionTimeout)
+				s := (&env{Backend: bc, Endpoints: eps, Namespace: ns, Timeout: sessionTimeout}).SessionOf(b, c)
 				cs[i] = oursCandidate(mustNew(b, s, "/handover"))
 			}
 			benchHandover(b, cs)
@@ -177,11 +177,11 @@ func reportPercentiles(b *testing.B, name string, ds []time.Duration) {
 
 func BenchmarkFailover(b *testing.B) {
 	for _, bc := range backends {
-		b.Run(bc.name, func(b *testing.B) {
-			eps, ns := bc.endpoints(b), testenv.Namespace(b)
+		b.Run(bc.Name, func(b *testing.B) {
+			eps, ns := bc.Endpoints(b), testenv.Namespace(b)
 			benchFailover(b, eps[0], func(b *testing.B, endpoint string) benchCandidate {
-				c := bc.open(b, []string{endpoint}, ns, benchFailoverTimeout)
-				s := (&env{b: bc, eps: eps, ns: ns}).sessionOf(b, c)
+				c := bc.Open(b, []string{endpoint}, ns, benchFailoverTimeout)
+				s := (&env{Backend: bc, Endpoints: eps, Namespace: ns, Timeout: sessionTimeout}).SessionOf(b, c)
 				return oursCandidate(mustNew(b, s, "/failover"))
 			})
 		})

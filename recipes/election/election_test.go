@@ -15,7 +15,7 @@ import (
 // TestBadInput: a bad path, option or session is a typed error.
 func TestBadInput(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s := e.session(t)
+		s := e.Session(t)
 		cases := []struct {
 			name string
 			err  error
@@ -57,7 +57,7 @@ func TestBadInput(t *testing.T) {
 // election, and the old term refuses Proclaim and Guard.
 func TestResignHandsOver(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		sa, sb := e.session(t), e.session(t)
+		sa, sb := e.Session(t), e.Session(t)
 		a := mustNew(t, sa, "/hand", WithValue([]byte("a")))
 		b := mustNew(t, sb, "/hand", WithValue([]byte("b")))
 		ta := mustCampaign(t, a)
@@ -141,7 +141,7 @@ func TestResignHandsOver(t *testing.T) {
 // term's Guard is refused by the server.
 func TestSessionExpires(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		sa, sb := e.session(t), e.session(t)
+		sa, sb := e.Session(t), e.Session(t)
 		ta := mustCampaign(t, mustNew(t, sa, "/expire"))
 		b := mustNew(t, sb, "/expire")
 		ch := campaignAsync(t, ctxT(t), b)
@@ -188,8 +188,8 @@ func TestSessionExpires(t *testing.T) {
 func TestConnectionCut(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
-		sa, proxy := e.proxied(t)
-		sb := e.session(t)
+		sa, proxy := e.Proxied(t, sessionTimeout)
+		sb := e.Session(t)
 		a, b := mustNew(t, sa, "/cut"), mustNew(t, sb, "/cut")
 		stepped := make(chan time.Time, 1)
 		leading := make(chan *Term, 1)
@@ -244,8 +244,8 @@ func TestManyElectionsNoLeak(t *testing.T) {
 		t.Skip("1000 elections")
 	}
 	b := backends[0] // zk
-	e := &env{b: b, eps: b.endpoints(t), ns: testenv.Namespace(t)}
-	s := e.session(t)
+	e := &env{Backend: b, Endpoints: b.Endpoints(t), Namespace: testenv.Namespace(t), Timeout: sessionTimeout}
+	s := e.Session(t)
 	el := mustNew(t, s, "/many")
 	mustCampaign(t, el).Resign(ctxT(t))
 	base := runtime.NumGoroutine()
@@ -271,7 +271,7 @@ func TestManyElectionsNoLeak(t *testing.T) {
 // returns, each term with a larger token, until ctx ends.
 func TestRunRequeue(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		el := mustNew(t, e.session(t), "/requeue", WithRequeue())
+		el := mustNew(t, e.Session(t), "/requeue", WithRequeue())
 		ctx, cancel := context.WithCancel(ctxT(t))
 		var tokens []int64
 		err := el.Run(ctx, func(lctx context.Context, term *Term) error {
@@ -302,12 +302,12 @@ func TestRunRequeue(t *testing.T) {
 // TestLatch: Await, IsLeader, Close hands over, and Await after Close.
 func TestLatch(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		la := mustLatch(t, e.session(t), "/latch", WithValue([]byte("a")))
+		la := mustLatch(t, e.Session(t), "/latch", WithValue([]byte("a")))
 		ta, err := la.Await(ctxT(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		lb := mustLatch(t, e.session(t), "/latch", WithValue([]byte("b")))
+		lb := mustLatch(t, e.Session(t), "/latch", WithValue([]byte("b")))
 		eventually(t, "b joined", func() bool { return participants(t, lb.Election()) == 2 })
 		if !la.IsLeader() || lb.IsLeader() || la.Term() != ta || lb.Term() != nil {
 			t.Fatalf("IsLeader: a %v, b %v", la.IsLeader(), lb.IsLeader())
@@ -357,7 +357,7 @@ func TestLatchRejoinsAfterSuspend(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		for _, p := range []LossPolicy{OnSuspend, OnLost} {
 			t.Run(p.String(), func(t *testing.T) {
-				s, proxy := e.proxiedWith(t, 8*time.Second)
+				s, proxy := e.Proxied(t, 8*time.Second)
 				l := mustLatch(t, s, "/rejoin-"+p.String(), WithLossPolicy(p), WithRetryInterval(50*time.Millisecond))
 				t1, err := l.Await(ctxT(t))
 				if err != nil {
@@ -402,9 +402,9 @@ func TestLatchRejoinsAfterSuspend(t *testing.T) {
 // whose session expires returns ErrLost instead of waiting on (etcd-io/etcd#19597).
 func TestCampaignEnds(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		a := mustNew(t, e.session(t), "/ends")
+		a := mustNew(t, e.Session(t), "/ends")
 		ta := mustCampaign(t, a)
-		b := mustNew(t, e.session(t), "/ends")
+		b := mustNew(t, e.Session(t), "/ends")
 		ctx, cancel := context.WithCancel(ctxT(t))
 		ch := campaignAsync(t, ctx, b)
 		eventually(t, "b queued", func() bool { return participants(t, a) == 2 })
@@ -415,7 +415,7 @@ func TestCampaignEnds(t *testing.T) {
 		if n := participants(t, a); n != 1 {
 			t.Fatalf("%d candidates after the cancelled Campaign; want 1", n)
 		}
-		sc := e.session(t)
+		sc := e.Session(t)
 		ch = campaignAsync(t, ctxT(t), mustNew(t, sc, "/ends"))
 		eventually(t, "c queued", func() bool { return participants(t, a) == 2 })
 		ex, ok := sc.(backend.Expirer)

@@ -14,14 +14,14 @@ func TestNoHerd(t *testing.T) {
 		const waiters = 5
 		var watching, woken atomic.Int32
 		perWaiter := make([]atomic.Int32, waiters)
-		leader := mustCampaign(t, mustNew(t, e.session(t), "/herd"))
+		leader := mustCampaign(t, mustNew(t, e.Session(t), "/herd"))
 		type won struct {
 			term *Term
 			err  error
 		}
 		results := make([]chan won, waiters)
 		for i := range results {
-			el := mustNew(t, e.session(t), "/herd", withHooks(contender.Hooks{
+			el := mustNew(t, e.Session(t), "/herd", withHooks(contender.Hooks{
 				Watching: func(string) { watching.Add(1) },
 				Woken:    func(string) { woken.Add(1); perWaiter[i].Add(1) },
 			}))

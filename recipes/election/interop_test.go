@@ -16,7 +16,7 @@ import (
 func TestInterop(t *testing.T) {
 	t.Parallel()
 	zkb := backends[0]
-	if zkb.name != "zk" {
+	if zkb.Name != "zk" {
 		t.Fatal("backends[0] is not ZooKeeper")
 	}
 	eps := testenv.ZooKeeper(t)
@@ -36,9 +36,9 @@ func TestInterop(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &env{b: zkb, eps: eps, ns: testenv.Namespace(t)}
-			s := e.session(t) // creates the namespace node the peer is rooted in
-			peer := tc.start(t, strings.Join(eps, ","), peers.WithNamespace(e.ns), peers.WithSessionTimeout(sessionTimeout))
+			e := &env{Backend: zkb, Endpoints: eps, Namespace: testenv.Namespace(t), Timeout: sessionTimeout}
+			s := e.Session(t) // creates the namespace node the peer is rooted in
+			peer := tc.start(t, strings.Join(eps, ","), peers.WithNamespace(e.Namespace), peers.WithSessionTimeout(sessionTimeout))
 			const path = "/shared-election"
 
 			// We lead; the peer waits until we step out.

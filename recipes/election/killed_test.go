@@ -22,11 +22,11 @@ func TestLeaderProcess(t *testing.T) {
 	}
 	backendName, ns, _ := strings.Cut(spec, " ")
 	for _, b := range backends {
-		if b.name != backendName {
+		if b.Name != backendName {
 			continue
 		}
-		e := &env{b: b, eps: b.endpoints(t), ns: ns}
-		mustCampaign(t, mustNew(t, e.session(t), "/killed"))
+		e := &env{Backend: b, Endpoints: b.Endpoints(t), Namespace: ns, Timeout: sessionTimeout}
+		mustCampaign(t, mustNew(t, e.Session(t), "/killed"))
 		os.Stdout.WriteString("leading\n")
 		select {} // until killed
 	}
@@ -39,8 +39,8 @@ func TestLeaderProcess(t *testing.T) {
 func TestLeaderKilled(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
-		child := testenv.StartChild(t, "TestLeaderProcess", []string{leaderEnv + "=" + e.b.name + " " + e.ns}, "leading", wait)
-		el := mustNew(t, e.session(t), "/killed")
+		child := testenv.StartChild(t, "TestLeaderProcess", []string{leaderEnv + "=" + e.Backend.Name + " " + e.Namespace}, "leading", wait)
+		el := mustNew(t, e.Session(t), "/killed")
 		old, err := el.Leader(ctxT(t))
 		if err != nil {
 			t.Fatalf("Leader before the kill: %v", err)
@@ -61,7 +61,7 @@ func TestLeaderKilled(t *testing.T) {
 		if r.term.Token() <= old.Token {
 			t.Fatalf("token %d after the dead leader's %d", r.term.Token(), old.Token)
 		}
-		t.Logf("%s: a new leader %v after the kill (session timeout %v)", e.b.name, r.at.Sub(killed).Round(time.Millisecond), sessionTimeout)
+		t.Logf("%s: a new leader %v after the kill (session timeout %v)", e.Backend.Name, r.at.Sub(killed).Round(time.Millisecond), sessionTimeout)
 		if err := r.term.Resign(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}

@@ -147,13 +147,13 @@ func TestOneLeader(t *testing.T) {
 				led.end(who) // already ended by the test for forced changes
 			}
 		}
-		s := e.session(t)
+		s := e.Session(t)
 		if _, err := s.Create(ctxT(t), "/register", nil, backend.Persistent); err != nil {
 			t.Fatal(err)
 		}
 		sessions := make([]backend.Session, n)
 		for i := range n {
-			sessions[i] = e.session(t)
+			sessions[i] = e.Session(t)
 			latches[i] = mustLatch(t, sessions[i], "/one", WithValue([]byte{byte('0' + i)}))
 			wg.Add(1)
 			go watch(i, latches[i])
@@ -216,7 +216,7 @@ func TestReconnectStorm(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		const n = 3
 		cuts := 6
-		if e.b.name == "etcd" {
+		if e.Backend.Name == "etcd" {
 			cuts = 3 // each round waits for a keep-alive to fail: seconds
 		}
 		led := newLedger()
@@ -228,7 +228,7 @@ func TestReconnectStorm(t *testing.T) {
 		t.Cleanup(func() { cancel(); wg.Wait() })
 		for i := range n {
 			// Long enough for a cut session to reconnect before it expires.
-			s, p := e.proxiedWith(t, 8*time.Second)
+			s, p := e.Proxied(t, 8*time.Second)
 			proxies[i], sessions[i] = p, s
 			el := mustNew(t, s, "/storm", WithRequeue(), WithRetryInterval(50*time.Millisecond))
 			wg.Add(1)
@@ -295,7 +295,7 @@ func TestReconnectStorm(t *testing.T) {
 					for _, cs := range sessions {
 						states = append(states, fmt.Sprintf("%#x:%v/%v", cs.ID(), cs.State(), cs.Err()))
 					}
-					ps, err := mustNew(t, e.session(t), "/storm").Participants(ctxT(t))
+					ps, err := mustNew(t, e.Session(t), "/storm").Participants(ctxT(t))
 					for _, c := range ps {
 						t.Logf("participant %s owner %#x", c.Name, c.Owner)
 					}

@@ -269,13 +269,13 @@ func (c *countingSession) Sync(ctx context.Context, path string) error {
 // BenchmarkMutexContended: n contenders, a session each, on one Mutex.
 func BenchmarkMutexContended(b *testing.B) {
 	for _, bc := range backends {
-		b.Run(bc.name, func(b *testing.B) {
-			e := &env{b: bc, eps: bc.endpoints(b), ns: "/zkrbench/" + backend.NewGUID()}
+		b.Run(bc.Name, func(b *testing.B) {
+			e := &env{Backend: bc, Endpoints: bc.Endpoints(b), Namespace: "/zkrbench/" + backend.NewGUID(), Timeout: sessionTimeout}
 			counts := &opCounts{}
 			maxN := slices.Max(contenderCounts)
 			mutexes := make([]*Mutex, maxN)
 			for i := range mutexes {
-				s := &countingSession{Session: e.session(b), n: counts}
+				s := &countingSession{Session: e.Session(b), n: counts}
 				mutexes[i] = mustNew(b, s, "/contended")
 			}
 			for _, n := range contenderCounts {

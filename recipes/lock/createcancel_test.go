@@ -23,8 +23,8 @@ func (c cancelledCreate) Create(ctx context.Context, path string, data []byte, m
 // call failed leaves no node queued ahead of everyone.
 func TestCreateLandedButCancelled(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s := e.session(t)
-		observer := e.session(t)
+		s := e.Session(t)
+		observer := e.Session(t)
 		if _, err := s.Create(ctxT(t), "/cc", nil, backend.Persistent); err != nil {
 			t.Fatal(err)
 		}

@@ -20,14 +20,14 @@ func TestCyclesWithFaults(t *testing.T) {
 		t.Skip("1000 cycles")
 	}
 	forEach(t, func(t *testing.T, e *env) {
-		p, err := faultnet.NewProxy(e.eps[0])
+		p, err := faultnet.NewProxy(e.Endpoints[0])
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = p.Close() })
-		client := e.b.open(t, []string{p.Addr()}, e.ns, sessionTimeout)
-		observer := e.session(t)
-		s := e.sessionOf(t, client)
+		client := e.Backend.Open(t, []string{p.Addr()}, e.Namespace, sessionTimeout)
+		observer := e.Session(t)
+		s := e.SessionOf(t, client)
 		m := mustNew(t, s, "/faulty", WithLossPolicy(OnLost))
 		mustLock(t, m).Unlock(ctxT(t))
 		base := runtime.NumGoroutine()
@@ -46,7 +46,7 @@ func TestCyclesWithFaults(t *testing.T) {
 				}
 			}
 			if s.Err() != nil {
-				s = e.sessionOf(t, client)
+				s = e.SessionOf(t, client)
 				m = mustNew(t, s, "/faulty", WithLossPolicy(OnLost))
 			}
 			l, err := m.Lock(ctxT(t))

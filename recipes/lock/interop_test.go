@@ -15,7 +15,7 @@ import (
 // holder releases, and when the holder's process dies.
 func TestInterop(t *testing.T) {
 	zkb := backends[0]
-	if zkb.name != "zk" {
+	if zkb.Name != "zk" {
 		t.Fatal("backends[0] is not ZooKeeper")
 	}
 	eps := testenv.ZooKeeper(t)
@@ -30,9 +30,9 @@ func TestInterop(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &env{b: zkb, eps: eps, ns: testenv.Namespace(t)}
-			s := e.session(t) // creates the namespace node the peer is rooted in
-			peer := tc.start(t, strings.Join(eps, ","), peers.WithNamespace(e.ns))
+			e := &env{Backend: zkb, Endpoints: eps, Namespace: testenv.Namespace(t), Timeout: sessionTimeout}
+			s := e.Session(t) // creates the namespace node the peer is rooted in
+			peer := tc.start(t, strings.Join(eps, ","), peers.WithNamespace(e.Namespace))
 			m := mustNew(t, s, "/shared", WithLayout(tc.layout))
 
 			// The peer holds: TryLock names it, Lock waits behind it.

@@ -22,11 +22,11 @@ func TestHolderProcess(t *testing.T) {
 	}
 	backendName, ns, _ := strings.Cut(spec, " ")
 	for _, b := range backends {
-		if b.name != backendName {
+		if b.Name != backendName {
 			continue
 		}
-		e := &env{b: b, eps: b.endpoints(t), ns: ns}
-		m := mustNew(t, e.session(t), "/killed")
+		e := &env{Backend: b, Endpoints: b.Endpoints(t), Namespace: ns, Timeout: sessionTimeout}
+		m := mustNew(t, e.Session(t), "/killed")
 		mustLock(t, m)
 		os.Stdout.WriteString("held\n")
 		select {} // until killed
@@ -39,8 +39,8 @@ func TestHolderProcess(t *testing.T) {
 // The time it takes is logged for the benchmark notes, not asserted.
 func TestHolderKilled(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		child := testenv.StartChild(t, "TestHolderProcess", []string{holderEnv + "=" + e.b.name + " " + e.ns}, "held", wait)
-		s := e.session(t)
+		child := testenv.StartChild(t, "TestHolderProcess", []string{holderEnv + "=" + e.Backend.Name + " " + e.Namespace}, "held", wait)
+		s := e.Session(t)
 		m := mustNew(t, s, "/killed")
 		hs, err := m.Holders(ctxT(t))
 		if err != nil || len(hs) != 1 {
@@ -57,7 +57,7 @@ func TestHolderKilled(t *testing.T) {
 		if r.l.Token() <= hs[0].Token {
 			t.Fatalf("token %d after the dead holder's %d", r.l.Token(), hs[0].Token)
 		}
-		t.Logf("%s: the waiter acquired %v after the holder was killed (session timeout %v)", e.b.name, time.Since(killed).Round(time.Millisecond), sessionTimeout)
+		t.Logf("%s: the waiter acquired %v after the holder was killed (session timeout %v)", e.Backend.Name, time.Since(killed).Round(time.Millisecond), sessionTimeout)
 		if err := r.l.Unlock(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ func mustMulti(t testing.TB, s backend.Session, paths []string, opts ...Option) 
 
 func TestNewMultiLockRejects(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s := e.session(t)
+		s := e.Session(t)
 		for _, paths := range [][]string{nil, {"/a", "b"}, {"/a/"}} {
 			if ml, err := NewMultiLock(s, paths); err == nil {
 				t.Errorf("NewMultiLock(%q) = %v, nil; want an error", paths, ml)
@@ -60,7 +60,7 @@ func TestMultiLockNoDeadlock(t *testing.T) {
 		)
 		ctx := ctxT(t)
 		for _, paths := range sets {
-			ml := mustMulti(t, e.session(t), paths)
+			ml := mustMulti(t, e.Session(t), paths)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -104,10 +104,10 @@ func TestMultiLockNoDeadlock(t *testing.T) {
 // gone.
 func TestMultiLockUndoOnCancel(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		blocker := mustNew(t, e.session(t), "/undo/b")
+		blocker := mustNew(t, e.Session(t), "/undo/b")
 		held := mustLock(t, blocker)
 		watching := make(chan string, 1)
-		s := e.session(t)
+		s := e.Session(t)
 		ml := mustMulti(t, s, []string{"/undo/b", "/undo/a"}, withHooks(contender.Hooks{
 			Watching: func(p string) {
 				select {
@@ -136,7 +136,7 @@ func TestMultiLockUndoOnCancel(t *testing.T) {
 		if !strings.HasPrefix(p, "/undo/b/") {
 			t.Fatalf("waits on %s; want a node of /undo/b", p)
 		}
-		a := mustNew(t, e.session(t), "/undo/a")
+		a := mustNew(t, e.Session(t), "/undo/a")
 		if n := queueLen(t, a); n != 1 {
 			t.Fatalf("/undo/a has %d nodes while the multi-lock waits for /undo/b; want 1 (it holds /undo/a)", n)
 		}
@@ -185,7 +185,7 @@ func mlUnlock(t testing.TB, ls ...*Lease) {
 // deleted; Unlock releases the rest and reports the loss.
 func TestMultiLeaseDone(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s := e.session(t)
+		s := e.Session(t)
 		ml := mustMulti(t, s, []string{"/md/a", "/md/b"})
 		l, err := ml.Lock(ctxT(t))
 		if err != nil {
@@ -198,7 +198,7 @@ func TestMultiLeaseDone(t *testing.T) {
 		if isClosed(l.Done()) || l.Err() != nil {
 			t.Fatalf("fresh multi-lease done: %v", l.Err())
 		}
-		if err := e.session(t).Delete(ctxT(t), l.Leases()[1].Path(), backend.AnyVersion); err != nil {
+		if err := e.Session(t).Delete(ctxT(t), l.Leases()[1].Path(), backend.AnyVersion); err != nil {
 			t.Fatal(err)
 		}
 		waitClosed(t, l.Done(), "multi-lease Done after a part's node was deleted")

@@ -18,7 +18,7 @@ import (
 
 func TestNewRejects(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s := e.session(t)
+		s := e.Session(t)
 		tests := []struct {
 			name string
 			path string
@@ -66,7 +66,7 @@ func TestMutualExclusion(t *testing.T) {
 		)
 		mutexes := make([]*Mutex, contenders)
 		for i := range mutexes {
-			mutexes[i] = mustNew(t, e.session(t), "/mx")
+			mutexes[i] = mustNew(t, e.Session(t), "/mx")
 		}
 		ctx := ctxT(t)
 		for _, m := range mutexes {
@@ -124,11 +124,11 @@ func TestMutualExclusion(t *testing.T) {
 func TestFairness(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		const waiters = 5
-		holder := mustNew(t, e.session(t), "/fair")
+		holder := mustNew(t, e.Session(t), "/fair")
 		l := mustLock(t, holder)
 		results := make([]<-chan lockResult, waiters)
 		for i := range results {
-			m := mustNew(t, e.session(t), "/fair")
+			m := mustNew(t, e.Session(t), "/fair")
 			results[i] = lockAsync(t, ctxT(t), m)
 			eventually(t, "waiter queued", func() bool { return queueLen(t, holder) == i+2 })
 		}
@@ -166,11 +166,11 @@ func TestNoHerd(t *testing.T) {
 		const waiters = 5
 		var watching, woken atomic.Int32
 		perWaiter := make([]atomic.Int32, waiters)
-		holder := mustNew(t, e.session(t), "/herd")
+		holder := mustNew(t, e.Session(t), "/herd")
 		l := mustLock(t, holder)
 		results := make([]<-chan lockResult, waiters)
 		for i := range results {
-			m := mustNew(t, e.session(t), "/herd", withHooks(contender.Hooks{
+			m := mustNew(t, e.Session(t), "/herd", withHooks(contender.Hooks{
 				Watching: func(string) { watching.Add(1) },
 				Woken:    func(string) { woken.Add(1); perWaiter[i].Add(1) },
 			}))
@@ -205,9 +205,9 @@ func TestNoHerd(t *testing.T) {
 
 func TestTryLockAndReentry(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		sh := e.session(t)
+		sh := e.Session(t)
 		holder := mustNew(t, sh, "/try", WithData([]byte("holder-1")))
-		other := mustNew(t, e.session(t), "/try")
+		other := mustNew(t, e.Session(t), "/try")
 		l := mustLock(t, holder)
 
 		_, err := other.TryLock(ctxT(t))
@@ -258,9 +258,9 @@ func TestTryLockAndReentry(t *testing.T) {
 
 func TestCancelWhileWaiting(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		holder := mustNew(t, e.session(t), "/cancel")
+		holder := mustNew(t, e.Session(t), "/cancel")
 		l := mustLock(t, holder)
-		w := mustNew(t, e.session(t), "/cancel")
+		w := mustNew(t, e.Session(t), "/cancel")
 		ctx, cancel := context.WithCancel(ctxT(t))
 		ch := lockAsync(t, ctx, w)
 		eventually(t, "waiter queued", func() bool { return queueLen(t, holder) == 2 })
@@ -292,12 +292,12 @@ func TestCancelWhileWaiting(t *testing.T) {
 func TestManyWaitersCancelled(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		const n = 32
-		holder := mustNew(t, e.session(t), "/many-cancel")
+		holder := mustNew(t, e.Session(t), "/many-cancel")
 		l := mustLock(t, holder)
 		ctx, cancel := context.WithCancel(ctxT(t))
 		chs := make([]<-chan lockResult, n)
 		for i := range chs {
-			chs[i] = lockAsync(t, ctx, mustNew(t, e.session(t), "/many-cancel"))
+			chs[i] = lockAsync(t, ctx, mustNew(t, e.Session(t), "/many-cancel"))
 		}
 		eventually(t, "half the waiters queued", func() bool { return queueLen(t, holder) > n/2 })
 		cancel()
@@ -310,7 +310,7 @@ func TestManyWaitersCancelled(t *testing.T) {
 		if err := l.Unlock(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
-		next := mustLock(t, mustNew(t, e.session(t), "/many-cancel"))
+		next := mustLock(t, mustNew(t, e.Session(t), "/many-cancel"))
 		if err := next.Unlock(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
@@ -321,8 +321,8 @@ func TestManyWaitersCancelled(t *testing.T) {
 // gets the lock, and the old holder's guarded writes are refused.
 func TestHolderExpiry(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		sh := e.session(t)
-		observer := e.session(t)
+		sh := e.Session(t)
+		observer := e.Session(t)
 		if _, err := observer.Create(ctxT(t), "/data", []byte("0"), backend.Persistent); err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +331,7 @@ func TestHolderExpiry(t *testing.T) {
 		if _, err := l.Guard(ctxT(t), backend.SetOp{Path: "/data", Data: []byte("1"), Version: backend.AnyVersion}); err != nil {
 			t.Fatalf("Guard while held: %v", err)
 		}
-		w := mustNew(t, e.session(t), "/exp")
+		w := mustNew(t, e.Session(t), "/exp")
 		ch := lockAsync(t, ctxT(t), w)
 		eventually(t, "waiter queued", func() bool { return queueLen(t, holder) == 2 })
 
@@ -375,8 +375,8 @@ func TestHolderExpiry(t *testing.T) {
 // server refuses guarded writes, keeping the backend's error.
 func TestGuardNodeDeleted(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		observer := e.session(t)
-		holder := mustNew(t, e.session(t), "/guard")
+		observer := e.Session(t)
+		holder := mustNew(t, e.Session(t), "/guard")
 		l := mustLock(t, holder)
 		res, err := l.Guard(ctxT(t), backend.CreateOp{Path: "/guarded", Data: []byte("x"), Mode: backend.Persistent})
 		if err != nil || len(res) != 1 || res[0].Path != "/guarded" {
@@ -404,8 +404,8 @@ func TestGuardNodeDeleted(t *testing.T) {
 func TestConnectionCut(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		t.Run("OnSuspend", func(t *testing.T) {
-			s, proxy := e.proxied(t, 8*time.Second)
-			observer := e.session(t)
+			s, proxy := e.Proxied(t, 8*time.Second)
+			observer := e.Session(t)
 			l := mustLock(t, mustNew(t, s, "/cut"))
 			proxy.Cut()
 			waitClosed(t, l.Done(), "Done after a cut")
@@ -429,8 +429,8 @@ func TestConnectionCut(t *testing.T) {
 			})
 		})
 		t.Run("OnLost", func(t *testing.T) {
-			s, proxy := e.proxied(t, sessionTimeout)
-			observer := e.session(t)
+			s, proxy := e.Proxied(t, sessionTimeout)
+			observer := e.Session(t)
 			l := mustLock(t, mustNew(t, s, "/cut", WithLossPolicy(OnLost)))
 			states := s.StateChanges(ctxT(t))
 			proxy.Cut()
@@ -461,8 +461,8 @@ func TestConnectionCut(t *testing.T) {
 // contender finds its node by GUID, gets the lock, and leaves no orphan.
 func TestCreateReplyLost(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s, proxy := e.proxied(t, 10*time.Second)
-		observer := mustNew(t, e.session(t), "/lost")
+		s, proxy := e.Proxied(t, 10*time.Second)
+		observer := mustNew(t, e.Session(t), "/lost")
 		// OnLost: the reset connection must not make this test about suspension.
 		m := mustNew(t, s, "/lost", WithLossPolicy(OnLost))
 		// The directory exists, so the only write whose reply is lost is the contender's.
@@ -504,7 +504,7 @@ func TestCreateReplyLost(t *testing.T) {
 func TestNeverHeldOnLostSession(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		t.Run("ExpiredBeforeLock", func(t *testing.T) {
-			s := e.session(t)
+			s := e.Session(t)
 			if err := s.(backend.Expirer).Expire(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
@@ -515,9 +515,9 @@ func TestNeverHeldOnLostSession(t *testing.T) {
 			}
 		})
 		t.Run("WaiterExpires", func(t *testing.T) {
-			holder := mustNew(t, e.session(t), "/never")
+			holder := mustNew(t, e.Session(t), "/never")
 			l := mustLock(t, holder)
-			sw := e.session(t)
+			sw := e.Session(t)
 			ch := lockAsync(t, ctxT(t), mustNew(t, sw, "/never"))
 			eventually(t, "waiter queued", func() bool { return queueLen(t, holder) == 2 })
 			if err := sw.(backend.Expirer).Expire(ctxT(t)); err != nil {
@@ -532,10 +532,10 @@ func TestNeverHeldOnLostSession(t *testing.T) {
 			}
 		})
 		t.Run("WaiterNodeDeleted", func(t *testing.T) {
-			observer := e.session(t)
-			holder := mustNew(t, e.session(t), "/never2")
+			observer := e.Session(t)
+			holder := mustNew(t, e.Session(t), "/never2")
 			l := mustLock(t, holder)
-			ch := lockAsync(t, ctxT(t), mustNew(t, e.session(t), "/never2"))
+			ch := lockAsync(t, ctxT(t), mustNew(t, e.Session(t), "/never2"))
 			var waiter string
 			eventually(t, "waiter queued", func() bool {
 				hs, err := holder.Holders(ctxT(t))
@@ -561,7 +561,7 @@ func TestNeverHeldOnLostSession(t *testing.T) {
 // TestCyclesLeaveNothing: 200 lock/unlock cycles leave no node and no goroutine.
 func TestCyclesLeaveNothing(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s := e.session(t)
+		s := e.Session(t)
 		m := mustNew(t, s, "/cycles")
 		mustLock(t, m).Unlock(ctxT(t)) // warm up the session's goroutines
 		base := runtime.NumGoroutine()
@@ -590,7 +590,7 @@ func TestLayouts(t *testing.T) {
 			{Curator, regexp.MustCompile(`^_c_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-lock-\d{10}$`)},
 			{Kazoo, regexp.MustCompile(`^[0-9a-f]{32}__lock__\d{10}$`)},
 		}
-		s := e.session(t)
+		s := e.Session(t)
 		for _, tt := range tests {
 			t.Run(tt.layout.String(), func(t *testing.T) {
 				dir := "/layout-" + tt.layout.String()
@@ -616,9 +616,9 @@ func TestLayouts(t *testing.T) {
 
 func BenchmarkMutexUncontended(b *testing.B) {
 	for _, bc := range backends {
-		b.Run(bc.name, func(b *testing.B) {
-			e := &env{b: bc, eps: bc.endpoints(b), ns: "/zkrbench/" + backend.NewGUID()}
-			m := mustNew(b, e.session(b), "/bench")
+		b.Run(bc.Name, func(b *testing.B) {
+			e := &env{Backend: bc, Endpoints: bc.Endpoints(b), Namespace: "/zkrbench/" + backend.NewGUID(), Timeout: sessionTimeout}
+			m := mustNew(b, e.Session(b), "/bench")
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -15,9 +15,9 @@ import (
 // Curator's Revoker reaches our lease taken WithRevocable.
 func TestRevokeInterop(t *testing.T) {
 	eps := testenv.ZooKeeper(t)
-	e := &env{b: backends[0], eps: eps, ns: testenv.Namespace(t)}
-	s := e.session(t)
-	peer := peers.Curator(t, strings.Join(eps, ","), peers.WithNamespace(e.ns))
+	e := &env{Backend: backends[0], Endpoints: eps, Namespace: testenv.Namespace(t), Timeout: sessionTimeout}
+	s := e.Session(t)
+	peer := peers.Curator(t, strings.Join(eps, ","), peers.WithNamespace(e.Namespace))
 
 	// Curator holds a revocable lock; we ask it to release.
 	peer.Send("revocable-lock /r")

@@ -39,7 +39,7 @@ func (s *sawLog) saw(p string, data []byte) bool {
 
 func TestRevoke(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		other := e.session(t)
+		other := e.Session(t)
 		tests := []struct {
 			name      string
 			revocable bool
@@ -66,7 +66,7 @@ func TestRevoke(t *testing.T) {
 					l, err = rw.RLock(ctxT(t))
 					revoke = func(n string) error { return rw.Revoke(ctxT(t), n) }
 				} else {
-					m := mustNew(t, e.session(t), "/revoke", opts...)
+					m := mustNew(t, e.Session(t), "/revoke", opts...)
 					l, err = m.Lock(ctxT(t))
 					revoke = func(n string) error { return m.Revoke(ctxT(t), n) }
 				}

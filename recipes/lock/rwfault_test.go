@@ -22,7 +22,7 @@ func rwOn(t *testing.T, s backend.Session, path string, opts ...Option) *RWMutex
 // token, and the old writer's guarded write is refused.
 func TestRWWriterExpiry(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		sw, sr := e.session(t), e.session(t)
+		sw, sr := e.Session(t), e.Session(t)
 		w, err := rwOn(t, sw, "/rwx").Lock(ctxT(t))
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +58,7 @@ func TestRWWriterExpiry(t *testing.T) {
 // suspension (default policy), before the server expires the session.
 func TestRWReaderCut(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s, proxy := e.proxied(t, 8*time.Second)
+		s, proxy := e.Proxied(t, 8*time.Second)
 		l, err := rwOn(t, s, "/rwcut").RLock(ctxT(t))
 		if err != nil {
 			t.Fatal(err)

@@ -21,7 +21,7 @@ import (
 
 func mustRW(t testing.TB, e *env, path string, opts ...Option) *RWMutex {
 	t.Helper()
-	rw, err := NewRWMutex(e.session(t), path, opts...)
+	rw, err := NewRWMutex(e.Session(t), path, opts...)
 	if err != nil {
 		t.Fatalf("NewRWMutex(%s): %v", path, err)
 	}
@@ -434,7 +434,7 @@ func TestRWLayouts(t *testing.T) {
 // ahead of a writer: kazoo 2.8 still has kazoo#649.
 func TestRWInterop(t *testing.T) {
 	zkb := backends[0]
-	if zkb.name != "zk" {
+	if zkb.Name != "zk" {
 		t.Fatal("backends[0] is not ZooKeeper")
 	}
 	eps := testenv.ZooKeeper(t)
@@ -449,9 +449,9 @@ func TestRWInterop(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &env{b: zkb, eps: eps, ns: testenv.Namespace(t)}
-			s := e.session(t) // creates the namespace node the peer is rooted in
-			peer := tc.start(t, strings.Join(eps, ","), peers.WithNamespace(e.ns))
+			e := &env{Backend: zkb, Endpoints: eps, Namespace: testenv.Namespace(t), Timeout: sessionTimeout}
+			s := e.Session(t) // creates the namespace node the peer is rooted in
+			peer := tc.start(t, strings.Join(eps, ","), peers.WithNamespace(e.Namespace))
 			rw, err := NewRWMutex(s, "/shared-rw", WithLayout(tc.layout))
 			if err != nil {
 				t.Fatal(err)

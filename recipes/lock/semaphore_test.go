@@ -113,7 +113,7 @@ func assertEmpty(t testing.TB, s backend.Session, sem *Semaphore, when string) {
 }
 
 func TestNewSemaphoreRejects(t *testing.T) {
-	s := (&env{b: backends[0], eps: testenv.ZooKeeper(t), ns: testenv.Namespace(t)}).session(t)
+	s := (&env{Backend: backends[0], Endpoints: testenv.ZooKeeper(t), Namespace: testenv.Namespace(t), Timeout: sessionTimeout}).Session(t)
 	cases := []struct {
 		name string
 		s    backend.Session
@@ -146,7 +146,7 @@ func TestNewSemaphoreRejects(t *testing.T) {
 func TestSemaphoreBound(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		const maxLeases, contenders, rounds = 2, 6, 3
-		observer := e.session(t)
+		observer := e.Session(t)
 		obs := mustSemaphore(t, observer, "/bound", maxLeases)
 
 		// The interval checker: a holder counts from Acquire's return to
@@ -157,7 +157,7 @@ func TestSemaphoreBound(t *testing.T) {
 		errs := make(chan error, contenders*rounds)
 		var wg sync.WaitGroup
 		for i := range contenders {
-			sem := mustSemaphore(t, e.session(t), "/bound", maxLeases, WithData(fmt.Appendf(nil, "c%d", i)))
+			sem := mustSemaphore(t, e.Session(t), "/bound", maxLeases, WithData(fmt.Appendf(nil, "c%d", i)))
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -218,9 +218,9 @@ func TestSemaphoreBound(t *testing.T) {
 // released; Leases lists holders first, with owner, token and data.
 func TestSemaphoreFull(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		observer := e.session(t)
+		observer := e.Session(t)
 		obs := mustSemaphore(t, observer, "/full", 2)
-		s1, s2 := e.session(t), e.session(t)
+		s1, s2 := e.Session(t), e.Session(t)
 		l1 := mustAcquire(t, mustSemaphore(t, s1, "/full", 2, WithData([]byte("one"))))
 		l2 := mustAcquire(t, mustSemaphore(t, s2, "/full", 2, WithData([]byte("two"))))
 		if l1.Token() == l2.Token() {
@@ -247,7 +247,7 @@ func TestSemaphoreFull(t *testing.T) {
 			}
 		}
 
-		ch := acquireAsync(t, ctxT(t), mustSemaphore(t, e.session(t), "/full", 2))
+		ch := acquireAsync(t, ctxT(t), mustSemaphore(t, e.Session(t), "/full", 2))
 		eventually(t, "third acquirer waiting", func() bool {
 			return leaseCount(t, observer, obs) == 3 && lockCount(t, observer, obs) == 1
 		})
@@ -268,9 +268,9 @@ func TestSemaphoreFull(t *testing.T) {
 // ErrLocked, leaving no node, when none is free.
 func TestSemaphoreTryAcquire(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		observer := e.session(t)
+		observer := e.Session(t)
 		obs := mustSemaphore(t, observer, "/try", 2)
-		sem := mustSemaphore(t, e.session(t), "/try", 2)
+		sem := mustSemaphore(t, e.Session(t), "/try", 2)
 		l1, err := sem.TryAcquire(ctxT(t))
 		if err != nil {
 			t.Fatalf("TryAcquire with 2 free: %v", err)
@@ -280,7 +280,7 @@ func TestSemaphoreTryAcquire(t *testing.T) {
 			t.Fatalf("TryAcquire with 1 free: %v", err)
 		}
 		before := nodes(t, observer, "/try/leases")
-		other := mustSemaphore(t, e.session(t), "/try", 2)
+		other := mustSemaphore(t, e.Session(t), "/try", 2)
 		for _, s := range []*Semaphore{sem, other} {
 			l, err := s.TryAcquire(ctxT(t))
 			if !errors.Is(err, ErrLocked) {
@@ -308,16 +308,16 @@ func TestSemaphoreTryAcquire(t *testing.T) {
 // on locks/ are cancelled: each returns ctx's error and leaves no node.
 func TestSemaphoreCancelWhileWaiting(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		observer := e.session(t)
+		observer := e.Session(t)
 		obs := mustSemaphore(t, observer, "/cancel-sem", 1)
-		l := mustAcquire(t, mustSemaphore(t, e.session(t), "/cancel-sem", 1))
+		l := mustAcquire(t, mustSemaphore(t, e.Session(t), "/cancel-sem", 1))
 
 		ctx1, cancel1 := context.WithCancel(ctxT(t))
-		w1 := mustSemaphore(t, e.session(t), "/cancel-sem", 1)
+		w1 := mustSemaphore(t, e.Session(t), "/cancel-sem", 1)
 		ch1 := acquireAsync(t, ctx1, w1)
 		eventually(t, "first waiter counted in leases/", func() bool { return leaseCount(t, observer, obs) == 2 })
 		ctx2, cancel2 := context.WithCancel(ctxT(t))
-		ch2 := acquireAsync(t, ctx2, mustSemaphore(t, e.session(t), "/cancel-sem", 1))
+		ch2 := acquireAsync(t, ctx2, mustSemaphore(t, e.Session(t), "/cancel-sem", 1))
 		eventually(t, "second waiter queued on locks/", func() bool { return lockCount(t, observer, obs) == 2 })
 
 		cancel2()
@@ -349,11 +349,11 @@ func TestSemaphoreCancelWhileWaiting(t *testing.T) {
 // goes, its Done fires with ErrLost, and a waiter gets the lease.
 func TestSemaphoreHolderExpiry(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		observer := e.session(t)
+		observer := e.Session(t)
 		obs := mustSemaphore(t, observer, "/exp-sem", 1)
-		sh := e.session(t)
+		sh := e.Session(t)
 		l := mustAcquire(t, mustSemaphore(t, sh, "/exp-sem", 1))
-		ch := acquireAsync(t, ctxT(t), mustSemaphore(t, e.session(t), "/exp-sem", 1))
+		ch := acquireAsync(t, ctxT(t), mustSemaphore(t, e.Session(t), "/exp-sem", 1))
 		eventually(t, "waiter counted in leases/", func() bool { return leaseCount(t, observer, obs) == 2 })
 
 		if err := sh.(backend.Expirer).Expire(ctxT(t)); err != nil {
@@ -383,10 +383,10 @@ func TestSemaphoreHolderExpiry(t *testing.T) {
 // ErrLost and leaves no node in leases/ or locks/.
 func TestSemaphoreWaiterExpires(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		observer := e.session(t)
+		observer := e.Session(t)
 		obs := mustSemaphore(t, observer, "/wexp", 1)
-		l := mustAcquire(t, mustSemaphore(t, e.session(t), "/wexp", 1))
-		sw := e.session(t)
+		l := mustAcquire(t, mustSemaphore(t, e.Session(t), "/wexp", 1))
+		sw := e.Session(t)
 		ch := acquireAsync(t, ctxT(t), mustSemaphore(t, sw, "/wexp", 1))
 		eventually(t, "waiter counted in leases/", func() bool { return leaseCount(t, observer, obs) == 2 })
 		if err := sw.(backend.Expirer).Expire(ctxT(t)); err != nil {
@@ -406,7 +406,7 @@ func TestSemaphoreWaiterExpires(t *testing.T) {
 // TestSemaphoreReleaseTwice: the second Release is ErrNotHeld.
 func TestSemaphoreReleaseTwice(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s := e.session(t)
+		s := e.Session(t)
 		sem := mustSemaphore(t, s, "/twice", 1)
 		l := mustAcquire(t, sem)
 		mustRelease(t, l)
@@ -425,7 +425,7 @@ func TestSemaphoreReleaseTwice(t *testing.T) {
 // in leases/ or locks/ and no goroutine.
 func TestSemaphoreCyclesLeaveNothing(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s, sw := e.session(t), e.session(t)
+		s, sw := e.Session(t), e.Session(t)
 		sem := mustSemaphore(t, s, "/cycles-sem", 1)
 		waiter := mustSemaphore(t, sw, "/cycles-sem", 1)
 		mustRelease(t, mustAcquire(t, sem)) // warm up the session's goroutines
@@ -473,14 +473,14 @@ func TestSemaphoreCyclesLeaveNothing(t *testing.T) {
 // the holder's process dies.
 func TestSemaphoreInterop(t *testing.T) {
 	zkb := backends[0]
-	if zkb.name != "zk" {
+	if zkb.Name != "zk" {
 		t.Fatal("backends[0] is not ZooKeeper")
 	}
 	eps := testenv.ZooKeeper(t)
-	e := &env{b: zkb, eps: eps, ns: testenv.Namespace(t)}
-	s := e.session(t) // creates the namespace node the peer is rooted in
-	observer := e.session(t)
-	peer := peers.Curator(t, strings.Join(eps, ","), peers.WithNamespace(e.ns))
+	e := &env{Backend: zkb, Endpoints: eps, Namespace: testenv.Namespace(t), Timeout: sessionTimeout}
+	s := e.Session(t) // creates the namespace node the peer is rooted in
+	observer := e.Session(t)
+	peer := peers.Curator(t, strings.Join(eps, ","), peers.WithNamespace(e.Namespace))
 	sem := mustSemaphore(t, s, "/shared-sem", 1)
 	obs := mustSemaphore(t, observer, "/shared-sem", 1)
 	curatorLease := func(name string) bool {
@@ -588,7 +588,7 @@ func TestSemaphoreCreateOutcomeUnknown(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		for i, tc := range cases {
 			t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-				s := e.session(t)
+				s := e.Session(t)
 				path := fmt.Sprintf("/unknown%d", i)
 				rs := &replyLossSession{Session: s, match: path + tc.match, fail: tc.fail, left: 1}
 				sem := mustSemaphore(t, rs, path, 1)
@@ -626,8 +626,8 @@ func TestSemaphoreCreateOutcomeUnknown(t *testing.T) {
 // the connection is back removes the lease node and reports the loss.
 func TestSemaphoreSuspended(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		s, proxy := e.proxied(t, 8*time.Second)
-		observer := e.session(t)
+		s, proxy := e.Proxied(t, 8*time.Second)
+		observer := e.Session(t)
 		obs := mustSemaphore(t, observer, "/cut-sem", 1)
 		l := mustAcquire(t, mustSemaphore(t, s, "/cut-sem", 1))
 		proxy.Cut()

@@ -51,11 +51,11 @@ func zkWatches(t *testing.T, addr string, id int64) []string {
 // of any of their sessions on the lock's nodes.
 func TestNoWatchesLeftBehind(t *testing.T) {
 	eps := testenv.ZooKeeper(t)
-	e := &env{b: backends[0], eps: eps, ns: testenv.Namespace(t)}
+	e := &env{Backend: backends[0], Endpoints: eps, Namespace: testenv.Namespace(t), Timeout: sessionTimeout}
 	const contenders = 8
 	sessions := make([]backend.Session, contenders)
 	for i := range sessions {
-		sessions[i] = e.session(t)
+		sessions[i] = e.Session(t)
 	}
 	// First, show the probe sees a waiter's watch: B waits behind A.
 	a, err := New(sessions[0], "/watched")

@@ -1,0 +1,128 @@
+// Package recipetest is the harness the recipes' tests share: it runs a
+// test once per real backend (ZooKeeper and etcd, found by
+// internal/testenv), in a namespace of the test's own, and opens sessions
+// there, each on a client of its own (as separate processes would have),
+// directly or through a fault proxy.
+package recipetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/etcd"
+	"github.com/zkrecipes/zkrecipes/backend/zk"
+	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
+)
+
+// Wait is the generous deadline for anything a test waits on.
+const Wait = 20 * time.Second
+
+// Backend is one real backend a test runs on.
+type Backend struct {
+	Name      string                    // "zk" or "etcd": the subtest's name
+	Endpoints func(testing.TB) []string // the test servers, from testenv
+	// Open opens a client, closed at the test's cleanup.
+	Open func(t testing.TB, endpoints []string, namespace string, sessionTimeout time.Duration) backend.Client
+}
+
+// Backends are ZooKeeper and etcd.
+var Backends = []Backend{
+	{"zk", testenv.ZooKeeper, func(t testing.TB, eps []string, ns string, timeout time.Duration) backend.Client {
+		c, err := zk.New(zk.Config{Servers: eps, Namespace: ns, SessionTimeout: timeout})
+		if err != nil {
+			t.Fatalf("zk.New: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}},
+	{"etcd", testenv.Etcd, func(t testing.TB, eps []string, ns string, timeout time.Duration) backend.Client {
+		c, err := etcd.New(etcd.Config{Endpoints: eps, Namespace: ns, SessionTimeout: timeout})
+		if err != nil {
+			t.Fatalf("etcd.New: %v", err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}},
+}
+
+// Env opens sessions of one backend, all in one namespace of the test's own.
+type Env struct {
+	Backend   Backend
+	Endpoints []string
+	Namespace string
+	// Timeout is the session timeout of Session's sessions.
+	Timeout time.Duration
+}
+
+// ForEach runs fn as a subtest per backend, with sessions of timeout.
+func ForEach(t *testing.T, timeout time.Duration, fn func(t *testing.T, e *Env)) {
+	for _, b := range Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			fn(t, &Env{Backend: b, Endpoints: b.Endpoints(t), Namespace: testenv.Namespace(t), Timeout: timeout})
+		})
+	}
+}
+
+// SessionOf waits for c's session.
+func (e *Env) SessionOf(t testing.TB, c backend.Client) backend.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
+	s, err := c.Session(ctx)
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	return s
+}
+
+// Session opens a new client and returns its session.
+func (e *Env) Session(t testing.TB) backend.Session {
+	t.Helper()
+	return e.SessionOf(t, e.Backend.Open(t, e.Endpoints, e.Namespace, e.Timeout))
+}
+
+// Proxied opens a session with the given timeout whose connection runs
+// through a fault proxy of its own.
+func (e *Env) Proxied(t testing.TB, timeout time.Duration) (backend.Session, *faultnet.Proxy) {
+	t.Helper()
+	p, err := faultnet.NewProxy(e.Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return e.SessionOf(t, e.Backend.Open(t, []string{p.Addr()}, e.Namespace, timeout)), p
+}
+
+// Ctx returns a context bounded by Wait, cancelled at cleanup.
+func Ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), Wait)
+	t.Cleanup(cancel)
+	return c
+}
+
+// Eventually polls cond until it holds, failing t after Wait. It is for
+// state only another session can see, which nothing signals.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, Wait)
+		}
+		tm := time.NewTimer(5 * time.Millisecond)
+		<-tm.C
+	}
+}
+
+// WaitClosed waits, up to Wait, for ch to be closed.
+func WaitClosed(t testing.TB, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(Wait):
+		t.Fatalf("%s: not closed within %v", what, Wait)
+	}
+}
