@@ -14,37 +14,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
-	"github.com/zkrecipes/zkrecipes/backend/etcd"
-	"github.com/zkrecipes/zkrecipes/backend/zk"
 )
-
-// dumpTSession opens a backend session of its own on the cluster of an
-// --endpoints value, closed at the end of the test: it changes the tree
-// from outside zkctl.
-func dumpTSession(t *testing.T, ep string) backend.Session {
-	t.Helper()
-	cl, err := parseEndpoints(ep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client backend.Client
-	if cl.Backend == "zk" {
-		client, err = zk.New(zk.Config{Servers: cl.Servers, Namespace: cl.Namespace})
-	} else {
-		client, err = etcd.New(etcd.Config{Endpoints: cl.Servers, Namespace: cl.Namespace})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := client.Session(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // dumpTNode is one node of the trees the tests build: relative path and data.
 type dumpTNode struct {
@@ -259,7 +229,7 @@ func TestDumpRestoreBig(t *testing.T) {
 	tree := dumpTBigTree()
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			dumpTCleanup(t, s, tree, "/src", "/dst")
 			dumpTBuild(t, s, "/src", tree)
 			r := dumpTWant(t, zkctl(t, "", "--endpoints", ep, "dump", "/src"), ExitOK, "dump")
@@ -296,7 +266,7 @@ func TestDumpRestore(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			e := func(args ...string) []string { return append([]string{"--endpoints", ep}, args...) }
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			dumpTBuild(t, s, "/src", tree)
 			ctx := context.Background()
 			if _, err := s.Create(ctx, "/src/a/eph", []byte("mine"), backend.Ephemeral); err != nil {
@@ -429,7 +399,7 @@ func TestDumpRestore(t *testing.T) {
 func TestDumpCrossBackend(t *testing.T) {
 	eps := clusters(t)
 	zkEP, etcdEP := eps["zk"], eps["etcd"]
-	zs, es := dumpTSession(t, zkEP), dumpTSession(t, etcdEP)
+	zs, es := observer(t, zkEP), observer(t, etcdEP)
 	tree := dumpTSmallTree()
 	for i := range 200 { // enough for the workers to overlap
 		tree = append(tree, dumpTNode{fmt.Sprintf("/many/n%03d", i), []byte{byte(i), 0xff}})
@@ -499,7 +469,7 @@ func TestDumpPathOrder(t *testing.T) {
 func TestDumpACL(t *testing.T) {
 	eps := clusters(t)
 	zkEP, etcdEP := eps["zk"], eps["etcd"]
-	s := dumpTSession(t, zkEP)
+	s := observer(t, zkEP)
 	ctx := context.Background()
 	custom := []backend.ACL{
 		{Perms: backend.PermRead, Scheme: "world", ID: "anyone"},
@@ -573,7 +543,7 @@ func TestDumpModes(t *testing.T) {
 		}
 	}
 
-	se, sz := dumpTSession(t, eps["etcd"]), dumpTSession(t, eps["zk"])
+	se, sz := observer(t, eps["etcd"]), observer(t, eps["zk"])
 	build(se)
 	r := dumpTWant(t, zkctl(t, "", "--endpoints", eps["etcd"], "dump", "/modes"), ExitOK, "dump from etcd")
 	for _, want := range []string{`{"path":"/c","mode":"container"}`, `{"path":"/t","mode":"persistent-ttl","ttl_ms":3600000}`} {

@@ -10,38 +10,9 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
-
-// progTPTY opens a pseudo-terminal pair: zkctl writes to the slave, the
-// test reads the screen from the master.
-func progTPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Skipf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Skipf("pty number: %v", err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Skipf("open pty: %v", err)
-	}
-	return m, s
-}
 
 // progTScreen reads what is written to the terminal of master.
 type progTScreen struct {
@@ -79,7 +50,7 @@ func (s *progTScreen) String() string {
 func TestProgressDump(t *testing.T) {
 	defer func(d time.Duration) { progressEvery = d }(progressEvery)
 	progressEvery = time.Millisecond // so that even a small tree shows it
-	master, slave := progTPTY(t)
+	master, slave := openPTY(t)
 	screen := progTRead(master)
 	defer func() {
 		slave.Close()
@@ -87,7 +58,7 @@ func TestProgressDump(t *testing.T) {
 		<-screen.done
 	}()
 	eps := clusters(t)
-	zs := dumpTSession(t, eps["zk"])
+	zs := observer(t, eps["zk"])
 	tree := dumpTSmallTree()
 	for i := range 300 {
 		tree = append(tree, dumpTNode{fmt.Sprintf("/many/n%03d", i), nil})
@@ -127,7 +98,7 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		t.Fatalf("progress on a buffer: %v, wrote %q", p, buf.String())
 	}
 
-	master, slave := progTPTY(t)
+	master, slave := openPTY(t)
 	screen := progTRead(master)
 	defer func() {
 		slave.Close()

@@ -5,45 +5,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
-
-// shpPTY opens a pseudo-terminal pair: the test writes keys to master and
-// reads the screen from it; the shell gets the slave as its terminal.
-func shpPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Skipf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Skipf("pty number: %v", err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Skipf("open pty: %v", err)
-	}
-	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 120}); err != nil {
-		t.Fatal(err)
-	}
-	return m, s
-}
 
 // shpScreen collects what the shell writes to the terminal.
 type shpScreen struct {
@@ -81,7 +47,7 @@ func TestShellTerminal(t *testing.T) {
 			if r := zkctl(t, "", "--endpoints", ep, "create", "-p", "/i/alpha", "hello"); r.code != ExitOK {
 				t.Fatalf("create: %q", r.errOut)
 			}
-			master, slave := shpPTY(t)
+			master, slave := openPTY(t)
 			screen := &shpScreen{}
 			copied := make(chan struct{})
 			go func() {

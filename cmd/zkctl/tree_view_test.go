@@ -24,7 +24,7 @@ func TestTreeViewCommands(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			e := func(args ...string) []string { return append([]string{"--endpoints", ep}, args...) }
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			dumpTBuild(t, s, "/t", treeVTree)
 
 			r := dumpTWant(t, zkctl(t, "", e("tree", "/t")...), ExitOK, "tree")
@@ -127,7 +127,7 @@ func TestTreeViewBasics(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			e := func(args ...string) []string { return append([]string{"--endpoints", ep}, args...) }
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			ctx := context.Background()
 
 			// Flags may follow the path, as the usage lines show them.

@@ -139,7 +139,7 @@ func watchTMust(t *testing.T, err error) {
 func TestWatchNode(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			ctx := context.Background()
 			_, err := s.Create(ctx, "/w", []byte("v0"), backend.Persistent)
 			watchTMust(t, err)
@@ -170,7 +170,7 @@ func TestWatchNode(t *testing.T) {
 func TestWatchJSONAndCount(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			ctx := context.Background()
 			_, err := s.Create(ctx, "/j", nil, backend.Persistent)
 			watchTMust(t, err)
@@ -203,7 +203,7 @@ func TestWatchJSONAndCount(t *testing.T) {
 func TestWatchRecursive(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			ctx := context.Background()
 			_, err := s.Create(ctx, "/r/old", []byte("x"), backend.Persistent, backend.WithParents(backend.Persistent))
 			watchTMust(t, err)
@@ -235,7 +235,7 @@ func TestWatchRecursive(t *testing.T) {
 func TestWatchCommand(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := dumpTSession(t, ep)
+			s := observer(t, ep)
 			ctx := context.Background()
 			_, err := s.Create(ctx, "/c", nil, backend.Persistent)
 			watchTMust(t, err)
