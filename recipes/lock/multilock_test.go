@@ -150,12 +150,8 @@ func TestMultiLockUndoOnCancel(t *testing.T) {
 		if !errors.Is(r.err, context.Canceled) {
 			t.Fatalf("Lock = %v, %v; want context.Canceled", r.l, r.err)
 		}
-		if n := queueLen(t, a); n != 0 {
-			t.Fatalf("/undo/a has %d nodes after the failed multi-lock; want 0", n)
-		}
-		if n := queueLen(t, blocker); n != 1 {
-			t.Fatalf("/undo/b has %d nodes; want 1 (the holder only)", n)
-		}
+		eventually(t, "/undo/a empty after the failed multi-lock", func() bool { return queueLen(t, a) == 0 })
+		eventually(t, "/undo/b holding only the holder's node", func() bool { return queueLen(t, blocker) == 1 })
 		al, err := a.TryLock(ctxT(t))
 		if err != nil {
 			t.Fatalf("TryLock /undo/a after the undo: %v", err)

@@ -86,7 +86,9 @@ func (m *Mutex) config() contender.Config {
 // Lock blocks until this handle holds the lock, ctx ends, or the session is
 // lost or closed. It joins the queue with one node and waits only for the
 // node just before it. On failure its node is removed and the error
-// returned: ctx's error, or one matching ErrLost (with the session's
+// returned (when ctx ends while the node's create is still in flight, Lock
+// returns at once and the node is removed in the background as soon as the
+// create's outcome is known): ctx's error, or one matching ErrLost (with the session's
 // backend.ErrSessionExpired or backend.ErrClosed, or the node having been
 // deleted, in the chain). Lock never reports success for a session that is
 // gone: the node is read back on the live session first.

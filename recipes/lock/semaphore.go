@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
@@ -171,28 +170,17 @@ func (sem *Semaphore) leave(c *contender.Contender) {
 	}
 }
 
-// join is contender.Join, plus cleanup of a node whose create landed but
-// was reported as failed: when ctx ends while the create is in flight,
-// Join returns ctx's error and the node may exist all the same. join knows
-// the node's GUID, finds it and deletes it.
-//
-// A create that finds a parent missing (ErrNoNode: an empty Container
+// join is contender.Join, tried again when a parent vanished during the
+// create: ErrNoNode from a create made no node (an empty Container
 // directory above it was reaped while the parents were being created, as
-// the etcd backend's reaper does within a second) made no node, and is
-// tried again a few times.
+// the etcd backend's reaper does within a second). A create cut short by
+// ctx is cleaned up by contender.Join itself, once its outcome is known.
 func (sem *Semaphore) join(ctx context.Context, cfg contender.Config) (*contender.Contender, error) {
-	var guid string
-	newGUID := cfg.Layout.GUID
-	cfg.Layout.GUID = func() string { guid = newGUID(); return guid }
 	for attempt := 1; ; attempt++ {
-		guid = ""
 		c, err := contender.Join(ctx, sem.s, cfg)
 		if errors.Is(err, backend.ErrNoNode) && attempt < joinAttempts && ctx.Err() == nil {
 			sem.opts.logger.Debug("lock: semaphore: a parent vanished during create; again", "dir", cfg.Dir, "err", err)
 			continue
-		}
-		if err != nil && guid != "" && sem.s.Err() == nil {
-			sem.removeGUID(cfg.Dir, guid)
 		}
 		return c, err
 	}
@@ -200,28 +188,6 @@ func (sem *Semaphore) join(ctx context.Context, cfg contender.Config) (*contende
 
 // joinAttempts bounds the creates join tries when a parent keeps vanishing.
 const joinAttempts = 5
-
-// removeGUID deletes the child of dir whose name holds guid, if any.
-func (sem *Semaphore) removeGUID(dir, guid string) {
-	ctx, cancel := context.WithTimeout(context.Background(), contender.CleanupTimeout)
-	defer cancel()
-	kids, _, err := sem.s.Children(ctx, dir)
-	if err != nil {
-		if !errors.Is(err, backend.ErrNoNode) && sem.s.Err() == nil {
-			sem.opts.logger.Warn("lock: semaphore: cleanup after a failed create failed", "dir", dir, "err", err)
-		}
-		return
-	}
-	for _, k := range kids {
-		if !strings.Contains(k, guid) {
-			continue
-		}
-		p := backend.Join(dir, k)
-		if err := sem.s.Delete(ctx, p, backend.AnyVersion); err != nil && !errors.Is(err, backend.ErrNoNode) && sem.s.Err() == nil {
-			sem.opts.logger.Warn("lock: semaphore: cleanup after a failed create failed", "path", p, "err", err)
-		}
-	}
-}
 
 // take creates the lease node and waits until it counts among the granted
 // ones, creating it again if it vanished while the session lives.
