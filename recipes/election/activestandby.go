@@ -109,26 +109,10 @@ func (a *ActiveStandby) Run(ctx context.Context, fn func(activeCtx context.Conte
 			pause(ctx, a.opts.retry)
 			continue
 		}
-		ferr := lead(ctx, term, fn)
-		lost := term.Err()
 		// Graceful: the breadcrumb, then the lock node. Lost: the lock node
 		// only (see the release function in acquire).
-		if a.opts.requeue && ferr == nil {
-			endBeforeRejoin(ctx, a.s, term)
-		} else {
-			rctx, cancel := context.WithTimeout(context.Background(), contender.CleanupTimeout)
-			_ = term.end(rctx)
-			cancel()
-		}
-		switch {
-		case ferr != nil:
-			return ferr
-		case !a.opts.requeue:
-			return lost
-		case ctx.Err() != nil:
-			return fmt.Errorf("election: active-standby %s: %w", a.root, ctx.Err())
-		case a.s.Err() != nil:
-			return fmt.Errorf("election: active-standby %s: %w: %w", a.root, ErrLost, a.s.Err())
+		if stop, err := finishTerm(ctx, a.s, a.opts, "active-standby "+a.root, term, lead(ctx, term, fn)); stop {
+			return err
 		}
 	}
 }

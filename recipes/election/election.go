@@ -277,26 +277,35 @@ func (e *Election) Run(ctx context.Context, fn func(leaderCtx context.Context, t
 			pause(ctx, e.opts.retry)
 			continue
 		}
-		ferr := lead(ctx, term, fn)
-		lost := term.Err()
-		if e.opts.requeue && ferr == nil {
-			endBeforeRejoin(ctx, e.s, term)
-		} else {
-			rctx, cancel := context.WithTimeout(context.Background(), contender.CleanupTimeout)
-			_ = term.end(rctx) // the node goes with the session otherwise
-			cancel()
-		}
-		switch {
-		case ferr != nil:
-			return ferr
-		case !e.opts.requeue:
-			return lost
-		case ctx.Err() != nil:
-			return fmt.Errorf("election: run %s: %w", e.path, ctx.Err())
-		case e.s.Err() != nil:
-			return fmt.Errorf("election: run %s: %w: %w", e.path, ErrLost, e.s.Err())
+		if stop, err := finishTerm(ctx, e.s, e.opts, "run "+e.path, term, lead(ctx, term, fn)); stop {
+			return err
 		}
 	}
+}
+
+// finishTerm ends a term whose function returned ferr: with WithRequeue
+// and no error, so that the candidate can join again; otherwise for good.
+// It tells Run whether to return, and with what, or to compete again.
+func finishTerm(ctx context.Context, s backend.Session, o options, what string, term *Term, ferr error) (stop bool, err error) {
+	lost := term.Err()
+	if o.requeue && ferr == nil {
+		endBeforeRejoin(ctx, s, term)
+	} else {
+		rctx, cancel := context.WithTimeout(context.Background(), contender.CleanupTimeout)
+		_ = term.end(rctx) // the node goes with the session otherwise
+		cancel()
+	}
+	switch {
+	case ferr != nil:
+		return true, ferr
+	case !o.requeue:
+		return true, lost
+	case ctx.Err() != nil:
+		return true, fmt.Errorf("election: %s: %w", what, ctx.Err())
+	case s.Err() != nil:
+		return true, fmt.Errorf("election: %s: %w: %w", what, ErrLost, s.Err())
+	}
+	return false, nil
 }
 
 // lead calls fn with a context cancelled when ctx ends or the term ends.
