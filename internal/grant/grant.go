@@ -216,7 +216,7 @@ func (m *Monitor) watchNode(ctx context.Context) {
 			// Connection trouble outlasting the retry policy: wait for the
 			// connection, then watch again.
 			_, _ = backend.WaitState(ctx, s, backend.Connected, backend.Reconnected)
-			pause(ctx, 100*time.Millisecond)
+			Pause(ctx, 100*time.Millisecond)
 			continue
 		}
 		select {
@@ -238,7 +238,9 @@ func (m *Monitor) watchNode(ctx context.Context) {
 	}
 }
 
-func pause(ctx context.Context, d time.Duration) {
+// Pause waits d, or until ctx ends: the back-off between tries the recipes
+// make after connection trouble.
+func Pause(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
+	"github.com/zkrecipes/zkrecipes/internal/grant"
 )
 
 // Node names of the active/standby layout, those of Hadoop's
@@ -106,7 +107,7 @@ func (a *ActiveStandby) Run(ctx context.Context, fn func(activeCtx context.Conte
 				return fmt.Errorf("election: active-standby %s: %w: %w", a.root, ErrLost, a.s.Err())
 			}
 			a.opts.logger.Warn("election: active-standby: not active, retrying", "root", a.root, "err", err)
-			pause(ctx, a.opts.retry)
+			grant.Pause(ctx, a.opts.retry)
 			continue
 		}
 		// Graceful: the breadcrumb, then the lock node. Lost: the lock node
@@ -257,7 +258,7 @@ func (a *ActiveStandby) deleteLock(ctx context.Context) error {
 				}
 				return werr
 			}
-			pause(ctx, 50*time.Millisecond)
+			grant.Pause(ctx, 50*time.Millisecond)
 		default:
 			return err
 		}

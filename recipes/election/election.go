@@ -9,6 +9,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
+	"github.com/zkrecipes/zkrecipes/internal/grant"
 )
 
 // Election is one election: a directory node whose children are the
@@ -196,7 +197,7 @@ func (e *Election) observe(ctx context.Context, ch chan Candidate) {
 			}
 			if !errors.Is(err, errAgain) {
 				_, _ = backend.WaitState(ctx, e.s, backend.Connected, backend.Reconnected)
-				pause(ctx, 100*time.Millisecond)
+				grant.Pause(ctx, 100*time.Millisecond)
 			}
 			continue
 		}
@@ -274,7 +275,7 @@ func (e *Election) Run(ctx context.Context, fn func(leaderCtx context.Context, t
 				return err
 			}
 			e.opts.logger.Warn("election: run: campaign failed, retrying", "path", e.path, "err", err)
-			pause(ctx, e.opts.retry)
+			grant.Pause(ctx, e.opts.retry)
 			continue
 		}
 		if stop, err := finishTerm(ctx, e.s, e.opts, "run "+e.path, term, lead(ctx, term, fn)); stop {
@@ -315,13 +316,4 @@ func lead(ctx context.Context, term *Term, fn func(context.Context, *Term) error
 	stop := context.AfterFunc(term.Context(), func() { cancel(context.Cause(term.Context())) })
 	defer stop()
 	return fn(lctx, term)
-}
-
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
+	"github.com/zkrecipes/zkrecipes/internal/grant"
 )
 
 // Latch is a candidate that stays in an election until it is closed, as
@@ -77,7 +78,7 @@ func (l *Latch) run(ctx context.Context) {
 				if !errors.Is(err, ErrLost) {
 					_, _ = backend.WaitState(ctx, e.s, backend.Connected, backend.Reconnected)
 				}
-				pause(ctx, e.opts.retry)
+				grant.Pause(ctx, e.opts.retry)
 			}
 			continue
 		}

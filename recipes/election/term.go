@@ -179,6 +179,6 @@ func endBeforeRejoin(ctx context.Context, s backend.Session, t *Term) {
 			return
 		}
 		_, _ = backend.WaitState(ctx, s, backend.Connected, backend.Reconnected)
-		pause(ctx, 100*time.Millisecond)
+		grant.Pause(ctx, 100*time.Millisecond)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
@@ -177,15 +176,4 @@ func (l *Lease) guard(ctx context.Context, ops ...backend.Op) ([]backend.OpResul
 		return nil, fmt.Errorf("lock: guard %s: %w: %w", l.c.Path(), ErrLost, err)
 	}
 	return nil, fmt.Errorf("lock: guard %s: %w", l.c.Path(), err)
-}
-
-// pause waits d or until ctx ends. The lease's monitor moved to
-// internal/grant; the package's tests still use this helper.
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/grant"
 	"github.com/zkrecipes/zkrecipes/internal/peers"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
@@ -177,7 +178,7 @@ func TestSemaphoreBound(t *testing.T) {
 					if over {
 						errs <- fmt.Errorf("contender %d: %d holders at once; want at most %d", i, holding, maxLeases)
 					}
-					pause(ctxT(t), time.Millisecond) // the work done under the lease
+					grant.Pause(ctxT(t), time.Millisecond) // the work done under the lease
 					mu.Lock()
 					holding--
 					mu.Unlock()
