@@ -96,17 +96,7 @@ func (m *Mutex) Lock(ctx context.Context) (*Lease, error) {
 	if !m.claim() {
 		return nil, fmt.Errorf("lock: lock %s: %w", m.path, ErrAlreadyHeld)
 	}
-	c, err := contender.Join(ctx, m.s, m.config())
-	if err != nil {
-		m.release()
-		return nil, m.acquireErr("lock", err)
-	}
-	st, err := c.Wait(ctx)
-	if err != nil {
-		m.release()
-		return nil, m.acquireErr("lock", err)
-	}
-	return m.grant(c, st), nil
+	return m.acquire(ctx, "lock", m.config(), nil, m.release)
 }
 
 // TryLock takes the lock if it is free and fails fast otherwise, with a
@@ -116,33 +106,52 @@ func (m *Mutex) TryLock(ctx context.Context) (*Lease, error) {
 	if !m.claim() {
 		return nil, fmt.Errorf("lock: try-lock %s: %w", m.path, ErrAlreadyHeld)
 	}
-	c, err := contender.Join(ctx, m.s, m.config())
+	holder := func(queue []contender.Entry, _ string) string { return queue[0].Name }
+	return m.acquire(ctx, "try-lock", m.config(), holder, m.release)
+}
+
+// acquire joins the queue of cfg and returns the lease once nothing blocks
+// it: Mutex and RWMutex, blocking or trying, all take a lock this way.
+// With named nil it waits; otherwise it looks once and, when blocked,
+// leaves the queue and fails with a *LockedError naming the node named
+// picks from the queue and the blocking node. free releases the caller's
+// claim on its handle: at once on failure, at Unlock after a grant.
+func (m *Mutex) acquire(ctx context.Context, op string, cfg contender.Config, named func(queue []contender.Entry, blocker string) string, free func()) (*Lease, error) {
+	c, err := contender.Join(ctx, m.s, cfg)
 	if err != nil {
-		m.release()
-		return nil, m.acquireErr("try-lock", err)
+		free()
+		return nil, m.acquireErr(op, err)
+	}
+	if named == nil {
+		st, err := c.Wait(ctx)
+		if err != nil {
+			free()
+			return nil, m.acquireErr(op, err)
+		}
+		return m.grantFor(c, st, free), nil
 	}
 	fail := func(err error) (*Lease, error) {
 		if lerr := c.Leave(); lerr != nil {
-			m.opts.logger.Warn("lock: try-lock cleanup failed", "path", c.Path(), "err", lerr)
+			m.opts.logger.Warn("lock: "+op+" cleanup failed", "path", c.Path(), "err", lerr)
 		}
-		m.release()
+		free()
 		return nil, err
 	}
 	for {
 		st, queue, blocker, err := c.Try(ctx)
 		if err != nil { // Try removed the node
-			m.release()
-			return nil, m.acquireErr("try-lock", err)
+			free()
+			return nil, m.acquireErr(op, err)
 		}
 		if blocker == "" {
-			return m.grant(c, st), nil
+			return m.grantFor(c, st, free), nil
 		}
-		h, err := m.holder(ctx, queue[0].Name)
+		h, err := m.holder(ctx, named(queue, blocker))
 		if errors.Is(err, backend.ErrNoNode) {
-			continue // the holder just left: look again
+			continue // it just left: look again
 		}
 		if err != nil {
-			return fail(m.acquireErr("try-lock", err))
+			return fail(m.acquireErr(op, err))
 		}
 		return fail(&LockedError{Path: m.path, Holder: h})
 	}
@@ -171,6 +180,11 @@ func (m *Mutex) holder(ctx context.Context, name string) (Holder, error) {
 // mutex's layout does not recognise are left out; a node that goes away
 // while it is read is skipped. A missing lock directory is an empty queue.
 func (m *Mutex) Holders(ctx context.Context) ([]Holder, error) {
+	return m.holders(ctx, m.opts.layout.contender())
+}
+
+// holders lists the queue of the nodes layout names, in order.
+func (m *Mutex) holders(ctx context.Context, layout contender.Layout) ([]Holder, error) {
 	children, _, err := m.s.Children(ctx, m.path)
 	if errors.Is(err, backend.ErrNoNode) {
 		return nil, nil
@@ -179,7 +193,7 @@ func (m *Mutex) Holders(ctx context.Context) ([]Holder, error) {
 		return nil, fmt.Errorf("lock: holders %s: %w", m.path, err)
 	}
 	var hs []Holder
-	for _, e := range contender.Queue(children, m.opts.layout.contender()) {
+	for _, e := range contender.Queue(children, layout) {
 		h, err := m.holder(ctx, e.Name)
 		if errors.Is(err, backend.ErrNoNode) {
 			continue

@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -139,102 +138,43 @@ func opName(write, try bool) string {
 // Mutex.Lock. The lease's Token is the node's CreateToken, but readers
 // overlap, so it is not a fence between them: it orders a read grant only
 // against writes.
-func (rw *RWMutex) RLock(ctx context.Context) (*Lease, error) { return rw.lock(ctx, false) }
+func (rw *RWMutex) RLock(ctx context.Context) (*Lease, error) { return rw.acquire(ctx, false, false) }
 
 // Lock blocks until this handle holds the write lock, ctx ends, or the
 // session is lost or closed. It waits for every reader and writer that
 // arrived before it, and watches only the node just before it. Failures are
 // as for Mutex.Lock. The lease's Token is a fencing token as Mutex's is.
-func (rw *RWMutex) Lock(ctx context.Context) (*Lease, error) { return rw.lock(ctx, true) }
-
-func (rw *RWMutex) lock(ctx context.Context, write bool) (*Lease, error) {
-	op := opName(write, false)
-	if !rw.claim(write) {
-		return nil, fmt.Errorf("lock: %s %s: %w", op, rw.Path(), ErrAlreadyHeld)
-	}
-	c, err := contender.Join(ctx, rw.base.s, rw.config(write))
-	if err != nil {
-		rw.release(write)
-		return nil, rw.base.acquireErr(op, err)
-	}
-	st, err := c.Wait(ctx)
-	if err != nil {
-		rw.release(write)
-		return nil, rw.base.acquireErr(op, err)
-	}
-	return rw.base.grantFor(c, st, func() { rw.release(write) }), nil
-}
+func (rw *RWMutex) Lock(ctx context.Context) (*Lease, error) { return rw.acquire(ctx, true, false) }
 
 // TryRLock takes a read lock if no writer holds or waits for the lock, and
 // fails fast otherwise with a *LockedError (matching ErrLocked) naming the
 // nearest writer ahead. It leaves no node behind when it fails.
-func (rw *RWMutex) TryRLock(ctx context.Context) (*Lease, error) { return rw.try(ctx, false) }
+func (rw *RWMutex) TryRLock(ctx context.Context) (*Lease, error) { return rw.acquire(ctx, false, true) }
 
 // TryLock takes the write lock if nobody holds or waits for the lock, and
 // fails fast otherwise with a *LockedError (matching ErrLocked) naming the
 // node just ahead. It leaves no node behind when it fails.
-func (rw *RWMutex) TryLock(ctx context.Context) (*Lease, error) { return rw.try(ctx, true) }
+func (rw *RWMutex) TryLock(ctx context.Context) (*Lease, error) { return rw.acquire(ctx, true, true) }
 
-func (rw *RWMutex) try(ctx context.Context, write bool) (*Lease, error) {
-	op := opName(write, true)
+// acquire claims the handle's side and takes it through the Mutex's
+// acquire; a try names the nearest blocking node in its LockedError.
+func (rw *RWMutex) acquire(ctx context.Context, write, try bool) (*Lease, error) {
+	op := opName(write, try)
 	if !rw.claim(write) {
 		return nil, fmt.Errorf("lock: %s %s: %w", op, rw.Path(), ErrAlreadyHeld)
 	}
-	c, err := contender.Join(ctx, rw.base.s, rw.config(write))
-	if err != nil {
-		rw.release(write)
-		return nil, rw.base.acquireErr(op, err)
+	var named func([]contender.Entry, string) string
+	if try {
+		named = func(_ []contender.Entry, blocker string) string { return blocker }
 	}
-	fail := func(err error) (*Lease, error) {
-		if lerr := c.Leave(); lerr != nil {
-			rw.base.opts.logger.Warn("lock: "+op+" cleanup failed", "path", c.Path(), "err", lerr)
-		}
-		rw.release(write)
-		return nil, err
-	}
-	for {
-		st, _, blocker, err := c.Try(ctx)
-		if err != nil { // Try removed the node
-			rw.release(write)
-			return nil, rw.base.acquireErr(op, err)
-		}
-		if blocker == "" {
-			return rw.base.grantFor(c, st, func() { rw.release(write) }), nil
-		}
-		h, err := rw.base.holder(ctx, blocker)
-		if errors.Is(err, backend.ErrNoNode) {
-			continue // the blocker just left: look again
-		}
-		if err != nil {
-			return fail(rw.base.acquireErr(op, err))
-		}
-		return fail(&LockedError{Path: rw.Path(), Holder: h})
-	}
+	return rw.base.acquire(ctx, op, rw.config(write), named, func() { rw.release(write) })
 }
 
 // Holders lists the lock's queue in order, readers and writers alike: first
 // the holders (a writer, or the readers ahead of the first writer), then
 // the waiters. Writer reports whether a Holder is a writer's node.
 func (rw *RWMutex) Holders(ctx context.Context) ([]Holder, error) {
-	children, _, err := rw.base.s.Children(ctx, rw.Path())
-	if errors.Is(err, backend.ErrNoNode) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("lock: holders %s: %w", rw.Path(), err)
-	}
-	var hs []Holder
-	for _, e := range contender.Queue(children, rw.layout.contender(false)) {
-		h, err := rw.base.holder(ctx, e.Name)
-		if errors.Is(err, backend.ErrNoNode) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("lock: holders %s: %w", rw.Path(), err)
-		}
-		hs = append(hs, h)
-	}
-	return hs, nil
+	return rw.base.holders(ctx, rw.layout.contender(false))
 }
 
 // Writer reports whether the node named name (a Holder's Name) is a
