@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -81,6 +80,13 @@ type Stat struct {
 	DataLength int32
 	// NumChildren is the number of direct children.
 	NumChildren int32
+	// Mode is the mode the node was created with, as far as the backend can
+	// tell (Capabilities.ExactMode). etcd keeps it exactly. ZooKeeper's
+	// server reports container and TTL nodes as persistent ones and keeps no
+	// sequential flag, so there Mode is Ephemeral or Persistent.
+	Mode Mode
+	// TTL is a TTL node's time to live, where Mode is exact; 0 otherwise.
+	TTL time.Duration
 	// Created and Modified are wall-clock times recorded at create and last set.
 	Created, Modified time.Time
 }
@@ -171,37 +177,4 @@ func GetACL(ctx context.Context, s Session, path string) ([]ACL, Stat, error) {
 		return r.GetACL(ctx, path)
 	}
 	return nil, Stat{}, Errorf("getacl", path, ErrUnsupported, fmt.Errorf("%s has no per-node ACLs", s.Capabilities().Backend))
-}
-
-// ModeReader is implemented by the sessions of backends that can read the
-// mode a node was created with: etcd's. ZooKeeper's server reports container
-// and TTL nodes as plain persistent ones, so its sessions do not implement
-// it (the retry wrapper around them does, and answers ErrUnsupported). Use
-// NodeMode, which answers for every session.
-type ModeReader interface {
-	// NodeMode returns the node's mode and, for the TTL modes, its TTL.
-	NodeMode(ctx context.Context, path string) (Mode, time.Duration, error)
-}
-
-// NodeMode returns the mode the node at path was created with and, for the
-// TTL modes, its TTL; exact is true. On a backend that cannot tell (see
-// ModeReader) it reads the node's stat and returns Ephemeral for a node
-// with an ephemeral owner, Persistent for any other, and exact false.
-func NodeMode(ctx context.Context, s Session, path string) (mode Mode, ttl time.Duration, exact bool, err error) {
-	if r, ok := s.(ModeReader); ok {
-		mode, ttl, err = r.NodeMode(ctx, path)
-		if !errors.Is(err, ErrUnsupported) {
-			return mode, ttl, err == nil, err
-		}
-	}
-	st, err := s.Exists(ctx, path)
-	switch {
-	case err != nil:
-		return 0, 0, false, err
-	case st == nil:
-		return 0, 0, false, Errorf("nodemode", path, ErrNoNode, nil)
-	case st.EphemeralOwner != 0:
-		return Ephemeral, 0, false, nil
-	}
-	return Persistent, 0, false, nil
 }

@@ -268,14 +268,3 @@ func (r *retrying) GetACL(ctx context.Context, path string) (acl []ACL, st Stat,
 	_, err = r.do(ctx, func() error { acl, st, err = GetACL(ctx, r.Session, path); return err })
 	return acl, st, err
 }
-
-// NodeMode retries the read on backends that can tell a node's mode; on the
-// others it is ErrUnsupported, and backend.NodeMode falls back to the stat.
-func (r *retrying) NodeMode(ctx context.Context, path string) (mode Mode, ttl time.Duration, err error) {
-	mr, ok := r.Session.(ModeReader)
-	if !ok {
-		return 0, 0, Errorf("nodemode", path, ErrUnsupported, nil)
-	}
-	_, err = r.do(ctx, func() error { mode, ttl, err = mr.NodeMode(ctx, path); return err })
-	return mode, ttl, err
-}

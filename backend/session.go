@@ -123,6 +123,9 @@ type Capabilities struct {
 	Container bool
 	// ACL tells whether CreateOptions.ACL is honoured.
 	ACL bool
+	// ExactMode tells whether Stat.Mode (and Stat.TTL) is the mode the node
+	// was created with, or only Ephemeral or Persistent (ZooKeeper).
+	ExactMode bool
 }
 
 // Session is one session with the coordination service: the owner of ephemeral

@@ -77,7 +77,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ConnectionStates", testConnectionStates},
 		{"ContainerAndTTL", testContainerAndTTL},
 		{"GetACL", testGetACL},
-		{"NodeMode", testNodeMode},
+		{"StatMode", testStatMode},
 		{"WatchTree", testWatchTree},
 		{"WatchTreeMissingRoot", testWatchTreeMissingRoot},
 		{"RetryReadAcrossCut", testRetryReadAcrossCut},

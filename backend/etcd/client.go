@@ -106,6 +106,7 @@ func New(cfg Config) (*Client, error) {
 			TTL:         true,
 			Container:   true,
 			ACL:         false,
+			ExactMode:   true,
 		},
 	}
 	c.ctx, c.cancelCtx = context.WithCancel(context.Background())

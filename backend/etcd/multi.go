@@ -415,6 +415,10 @@ func (s *Session) plan(mops []mop, snap *snapshot, rs *readSet) (*plan, error) {
 				NumChildren:    int32(n.nkids),
 				Created:        time.UnixMilli(n.hdr.ctime),
 				Modified:       time.UnixMilli(n.hdr.mtime),
+				Mode:           n.hdr.mode,
+			}
+			if n.hdr.mode.IsTTL() {
+				st.TTL = time.Duration(n.hdr.ttl) * time.Millisecond
 			}
 			if n.created {
 				pl.newStats = append(pl.newStats, i)

@@ -115,34 +115,6 @@ func (s *Session) Get(ctx context.Context, path string) ([]byte, backend.Stat, e
 	return data, st, nil
 }
 
-// NodeMode returns the mode the node was created with (kept in its meta
-// key) and, for the TTL modes, its TTL: one linearizable read.
-func (s *Session) NodeMode(ctx context.Context, path string) (backend.Mode, time.Duration, error) {
-	const op = "nodemode"
-	full, err := s.c.checkPath(op, path)
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := s.begin(ctx, op, path); err != nil {
-		return 0, 0, err
-	}
-	octx, done := s.opCtx(ctx)
-	defer done()
-	n, err := s.c.readNode(octx, full, readOpts{})
-	if err != nil {
-		return 0, 0, s.fail(ctx, op, path, err)
-	}
-	if !n.exists() {
-		return 0, 0, backend.Errorf(op, path, backend.ErrNoNode, nil)
-	}
-	h, _ := parseHeader(n.d, n.m)
-	var ttl time.Duration
-	if h.mode.IsTTL() {
-		ttl = time.Duration(h.ttl) * time.Millisecond
-	}
-	return h.mode, ttl, nil
-}
-
 // Exists returns a node's stat, or nil when it does not exist: one read.
 func (s *Session) Exists(ctx context.Context, path string) (*backend.Stat, error) {
 	const op = "exists"

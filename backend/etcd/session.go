@@ -40,9 +40,8 @@ type Session struct {
 }
 
 var (
-	_ backend.Session    = (*Session)(nil)
-	_ backend.ModeReader = (*Session)(nil)
-	_ backend.Expirer    = (*Session)(nil)
+	_ backend.Session = (*Session)(nil)
+	_ backend.Expirer = (*Session)(nil)
 )
 
 func newSession(c *Client, lease clientv3.LeaseID, ttl time.Duration, granted time.Time) *Session {

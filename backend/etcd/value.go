@@ -164,7 +164,7 @@ func (n nodeState) exists() bool { return n.d != nil || n.path == "/" }
 // stat assembles the node's Stat and returns its data too.
 func (n nodeState) stat() (backend.Stat, []byte) {
 	ex := parseExtras(n.e)
-	st := backend.Stat{NumChildren: int32(n.children), CVersion: ex.cextra}
+	st := backend.Stat{NumChildren: int32(n.children), CVersion: ex.cextra, Mode: backend.Persistent}
 	if n.c != nil {
 		st.CVersion += int32(n.c.Version)
 	}
@@ -181,6 +181,10 @@ func (n nodeState) stat() (backend.Stat, []byte) {
 			st.Created = time.UnixMilli(h.ctime)
 		}
 		st.Modified = time.UnixMilli(h.mtime)
+		st.Mode = h.mode
+		if h.mode.IsTTL() {
+			st.TTL = time.Duration(h.ttl) * time.Millisecond
+		}
 		if n.path == "/" {
 			st.CreateToken = 0
 		}

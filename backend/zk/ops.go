@@ -106,7 +106,14 @@ func statOf(z *zk.Stat) backend.Stat {
 	if z == nil {
 		return backend.Stat{}
 	}
+	// The server reports container and TTL nodes as persistent and keeps no
+	// sequential flag: the mode is only ephemeral or not (Capabilities.ExactMode).
+	mode := backend.Persistent
+	if z.EphemeralOwner != 0 {
+		mode = backend.Ephemeral
+	}
 	return backend.Stat{
+		Mode:           mode,
 		Version:        z.Version,
 		CVersion:       z.Cversion,
 		CreateToken:    z.Czxid,

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -59,8 +60,9 @@ import (
 //     target client's default. etcd has no per-node ACLs: a restore there
 //     drops them and says so on stderr.
 //   - Container and TTL modes: dump writes them from etcd, which keeps a
-//     node's mode (backend.ModeReader). ZooKeeper's server reports such
-//     nodes as persistent, so a dump from ZooKeeper has them as persistent.
+//     node's mode (Stat.Mode, read with the tree: no extra round trip).
+//     ZooKeeper's server reports such nodes as persistent, so a dump from
+//     ZooKeeper has them as persistent.
 //     restore honours "mode" wherever the dump has it.
 //   - Versions, CVersions, tokens and times: restored nodes are new nodes.
 //   - On ZooKeeper the dump is not a snapshot: it reads the tree node by
@@ -104,13 +106,20 @@ type dumpACL struct {
 	ID     string `json:"id"`
 }
 
-// nodeMode tells a node's mode from its stat: ephemeral or not. Where the
-// backend keeps more (etcd), readDump asks it with backend.NodeMode.
-func nodeMode(st backend.Stat) backend.Mode {
-	if st.EphemeralOwner != 0 {
-		return backend.Ephemeral
+// nodeMode returns the mode a restore gives the node of stat st, and its
+// TTL: the mode the node was created with as far as the backend keeps it
+// (Stat.Mode: exactly on etcd, only ephemeral or persistent on ZooKeeper),
+// without the sequential flag, since restore keeps the name, suffix and all.
+func nodeMode(st backend.Stat) (backend.Mode, time.Duration) {
+	switch st.Mode {
+	case 0, backend.PersistentSequential:
+		return backend.Persistent, 0
+	case backend.PersistentSequentialTTL:
+		return backend.PersistentTTL, st.TTL
+	case backend.EphemeralSequential:
+		return backend.Ephemeral, 0
 	}
-	return backend.Persistent
+	return st.Mode, st.TTL
 }
 
 // dumpCommands are dump, restore and cp.
@@ -272,12 +281,12 @@ func readDump(ctx context.Context, io streams, s timedSession, ns, root string, 
 	d := &dumpFile{dumpHeader: dumpHeader{Format: dumpFormat, Version: dumpVersion, Backend: caps.Backend, Root: root}}
 	var ephemerals, paths []string
 	for _, n := range nodes {
-		mode := nodeMode(n.Stat)
+		mode, ttl := nodeMode(n.Stat)
 		if mode.IsEphemeral() {
 			ephemerals = append(ephemerals, n.Path)
 			continue
 		}
-		dn := dumpNode{Path: relPath(root, n.Path), raw: n.Data, mode: mode}
+		dn := dumpNode{Path: relPath(root, n.Path), raw: n.Data, mode: mode, ttl: ttl}
 		dn.encode()
 		d.Nodes = append(d.Nodes, dn)
 		paths = append(paths, n.Path)
@@ -287,7 +296,7 @@ func readDump(ctx context.Context, io streams, s timedSession, ns, root string, 
 	}
 	if caps.ACL {
 		prog.Phase("reading ACLs", len(paths))
-		err := eachNode(ctx, len(paths), workers, prog, func(ctx context.Context, i int) error {
+		err := perNode(ctx, len(paths), workers, prog, s.timeout, func(ctx context.Context, i int) error {
 			acl, _, err := backend.GetACL(ctx, s.Session, paths[i])
 			if err != nil || slices.Equal(acl, backend.OpenACL) {
 				return err // the default ACL is left out
@@ -297,23 +306,7 @@ func readDump(ctx context.Context, io streams, s timedSession, ns, root string, 
 				d.Nodes[i].ACL[k] = dumpACL{Perms: a.Perms, Scheme: a.Scheme, ID: a.ID}
 			}
 			return nil
-		}, s.timeout)
-		if err != nil {
-			return nil, err
-		}
-	}
-	if _, ok := backend.Unwrap(s.Session).(backend.ModeReader); ok {
-		prog.Phase("reading modes", len(paths))
-		err := eachNode(ctx, len(paths), workers, prog, func(ctx context.Context, i int) error {
-			mode, ttl, _, err := backend.NodeMode(ctx, s.Session, paths[i])
-			if err != nil {
-				return err
-			}
-			n := &d.Nodes[i]
-			n.mode, n.ttl = restorableMode(mode), ttl
-			n.encode()
-			return nil
-		}, s.timeout)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -321,64 +314,21 @@ func readDump(ctx context.Context, io streams, s timedSession, ns, root string, 
 	return d, nil
 }
 
-// restorableMode is the mode a restore gives a node created in mode: the
-// same, without the sequential flag (restore keeps the name, suffix and
-// all).
-func restorableMode(mode backend.Mode) backend.Mode {
-	switch mode {
-	case backend.PersistentSequential:
-		return backend.Persistent
-	case backend.PersistentSequentialTTL:
-		return backend.PersistentTTL
-	}
-	return mode
-}
-
-// eachNode calls fn(ctx, i) for i in [0, n), workers at a time, each call
-// bounded by timeout, and counts them on prog. A node gone meanwhile
-// (ErrNoNode) is skipped; the first other error stops the rest and is
-// returned.
-func eachNode(ctx context.Context, n, workers int, prog *progress, fn func(ctx context.Context, i int) error, timeout time.Duration) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan int)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		done     int
-	)
-	for range max(workers, 1) {
-		wg.Go(func() {
-			for i := range next {
-				cctx, ccancel := context.WithTimeout(ctx, timeout)
-				err := fn(cctx, i)
-				ccancel()
-				mu.Lock()
-				if err != nil && !errors.Is(err, backend.ErrNoNode) && firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				done++
-				prog.Set(done)
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+// perNode runs fn for every node index on forEach's workers, each call
+// bounded by timeout and counted on prog; a node gone meanwhile
+// (ErrNoNode) is skipped.
+func perNode(ctx context.Context, n, workers int, prog *progress, timeout time.Duration, fn func(ctx context.Context, i int) error) error {
+	var done atomic.Int64
+	return forEach(ctx, n, workers, func(ctx context.Context, i int) error {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := fn(cctx, i)
+		cancel()
+		if errors.Is(err, backend.ErrNoNode) {
+			err = nil
 		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	return firstErr
+		prog.Set(int(done.Add(1)))
+		return err
+	})
 }
 
 // relPath returns p relative to root, as "/..." ("/" for root itself).

@@ -529,11 +529,12 @@ func TestDumpModes(t *testing.T) {
 	wantModes := func(s backend.Session, root string) {
 		t.Helper()
 		for p, want := range map[string]backend.Mode{"/c": backend.Container, "/t": backend.PersistentTTL, "/c/kid": backend.Persistent} {
-			mode, gotTTL, exact, err := backend.NodeMode(ctx, s, root+p)
+			_, st, err := s.Get(ctx, root+p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !exact {
+			mode, gotTTL := st.Mode, st.TTL
+			if !s.Capabilities().ExactMode {
 				// ZooKeeper cannot say; the node at least exists.
 				continue
 			}
