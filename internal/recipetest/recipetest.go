@@ -7,6 +7,7 @@ package recipetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -125,4 +126,19 @@ func WaitClosed(t testing.TB, ch <-chan struct{}, what string) {
 	case <-time.After(Wait):
 		t.Fatalf("%s: not closed within %v", what, Wait)
 	}
+}
+
+// Children lists the children of dir. Lock and election directories are
+// container nodes, which the server removes once they are empty, so a
+// missing dir has no children rather than being an error.
+func Children(t testing.TB, s backend.Session, dir string) []string {
+	t.Helper()
+	kids, _, err := s.Children(Ctx(t), dir)
+	if errors.Is(err, backend.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("Children(%s): %v", dir, err)
+	}
+	return kids
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 )
 
 // TestCyclesWithFaults runs 1000 lock/unlock cycles through a fault proxy,
@@ -67,10 +68,7 @@ func TestCyclesWithFaults(t *testing.T) {
 		// once the last session's leftovers (if any) are gone.
 		deadline := time.Now().Add(wait)
 		for {
-			kids, _, err := observer.Children(ctxT(t), "/faulty")
-			if err != nil {
-				t.Fatal(err)
-			}
+			kids := recipetest.Children(t, observer, "/faulty")
 			if len(kids) == 0 {
 				break
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/grant"
 	"github.com/zkrecipes/zkrecipes/internal/peers"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
@@ -85,14 +86,7 @@ func notReturned(t testing.TB, ch <-chan acquireResult, why string) {
 // nodes lists the children of dir; a missing dir has none.
 func nodes(t testing.TB, s backend.Session, dir string) []string {
 	t.Helper()
-	kids, _, err := s.Children(ctxT(t), dir)
-	if errors.Is(err, backend.ErrNoNode) {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("Children(%s): %v", dir, err)
-	}
-	return kids
+	return recipetest.Children(t, s, dir)
 }
 
 func leaseCount(t testing.TB, s backend.Session, sem *Semaphore) int {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
@@ -132,8 +133,7 @@ func TestNoWatchesLeftBehind(t *testing.T) {
 			return len(left) == 0
 		})
 	}
-	kids, _, err := sessions[0].Children(ctxT(t), "/watched")
-	if err != nil || len(kids) != 0 {
-		t.Fatalf("lock nodes left: %q, %v", kids, err)
+	if kids := recipetest.Children(t, sessions[0], "/watched"); len(kids) != 0 {
+		t.Fatalf("lock nodes left: %q", kids)
 	}
 }
