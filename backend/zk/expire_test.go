@@ -2,6 +2,8 @@ package zk_test
 
 import (
 	"errors"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,86 +116,169 @@ func TestExpire(t *testing.T) {
 	}
 }
 
-// TestExpiryAfterPartition: a session cut off for longer than its timeout
-// is expired by the server; when the connection comes back the Session
-// learns it, becomes Lost and never carries on under a new session.
-func TestExpiryAfterPartition(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SessionTimeout = time.Second
-	fd := newFaultDialer()
-	cfg.Dialer = fd.Dial
-	c := newClient(t, cfg)
-	s := sessionOf(t, c)
-	observer := newSession(t, testConfigNS(t, cfg.Namespace))
-	e := mustCreate(t, s, "/e", nil, backend.Ephemeral)
-	_, gone, err := observer.ExistsW(ctxT(t), e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states := s.StateChanges(ctxT(t))
+// TestLostWhenCutOff: a session cut off from the server for longer than its
+// timeout is Lost here, with nothing from the server to say so, before the
+// server expires it (issue 10.1): an observer sees its ephemeral node go
+// only after the Session reported Lost, so no one can take what it held
+// while it still believes it holds it. Once the connection is back the
+// Session stays Lost and never carries on under a new session id.
+//
+// Seen failing: with the watchdog not started (the spawn in onEvent
+// removed), the session stays Suspended until the connection comes back,
+// and the test fails at "the server expired the session while it was
+// still ...".
+func TestLostWhenCutOff(t *testing.T) {
+	for _, fault := range []string{"cut", "blackhole"} {
+		t.Run(fault, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.SessionTimeout = 2 * time.Second
+			fd := newFaultDialer()
+			cfg.Dialer = fd.Dial
+			c := newClient(t, cfg)
+			s := sessionOf(t, c)
+			observer := newSession(t, testConfigNS(t, cfg.Namespace))
+			e := mustCreate(t, s, "/e", nil, backend.Ephemeral)
+			_, gone, err := observer.ExistsW(ctxT(t), e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			states := s.StateChanges(ctxT(t))
 
-	fd.Cut()
-	backendtest.WaitState(t, states, backend.Suspended)
-	// The server expires the session: its ephemeral node goes.
-	if ev := backendtest.NextEvent(t, gone); ev.Type != backend.EventDeleted {
-		t.Fatalf("observer saw %+v, want the ephemeral node deleted", ev)
-	}
-	if s.State() != backend.Suspended {
-		t.Fatalf("state %v before the connection is back", s.State())
-	}
-	fd.Heal()
-	backendtest.WaitState(t, states, backend.Lost)
-	if !errors.Is(s.Err(), backend.ErrSessionExpired) {
-		t.Fatalf("Err() = %v", s.Err())
-	}
-	_, err = s.Create(ctxT(t), "/after", nil, backend.Ephemeral)
-	wantErr(t, "Create after expiry", err, backend.ErrSessionExpired)
-	if exists(t, observer, "/after") {
-		t.Fatal("a create landed after the expiry")
-	}
-	if s2 := sessionOf(t, c); s2.ID() == s.ID() {
-		t.Fatal("the client handed out the expired session again")
+			if fault == "cut" {
+				fd.Cut()
+			} else {
+				fd.Stall()
+			}
+			backendtest.WaitState(t, states, backend.Suspended)
+			// The server expires the session: its ephemeral node goes.
+			if ev := backendtest.NextEvent(t, gone); ev.Type != backend.EventDeleted {
+				t.Fatalf("observer saw %+v, want the ephemeral node deleted", ev)
+			}
+			// By then the Session must have given itself up: Done is
+			// closed and the state is Lost, though the server never said.
+			select {
+			case <-s.Done():
+			default:
+				t.Fatalf("the server expired the session while it was still %v here", s.State())
+			}
+			if s.State() != backend.Lost || !errors.Is(s.Err(), backend.ErrSessionExpired) {
+				t.Fatalf("state %v, Err() = %v; want Lost, ErrSessionExpired", s.State(), s.Err())
+			}
+			_, err = s.Create(ctxT(t), "/after", nil, backend.Ephemeral)
+			wantErr(t, "Create after the loss", err, backend.ErrSessionExpired)
+
+			fd.Heal()
+			s2 := sessionOf(t, c)
+			if s2.ID() == s.ID() {
+				t.Fatal("the client handed out the lost session again")
+			}
+			mustCreate(t, s2, "/e2", nil, backend.Ephemeral)
+			if s.State() != backend.Lost {
+				t.Fatalf("the lost session came back as %v", s.State())
+			}
+			if exists(t, observer, "/after") {
+				t.Fatal("a create landed after the loss")
+			}
+		})
 	}
 }
 
-// TestExpiryAfterBlackhole: the server stops answering (connections are
-// accepted, bytes vanish) for longer than the session timeout. Once it
-// answers again, the session learns of its expiry within a few session
-// timeouts, not after go-zookeeper's own handshake timeout (ten receive
-// timeouts, and no limit on the response body).
-func TestExpiryAfterBlackhole(t *testing.T) {
+// TestNotLostWhileAnswered: a session whose connection is cut for less
+// than its timeout reconnects and is not lost, and the watchdog counts from
+// the last answer, not from the session's start: a session that lived many
+// timeouts and then blips survives. (Seen failing with the deadline
+// measured from the connect response only: the first blip after a timeout
+// of life lost the session.)
+func TestNotLostWhileAnswered(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.SessionTimeout = 2 * time.Second
+	cfg.SessionTimeout = 3 * time.Second
 	fd := newFaultDialer()
 	cfg.Dialer = fd.Dial
 	s := newSession(t, cfg)
-	observer := newSession(t, testConfigNS(t, cfg.Namespace))
-	e := mustCreate(t, s, "/e", nil, backend.Ephemeral)
-	_, gone, err := observer.ExistsW(ctxT(t), e)
+	states := s.StateChanges(ctxT(t))
+	// Live for more than a timeout, answered all along.
+	deadline := time.Now().Add(cfg.SessionTimeout * 3 / 2)
+	for time.Now().Before(deadline) {
+		if _, err := s.Exists(ctxT(t), "/"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case st := <-states:
+			t.Fatalf("state %v while the server answers", st)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	fd.Cut()
+	backendtest.WaitState(t, states, backend.Suspended)
+	fd.Heal()
+	backendtest.WaitState(t, states, backend.Reconnected)
+	if s.State() != backend.Reconnected || s.Err() != nil {
+		t.Fatalf("after a short cut: state %v, Err() = %v", s.State(), s.Err())
+	}
+}
+
+// TestHandshakeToSilentServerIsBounded: when the session's server goes away
+// and the next one on the list accepts connections but never answers (a
+// paused or blackholed member), the driver gives up on it after the
+// session timeout divided by the number of servers, as the Java client
+// does, and reconnects through the next server before the session is
+// lost. go-zookeeper alone would wait for the silent server's connect
+// response for ten receive timeouts, and the watchdog would have ended the
+// session long before. Seen failing with the clamp in
+// sniffConn.SetReadDeadline removed: the session is Lost, not Reconnected.
+func TestHandshakeToSilentServerIsBounded(t *testing.T) {
+	silent := newSilentServer(t)
+	cfg := testConfig(t)
+	cfg.Servers = append([]string{silent}, cfg.Servers...)
+	cfg.SessionTimeout = 6 * time.Second
+	fd := newFaultDialer()
+	cfg.Dialer = fd.Dial
+	s := newSession(t, cfg)
+	states := s.StateChanges(ctxT(t))
+	// An answer just before the cut, so the watchdog's deadline is a whole
+	// timeout away.
+	if _, err := s.Exists(ctxT(t), "/"); err != nil {
+		t.Fatal(err)
+	}
+	fd.Drop()
+	backendtest.WaitState(t, states, backend.Suspended)
+	backendtest.WaitState(t, states, backend.Reconnected)
+}
+
+// newSilentServer listens on loopback, accepts connections and never
+// answers: a server that is up but paused. It stops at cleanup.
+func newSilentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := s.StateChanges(ctxT(t))
-	fd.Stall()
-	backendtest.WaitState(t, states, backend.Suspended)
-	if ev := backendtest.NextEvent(t, gone); ev.Type != backend.EventDeleted {
-		t.Fatalf("observer saw %+v, want the ephemeral node deleted", ev)
-	}
-	// Drain a signal from before the expiry, then wait for a reconnection
-	// that is stuck waiting for the server's answer.
-	select {
-	case <-fd.handshakes:
-	default:
-	}
-	select {
-	case <-fd.handshakes:
-	case <-time.After(wait):
-		t.Fatal("no reconnection attempt")
-	}
-	healed := time.Now()
-	fd.Heal()
-	backendtest.WaitState(t, states, backend.Lost)
-	if d := time.Since(healed); d > 4*cfg.SessionTimeout {
-		t.Fatalf("the expiry was noticed %v after the server answered again", d)
-	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
 }

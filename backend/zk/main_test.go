@@ -143,6 +143,20 @@ func (f *faultDialer) Cut() {
 	}
 }
 
+// Drop closes every connection once, as a server that went away would;
+// new connections are made as usual.
+func (f *faultDialer) Drop() {
+	f.mu.Lock()
+	conns := make([]*faultConn, 0, len(f.conns))
+	for c := range f.conns {
+		conns = append(conns, c)
+	}
+	f.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 // Stall swallows every byte written from now on, as a blackhole would.
 func (f *faultDialer) Stall() {
 	f.mu.Lock()

@@ -40,6 +40,14 @@ type Session struct {
 	// by its connections instead of by the driver (see sniffConn).
 	lastZxid zxidMark
 
+	// heard is a time (UnixNano) by which the server had certainly heard
+	// from the session: the send time of a request it answered (see
+	// sniffConn.replied). The server expires the session no earlier than
+	// a timeout after that.
+	heard atomic.Int64
+	// suspended wakes the loss watchdog when the connection goes down.
+	suspended chan struct{}
+
 	mu       sync.Mutex
 	lastID   int64  // session id of the last connect response
 	passwd   []byte // session password of the last connect response
@@ -77,6 +85,8 @@ func newSession(cfg Config) *Session {
 		conns:   map[*sniffConn]struct{}{},
 		closeCh: make(chan struct{}),
 		trees:   map[*treeWatch]struct{}{},
+
+		suspended: make(chan struct{}, 1),
 	}
 }
 
@@ -146,8 +156,8 @@ func (s *Session) dial(network, address string, timeout time.Duration) (net.Conn
 		return nil, err
 	}
 	sc := &sniffConn{Conn: c, s: s, addr: address, handshake: s.handshakeTimeout()}
-	sc.in = frameCursor{replies: true, zxid: &s.lastZxid}
-	sc.out = frameCursor{zxid: &s.lastZxid}
+	sc.in = frameCursor{replies: true, zxid: &s.lastZxid, reply: sc.replied}
+	sc.out = frameCursor{zxid: &s.lastZxid, begin: sc.requestSent}
 	s.mu.Lock()
 	if s.closing || s.feed.State().Final() {
 		s.mu.Unlock()
@@ -194,10 +204,11 @@ func (s *Session) over() bool {
 	return closing || s.feed.State().Final()
 }
 
-// onConnectResponse is told of every connect response the server sends. A
-// response naming another session than ours means ours is gone: the session
-// is lost at once, before the driver can use the new one.
-func (s *Session) onConnectResponse(addr string, r connectResponse) error {
+// onConnectResponse is told of every connect response the server sends,
+// and when its connect request went out. A response naming another session
+// than ours means ours is gone: the session is lost at once, before the
+// driver can use the new one.
+func (s *Session) onConnectResponse(addr string, r connectResponse, sent time.Time) error {
 	established := s.id.Load()
 	if r.sessionID == 0 {
 		return nil // expired: the driver reports StateExpired
@@ -206,6 +217,7 @@ func (s *Session) onConnectResponse(addr string, r connectResponse) error {
 		s.lose()
 		return errSessionReplaced
 	}
+	s.heardBy(sent)
 	s.mu.Lock()
 	s.lastID = r.sessionID
 	s.passwd = r.passwd
@@ -251,6 +263,7 @@ func (s *Session) onEvent(ev zk.Event) {
 			}
 			s.id.Store(lastID)
 			s.log.Debug("zk session established", "session", fmt.Sprintf("0x%x", lastID), "server", ev.Server)
+			s.spawn(s.watchdog)
 			close(s.ready)
 			return
 		}
@@ -265,12 +278,94 @@ func (s *Session) onEvent(ev zk.Event) {
 	case zk.StateDisconnected:
 		if established != 0 && s.feed.Set(backend.Suspended, nil) {
 			s.log.Info("zk session suspended", "session", fmt.Sprintf("0x%x", established))
+			select {
+			case s.suspended <- struct{}{}:
+			default:
+			}
 		}
 	case zk.StateExpired:
 		if established != 0 {
 			s.lose()
 		}
 	}
+}
+
+// heardBy raises the time by which the server had certainly heard from the
+// session to t.
+func (s *Session) heardBy(t time.Time) {
+	ns := t.UnixNano()
+	for {
+		old := s.heard.Load()
+		if ns <= old || s.heard.CompareAndSwap(old, ns) {
+			return
+		}
+	}
+}
+
+// lossMargin is how long before the server could expire the session the
+// watchdog gives it up: room for a timer that fires late on a busy machine
+// and for the clocks' drift, so that the session is Lost here before
+// another session can take what it held.
+func lossMargin(timeout time.Duration) time.Duration { return timeout / 20 }
+
+// watchdog ends a session cut off from the servers once they may have
+// expired it, whether or not a reconnection ever tells. The server expires
+// a session a timeout after it last heard from it, and it heard from it no
+// earlier than the last time the session heard back (heard); so once a
+// timeout (less lossMargin) has passed since then while Suspended, the
+// session is Lost: its ephemeral nodes may be gone and what it held may be
+// held by another. This is Curator's simulated expiry (its standard
+// connection-state policy), measured from the last answer rather than from
+// the disconnection, which Curator's is and which comes two thirds of a
+// timeout later.
+func (s *Session) watchdog() {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-s.closeCh:
+			return
+		case <-s.feed.Done():
+			return
+		case <-s.suspended:
+		}
+		for s.feed.State() == backend.Suspended {
+			timeout := s.Timeout()
+			left := time.Until(time.Unix(0, s.heard.Load()).Add(timeout - lossMargin(timeout)))
+			if left <= 0 {
+				s.loseLocally(timeout)
+				return
+			}
+			if timer == nil {
+				timer = time.NewTimer(left)
+			} else {
+				timer.Reset(left)
+			}
+			select {
+			case <-s.closeCh:
+				return
+			case <-s.feed.Done():
+				return
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+// loseLocally is lose for a session the servers have not answered for its
+// timeout.
+func (s *Session) loseLocally(timeout time.Duration) {
+	err := fmt.Errorf("%w: no answer from the servers for the session timeout (%v)", backend.ErrSessionExpired, timeout)
+	if !s.feed.Set(backend.Lost, err) {
+		return
+	}
+	s.log.Warn("zk session lost: the servers did not answer for the session timeout",
+		"session", fmt.Sprintf("0x%x", s.id.Load()), "timeout", timeout)
+	s.closeInBackground()
 }
 
 // lose marks the session lost (expired) and closes its connection in the
@@ -280,6 +375,11 @@ func (s *Session) lose() {
 		return
 	}
 	s.log.Warn("zk session expired", "session", fmt.Sprintf("0x%x", s.id.Load()))
+	s.closeInBackground()
+}
+
+// closeInBackground closes the driver's connection of a lost session.
+func (s *Session) closeInBackground() {
 	s.spawn(func() {
 		s.mu.Lock()
 		conn := s.conn

@@ -129,7 +129,50 @@ type sniffConn struct {
 	out     frameCursor // position in the request stream
 	scratch []byte      // the request bytes being written; only Write touches it
 	closed  sync.Once
+
+	// sentMu guards the send times of requests the server has not yet
+	// answered (see requestSent and replied).
+	sentMu      sync.Mutex
+	connectSent time.Time   // when the connect request began to go out
+	sent        []time.Time // requests after it, oldest first
 }
+
+// requestSent is told, before its first byte is written, that frame (0 for
+// the connect request) begins to go out.
+func (c *sniffConn) requestSent(frame int) {
+	now := time.Now()
+	c.sentMu.Lock()
+	if frame == 0 {
+		c.connectSent = now
+	} else {
+		c.sent = append(c.sent, now)
+	}
+	c.sentMu.Unlock()
+}
+
+// replied is told the xid of every reply frame after the connect response.
+// The server sends one reply per request, so after k replies it has
+// received at least k of the requests sent on this connection, the last of
+// them sent no earlier than the k-th: the k-th send time is a moment by
+// which the server had certainly heard from the session. (The server may
+// answer some requests out of order, auth for one; this bound does not
+// depend on the order.) Watch notifications (xid -1) answer nothing.
+func (c *sniffConn) replied(xid int32) {
+	if xid == xidNotification {
+		return
+	}
+	c.sentMu.Lock()
+	if len(c.sent) == 0 {
+		c.sentMu.Unlock()
+		return
+	}
+	t := c.sent[0]
+	c.sent[0] = time.Time{}
+	c.sent = c.sent[1:]
+	c.sentMu.Unlock()
+	c.s.heardBy(t)
+}
+
 
 // Read reads from the connection, sniffing the connect response and taking
 // the zxid out of reply headers on the way. The driver reads from one
@@ -188,7 +231,10 @@ func (c *sniffConn) sniff(b []byte) (int, error) {
 	if err != nil {
 		return used, nil // the driver decodes it too and fails the handshake
 	}
-	return used, c.s.onConnectResponse(c.addr, r)
+	c.sentMu.Lock()
+	sent := c.connectSent
+	c.sentMu.Unlock()
+	return used, c.s.onConnectResponse(c.addr, r, sent)
 }
 
 // SetReadDeadline sets the read deadline, bounded by the handshake timeout
@@ -219,12 +265,21 @@ const (
 	opSetWatches2 = 105
 )
 
+// xidNotification is the xid of a watch notification, the one frame the
+// server sends unasked.
+const xidNotification = -1
+
 // frameCursor follows one direction of a connection frame by frame and
 // rewrites the zxid fields described on sniffConn as their bytes pass. It
 // looks only at the first 16 bytes of a frame's body and skips the rest.
 type frameCursor struct {
 	replies bool      // the server's replies, else the client's requests
 	zxid    *zxidMark // the session's last seen zxid
+	// begin, if set, is told of every request frame (by its index, 0 for
+	// the connect request) before its first body byte passes; reply, if
+	// set, of every reply frame's xid. Both run inside scan.
+	begin func(frame int)
+	reply func(xid int32)
 
 	frames int     // frames finished before the current one
 	size   [4]byte // the current frame's length prefix
@@ -258,6 +313,9 @@ func (c *frameCursor) scan(b []byte) {
 			if c.sizeN == 4 {
 				c.remain = int(int32(binary.BigEndian.Uint32(c.size[:])))
 				c.off, c.lo, c.hi = 0, 0, 0
+				if !c.replies && c.begin != nil {
+					c.begin(c.frames)
+				}
 				if c.remain <= 0 {
 					c.endFrame()
 				}
@@ -278,6 +336,9 @@ func (c *frameCursor) scan(b []byte) {
 			i++
 			c.off++
 			c.remain--
+			if c.replies && c.off == 4 && c.reply != nil {
+				c.reply(int32(binary.BigEndian.Uint32(c.head[:4])))
+			}
 			if c.replies && c.hi != 0 && c.off == c.hi {
 				c.zxid.raise(int64(binary.BigEndian.Uint64(c.head[c.lo:c.hi])))
 			}
