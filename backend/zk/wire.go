@@ -173,7 +173,6 @@ func (c *sniffConn) replied(xid int32) {
 	c.s.heardBy(t)
 }
 
-
 // Read reads from the connection, sniffing the connect response and taking
 // the zxid out of reply headers on the way. The driver reads from one
 // goroutine at a time.
