@@ -24,8 +24,12 @@
 //
 // A Session owns ephemeral nodes and carries every call. Its State moves from
 // Connected through any number of Suspended (connection down; the session may
-// live) and Reconnected, to Lost (the server ended it) or Closed (its owner
-// did). StateChanges delivers every change in order to every subscriber;
+// live) and Reconnected, to Lost (the server ended it, or may have) or
+// Closed (its owner did). A session that has not heard from the servers
+// for its timeout is Lost without waiting to be told: it counts from a
+// moment by which the server had certainly heard from it, so it is Lost
+// before the server can expire it, even if the servers are never reached
+// again. StateChanges delivers every change in order to every subscriber;
 // Done is closed once at the end. A session the server expired never comes
 // back: calls on it fail with ErrSessionExpired, and a backend never opens a
 // replacement under the caller. A Client owns the connection and hands out the
@@ -70,6 +74,19 @@
 // the watch fires, its context ends or the session ends. A WatchTree never
 // drops an event while it runs; when it ends, an event the reader has not yet
 // taken may give way to TreeEnded, which is always last.
+//
+// # Access control
+//
+// On backends with per-node ACLs (Capabilities.ACL: ZooKeeper), a create
+// takes an ACL with WithACL, else the client's default; parents made by
+// WithParents get the same. backend/zk's default is CreatorAllACL (only the
+// creating identities may do anything) when the client has credentials,
+// and OpenACL (anyone may do anything) when it has none. Recipes take an
+// ACL option of their own for every node they create. etcd has no per-node
+// ACLs (access is its RBAC over key ranges, set up by an administrator): a
+// create with an ACL fails with ErrUnsupported there, never silently
+// widening access, and so does a recipe given an ACL. A refusal by the
+// server's access control is ErrNoAuth on both.
 //
 // # Errors
 //

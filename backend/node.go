@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -108,8 +109,37 @@ const (
 	PermAll = PermRead | PermWrite | PermCreate | PermDelete | PermAdmin
 )
 
-// OpenACL is ZooKeeper's world:anyone with all permissions, the default.
+// OpenACL is ZooKeeper's OPEN_ACL_UNSAFE: world:anyone with all
+// permissions. Anyone who can reach the servers may read, change and delete
+// such a node. It is backend/zk's default for clients without credentials.
 var OpenACL = []ACL{{Perms: PermAll, Scheme: "world", ID: "anyone"}}
+
+// CreatorAllACL is ZooKeeper's CREATOR_ALL_ACL: every permission for the
+// identities the creating session authenticated with (the "auth" scheme;
+// the server stores them in the node's ACL, e.g. digest:alice:<hash>), and
+// none for anyone else. It is backend/zk's default for clients with
+// credentials. A session without credentials cannot create a node with it:
+// the server refuses it (ErrUnsupported).
+var CreatorAllACL = []ACL{{Perms: PermAll, Scheme: "auth", ID: ""}}
+
+// ValidateACL reports whether acl can be given to a create: at least one
+// entry, each with a scheme and permissions among PermAll. It does not ask
+// the server, which may still refuse a scheme it does not know or an ID it
+// cannot parse (ErrUnsupported).
+func ValidateACL(acl []ACL) error {
+	if len(acl) == 0 {
+		return errors.New("an ACL needs at least one entry")
+	}
+	for i, a := range acl {
+		if a.Scheme == "" {
+			return fmt.Errorf("ACL entry %d (%s:%s) has no scheme", i, a.Scheme, a.ID)
+		}
+		if a.Perms&^PermAll != 0 {
+			return fmt.Errorf("ACL entry %d (%s:%s) has perms %#x beyond PermAll", i, a.Scheme, a.ID, a.Perms)
+		}
+	}
+	return nil
+}
 
 // CreateOptions are the resolved options of a create. Backends read them with
 // NewCreateOptions; callers set them with CreateOption functions.
@@ -121,8 +151,14 @@ type CreateOptions struct {
 	Parents Mode
 	// CreateParents tells whether Parents was set.
 	CreateParents bool
-	// ACL is the node's access list; nil means the backend's default (OpenACL on ZooKeeper).
-	// On etcd a non-nil ACL is ErrUnsupported.
+	// ACL is the node's access list; nil means the client's default (on
+	// ZooKeeper zk.Config.DefaultACL: CreatorAllACL with credentials,
+	// OpenACL without). Parents made by WithParents get the same ACL, as
+	// kazoo's makepath does, so it must grant the creator CREATE (and
+	// READ, for the retried create's search) on them; create such parents
+	// first for a node whose ACL does not. On etcd, which has no per-node
+	// ACLs (its access control is RBAC over key ranges), a non-nil ACL is
+	// ErrUnsupported, never ignored.
 	ACL []ACL
 }
 
@@ -132,12 +168,15 @@ type CreateOption func(*CreateOptions)
 // WithTTL sets the time-to-live of a PersistentTTL or PersistentSequentialTTL node.
 func WithTTL(d time.Duration) CreateOption { return func(o *CreateOptions) { o.TTL = d } }
 
-// WithParents creates missing ancestors first, as Persistent or Container nodes.
+// WithParents creates missing ancestors first, as Persistent or Container
+// nodes, with the node's ACL (WithACL, else the client's default).
 func WithParents(m Mode) CreateOption {
 	return func(o *CreateOptions) { o.Parents, o.CreateParents = m, true }
 }
 
-// WithACL sets the node's access control list.
+// WithACL sets the node's access control list (and that of the parents
+// WithParents makes). On a backend without per-node ACLs
+// (Capabilities.ACL false: etcd) the create fails with ErrUnsupported.
 func WithACL(acl ...ACL) CreateOption { return func(o *CreateOptions) { o.ACL = acl } }
 
 // NewCreateOptions resolves opts and checks them against mode. An invalid

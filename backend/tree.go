@@ -8,8 +8,10 @@ import (
 
 // CreateParents creates every missing ancestor of path (not path itself) as
 // a node of mode (Persistent or Container), tolerating ancestors that exist or
-// that others create concurrently. Backends use it for WithParents.
-func CreateParents(ctx context.Context, s Session, path string, mode Mode) error {
+// that others create concurrently. opts are given to each ancestor's create
+// (WithACL; WithParents and WithTTL do not belong there). Backends use it
+// for WithParents.
+func CreateParents(ctx context.Context, s Session, path string, mode Mode, opts ...CreateOption) error {
 	if err := ValidatePath(path); err != nil {
 		return Errorf("create-parents", path, ErrBadPath, err)
 	}
@@ -22,7 +24,7 @@ func CreateParents(ctx context.Context, s Session, path string, mode Mode) error
 	// made (ErrNoNode): walk again from the top, a bounded number of times.
 	parts := strings.Split(parent[1:], "/")
 	for attempt := 1; ; attempt++ {
-		err := createPath(ctx, s, parts, mode)
+		err := createPath(ctx, s, parts, mode, opts)
 		if err == nil || !errors.Is(err, ErrNoNode) || attempt == parentAttempts {
 			return err
 		}
@@ -32,11 +34,11 @@ func CreateParents(ctx context.Context, s Session, path string, mode Mode) error
 // parentAttempts bounds CreateParents' walks when a parent keeps vanishing.
 const parentAttempts = 5
 
-func createPath(ctx context.Context, s Session, parts []string, mode Mode) error {
+func createPath(ctx context.Context, s Session, parts []string, mode Mode, opts []CreateOption) error {
 	cur := ""
 	for _, p := range parts {
 		cur += "/" + p
-		_, err := s.Create(ctx, cur, nil, mode)
+		_, err := s.Create(ctx, cur, nil, mode, opts...)
 		if err != nil && !errors.Is(err, ErrNodeExists) {
 			return err
 		}

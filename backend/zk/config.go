@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -65,7 +66,9 @@ type Config struct {
 	// e.g. {Scheme: "digest", Credential: []byte("user:password")}. They are
 	// sent again by the driver after every reconnection. Credentials never
 	// appear in errors or logs; digest credentials cross the network in
-	// plain text, so use them on loopback or a trusted network only.
+	// plain text, so use them on loopback or a trusted network only. With
+	// credentials, nodes are created creator-only unless DefaultACL or
+	// backend.WithACL says otherwise.
 	Auth []Auth
 
 	// MaxDataSize is the largest node data a create or set accepts; larger
@@ -78,8 +81,16 @@ type Config struct {
 	MaxDataSize int
 
 	// DefaultACL is the ACL of nodes created without backend.WithACL,
-	// including the namespace node and parents made by WithParents.
-	// Default backend.OpenACL (world:anyone, all permissions).
+	// including the namespace node, its missing ancestors, and parents made
+	// by WithParents. Default: with Auth, backend.CreatorAllACL (every
+	// permission for the identities the session authenticated with, none
+	// for anyone else: sessions with other or no credentials can neither
+	// read, change, delete nor create children of such nodes); without
+	// Auth, backend.OpenACL (world:anyone, all permissions), since a
+	// creator-only ACL needs credentials. An "auth" entry without Auth is
+	// invalid. Set it to backend.OpenACL to share nodes with everyone, or
+	// to explicit entries (e.g. digest IDs of several users) to share them
+	// with some.
 	DefaultACL []backend.ACL
 
 	// Logger receives the driver's and this package's diagnostics. Nil
@@ -139,10 +150,10 @@ func (c Config) Validate() error {
 	for _, s := range c.Servers {
 		host, port, err := net.SplitHostPort(s)
 		if err != nil {
-			return bad("server %q is not host:port", s)
+			return bad("server %q is not host:port", redactServer(s))
 		}
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 || host == "" {
-			return bad("server %q is not host:port", s)
+			return bad("server %q is not host:port", redactServer(s))
 		}
 	}
 	if c.Namespace != "" {
@@ -167,15 +178,27 @@ func (c Config) Validate() error {
 	if c.MaxDataSize < 0 {
 		return bad("negative max data size %d", c.MaxDataSize)
 	}
-	for i, a := range c.DefaultACL {
-		if a.Scheme == "" || a.Perms&^backend.PermAll != 0 {
-			return bad("default ACL entry %d (%s:%s perms %d) is not valid", i, a.Scheme, a.ID, a.Perms)
+	if c.DefaultACL != nil {
+		if err := backend.ValidateACL(c.DefaultACL); err != nil {
+			return bad("default ACL: %v (leave it nil for the default)", err)
 		}
 	}
-	if c.DefaultACL != nil && len(c.DefaultACL) == 0 {
-		return bad("default ACL is empty: leave it nil for backend.OpenACL")
+	for i, a := range c.DefaultACL {
+		if a.Scheme == "auth" && len(c.Auth) == 0 {
+			return bad("default ACL entry %d: the auth scheme (creator-only) needs credentials in Auth", i)
+		}
 	}
 	return nil
+}
+
+// redactServer hides what a server address must not carry and an error
+// must not print: userinfo ("user:password@host:port" becomes
+// "xxxxx@host:port").
+func redactServer(s string) string {
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		return "xxxxx" + s[i:]
+	}
+	return s
 }
 
 // withDefaults returns a copy of c with its defaults filled in. c must be valid.
@@ -200,6 +223,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultACL == nil {
 		c.DefaultACL = backend.OpenACL
+		if len(c.Auth) > 0 {
+			c.DefaultACL = backend.CreatorAllACL
+		}
 	}
 	c.DefaultACL = append([]backend.ACL(nil), c.DefaultACL...)
 	if c.Logger == nil {

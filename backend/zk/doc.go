@@ -15,8 +15,11 @@
 // way out. "/" inside the namespace is the namespace node itself: it can be
 // read, set and listed, not deleted (ErrBadPath) nor created
 // (ErrNodeExists). The namespace node and its ancestors are created with
-// Config.DefaultACL when a session starts and finds it missing. Namespaces
-// that share a prefix ("/a" and "/ab") never see each other's nodes.
+// Config.DefaultACL when a session starts and finds it missing: with
+// credentials, creator-only, so the first client to use a namespace owns
+// it and its missing ancestors (create shared ancestors beforehand with the
+// ACL they need). Namespaces that share a prefix ("/a" and "/ab") never see
+// each other's nodes.
 //
 // # Sessions and states
 //
@@ -31,7 +34,18 @@
 //	Close                                   Closed (backend.ErrClosed)
 //
 // Suspended follows two thirds of the negotiated timeout without a word from
-// the server (the driver's receive timeout), or a failed connection. Every
+// the server (the driver's receive timeout), or a failed connection.
+//
+// A session cut off from every server never hears of its own expiry, so it
+// does not wait to: once a session timeout (less a twentieth, for late
+// timers) has passed since a moment by which the server had certainly heard
+// from it, a Suspended session is Lost, with an error matching
+// ErrSessionExpired. That moment is the send time of the last request the
+// server answered, pings included, and the server expires a session no
+// earlier than a timeout after it last heard from it; so the session is
+// Lost here before another session can take over what it held, even if the
+// partition never heals. This is Curator's simulated expiry, counted from
+// the last answer rather than from the disconnection. Every
 // call on a Lost session fails with ErrSessionExpired at once, and on a
 // Closed one with ErrClosed, without touching the network. Client.Session
 // closes a lost session and opens a new one, on a new connection.
@@ -178,11 +192,28 @@
 // handed out, and go-zookeeper sends them again after every reconnection; a
 // scheme the server refuses fails Client.Session with ErrNoAuth (the server
 // closes such a session). Digest credentials cross the network in plain
-// text. Credentials never appear in errors or logs: Auth prints redacted.
+// text. Credentials never appear in errors or logs: Auth prints redacted,
+// and a server address carrying userinfo is printed without it.
+//
 // Nodes are created with Config.DefaultACL unless backend.WithACL says
-// otherwise; the default, backend.OpenACL (world:anyone, all permissions),
-// lets anyone who can reach the servers change the nodes: set DefaultACL
-// (e.g. the "auth" scheme, creator-only) where that matters.
+// otherwise, and parents made by WithParents get the node's ACL. The
+// default depends on the credentials:
+//
+//	Config.Auth set      backend.CreatorAllACL  auth::cdrwa, stored as e.g. digest:alice:<hash>
+//	no Config.Auth       backend.OpenACL        world:anyone:cdrwa
+//
+// Creator-only nodes refuse every other session (no or other credentials)
+// with backend.ErrNoAuth: it cannot read them (Get, Children), change or
+// delete them, nor create children under them, so it cannot queue in a
+// lock or election directory such a client made. Sharing takes an explicit
+// ACL: DefaultACL for the whole client, backend.WithACL per node, or a
+// recipe's WithACL option (lock.WithACL, election.WithACL) per recipe.
+// Without credentials the default stays open, since ZooKeeper refuses a
+// creator-only ACL to a session with no identity; anyone who can reach the
+// servers can then change the nodes. ZooKeeper ACLs are per node and not
+// inherited. Before 3.7.3/3.8.4/3.9.2 the server answers exists (Exists)
+// without checking READ, so a node's existence and stat are not secret
+// there.
 //
 // # Expire
 //

@@ -192,8 +192,10 @@ const maxParentAttempts = 3
 // Create creates a node. Modes map onto ZooKeeper's create modes; Container
 // and the TTL modes use createContainer and createTTL (TTL rounded up to
 // whole milliseconds). A server without extendedTypesEnabled refuses TTL
-// modes with backend.ErrUnsupported. The returned path is relative to the
-// namespace and carries the sequence suffix of sequential modes.
+// modes with backend.ErrUnsupported. The node's ACL is backend.WithACL's,
+// else Config.DefaultACL; parents made by WithParents get the same. The
+// returned path is relative to the namespace and carries the sequence
+// suffix of sequential modes.
 func (s *Session) Create(ctx context.Context, path string, data []byte, mode backend.Mode, opts ...backend.CreateOption) (string, error) {
 	const op = "create"
 	if err := s.begin(ctx, op, path); err != nil {
@@ -229,7 +231,8 @@ func (s *Session) Create(ctx context.Context, path string, data []byte, mode bac
 			return created, nil
 		}
 		if o.CreateParents && attempt < maxParentAttempts && errors.Is(err, zk.ErrNoNode) {
-			if perr := backend.CreateParents(ctx, s, path, o.Parents); perr != nil {
+			// The parents get the node's ACL (backend.WithParents).
+			if perr := backend.CreateParents(ctx, s, path, o.Parents, backend.WithACL(acl...)); perr != nil {
 				return "", perr
 			}
 			continue

@@ -393,10 +393,12 @@ func TestWatches(t *testing.T) {
 func TestDigestAuth(t *testing.T) {
 	const user, password = "alice", "pw-7a9f3c"
 	cfg := testConfig(t)
+	// The open session first: it makes the namespace, which a client with
+	// credentials would make creator-only.
+	anon := newSession(t, cfg)
 	authed := cfg
 	authed.Auth = []zk.Auth{{Scheme: "digest", Credential: []byte(user + ":" + password)}}
 	alice := newSession(t, authed)
-	anon := newSession(t, testConfigNS(t, cfg.Namespace))
 	wrong := testConfigNS(t, cfg.Namespace)
 	wrong.Auth = []zk.Auth{{Scheme: "digest", Credential: []byte(user + ":wrong-" + password)}}
 	mallory := newSession(t, wrong)
