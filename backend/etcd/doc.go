@@ -193,9 +193,11 @@
 // session is Suspended when a renewal fails for the connection or none
 // succeeded for 2/3 of the TTL, Reconnected at the next success, and Lost
 // (ErrSessionExpired) when the server no longer knows the lease or when the
-// TTL has passed since the last successful renewal was sent — the server
-// may still hold the lease then, but the session no longer trusts it
-// (Curator's client-side expiry). A lost session is never replaced under
+// TTL, less a twentieth, has passed since the last successful renewal was
+// sent. The server expires the lease no earlier than a TTL after it
+// received that renewal, so the session gives itself up before another
+// session can take what it held, even if the server is never reached again
+// (Curator's client-side expiry; the twentieth is room for a late timer). A lost session is never replaced under
 // the caller: its calls fail with ErrSessionExpired at once, and
 // Client.Session opens a new one. Every call of a session is bounded by the
 // session: a call waiting for a connection ends when the session ends.

@@ -120,7 +120,7 @@ type keepAliveResult struct {
 // time, each bounded by TTL/3, and drives the state: Suspended when a
 // renewal fails for the connection or none succeeded for 2/3 TTL,
 // Reconnected on the next success, Lost when the server no longer knows the
-// lease or when TTL passed since the last renewal was sent (the server may
+// lease or when TTL (less a twentieth) passed since the last renewal was sent (the server may
 // still hold the lease then, but nothing the session holds can be trusted).
 func (s *Session) keepAlive(granted time.Time) {
 	defer s.wg.Done()
@@ -135,9 +135,14 @@ func (s *Session) keepAlive(granted time.Time) {
 	defer next.Stop()
 	guard := time.NewTimer(time.Until(lastOK.Add(interval * 2)))
 	defer guard.Stop()
+	// The server expires the lease no earlier than a TTL after it received
+	// the last renewal, which was sent at lastOK; the session gives itself
+	// up a twentieth of a TTL before that, so that a late timer on a busy
+	// machine still ends it before another session can take what it held.
+	lossAfter := s.ttl - s.ttl/20
 	resetGuard := func() {
 		if suspended {
-			guard.Reset(time.Until(lastOK.Add(s.ttl)))
+			guard.Reset(time.Until(lastOK.Add(lossAfter)))
 		} else {
 			guard.Reset(time.Until(lastOK.Add(interval * 2)))
 		}
@@ -183,7 +188,7 @@ func (s *Session) keepAlive(granted time.Time) {
 		case <-next.C:
 			send()
 		case <-guard.C:
-			if time.Since(lastOK) >= s.ttl {
+			if time.Since(lastOK) >= lossAfter {
 				finish()
 				s.lose("no keep-alive succeeded within the lease TTL")
 				// The server may still hold the lease: revoke it if it can

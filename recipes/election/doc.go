@@ -67,8 +67,12 @@
 // the leader stops before the server can expire its session and elect
 // another, at the price of a new election on every connection blip. OnLost
 // keeps the term until the session is lost; the leader then keeps acting
-// through a blip, but for up to a session timeout after the server expired
-// its session, two processes may believe they lead. Curator offers the
+// through a blip. A session that has not heard from the servers for its
+// timeout is Lost on its own, counted from a moment the server had
+// certainly heard from it, so even a leader cut off for good steps down
+// before the server can expire its session and elect another; only a
+// process paused across that moment may act as leader late, which the
+// fencing token catches. Curator offers the
 // same choice as its ConnectionStateErrorPolicy (the standard policy acts
 // on SUSPENDED, SessionConnectionStateErrorPolicy on LOST only; Curator
 // Tech Note 14 weighs them). Whatever the policy, use the fencing token.

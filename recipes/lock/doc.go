@@ -133,13 +133,17 @@
 // Lost or Closed, the lock node was deleted (by anyone), or, under the
 // default policy OnSuspend, the connection is down (Suspended). Err says why
 // (ErrLost wrapping the cause). The policy is the trade-off Curator's Tech
-// Note 14 describes: while the connection is down, the server may already
-// have expired the session and granted the lock to another, so trusting a
-// suspended lock (OnLost) risks two holders for up to the session timeout;
-// dropping it on every connection blip (OnSuspend) costs availability but
-// never trusts a lock the server may have given away. Under OnLost, Done
-// fires only when the session is Lost (seen on reconnect on ZooKeeper, or
-// when the lease TTL has passed without renewal on etcd).
+// Note 14 describes. While the connection is down nothing can be checked:
+// OnSuspend stops trusting the lock at once, at the price of giving it up
+// on every blip; OnLost keeps it through a blip and gives it up when the
+// session is Lost. A session that has heard nothing from the servers for
+// its timeout is Lost on its own, on both backends, counted from a moment
+// by which the server had certainly heard from it (backend/zk,
+// backend/etcd), so even a holder cut off for good lets go before the
+// server can expire its session and grant the lock to another. What
+// neither policy can stop is a process paused (GC, SIGSTOP, a VM
+// migration) across that moment, acting on a lease that has ended: only
+// the fencing token catches that.
 //
 // After Done, call Unlock anyway: it removes the node if the session came
 // back (under OnSuspend it usually did), frees the handle, and returns the
