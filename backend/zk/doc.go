@@ -203,17 +203,20 @@
 //	no Config.Auth       backend.OpenACL        world:anyone:cdrwa
 //
 // Creator-only nodes refuse every other session (no or other credentials)
-// with backend.ErrNoAuth: it cannot read them (Get, Children), change or
-// delete them, nor create children under them, so it cannot queue in a
-// lock or election directory such a client made. Sharing takes an explicit
-// ACL: DefaultACL for the whole client, backend.WithACL per node, or a
-// recipe's WithACL option (lock.WithACL, election.WithACL) per recipe.
-// Without credentials the default stays open, since ZooKeeper refuses a
-// creator-only ACL to a session with no identity; anyone who can reach the
-// servers can then change the nodes. ZooKeeper ACLs are per node and not
-// inherited. Before 3.7.3/3.8.4/3.9.2 the server answers exists (Exists)
-// without checking READ, so a node's existence and stat are not secret
-// there.
+// with backend.ErrNoAuth: it cannot read them (Get, Children) or change
+// them, nor create or delete children under them, so it can neither queue
+// in a lock or election directory such a client made nor remove the
+// nodes queued there. ZooKeeper checks a delete against the parent's ACL:
+// a creator-only node directly under an open parent (the root znode, or a
+// namespace made without credentials) can still be deleted by anyone when
+// it has no children. Sharing takes an explicit ACL: DefaultACL for the
+// whole client, backend.WithACL per node, or a recipe's WithACL option
+// (lock.WithACL, election.WithACL) per recipe. Without credentials the
+// default stays open, since ZooKeeper refuses a creator-only ACL to a
+// session with no identity; anyone who can reach the servers can then
+// change the nodes. ZooKeeper ACLs are per node and not inherited. Before
+// 3.7.3/3.8.4/3.9.2 the server answers exists (Exists) without checking
+// READ, so a node's existence and stat are not secret there.
 //
 // # Expire
 //
