@@ -85,12 +85,12 @@ type Config struct {
 	// by WithParents. Default: with Auth, backend.CreatorAllACL (every
 	// permission for the identities the session authenticated with, none
 	// for anyone else: sessions with other or no credentials can neither
-	// read, change, delete nor create children of such nodes); without
-	// Auth, backend.OpenACL (world:anyone, all permissions), since a
-	// creator-only ACL needs credentials. An "auth" entry without Auth is
-	// invalid. Set it to backend.OpenACL to share nodes with everyone, or
-	// to explicit entries (e.g. digest IDs of several users) to share them
-	// with some.
+	// read nor change such nodes, nor create or delete children under
+	// them; see the package doc); without Auth, backend.OpenACL
+	// (world:anyone, all permissions), since a creator-only ACL needs
+	// credentials. An "auth" entry without Auth is invalid. Set it to
+	// backend.OpenACL to share nodes with everyone, or to explicit entries
+	// (e.g. digest IDs of several users) to share them with some.
 	DefaultACL []backend.ACL
 
 	// Logger receives the driver's and this package's diagnostics. Nil
