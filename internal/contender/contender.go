@@ -110,11 +110,12 @@ type Hooks struct {
 
 // Config is what a contender needs. Dir, Layout and BlockedBy are required.
 type Config struct {
-	Dir       string       // the queue's directory node
-	Layout    Layout       // node names and order
-	BlockedBy BlockedBy    // who blocks whom; Predecessor for a plain lock
-	Data      []byte       // the node's data
-	Logger    *slog.Logger // nil discards
+	Dir       string        // the queue's directory node
+	Layout    Layout        // node names and order
+	BlockedBy BlockedBy     // who blocks whom; Predecessor for a plain lock
+	Data      []byte        // the node's data
+	ACL       []backend.ACL // the node's and the created parents' ACL; nil: the session's default
+	Logger    *slog.Logger  // nil discards
 	Hooks     Hooks
 }
 
@@ -180,11 +181,14 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 		err  error
 	}
 	done := make(chan outcome, 1)
+	opts := []backend.CreateOption{backend.WithParents(backend.Container)}
+	if cfg.ACL != nil {
+		opts = append(opts, backend.WithACL(cfg.ACL...)) // the parents' too
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
 	go func() {
 		defer cancel()
-		created, err := backend.CreateWithGUID(cctx, s, p, guid, cfg.Data, backend.EphemeralSequential,
-			backend.WithParents(backend.Container))
+		created, err := backend.CreateWithGUID(cctx, s, p, guid, cfg.Data, backend.EphemeralSequential, opts...)
 		done <- outcome{created, err}
 	}()
 	var o outcome

@@ -8,7 +8,9 @@
 // Join creates the contender's node with backend.CreateWithGUID, so that a
 // create whose reply was lost is found again by its GUID instead of made
 // twice, and creates the directory and its missing ancestors as Container
-// nodes when they are missing. Wait lists the directory, orders the children
+// nodes when they are missing. Config.ACL, when set, is the ACL of the node
+// and of every directory Join creates (backend.WithParents gives the
+// parents the node's ACL); nil leaves both to the session's default. Wait lists the directory, orders the children
 // by the sequence number the Layout reads from their names, and asks the
 // recipe's BlockedBy rule which node stands in its way. When one does, Wait
 // reads that node with a one-shot data watch (GetW, as Curator does: a data

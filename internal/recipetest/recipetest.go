@@ -85,6 +85,32 @@ func (e *Env) Session(t testing.TB) backend.Session {
 	return e.SessionOf(t, e.Backend.Open(t, e.Endpoints, e.Namespace, e.Timeout))
 }
 
+// ZooKeeperSession opens a new ZooKeeper client with cfg, whose Servers,
+// Namespace and SessionTimeout default to e's, and returns its session: for
+// tests of what a client's configuration changes (credentials, ACLs). It
+// fails the test on another backend.
+func (e *Env) ZooKeeperSession(t testing.TB, cfg zk.Config) backend.Session {
+	t.Helper()
+	if e.Backend.Name != "zk" {
+		t.Fatalf("ZooKeeperSession on %s", e.Backend.Name)
+	}
+	if cfg.Servers == nil {
+		cfg.Servers = e.Endpoints
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = e.Namespace
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = e.Timeout
+	}
+	c, err := zk.New(cfg)
+	if err != nil {
+		t.Fatalf("zk.New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return e.SessionOf(t, c)
+}
+
 // Proxied opens a session with the given timeout whose connection runs
 // through a fault proxy of its own.
 func (e *Env) Proxied(t testing.TB, timeout time.Duration) (backend.Session, *faultnet.Proxy) {

@@ -64,6 +64,9 @@ func NewActiveStandby(s backend.Session, root string, fence FenceFunc, opts ...O
 	if max := s.Capabilities().MaxDataSize; max > 0 && len(o.data) > max {
 		return nil, fmt.Errorf("election: new active-standby %q: value of %d bytes: %w (max %d)", root, len(o.data), backend.ErrTooLarge, max)
 	}
+	if err := o.checkACL(s); err != nil {
+		return nil, fmt.Errorf("election: new active-standby %q: %w", root, err)
+	}
 	return &ActiveStandby{s: s, root: root, lock: backend.Join(root, LockName), crumb: backend.Join(root, BreadCrumbName), fence: fence, opts: o}, nil
 }
 
@@ -152,7 +155,7 @@ func (a *ActiveStandby) acquire(ctx context.Context) (*Term, error) {
 			return giveUp(fmt.Errorf("election: active-standby %s: %w: %w", a.root, ErrFenceFailed, ferr))
 		}
 	}
-	var op backend.Op = backend.CreateOp{Path: a.crumb, Data: a.opts.data, Mode: backend.Persistent}
+	var op backend.Op = backend.CreateOp{Path: a.crumb, Data: a.opts.data, Mode: backend.Persistent, Options: a.opts.createOptions()}
 	if exists {
 		op = backend.SetOp{Path: a.crumb, Data: a.opts.data, Version: cst.Version}
 	}
@@ -177,7 +180,7 @@ func (a *ActiveStandby) takeLock(ctx context.Context) (backend.Stat, error) {
 		if err := a.s.Err(); err != nil {
 			return backend.Stat{}, err
 		}
-		_, err := a.s.Create(ctx, a.lock, a.opts.data, backend.Ephemeral, backend.WithParents(backend.Persistent))
+		_, err := a.s.Create(ctx, a.lock, a.opts.data, backend.Ephemeral, append(a.opts.createOptions(), backend.WithParents(backend.Persistent))...)
 		if err != nil && !errors.Is(err, backend.ErrNodeExists) && !errors.Is(err, backend.ErrConnectionLoss) {
 			return backend.Stat{}, err
 		}

@@ -45,6 +45,14 @@
 // recognise are ignored. On etcd the nodes are the keys backend/etcd maps
 // these znodes to, attached to the session's lease.
 //
+// Every node an election creates (candidates' nodes, the directory and its
+// ancestors when missing, an ActiveStandby's lock node and breadcrumb) gets
+// the ACL of WithACL, or else the session's default: on ZooKeeper with
+// credentials, creator-only (backend.CreatorAllACL), so a session without
+// them can neither read the candidates nor join (backend.ErrNoAuth).
+// Candidates of several users need an ACL naming all of them. etcd has no
+// per-node ACLs: WithACL is backend.ErrUnsupported there (New fails).
+//
 // # Leadership is not mutual exclusion
 //
 // A leader learns it has lost leadership only after the fact: a paused

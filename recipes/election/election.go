@@ -23,8 +23,8 @@ type Election struct {
 }
 
 // New returns the election at directory path on session s. The directory
-// is created (as a Container node, with missing ancestors) when the first
-// candidate joins. A bad path is an error matching backend.ErrBadPath; a bad
+// is created (as a Container node, with missing ancestors, with the ACL of
+// WithACL or the session's default) when the first candidate joins. A bad path is an error matching backend.ErrBadPath; a bad
 // option is an error too.
 func New(s backend.Session, path string, opts ...Option) (*Election, error) {
 	if s == nil {
@@ -40,6 +40,9 @@ func New(s backend.Session, path string, opts ...Option) (*Election, error) {
 	if max := s.Capabilities().MaxDataSize; max > 0 && len(o.data) > max {
 		return nil, fmt.Errorf("election: new %q: value of %d bytes: %w (max %d)", path, len(o.data), backend.ErrTooLarge, max)
 	}
+	if err := o.checkACL(s); err != nil {
+		return nil, fmt.Errorf("election: new %q: %w", path, err)
+	}
 	return &Election{s: s, path: path, opts: o}, nil
 }
 
@@ -52,6 +55,7 @@ func (e *Election) config() contender.Config {
 		Layout:    e.opts.layout.contender(),
 		BlockedBy: contender.Predecessor,
 		Data:      e.opts.data,
+		ACL:       e.opts.acl,
 		Logger:    e.opts.logger,
 		Hooks:     e.opts.hooks,
 	}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
 	"github.com/zkrecipes/zkrecipes/internal/grant"
 )
@@ -84,6 +86,7 @@ type Option func(*options) error
 
 type options struct {
 	data    []byte
+	acl     []backend.ACL // nil: the session's default
 	policy  LossPolicy
 	layout  Layout
 	logger  *slog.Logger
@@ -118,6 +121,44 @@ func WithValue(v []byte) Option {
 		o.data = append([]byte(nil), v...)
 		return nil
 	}
+}
+
+// WithACL sets the access list of every node the election creates: the
+// candidates' nodes and the election directory and ancestors made when
+// they are missing (for an ActiveStandby, its lock node, breadcrumb and
+// root). Without it they get the session's default (backend/zk:
+// creator-only when the client has credentials, open when it has none).
+// Every candidate needs READ, CREATE and DELETE on the directory, and
+// observers READ on it and on the candidates' nodes, so an election shared
+// by several users names all of them. An empty or malformed ACL is an
+// error, and so is an ACL on a backend without per-node ACLs (etcd:
+// backend.ErrUnsupported; access there is etcd's RBAC), instead of
+// creating nodes more open than asked.
+func WithACL(acl ...backend.ACL) Option {
+	return func(o *options) error {
+		if err := backend.ValidateACL(acl); err != nil {
+			return fmt.Errorf("election: WithACL: %w", err)
+		}
+		o.acl = slices.Clone(acl)
+		return nil
+	}
+}
+
+// checkACL refuses an ACL (WithACL) on a backend without per-node ACLs.
+func (o options) checkACL(s backend.Session) error {
+	if caps := s.Capabilities(); o.acl != nil && !caps.ACL {
+		return fmt.Errorf("WithACL: %w: %s has no per-node ACLs (its access control is RBAC, set up by an administrator)", backend.ErrUnsupported, caps.Backend)
+	}
+	return nil
+}
+
+// createOptions returns the create options giving a node the ACL of
+// WithACL, if any.
+func (o options) createOptions() []backend.CreateOption {
+	if o.acl == nil {
+		return nil
+	}
+	return []backend.CreateOption{backend.WithACL(o.acl...)}
 }
 
 // WithLossPolicy sets when a term ends on connection trouble: OnSuspend

@@ -35,6 +35,18 @@
 // not recognise are ignored for ordering: they neither hold nor block the
 // lock. Every process sharing a lock directory must use the same layout.
 //
+// # Access control
+//
+// The nodes a lock creates (its contenders' nodes, and the directory and
+// its ancestors when missing) get the ACL of WithACL, or else the
+// session's default. On ZooKeeper with credentials that default is
+// creator-only (backend.CreatorAllACL): in a lock directory such a client
+// created, a session without those credentials can neither read nor
+// delete the holder's and waiters' nodes, nor queue (backend.ErrNoAuth). Processes of
+// several users sharing one lock give it an ACL naming all of them,
+// WithACL or zk.Config.DefaultACL. etcd has no per-node ACLs: WithACL is
+// backend.ErrUnsupported there (New fails), and access is etcd's RBAC.
+//
 // # Compatibility
 //
 // On ZooKeeper, a Mutex with the Curator layout and a Curator

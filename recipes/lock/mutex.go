@@ -29,8 +29,8 @@ type Mutex struct {
 
 // New returns a Mutex over the lock directory path on session s. The
 // directory is created (as a Container node, with missing ancestors) on the
-// first Lock. A bad path is an error matching backend.ErrBadPath; a bad
-// option is an error too.
+// first Lock, with the ACL of WithACL or the session's default. A bad path
+// is an error matching backend.ErrBadPath; a bad option is an error too.
 func New(s backend.Session, path string, opts ...Option) (*Mutex, error) {
 	if s == nil {
 		return nil, errors.New("lock: nil session")
@@ -49,6 +49,9 @@ func New(s backend.Session, path string, opts ...Option) (*Mutex, error) {
 	}
 	if max := s.Capabilities().MaxDataSize; max > 0 && len(o.data) > max {
 		return nil, fmt.Errorf("lock: new %q: data of %d bytes: %w (max %d)", path, len(o.data), backend.ErrTooLarge, max)
+	}
+	if err := o.checkACL(s); err != nil {
+		return nil, fmt.Errorf("lock: new %q: %w", path, err)
 	}
 	return &Mutex{s: s, path: path, opts: o}, nil
 }
@@ -78,6 +81,7 @@ func (m *Mutex) config() contender.Config {
 		Layout:    m.opts.layout.contender(),
 		BlockedBy: contender.Predecessor,
 		Data:      m.opts.data,
+		ACL:       m.opts.acl,
 		Logger:    m.opts.logger,
 		Hooks:     m.opts.hooks,
 	}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
+	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/contender"
 )
 
@@ -71,6 +73,7 @@ type Option func(*options) error
 
 type options struct {
 	data   []byte
+	acl    []backend.ACL // nil: the session's default
 	policy LossPolicy
 	layout Layout
 	logger *slog.Logger
@@ -91,6 +94,35 @@ func WithData(data []byte) Option {
 		o.data = append([]byte(nil), data...)
 		return nil
 	}
+}
+
+// WithACL sets the access list of every node the lock creates: its
+// contenders' nodes and the lock directory and ancestors it makes when
+// they are missing (a Semaphore's too). Without it they get the session's
+// default (backend/zk: creator-only when the client has credentials, open
+// when it has none). Every process sharing the lock needs READ, CREATE
+// and DELETE on the directory and READ on the others' nodes, so a lock
+// shared by several users names all of them; WRITE lets them revoke
+// (RequestRevoke). An empty or malformed ACL is an error, and so is an
+// ACL on a backend without per-node ACLs (etcd: backend.ErrUnsupported;
+// access there is etcd's RBAC), instead of creating nodes more open than
+// asked.
+func WithACL(acl ...backend.ACL) Option {
+	return func(o *options) error {
+		if err := backend.ValidateACL(acl); err != nil {
+			return fmt.Errorf("lock: WithACL: %w", err)
+		}
+		o.acl = slices.Clone(acl)
+		return nil
+	}
+}
+
+// checkACL refuses an ACL (WithACL) on a backend without per-node ACLs.
+func (o options) checkACL(s backend.Session) error {
+	if caps := s.Capabilities(); o.acl != nil && !caps.ACL {
+		return fmt.Errorf("WithACL: %w: %s has no per-node ACLs (its access control is RBAC, set up by an administrator)", backend.ErrUnsupported, caps.Backend)
+	}
+	return nil
 }
 
 // WithLossPolicy sets when a held lock is given up: OnSuspend (default) or OnLost.

@@ -42,10 +42,10 @@ type Semaphore struct {
 // s. Its directories, path/leases and path/locks, are created (as Container
 // nodes, with missing ancestors) on the first Acquire. Every process sharing
 // the path must use the same maxLeases. WithData sets the data of the lease
-// (and lock) nodes, WithLossPolicy when a held lease is given up, WithLogger
-// the logger; WithLayout(Kazoo) is an error: kazoo's Semaphore is a different
-// protocol (see the package doc). A bad path is an error matching
-// backend.ErrBadPath.
+// (and lock) nodes, WithACL the ACL of every node it creates, WithLossPolicy
+// when a held lease is given up, WithLogger the logger; WithLayout(Kazoo) is
+// an error: kazoo's Semaphore is a different protocol (see the package
+// doc). A bad path is an error matching backend.ErrBadPath.
 func NewSemaphore(s backend.Session, path string, maxLeases int, opts ...Option) (*Semaphore, error) {
 	if s == nil {
 		return nil, errors.New("lock: nil session")
@@ -71,6 +71,9 @@ func NewSemaphore(s backend.Session, path string, maxLeases int, opts ...Option)
 	if max := s.Capabilities().MaxDataSize; max > 0 && len(o.data) > max {
 		return nil, fmt.Errorf("lock: new semaphore %q: data of %d bytes: %w (max %d)", path, len(o.data), backend.ErrTooLarge, max)
 	}
+	if err := o.checkACL(s); err != nil {
+		return nil, fmt.Errorf("lock: new semaphore %q: %w", path, err)
+	}
 	sem := &Semaphore{s: s, path: path, max: maxLeases, opts: o}
 	sem.leases = &Mutex{s: s, path: backend.Join(path, semLeasesDir), opts: o}
 	return sem, nil
@@ -90,6 +93,7 @@ func (sem *Semaphore) lockConfig() contender.Config {
 		Layout:    contender.CuratorLayout("lock"),
 		BlockedBy: contender.Predecessor,
 		Data:      sem.opts.data,
+		ACL:       sem.opts.acl,
 		Logger:    sem.opts.logger,
 		Hooks:     sem.opts.hooks,
 	}
@@ -103,6 +107,7 @@ func (sem *Semaphore) leaseConfig() contender.Config {
 		// the children itself, and Wait only reads the node back.
 		BlockedBy: func([]contender.Entry, int) string { return "" },
 		Data:      sem.opts.data,
+		ACL:       sem.opts.acl,
 		Logger:    sem.opts.logger,
 	}
 }
