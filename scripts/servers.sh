@@ -4,18 +4,24 @@
 #
 #   servers.sh start DIR           a standalone ZooKeeper 3.8 and a 1-member etcd
 #   servers.sh start-ensemble DIR  a 3-member ZooKeeper ensemble (server faults)
+#   servers.sh start-etcd-compat DIR
+#                                  a 1-member etcd from Debian's etcd-server
+#                                  (3.4), installed with apt-get when missing
 #   servers.sh stop DIR            stops whatever of the above runs from DIR
 #
 # start prints `export ZKRECIPES_ZK_ENDPOINTS=...` and
 # `export ZKRECIPES_ETCD_ENDPOINTS=...` and writes them to DIR/env;
 # start-ensemble prints `export ZKRECIPES_ZK_ENSEMBLE=...` and
-# `export ZKRECIPES_ZK_ENSEMBLE_DIR=DIR` and writes them to DIR/ensemble.env.
+# `export ZKRECIPES_ZK_ENSEMBLE_DIR=DIR` and writes them to DIR/ensemble.env;
+# start-etcd-compat prints `export ZKRECIPES_ETCD_ENDPOINTS=...` for the old
+# etcd and writes it to DIR/compat.env (and its version to DIR/compat.version).
 # Diagnostics go to stderr. Layout of DIR:
 #
 #   zk/{zoo.cfg,data/,zk.log,start}   zk.pid
 #   etcd/{data/,etcd.log,start}       etcd.pid
 #   zk-ensemble/ID/{zoo.cfg,data/myid,zk.log,start}
 #   zk-ensemble.pids                  lines "ID PID CLIENT-PORT"
+#   etcd-compat/{data/,etcd.log,start} etcd-compat.pid
 #
 # Each `start` file is a generated script that starts that one server in the
 # background and prints its PID; tests use it to restart an ensemble member.
@@ -32,6 +38,7 @@ timeout_s=${ZKRECIPES_SERVERS_TIMEOUT:-60}
 zk_jar=/usr/share/java/zookeeper.jar
 slf4j_jar=/usr/share/java/slf4j-simple.jar
 zk_main=org.apache.zookeeper.server.quorum.QuorumPeerMain
+compat_etcd=/usr/bin/etcd # Debian's etcd-server
 
 log() { echo "servers: $*" >&2; }
 die() {
@@ -40,7 +47,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -438,6 +445,64 @@ cmd_start_ensemble() {
   die "could not start the ensemble: ports kept being taken"
 }
 
+# ensure_etcd_compat installs Debian's etcd-server (etcd 3.4) if missing.
+ensure_etcd_compat() {
+  [ -x "$compat_etcd" ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing etcd-server and no apt-get to install it"
+  log "installing etcd-server with apt-get"
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server >&2
+  [ -x "$compat_etcd" ] || die "apt-get installed etcd-server but $compat_etcd is missing"
+}
+
+cmd_start_etcd_compat() {
+  local dir t0 attempt rc client_port peer_port pid version
+  dir=$(server_dir "${1:-}")
+  if any_alive "$dir/etcd-compat.pid"; then
+    log "old etcd already running from $dir"
+    cat "$dir/compat.env"
+    return 0
+  fi
+  ensure_etcd_compat
+  version=$("$compat_etcd" --version 2>/dev/null | awk '/etcd Version/ { print $3 }')
+  t0=$(now)
+  for attempt in 1 2 3; do
+    rm -rf "$dir/etcd-compat"
+    rm -f "$dir/etcd-compat.pid" "$dir/compat.env"
+    mkdir -p "$dir/etcd-compat"
+    free_port
+    client_port=$REPLY
+    free_port
+    peer_port=$REPLY
+    # The systemd unit of the package is not used; 3.4 wants --logger=zap
+    # for --log-level (its default logger is deprecated and noisy).
+    write_launcher "$dir/etcd-compat/start" "$dir/etcd-compat/etcd.log" "$compat_etcd" \
+      --name zkrecipes-compat --data-dir "$dir/etcd-compat/data" \
+      --listen-client-urls "http://127.0.0.1:$client_port" \
+      --advertise-client-urls "http://127.0.0.1:$client_port" \
+      --listen-peer-urls "http://127.0.0.1:$peer_port" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+      --initial-cluster "zkrecipes-compat=http://127.0.0.1:$peer_port" \
+      --initial-cluster-state new \
+      --heartbeat-interval=10 --election-timeout=100 --logger=zap --log-level=warn
+    pid=$(bash "$dir/etcd-compat/start")
+    echo "$pid" >"$dir/etcd-compat.pid"
+    rc=0
+    wait_ready "etcd $version" etcd "$pid" "$client_port" "$dir/etcd-compat/etcd.log" || rc=$?
+    if [ "$rc" = 0 ]; then
+      echo "export ZKRECIPES_ETCD_ENDPOINTS=127.0.0.1:$client_port" >"$dir/compat.env"
+      echo "$version" >"$dir/compat.version"
+      log "etcd $version on 127.0.0.1:$client_port (pid $pid), serving after $(since "$t0")"
+      cat "$dir/compat.env"
+      return 0
+    fi
+    stop_pids "$dir" "" "$pid" || true
+    [ "$rc" = 2 ] && [ "$attempt" -lt 3 ] && continue
+    die "could not start the old etcd (files in $dir)"
+  done
+  die "could not start the old etcd: ports kept being taken"
+}
+
 cmd_stop() {
   local dir zk etcd t0
   [ -n "${1:-}" ] || usage
@@ -445,15 +510,16 @@ cmd_stop() {
   dir=$(cd "$1" && pwd)
   t0=$(now)
   zk=$(pids_of "$dir/zk.pid" "$dir/zk-ensemble.pids")
-  etcd=$(pids_of "$dir/etcd.pid")
+  etcd=$(pids_of "$dir/etcd.pid" "$dir/etcd-compat.pid")
   stop_pids "$dir" "$zk" "$etcd"
-  rm -f "$dir/zk.pid" "$dir/etcd.pid" "$dir/zk-ensemble.pids"
+  rm -f "$dir/zk.pid" "$dir/etcd.pid" "$dir/zk-ensemble.pids" "$dir/etcd-compat.pid"
   log "stopped the servers of $dir in $(since "$t0")"
 }
 
 case ${1:-} in
 start) cmd_start "${2:-}" ;;
 start-ensemble) cmd_start_ensemble "${2:-}" ;;
+start-etcd-compat) cmd_start_etcd_compat "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 *) usage ;;
 esac

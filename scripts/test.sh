@@ -10,7 +10,13 @@
 # ZooKeeper ensemble too unless ZKRECIPES_WITH_ENSEMBLE=0), runs
 # `go test -race -count=1 -timeout 20m ./...` against them, and always stops
 # them and removes the directory, on success, failure, Ctrl-C or SIGTERM.
-# It exits with go test's status. ZKRECIPES_TEST_PKGS overrides ./...
+# Then, for a whole run, a second pass runs the etcd backend's conformance
+# suite and the lock and election tests against Debian's etcd-server (3.4;
+# scripts/servers.sh start-etcd-compat), the oldest etcd kept working
+# (ZKRECIPES_COMPAT_ETCD=0 skips it, =1 forces it).
+# It exits with go test's status (the first failing pass's).
+# ZKRECIPES_TEST_PKGS overrides ./...; ZKRECIPES_ETCD_BIN names the etcd
+# to run instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,14 +85,23 @@ run go mod download
 t_deps=$(secs "$t0" "$(now)")
 
 t0=$(now)
-out=$(mktemp)
-run bash scripts/build-etcd.sh >"$out" || {
+if [ -n "${ZKRECIPES_ETCD_BIN:-}" ]; then
+  # The caller's etcd (README): used as it is, never built over.
+  [ -x "$ZKRECIPES_ETCD_BIN" ] || {
+    say "ZKRECIPES_ETCD_BIN=$ZKRECIPES_ETCD_BIN is not an executable"
+    exit 1
+  }
+  say "etcd from ZKRECIPES_ETCD_BIN: $ZKRECIPES_ETCD_BIN ($("$ZKRECIPES_ETCD_BIN" --version 2>/dev/null | awk '/etcd Version/ { print $3 }'))"
+else
+  out=$(mktemp)
+  run bash scripts/build-etcd.sh >"$out" || {
+    rm -f "$out"
+    say "building etcd failed"
+    exit 1
+  }
+  ZKRECIPES_ETCD_BIN=$(tail -n 1 "$out")
   rm -f "$out"
-  say "building etcd failed"
-  exit 1
-}
-ZKRECIPES_ETCD_BIN=$(tail -n 1 "$out")
-rm -f "$out"
+fi
 export ZKRECIPES_ETCD_BIN
 t_etcd=$(secs "$t0" "$(now)")
 
@@ -126,4 +141,28 @@ else
   run go test -run '^$' -bench . -benchmem -timeout 60m "$@" "${pkgs[@]}" || status=$?
 fi
 say "go test exited with $status after $(secs "$t0" "$(now)")"
+
+# The second pass: the etcd backend's conformance suite and the lock and
+# election recipes against Debian's etcd-server (3.4), the oldest etcd we
+# keep working, with ZooKeeper left out (testenv.Off). Only when the whole
+# suite ran (no package list or extra flags given) unless asked for with
+# ZKRECIPES_COMPAT_ETCD=1; ZKRECIPES_COMPAT_ETCD=0 turns it off.
+compat=${ZKRECIPES_COMPAT_ETCD:-}
+if [ -z "$compat" ]; then
+  compat=0
+  [ "$mode" = test ] && [ $# -eq 0 ] && [ -z "${ZKRECIPES_TEST_PKGS:-}" ] && compat=1
+fi
+if [ "$compat" = 1 ]; then
+  t0=$(now)
+  run bash scripts/servers.sh start-etcd-compat "$dir" >/dev/null
+  say "old etcd $(cat "$dir/compat.version") up in $(secs "$t0" "$(now)"); second pass: backend/etcd, recipes/lock, recipes/election"
+  t0=$(now)
+  compat_status=0
+  compat_eps=$(sed -n 's/^export ZKRECIPES_ETCD_ENDPOINTS=//p' "$dir/compat.env")
+  run env ZKRECIPES_ETCD_ENDPOINTS="$compat_eps" ZKRECIPES_ZK_ENDPOINTS=none \
+    ZKRECIPES_ZK_ENSEMBLE= ZKRECIPES_ZK_ENSEMBLE_DIR= \
+    go test -race -count=1 -timeout 15m "$@" ./backend/etcd/ ./recipes/lock/ ./recipes/election/ || compat_status=$?
+  say "second pass (etcd $(cat "$dir/compat.version")): go test exited with $compat_status after $(secs "$t0" "$(now)")"
+  [ "$status" != 0 ] || status=$compat_status
+fi
 exit "$status"
