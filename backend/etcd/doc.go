@@ -83,7 +83,11 @@
 // Every create or delete made through this backend puts C(parent) in the
 // same transaction, bumping its version, and deleting a node deletes its C,
 // E and M keys, so a re-created node's CVersion starts again at 0 as in
-// ZooKeeper.
+// ZooKeeper; a Multi that deletes a node and creates it again deletes its C
+// as well (unless it also changes the new node's children). So whatever
+// changes a node's CVersion writes C(p), and the mod revision of C(p) (0
+// while C(p) is absent, and the CVersion is then 0) pins the CVersion:
+// sequential creates rely on it.
 //
 // # Ephemeral nodes and lease expiry
 //
@@ -101,17 +105,27 @@
 // # Sequential nodes
 //
 // The suffix is the parent's CVersion at the time of the create, formatted
-// with backend.FormatSequence, exactly ZooKeeper's rule: it never repeats
-// under one parent and follows creation order (and CreateToken order). It
-// is assigned in the transaction that creates the node: If(mod revision of
-// C(parent) = the value the suffix came from, the name is free, the parent
-// exists and has no lease) Then(put the node, put C(parent)) Else(read the
-// parent, the name, and C and E of the parent). A failed compare hands the
-// current CVersion to the next attempt at no extra round trip. The first
-// attempt uses the counter this client last saw for the parent (after its
-// own creates, or a listing of the parent), or assumes a parent that never
-// had a child; the creates of one Client under one parent queue behind each
-// other instead of racing. Nothing is ever reserved ahead of a create.
+// with backend.FormatSequence. It keeps the rule backend states: while the
+// parent lives, each suffix is larger than every suffix handed out under it
+// before (the CVersion grows with every create under the parent and never
+// falls while it lives), so suffix order is creation order (and
+// CreateToken order); a parent
+// deleted and created again starts again at 0. ZooKeeper numbers by another
+// count, the children created (its CVersion counts creates and deletes:
+// after 4 creates and 2 deletes it is 6, and the next suffix 4), so the
+// numbers themselves differ between the backends. The suffix is assigned
+// in the transaction that creates the node: If(mod revision of C(parent) =
+// the value the suffix came from, the name is free, the parent exists and
+// has no lease) Then(put the node, put C(parent)) Else(read the parent, the
+// name, and C and E of the parent). The first compare is the whole of the
+// guard, sound because every change of a CVersion writes C (see Stat): a
+// client's counter from before a create, a delete or a re-create of the
+// parent fails it. A failed compare hands the current CVersion to the next
+// attempt at no extra round trip. The first attempt uses the counter this
+// client last saw for the parent (after its own creates and deletes, or a
+// listing of the parent), or assumes a parent that never had a child; the
+// creates of one Client under one parent queue behind each other instead
+// of racing. Nothing is ever reserved ahead of a create.
 //
 // # Multi
 //
@@ -134,10 +148,10 @@
 // children several times writes the key once and stores the difference in
 // E(p) (the node's version and CVersion stay exact), and a Multi that
 // deletes a node and creates it again overwrites its data and meta keys,
-// the data flagged "re-created", and records the new CreateToken in E(p):
-// Version 0, a new CreateToken, the new mode and owner. Watchers read the
-// flag and report the deletion (EventDeleted, EventChildrenChanged, and
-// NodeRemoved then NodeAdded in WatchTree).
+// the data flagged "re-created", records the new CreateToken in E(p), and
+// deletes C(p): Version 0, CVersion 0, a new CreateToken, the new mode and
+// owner. Watchers read the flag and report the deletion (EventDeleted,
+// EventChildrenChanged, and NodeRemoved then NodeAdded in WatchTree).
 //
 // # Round trips
 //

@@ -558,13 +558,29 @@ func (s *Session) emit(pl *plan, p string, n *mnode, rev int64) {
 		}
 	}
 
+	// C(p). Whatever changes the node's CVersion writes C(p), so that its
+	// mod revision (0 when absent, and then the CVersion is 0) pins the
+	// CVersion: the guard of a sequential create compares nothing else. A
+	// node created again starts again at CVersion 0, so unless this Multi
+	// also changed its new children, its C is deleted, leaving it as a new
+	// node's: absent. (Keeping C and correcting the count in E moved the
+	// CVersion back to 0 under an unchanged C: a client's stale counter
+	// passed the guard and numbered from the old life. A put of C would
+	// also outlive an ephemeral node's lease.)
 	var cAfter int64
-	if ckv != nil {
-		cAfter = ckv.Version
-	}
-	if n.kidChanges > 0 {
+	switch {
+	case recreated && n.cversion == 0:
+		if ckv != nil {
+			pl.then = append(pl.then, clientv3.OpDelete(ck))
+		}
+	case n.kidChanges > 0:
+		if ckv != nil {
+			cAfter = ckv.Version
+		}
 		pl.then = append(pl.then, clientv3.OpPut(ck, ""))
 		cAfter++
+	case ckv != nil:
+		cAfter = ckv.Version
 	}
 
 	// Corrections, when etcd's counts do not say it alone.

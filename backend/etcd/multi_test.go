@@ -74,6 +74,50 @@ func TestMultiRecreate(t *testing.T) {
 	}
 }
 
+// TestMultiRecreateAsEphemeral: a node that had children, deleted and
+// created again as an ephemeral node in one Multi, leaves nothing behind
+// when its session ends: created again later it is a new node, CVersion 0,
+// whose first sequential child is number 0.
+//
+// Seen failing before the re-create deleted C(p) (the Multi kept the old
+// counter key, which has no lease, and corrected it in E(p), which has):
+// "created again: CVersion 4, first child /p/x-0000000004".
+func TestMultiRecreateAsEphemeral(t *testing.T) {
+	s := testSession(t)
+	owner := sessionOf(t, testClient(t, func(c *Config) { c.Namespace = s.c.ns }))
+	mustCreate(t, s, "/p", nil, backend.Persistent)
+	for i := 0; i < 2; i++ {
+		p := mustCreate(t, s, "/p/x-", nil, backend.PersistentSequential)
+		if err := s.Delete(tctx(t), p, backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := owner.Multi(tctx(t),
+		backend.DeleteOp{Path: "/p", Version: backend.AnyVersion},
+		backend.CreateOp{Path: "/p", Mode: backend.Ephemeral},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Exists(tctx(t), "/p"); err != nil || st == nil || st.CVersion != 0 || st.EphemeralOwner != owner.ID() {
+		t.Fatalf("re-created as ephemeral: %+v, %v", st, err)
+	}
+	if err := owner.Expire(tctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Exists(tctx(t), "/p"); err != nil || st != nil {
+		t.Fatalf("after its session ended the ephemeral node is %+v, %v", st, err)
+	}
+	mustCreate(t, s, "/p", nil, backend.Persistent)
+	st, err := s.Exists(tctx(t), "/p")
+	if err != nil || st == nil {
+		t.Fatalf("Exists: %v", err)
+	}
+	first := mustCreate(t, s, "/p/x-", nil, backend.PersistentSequential)
+	if st.CVersion != 0 || first != "/p/x-0000000000" {
+		t.Fatalf("created again: CVersion %d, first child %s; want 0 and /p/x-0000000000", st.CVersion, first)
+	}
+}
+
 // TestMultiCounts: several changes to one node or one parent in a Multi
 // count one by one, as in ZooKeeper, though etcd bumps a key's version once
 // per transaction.
