@@ -15,10 +15,18 @@
 //
 // A node's Mode says how it lives: Persistent, Ephemeral (removed when the
 // owning session ends; no children), sequential variants (a 10-digit,
-// zero-padded counter appended to the name, unique and increasing under one
-// parent), Container (removed by the server after its last child goes) and
-// TTL (removed when childless and unmodified for the TTL). A mode the server
-// cannot do is ErrUnsupported, never a substitute.
+// zero-padded counter of the parent appended to the name), Container
+// (removed by the server after its last child goes) and TTL (removed when
+// childless and unmodified for the TTL). A mode the server cannot do is
+// ErrUnsupported, never a substitute.
+//
+// A sequential suffix is unique and increasing within one life of the
+// parent: while the parent lives, each suffix is larger than every suffix
+// handed out under it before, deleted nodes included, so suffix order is
+// creation order (CreateToken order). A parent deleted and created again,
+// even within one Multi, starts again at 0, as ZooKeeper's does: a suffix
+// says nothing across lives of its parent. The numbers themselves are the
+// backend's: ZooKeeper counts the children created, etcd the CVersion.
 //
 // # Sessions and clients
 //
