@@ -240,18 +240,34 @@
 //
 //	etcd / gRPC error                                  backend sentinel       ZooKeeper counterpart
 //	Unavailable (no connection, transport closing)     ErrConnectionLoss      ConnectionLoss
-//	ErrNoLeader, ErrLeaderChanged, ErrNotCapable       ErrConnectionLoss      ConnectionLoss (leader election)
+//	ErrNoLeader, ErrLeaderChanged, ErrNotLeader,
+//	  ErrStopped, ErrUnhealthy                         ErrConnectionLoss      ConnectionLoss (leader election)
+//	ErrNotCapable (cluster version not yet agreed)     ErrConnectionLoss      ConnectionLoss (server starting)
 //	ErrTimeout, ErrTimeoutDueToLeaderFail,
-//	  ErrTimeoutDueToConnectionLost                    ErrConnectionLoss      ConnectionLoss
+//	  ErrTimeoutDueToConnectionLost,
+//	  ErrTimeoutWaitAppliedIndex                       ErrConnectionLoss      ConnectionLoss
 //	DeadlineExceeded / Canceled not from the caller    ErrConnectionLoss      ConnectionLoss (request timeout)
-//	ErrNoSpace (alarm), other unexplained errors       ErrConnectionLoss      SystemError
+//	ErrTooManyRequests (member overloaded), other
+//	  ResourceExhausted but message size               ErrConnectionLoss      ConnectionLoss (throttled)
+//	ErrNoSpace, ErrCorrupt (alarms),
+//	  other unexplained errors                         ErrConnectionLoss      SystemError, a server stopping
+//	ErrCompacted, ErrFutureRev (a read at a revision
+//	  the member no longer or not yet has)             ErrConnectionLoss      -
+//	ErrInvalidAuthToken, ErrAuthOldRevision (clientv3
+//	  has fetched a new token: the next try succeeds)  ErrConnectionLoss      -
 //	ErrLeaseNotFound                                   ErrSessionExpired      SessionExpired
-//	ErrPermissionDenied, ErrAuthFailed,
-//	  ErrInvalidAuthToken, Unauthenticated             ErrNoAuth              NoAuth, AuthFailed
+//	ErrPermissionDenied, ErrAuthFailed, ErrUserEmpty,
+//	  ErrUserNotFound, Unauthenticated                 ErrNoAuth              NoAuth, AuthFailed
 //	ErrRequestTooLarge, ErrTooManyOps,
 //	  ResourceExhausted (message size)                 ErrTooLarge            (jute.maxbuffer)
+//	other InvalidArgument (empty or duplicate key,
+//	  ErrKeyNotFound, ...), ErrLeaseTTLTooLarge,
+//	  Unimplemented: refused whenever sent             ErrUnsupported         Unimplemented
 //	the caller's context ended                         its ctx error          (same)
 //
+// An error is matched as clientv3 returns it (rpctypes.EtcdError) or as
+// the server's gRPC status. ErrConnectionLoss is what the retry policy
+// retries, with back-off; every other class is final at once.
 // An ErrConnectionLoss on a write means its outcome is unknown.
 // ACLs are ErrUnsupported.
 //
