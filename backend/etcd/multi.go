@@ -566,10 +566,11 @@ func (s *Session) emit(pl *plan, p string, n *mnode, rev int64) {
 	// node's: absent. (Keeping C and correcting the count in E moved the
 	// CVersion back to 0 under an unchanged C: a client's stale counter
 	// passed the guard and numbered from the old life. A put of C would
-	// also outlive an ephemeral node's lease.)
+	// also outlive an ephemeral node's lease.) The same holds for a new
+	// node over a C an older version of this backend left behind.
 	var cAfter int64
 	switch {
-	case recreated && n.cversion == 0:
+	case n.created && n.cversion == 0:
 		if ckv != nil {
 			pl.then = append(pl.then, clientv3.OpDelete(ck))
 		}

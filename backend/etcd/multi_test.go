@@ -118,6 +118,38 @@ func TestMultiRecreateAsEphemeral(t *testing.T) {
 	}
 }
 
+// TestMultiCreateOverLeftoverCounter: a counter key left behind by an
+// older version of this backend (a Multi re-creating a node as ephemeral
+// kept C(p), which has no lease) does not let a stale counter through: a
+// Multi creating the node anew deletes it, and a client whose counter for
+// the path dates from before gets the number 0 under the new node.
+//
+// Seen failing with the Multi deleting C only for a node it re-created:
+// "first child of the new node: /p/x-0000000003".
+func TestMultiCreateOverLeftoverCounter(t *testing.T) {
+	s := testSession(t)
+	full := s.c.abs("/p")
+	for i := 0; i < 3; i++ {
+		if _, err := s.c.cli.Put(tctx(t), counterKey(full), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := s.c.cli.Get(tctx(t), counterKey(full))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("leftover counter: %v, %v", resp, err)
+	}
+	s.c.setSeqHint(full, 3, resp.Kvs[0].ModRevision) // a client that saw it
+	if _, err := s.Multi(tctx(t), backend.CreateOp{Path: "/p", Mode: backend.Persistent}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Exists(tctx(t), "/p"); err != nil || st == nil || st.CVersion != 0 {
+		t.Fatalf("new node over a leftover counter: %+v, %v; want CVersion 0", st, err)
+	}
+	if first := mustCreate(t, s, "/p/x-", nil, backend.PersistentSequential); first != "/p/x-0000000000" {
+		t.Fatalf("first child of the new node: %s", first)
+	}
+}
+
 // TestMultiCounts: several changes to one node or one parent in a Multi
 // count one by one, as in ZooKeeper, though etcd bumps a key's version once
 // per transaction.
