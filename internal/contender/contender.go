@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,23 +38,38 @@ type Layout struct {
 func (l Layout) Valid() bool { return l.GUID != nil && l.Name != nil && l.Sequence != nil }
 
 // MarkerSequence returns a Sequence function reading the number after the
-// last occurrence of marker: the digits up to the end of the name.
+// last occurrence of marker, up to the end of the name, in the order
+// ZooKeeper assigns them (SequenceOrder).
 func MarkerSequence(marker string) func(string) (int64, bool) {
 	return func(name string) (int64, bool) {
 		i := strings.LastIndex(name, marker)
 		if i < 0 {
 			return 0, false
 		}
-		digits := name[i+len(marker):]
-		if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(digits, 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		return n, true
+		return SequenceOrder(name[i+len(marker):])
 	}
+}
+
+// SequenceOrder reads a sequence suffix and returns its place in the order
+// the server hands them out. ZooKeeper's counter is a signed 32-bit number
+// printed with "%010d": after 2147483647 come -2147483648 ("-2147483648")
+// up to -1 ("-000000001"), so a negative suffix ranks as its value plus
+// 2^32, after every positive one (kazoo compared them as strings and
+// re-elected forever past the wrap, kazoo#730). A suffix that is not an
+// optional minus sign and digits within 32 bits is not a sequence.
+func SequenceOrder(suffix string) (int64, bool) {
+	digits := strings.TrimPrefix(suffix, "-")
+	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(suffix, 10, 64)
+	if err != nil || n < math.MinInt32 || n > math.MaxUint32 {
+		return 0, false
+	}
+	if n < 0 {
+		n += 1 << 32
+	}
+	return n, true
 }
 
 // CuratorLayout returns the layout of Curator's protected lock nodes:

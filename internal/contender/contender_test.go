@@ -96,3 +96,42 @@ func TestMarkersSequenceAndNearestAhead(t *testing.T) {
 }
 
 func fixedGUID() string { return "g" }
+
+// TestSequenceOrderWraps: ZooKeeper's counter is a signed 32-bit number
+// printed with "%010d", so past 2147483647 the names go negative; they are
+// ordered as the server assigned them, after every positive one, in
+// Curator's and kazoo's layouts alike (names made by hand). Seen failing
+// with SequenceOrder reading the suffix as a plain signed number: the
+// wrapped nodes sorted first and "_c_e" was taken for the holder.
+func TestSequenceOrderWraps(t *testing.T) {
+	seq := MarkersSequence("lock-", "__lock__")
+	children := []string{
+		"0f00__lock__-000000001",  // -1: the last assigned
+		"_c_c-lock--2147483648",   // the first past the wrap
+		"_c_a-lock-2147483646",    //
+		"0e00__lock__-2147483647", // the second past the wrap
+		"_c_b-lock-2147483647",    // the last positive
+		"_c_x-lock-21474836470",   // more than 32 bits: not a sequence
+		"_c_y-lock--21474836480",  // likewise
+		"_c_z-lock-+000000001",    // not digits
+		"_c_w-lock-",              // no number
+		"0a00__lock__-",           // a sign alone
+		"_c_v-lock-12a4567890",    // not digits
+		"leader",                  // no marker
+	}
+	q := Queue(children, Layout{GUID: fixedGUID, Name: func(g string) string { return g }, Sequence: seq})
+	var names []string
+	for _, e := range q {
+		names = append(names, e.Name)
+	}
+	want := []string{"_c_a-lock-2147483646", "_c_b-lock-2147483647", "_c_c-lock--2147483648", "0e00__lock__-2147483647", "0f00__lock__-000000001"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("Queue = %v; want %v", names, want)
+	}
+	if b := Predecessor(q, 2); b != "_c_b-lock-2147483647" {
+		t.Fatalf("the first node past the wrap waits for %q; want the last positive one", b)
+	}
+	if b := Predecessor(q, 0); b != "" {
+		t.Fatalf("the holder waits for %q", b)
+	}
+}

@@ -22,9 +22,14 @@
 //
 // A Layout names the nodes and reads their order. Curator names lock nodes
 // "_c_<guid>-lock-<10 digits>" and kazoo "<guid>__lock__<10 digits>"; both
-// order by the digits after their marker. Children whose names the layout
-// does not recognise (no marker, or no number after it) are ignored for
-// ordering: they neither block anyone nor are blocked.
+// order by the digits after their marker. A recipe that shares its path
+// with both libraries reads the markers of both (MarkersSequence) whatever
+// names it writes. Sequence numbers are ordered as ZooKeeper assigns them
+// (SequenceOrder): its counter is signed 32-bit, so past 2147483647 the
+// suffix goes negative, and a negative number ranks after every positive
+// one. Children whose names the layout does not recognise (no marker, or
+// no number after it) are ignored for ordering: they neither block anyone
+// nor are blocked.
 //
 // # Rules
 //

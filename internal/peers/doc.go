@@ -20,7 +20,8 @@
 //	command              answer(s)                       peers
 //	ping                 pong                            both
 //	session              session 0x<session id, hex>     both
-//	lock PATH            acquired lock PATH              both: InterProcessMutex, kazoo Lock
+//	lock PATH [PAT...]   acquired lock PATH              both: InterProcessMutex, kazoo Lock; kazoo
+//	                                                     takes PATs as its extra_lock_patterns
 //	revocable-lock PATH  acquired revocable-lock PATH,   Curator: InterProcessMutex.makeRevocable; the
 //	                     revoke-requested PATH           listener prints when a revoke is asked for
 //	revoke PATH NODE     revoke-sent NODE                Curator: Revoker.attemptRevoke(PATH/NODE)

@@ -118,14 +118,26 @@
 // On ZooKeeper, a Latch or Campaign with the Curator layout and a Curator
 // LeaderLatch on the same path take part in one election: they read the
 // same names the same way (sequence after "latch-") and each watches its
-// predecessor; exactly one leads. Curator's LeaderSelector uses a lock
-// ("_c_<guid>-lock-<seq>") rather than latch nodes, so it does not share an
-// election with the Curator layout. With the Kazoo layout our nodes are
-// those of a kazoo Election on the same path. The ActiveStandby layout is
-// that of Hadoop's ActiveStandbyElector (node names and roles; Hadoop
-// stores a protobuf of the active's address as the value, which this
-// package passes through as bytes). On etcd, elections are shared only
-// with other zkrecipes clients.
+// predecessor; exactly one leads. With the Kazoo layout our nodes are
+// those of a kazoo Election on the same path. Whatever layout it writes, a
+// candidate orders every candidate node Curator or kazoo writes on the path
+// by sequence number (LeaderLatch's "-latch-", LeaderSelector's "-lock-",
+// kazoo Election's "__lock__"), so it never leads while one of theirs does.
+// The other way round, each library sees only its own names:
+//
+//	                       ours waits for it   it waits for our Curator layout   for our Kazoo layout
+//	Curator LeaderLatch    yes                 yes                               no (orders kazoo's names as text)
+//	Curator LeaderSelector yes                 no (reads "-lock-" only)          no
+//	kazoo Election         yes                 no (takes no extra patterns)      yes
+//
+// So use the layout of the library that shares the election. ZooKeeper's
+// sequence numbers go negative past 2147483647; candidates are ordered as
+// the server assigned them, a negative number after every positive one.
+//
+// The ActiveStandby layout is that of Hadoop's ActiveStandbyElector (node
+// names and roles; Hadoop stores a protobuf of the active's address as the
+// value, which this package passes through as bytes). On etcd, elections
+// are shared only with other zkrecipes clients.
 //
 // # Failure
 //

@@ -73,11 +73,23 @@ func (l Layout) String() string {
 	return fmt.Sprintf("layout(%d)", int(l))
 }
 
+// candidateMarkers precede the sequence number of every candidate node
+// Curator or kazoo writes for an election: Curator's LeaderLatch
+// ("_c_<guid>-latch-<n>"), Curator's LeaderSelector (an InterProcessMutex:
+// "_c_<guid>-lock-<n>") and kazoo's Election (a kazoo Lock:
+// "<hex32>__lock__<n>"). Whatever its own layout, a candidate orders all of
+// them by number.
+var candidateMarkers = []string{"latch-", "lock-", "__lock__"}
+
+// contender returns the layout the candidate writes its node in, reading
+// the nodes of every layout.
 func (l Layout) contender() contender.Layout {
+	c := contender.CuratorLayout("latch")
 	if l == Kazoo {
-		return contender.KazooLayout("lock")
+		c = contender.KazooLayout("lock")
 	}
-	return contender.CuratorLayout("latch")
+	c.Sequence = contender.MarkersSequence(candidateMarkers...)
+	return c
 }
 
 // Option configures an Election, a Latch or an ActiveStandby. A bad option

@@ -49,13 +49,32 @@
 //
 // # Compatibility
 //
-// On ZooKeeper, a Mutex with the Curator layout and a Curator
-// InterProcessMutex on the same path exclude each other: they read the same
-// names the same way (sequence after "lock-"), and each watches its
-// predecessor. With the Kazoo layout our nodes are kazoo's own names, so a
-// kazoo Lock on the same path sees them without any setting. A kazoo Lock
-// sharing a directory with Curator-layout nodes would not see them unless
-// its extra_lock_patterns included "-lock-"; use the Kazoo layout instead.
+// On ZooKeeper a lock shares its path with Curator's and kazoo's. Whatever
+// layout it writes, a Mutex orders every node in its directory whose name
+// Curator or kazoo would write for an exclusive lock ("_c_<guid>-lock-<n>",
+// "<hex32>__lock__<n>") by sequence number, and so waits for a holder of
+// either library. Whether they wait for us depends on what they read:
+//
+//	               ours waits for it   it waits for our Curator layout   it waits for our Kazoo layout
+//	Curator mutex  yes                 yes                               no (orders kazoo's names as text)
+//	kazoo Lock     yes                 only with extra_lock_patterns     yes
+//	                                   ["-lock-"]
+//
+// So with Curator processes on the path, use the Curator layout (the
+// default); with kazoo processes, the Kazoo layout, or the default with
+// extra_lock_patterns set on kazoo's side; with both, the Curator layout and
+// that kazoo setting. A read-write lock, likewise, orders the readers and
+// writers of both libraries' read-write locks ("__READ__"/"__WRIT__",
+// "__rlock__"/"__lock__"; see Read-write lock); kazoo sees only its own
+// names there. The semaphore speaks Curator's SemaphoreV2 protocol (a lease
+// directory and a lock directory) and shares with Curator's
+// InterProcessSemaphoreV2; kazoo's Semaphore is another protocol, and the
+// two exclude nothing of each other. TestCrossLayout and TestInterop check
+// the table against the real libraries.
+//
+// ZooKeeper's sequence numbers are signed 32-bit and go negative past
+// 2147483647; a lock orders them as the server assigned them (a negative
+// number after every positive one), where kazoo compares them as text.
 // Reentrancy and Curator's lock schema are not offered; revocation is (see
 // Revocation). On etcd the nodes are only shared with other zkrecipes
 // clients.
@@ -86,9 +105,11 @@
 //	Curator: <path>/_c_<guid>-__READ__<10 digits>   <path>/_c_<guid>-__WRIT__<10 digits>
 //	Kazoo:   <path>/<32 hex digits>__rlock__<10 digits>   <path>/<32 hex digits>__lock__<10 digits>
 //
-// Both order by the digits after the marker, so on ZooKeeper our readers
-// and writers and Curator's (or kazoo's) share one queue and exclude each
-// other as the rule says. A kazoo WriteLock's node is also a kazoo Lock's,
+// Whatever its layout, an RWMutex reads the nodes of both and orders them
+// by the digits after the marker, so on ZooKeeper our readers and writers
+// and Curator's and kazoo's share one queue and exclude each other as the
+// rule says, as far as each library reads the others' names (kazoo reads
+// only its own, Curator orders kazoo's as text). A kazoo WriteLock's node is also a kazoo Lock's,
 // so a kazoo Lock on the path acts as a writer. kazoo 2.8 (Debian's) still
 // has kazoo#649: its ReadLock also waits for writers that arrived after it, so a
 // kazoo reader queued ahead of a writer (ours or kazoo's) can wait for that

@@ -61,11 +61,22 @@ func (l Layout) String() string {
 	return fmt.Sprintf("layout(%d)", int(l))
 }
 
+// mutexMarkers precede the sequence number of every exclusive lock node
+// Curator ("_c_<guid>-lock-<n>": InterProcessMutex) or kazoo
+// ("<hex32>__lock__<n>": Lock, WriteLock) writes. Whatever its own layout,
+// a Mutex orders all of them by number, so it queues behind a holder of
+// either library on the same path.
+var mutexMarkers = []string{"lock-", "__lock__"}
+
+// contender returns the layout the lock writes its nodes in, reading the
+// nodes of both layouts.
 func (l Layout) contender() contender.Layout {
+	c := contender.CuratorLayout("lock")
 	if l == Kazoo {
-		return contender.KazooLayout("lock")
+		c = contender.KazooLayout("lock")
 	}
-	return contender.CuratorLayout("lock")
+	c.Sequence = contender.MarkersSequence(mutexMarkers...)
+	return c
 }
 
 // Option configures a Mutex. A bad option makes New fail.

@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -43,6 +44,18 @@ type rwLayout struct {
 	name        func(guid, marker string) string
 }
 
+// Whatever its own layout, a read-write lock orders the readers and writers
+// of both Curator's InterProcessReadWriteLock ("_c_<guid>-__READ__<n>",
+// "_c_<guid>-__WRIT__<n>") and kazoo's ReadLock and WriteLock
+// ("<hex32>__rlock__<n>", "<hex32>__lock__<n>") by number, so it shares the
+// path with either library's holders.
+var (
+	readMarkers  = []string{"__READ__", "__rlock__"}
+	writeMarkers = []string{"__WRIT__", "__lock__"}
+	rwSequence   = contender.MarkersSequence(append(slices.Clone(readMarkers), writeMarkers...)...)
+	writerSeq    = contender.MarkersSequence(writeMarkers...)
+)
+
 func rwLayoutOf(l Layout) rwLayout {
 	if l == Kazoo { // "<hex32>__rlock__<seq>", "<hex32>__lock__<seq>"
 		k := contender.KazooLayout("lock")
@@ -63,13 +76,13 @@ func (r rwLayout) contender(write bool) contender.Layout {
 	return contender.Layout{
 		GUID:     r.guid,
 		Name:     func(guid string) string { return r.name(guid, marker) },
-		Sequence: contender.MarkersSequence(r.read, r.write),
+		Sequence: rwSequence,
 	}
 }
 
 // isWriter reports whether name is a writer's node.
 func (r rwLayout) isWriter(name string) bool {
-	_, ok := contender.MarkerSequence(r.write)(name)
+	_, ok := writerSeq(name)
 	return ok
 }
 

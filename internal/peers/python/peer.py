@@ -151,8 +151,12 @@ class Peer:
         elif cmd == "session":
             say("session 0x%x" % self.client.client_id[0])
         elif cmd == "lock":
-            need(1, "lock PATH")
-            self.start(Hold("lock", args[0], self.client.Lock(args[0], self.ident)))
+            # lock PATH [PATTERN...]: the patterns are kazoo's
+            # extra_lock_patterns, other libraries' node markers.
+            if not args:
+                raise ValueError("usage: lock PATH [PATTERN...]")
+            lk = self.client.Lock(args[0], self.ident, extra_lock_patterns=args[1:])
+            self.start(Hold("lock", args[0], lk))
         elif cmd == "read-lock":
             need(1, "read-lock PATH")
             self.start(Hold(cmd, args[0], self.client.ReadLock(args[0], self.ident)))
