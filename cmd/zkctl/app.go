@@ -59,6 +59,7 @@ func newApp(io streams) *cli.App {
 				Usage: "user for ZooKeeper digest auth or etcd auth; the password comes from ZKCTL_PASSWORD or --password-file"},
 			&cli.StringFlag{Name: "password-file", EnvVars: []string{"ZKCTL_PASSWORD_FILE"},
 				Usage: "file holding the password (first line)"},
+			&cli.StringFlag{Name: "acl", EnvVars: []string{"ZKCTL_ACL"}, Usage: aclUsage},
 			&cli.StringFlag{Name: "cacert", EnvVars: []string{"ZKCTL_CACERT"}, Usage: "etcd: CA bundle to verify the servers (turns TLS on)"},
 			&cli.StringFlag{Name: "cert", EnvVars: []string{"ZKCTL_CERT"}, Usage: "etcd: client certificate (TLS)"},
 			&cli.StringFlag{Name: "key", EnvVars: []string{"ZKCTL_KEY"}, Usage: "etcd: client key (TLS)"},
@@ -112,18 +113,29 @@ func connect(c *cli.Context) (backend.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	acl, err := parseACL(c.String("acl"))
+	if err != nil {
+		return nil, err
+	}
 	timeout := c.Duration("session-timeout")
 	switch cl.Backend {
 	case "zk":
 		if c.String("cacert") != "" || c.String("cert") != "" {
 			return nil, usagef("TLS flags are for etcd; this ZooKeeper client has no TLS")
 		}
-		cfg := zk.Config{Servers: cl.Servers, Namespace: cl.Namespace, SessionTimeout: timeout}
+		if usesAuthScheme(acl) && user == "" {
+			return nil, usagef("--acl %s: creator-only needs --user (ZooKeeper refuses it to a session without credentials)", c.String("acl"))
+		}
+		// DefaultACL nil: creator-only with credentials, open without.
+		cfg := zk.Config{Servers: cl.Servers, Namespace: cl.Namespace, SessionTimeout: timeout, DefaultACL: acl}
 		if user != "" {
 			cfg.Auth = []zk.Auth{{Scheme: "digest", Credential: []byte(user + ":" + password)}}
 		}
 		return zk.New(cfg)
 	default:
+		if acl != nil {
+			return nil, usagef("--acl is for ZooKeeper: etcd has no per-node ACLs (its access control is RBAC, set up with etcdctl role and user)")
+		}
 		cfg := etcd.Config{Endpoints: cl.Servers, Namespace: cl.Namespace, SessionTimeout: timeout, Username: user, Password: password}
 		if cfg.TLS, err = tlsConfig(c); err != nil {
 			return nil, err

@@ -56,9 +56,10 @@ import (
 //     included; the parent's sequence counter starts again from its count of
 //     children, so a later sequential create there may meet a restored name.
 //   - ACLs: dump writes a node's "acl" on ZooKeeper when it is not the
-//     default (world:anyone, all permissions); a node without one gets the
-//     target client's default. etcd has no per-node ACLs: a restore there
-//     drops them and says so on stderr.
+//     open one (world:anyone, all permissions); a node without one gets the
+//     target client's default (creator-only with --user, see --acl). etcd
+//     has no per-node ACLs: a restore there drops them and says so on
+//     stderr.
 //   - Container and TTL modes: dump writes them from etcd, which keeps a
 //     node's mode (Stat.Mode, read with the tree: no extra round trip).
 //     ZooKeeper's server reports such nodes as persistent, so a dump from
@@ -779,11 +780,20 @@ func (p *restorePlan) apply(ctx context.Context, s backend.Session, caps backend
 	n, t := p.nodes[i], p.target[i]
 	switch p.act[i] {
 	case actCreate:
-		opts := aclOption(n, caps)
+		acl := aclOption(n, caps)
+		opts := acl
 		if n.mode.IsTTL() {
 			opts = append(opts, backend.WithTTL(n.ttl))
 		}
 		if depth == 0 {
+			if len(acl) > 0 {
+				// WithParents would give the parents the node's ACL, which
+				// may not let this client create under them: the parents
+				// get the client's default, as the rest of the restore.
+				if err := backend.CreateParents(ctx, s, t, backend.Persistent); err != nil {
+					return err
+				}
+			}
 			opts = append(opts, backend.WithParents(backend.Persistent))
 		}
 		_, err := s.Create(ctx, t, n.raw, n.mode, opts...)

@@ -12,7 +12,7 @@ import (
 // what kind of failure it was, so scripts can branch on it.
 const (
 	ExitOK          = 0 // success
-	ExitError       = 1 // any other error
+	ExitError       = 1 // any other error, e.g. not authorized (backend.ErrNoAuth)
 	ExitUsage       = 2 // bad flags, arguments or paths; no cluster configured
 	ExitNoNode      = 3 // the node does not exist
 	ExitConflict    = 4 // the node exists, a version did not match, the node has children, a lock is held

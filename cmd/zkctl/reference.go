@@ -20,7 +20,7 @@ var exitStatuses = []struct {
 	what string
 }{
 	{ExitOK, "ExitOK", "success"},
-	{ExitError, "ExitError", "any other error"},
+	{ExitError, "ExitError", "any other error, e.g. not authorized (an ACL or the cluster's auth refused the operation)"},
 	{ExitUsage, "ExitUsage", "bad flags, arguments or paths; no cluster configured"},
 	{ExitNoNode, "ExitNoNode", "the node does not exist"},
 	{ExitConflict, "ExitConflict", "the node exists, a version did not match, the node has children, a lock is held"},

@@ -451,7 +451,7 @@ type shellShared struct {
 }
 
 // shellConnFlags are the global flags that choose a connection and session.
-var shellConnFlags = []string{"endpoints", "session-timeout", "user", "password-file", "cacert", "cert", "key"}
+var shellConnFlags = []string{"endpoints", "session-timeout", "user", "password-file", "acl", "cacert", "cert", "key"}
 
 func connFingerprint(c *cli.Context) []string {
 	var fp []string
