@@ -210,9 +210,15 @@ func session(c *cli.Context) (context.Context, backend.Session, func(), error) {
 		client.Close()
 		if errors.Is(err, context.DeadlineExceeded) && c.Context.Err() == nil {
 			// No session within the timeout: the cluster is unreachable.
-			return nil, nil, nil, fmt.Errorf("%w: no session with %s within %v", backend.ErrConnectionLoss, c.String("endpoints"), c.Duration("request-timeout"))
+			return nil, nil, nil, noSession(c, c.Duration("request-timeout"))
 		}
 		return nil, nil, nil, err
 	}
 	return ctx, s, func() { cancel(); client.Close() }, nil
+}
+
+// noSession is the error of a command that got no session within timeout.
+// It names the endpoints without credentials.
+func noSession(c *cli.Context, timeout time.Duration) error {
+	return fmt.Errorf("%w: no session with %s within %v", backend.ErrConnectionLoss, redactEndpoints(c.String("endpoints")), timeout)
 }

@@ -252,7 +252,7 @@ func bulkSession(c *cli.Context, ep string) (timedSession, string, func(), error
 	if err != nil {
 		client.Close()
 		if errors.Is(err, context.DeadlineExceeded) && c.Context.Err() == nil {
-			return timedSession{}, "", nil, fmt.Errorf("%w: no session with %s within %v", backend.ErrConnectionLoss, c.String("endpoints"), timeout)
+			return timedSession{}, "", nil, noSession(c, timeout)
 		}
 		return timedSession{}, "", nil, err
 	}

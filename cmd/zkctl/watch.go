@@ -79,7 +79,7 @@ func watch(c *cli.Context, io streams) error {
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && c.Context.Err() == nil {
-			return fmt.Errorf("%w: no session with %s within %v", backend.ErrConnectionLoss, c.String("endpoints"), c.Duration("request-timeout"))
+			return noSession(c, c.Duration("request-timeout"))
 		}
 		return err
 	}
