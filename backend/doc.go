@@ -28,6 +28,14 @@
 // says nothing across lives of its parent. The numbers themselves are the
 // backend's: ZooKeeper counts the children created, etcd the CVersion.
 //
+// A node's children version (Stat.CVersion) moves with every create and
+// delete of a child, with one exception on etcd: an ephemeral child removed
+// because its session's lease expired (or was revoked) does not move it,
+// since etcd deletes a lease's keys by itself (backend/etcd, "Ephemeral
+// nodes and lease expiry"). Watches and NumChildren see that removal on
+// both backends; a recipe that must notice a child's going watches the
+// children, never the children version alone.
+//
 // # Sessions and clients
 //
 // A Session owns ephemeral nodes and carries every call. Its State moves from
