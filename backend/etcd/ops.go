@@ -403,7 +403,7 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 		if attempt >= 3 {
 			// Heavy contention from other clients: back off a little,
 			// randomly, so the contenders spread out.
-			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-3, 5)))
+			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-3, 9)))
 			sleepCtx(ctx, d)
 			if err := ctx.Err(); err != nil {
 				return "", err

@@ -191,7 +191,10 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	// the create may still be on its way, could miss it (on ZooKeeper a later
 	// request can overtake a pending one, on etcd a cancelled request can
 	// still be applied), and a stray node would queue ahead of everyone until
-	// the session ends.
+	// the session ends. While the caller waits, the create has no deadline
+	// but the caller's: a Lock without a deadline gets its node or a real
+	// error, never an internal timeout (issue 12). Once the caller has gone,
+	// the create gets CleanupTimeout more to end.
 	type outcome struct {
 		path string
 		err  error
@@ -201,7 +204,7 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	if cfg.ACL != nil {
 		opts = append(opts, backend.WithACL(cfg.ACL...)) // the parents' too
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer cancel()
 		created, err := backend.CreateWithGUID(cctx, s, p, guid, cfg.Data, backend.EphemeralSequential, opts...)
@@ -211,8 +214,10 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	select {
 	case o = <-done:
 	case <-ctx.Done():
+		bound := time.AfterFunc(CleanupTimeout, cancel)
 		go func() {
 			o := <-done
+			bound.Stop()
 			if o.err == nil {
 				log.Debug("contender: deleting a node created after its context ended", "path", o.path)
 				removeAbandoned(s, o.path, log)
