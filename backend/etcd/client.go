@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -38,6 +39,7 @@ type Client struct {
 
 	stop      chan struct{}
 	ctx       context.Context // ended by Close: bounds the reaper's calls
+	reapScans atomic.Int64    // reaping passes this client made, for tests
 	cancelCtx context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once

@@ -68,11 +68,12 @@ type Config struct {
 	// 1.5 MiB request limit minus 16 KiB). Raise it only together with the
 	// server's --max-request-bytes.
 	MaxDataSize int
-	// ReapInterval is how often the client's reaper removes expired TTL nodes
-	// and empty container nodes of its namespace. Zero selects
-	// DefaultReapInterval; a negative value turns this client's reaper off
-	// (another client of the namespace must then run one). TTLs are judged
-	// by the reaping client's clock against the writer's clock.
+	// ReapInterval is how often the namespace's reaper removes expired TTL
+	// nodes and empty container nodes, when this client is the reaper (one
+	// client per namespace is, elected; see the package documentation).
+	// Zero selects DefaultReapInterval; a negative value keeps this client
+	// from ever reaping (another client of the namespace must). TTLs are
+	// judged by the reaping client's clock against the writer's clock.
 	ReapInterval time.Duration
 	// Logger receives the client's diagnostics. Nil discards them.
 	Logger *slog.Logger

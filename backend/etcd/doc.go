@@ -19,6 +19,7 @@
 //	E(p) = C(p) + "\x00"             count corrections, rarely present (see Multi)
 //	M(p) = C(p) + "\x01"             meta key: mode, ctime, TTL, written by the create
 //	X(p) = "/zkr/x" + p               reaper index of container and TTL nodes
+//	R(ns) = "/zkr/r" + ns             held by the namespace's reaper (see Container and TTL nodes)
 //
 // For example, with /app and /app/locks, after four sequential creates
 // under /app/locks (lock-0000000000 to lock-0000000003) and the deletes of
@@ -219,16 +220,22 @@
 //
 // # Container and TTL nodes
 //
-// etcd has neither, so each Client runs a reaper (Config.ReapInterval,
-// default 1 s; negative turns it off) over the index keys X(p) of its
-// namespace: it deletes TTL nodes without children whose mtime + TTL has
-// passed, and containers without children whose CVersion is above 0 (they
-// had a child), each with a transaction guarded by the mod revision read
-// and the range-empty compare, so several reapers (one per client) are
-// safe. TTLs are judged by the reaping client's clock against the mtime the
-// writer's clock recorded: keep clocks in sync, and expect reaping up to one
-// interval late. Reaping is an ordinary delete: it counts in the parent's
-// CVersion.
+// etcd has neither, so one client per namespace reaps (Config.ReapInterval,
+// default 1 s; negative keeps a client out of it) over the index keys X(p)
+// of its namespace: it deletes TTL nodes without children whose mtime + TTL
+// has passed, and containers without children whose CVersion is above 0
+// (they had a child), each with a transaction guarded by the mod revision
+// read and the range-empty compare. The reaper is elected: it holds
+// R(ns) = "/zkr/r" + ns with the lease of one of its sessions; every other
+// client of the namespace keeps one idle watch on R(ns) and stands when it
+// is deleted (the reaper closed, or its session was lost), so reaping costs
+// the same for 64 clients as for one. A client without a live session does
+// not stand. Nested namespaces ("/" and "/app") each have their reaper,
+// and the guarded deletes make two reapers on one node safe. TTLs are
+// judged by the reaping client's clock against the mtime the writer's
+// clock recorded: keep clocks in sync, and expect reaping up to one
+// interval late (more while a new reaper takes over). Reaping is an
+// ordinary delete: it counts in the parent's CVersion.
 //
 // # Errors, retries and limits
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -13,26 +14,137 @@ import (
 // reads each, under etcd's 128 operations per transaction).
 const reapBatch = 40
 
-// reapLoop removes, every interval, the container and TTL nodes of the
-// namespace that are due, until the client closes.
+// reaperKey is the key held, with a session's lease, by the one client
+// that reaps namespace ns. It is outside the node key space (parseKey
+// reads it as no key of a node).
+func reaperKey(ns string) string { return keyPrefix + "r" + ns }
+
+// reapLoop makes this client its namespace's reaper while no other client
+// is, until the client closes. One reaper per namespace, elected through
+// reaperKey held with the lease of a session of the reaping client, so the
+// cost of reaping does not grow with the number of clients: a client that
+// is not the reaper keeps one idle watch on the key and takes over when
+// it goes (its holder closed, or its session was lost). A client with no
+// live session does not stand.
 func (c *Client) reapLoop(interval time.Duration) {
 	defer c.wg.Done()
-	ctx := c.ctx // ended by Close
+	key := reaperKey(c.ns)
+	for {
+		s := c.liveSession()
+		if s == nil {
+			if !c.pause(interval) {
+				return
+			}
+			continue
+		}
+		ctx, cancel := context.WithCancel(c.ctx)
+		stop := context.AfterFunc(s.ctx, cancel) // the session's end ends the term
+		won, rev, err := c.standForReaper(ctx, key, s.lease)
+		switch {
+		case err != nil:
+			c.log.Debug("etcd: standing for reaper", "err", err)
+			cancel()
+			stop()
+			if !c.pause(interval) {
+				return
+			}
+			continue
+		case won:
+			c.log.Debug("etcd: this client reaps", "namespace", c.ns, "lease", int64(s.lease))
+			c.reapWhile(ctx, interval)
+		default:
+			c.awaitReaperGone(ctx, key, rev)
+		}
+		cancel()
+		stop()
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+	}
+}
+
+// liveSession returns the client's current session if it lives, else nil.
+func (c *Client) liveSession() *Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil || c.cur.Err() != nil {
+		return nil
+	}
+	return c.cur
+}
+
+// pause waits d; false when the client closed meanwhile.
+func (c *Client) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// standForReaper puts key with lease unless another holds it. It returns
+// whether this client now holds it, and the revision it read.
+func (c *Client) standForReaper(ctx context.Context, key string, lease clientv3.LeaseID) (bool, int64, error) {
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, "", clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return false, 0, err
+	}
+	if !resp.Succeeded {
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 && clientv3.LeaseID(kvs[0].Lease) == lease {
+			return true, resp.Header.Revision, nil // ours already (a lease reused)
+		}
+	}
+	return resp.Succeeded, resp.Header.Revision, nil
+}
+
+// reapWhile reaps every interval until ctx ends (the session ended or the
+// client closed).
+func (c *Client) reapWhile(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
+		case <-ctx.Done():
+			return
 		case <-c.stop:
 			return
 		case <-t.C:
 		}
 		pctx, pcancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
+		c.reapScans.Add(1)
 		if n, err := c.reapOnce(pctx, time.Now()); err != nil {
 			c.log.Debug("etcd: reaping", "err", err)
 		} else if n > 0 {
 			c.log.Debug("etcd: reaped", "nodes", n)
 		}
 		pcancel()
+	}
+}
+
+// awaitReaperGone waits until key, held by another client at revision
+// rev, is deleted, or ctx ends. A watch that fails is not waited on again
+// at once: the caller stands again, which reads the key.
+func (c *Client) awaitReaperGone(ctx context.Context, key string, rev int64) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for resp := range c.cli.Watch(wctx, key, clientv3.WithRev(rev+1)) {
+		if resp.Err() != nil {
+			c.pause(100 * time.Millisecond)
+			return
+		}
+		for _, ev := range resp.Events {
+			if ev.Type == mvccpb.DELETE {
+				return
+			}
+		}
 	}
 }
 

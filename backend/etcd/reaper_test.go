@@ -92,3 +92,66 @@ func TestReaperLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestOneReaperPerNamespace (issue 12): of the clients of one namespace,
+// one reaps at a time, so reaping costs the same for 2 clients as for 64;
+// when the reaper's client closes, another takes over, and containers are
+// still reaped. Seen failing with every client reaping on its own ticker
+// (the loop before issue 12): all five clients counted passes.
+func TestOneReaperPerNamespace(t *testing.T) {
+	const n = 5
+	first := testSession(t, func(c *Config) { c.ReapInterval = 50 * time.Millisecond })
+	clients := []*Client{first.c}
+	for range n - 1 {
+		s := testSession(t, func(c *Config) { c.Namespace = first.c.ns; c.ReapInterval = 50 * time.Millisecond })
+		clients = append(clients, s.c)
+	}
+	scans := func() (total int64, reapers []int) {
+		for i, c := range clients {
+			if k := c.reapScans.Load(); k > 0 {
+				total += k
+				reapers = append(reapers, i)
+			}
+		}
+		return total, reapers
+	}
+	var before int64
+	waitFor(t, "reaping passes", func() bool { before, _ = scans(); return before >= 20 })
+	_, reapers := scans()
+	if len(reapers) != 1 {
+		t.Fatalf("clients %v reaped; want exactly one reaper for the namespace", reapers)
+	}
+	holder := reapers[0]
+	if err := clients[holder].Close(); err != nil {
+		t.Fatal(err)
+	}
+	held := clients[holder].reapScans.Load()
+	waitFor(t, "another client taking over", func() bool { total, _ := scans(); return total-held >= 10 })
+	_, reapers = scans()
+	if len(reapers) != 2 {
+		t.Fatalf("clients %v reaped after client %d closed; want it and exactly one other", reapers, holder)
+	}
+	// Reaping still works under the new reaper.
+	s := sessionOf(t, clients[(holder+1)%n])
+	mustCreate(t, s, "/box", nil, backend.Container)
+	mustCreate(t, s, "/box/kid", nil, backend.Persistent)
+	if err := s.Delete(tctx(t), "/box/kid", backend.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the empty container reaped", func() bool {
+		st, err := s.Exists(tctx(t), "/box")
+		return err == nil && st == nil
+	})
+}
+
+// waitFor polls cond until it holds, failing t after wait.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, wait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
