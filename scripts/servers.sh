@@ -7,6 +7,8 @@
 #   servers.sh start-etcd-compat DIR
 #                                  a 1-member etcd from Debian's etcd-server
 #                                  (3.4), installed with apt-get when missing
+#   servers.sh start-nosync DIR    a second ZooKeeper and etcd with fsync off
+#                                  (benchmarks; data on /dev/shm when present)
 #   servers.sh stop DIR            stops whatever of the above runs from DIR
 #
 # start prints `export ZKRECIPES_ZK_ENDPOINTS=...` and
@@ -14,7 +16,13 @@
 # start-ensemble prints `export ZKRECIPES_ZK_ENSEMBLE=...` and
 # `export ZKRECIPES_ZK_ENSEMBLE_DIR=DIR` and writes them to DIR/ensemble.env;
 # start-etcd-compat prints `export ZKRECIPES_ETCD_ENDPOINTS=...` for the old
-# etcd and writes it to DIR/compat.env (and its version to DIR/compat.version).
+# etcd and writes it to DIR/compat.env (and its version to DIR/compat.version);
+# start-nosync prints `export ZKRECIPES_ZK_ENDPOINTS_NOSYNC=...` and
+# `export ZKRECIPES_ETCD_ENDPOINTS_NOSYNC=...` and writes them to
+# DIR/nosync.env. Its ZooKeeper runs with forceSync=no and its etcd with
+# --unsafe-no-fsync, their data on tmpfs (/dev/shm) when there is one: a
+# crash loses acknowledged writes, so they are for benchmarks that show what
+# the clients and recipes cost without the disk.
 # Diagnostics go to stderr. Layout of DIR:
 #
 #   zk/{zoo.cfg,data/,zk.log,start}   zk.pid
@@ -22,6 +30,8 @@
 #   zk-ensemble/ID/{zoo.cfg,data/myid,zk.log,start}
 #   zk-ensemble.pids                  lines "ID PID CLIENT-PORT"
 #   etcd-compat/{data/,etcd.log,start} etcd-compat.pid
+#   nosync/{zk/,etcd/,data}           zk-nosync.pid etcd-nosync.pid
+#                                     (data: a link to /dev/shm/zkrecipes-nosync.*)
 #
 # Each `start` file is a generated script that starts that one server in the
 # background and prints its PID; tests use it to restart an ensemble member.
@@ -47,7 +57,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -503,16 +513,116 @@ cmd_start_etcd_compat() {
   die "could not start the old etcd: ports kept being taken"
 }
 
+# nosync_data DIR: creates the data directory of the fsync-off servers and
+# prints it: DIR/nosync/data, a link to a fresh directory on /dev/shm when
+# there is one (tmpfs), else a plain directory. Paths the servers are given go
+# through the link, so their command lines name DIR (see owned).
+nosync_data() {
+  local dir=$1 shm
+  nosync_drop_data "$dir"
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    shm=$(mktemp -d /dev/shm/zkrecipes-nosync.XXXXXX)
+    ln -s "$shm" "$dir/nosync/data"
+  else
+    mkdir -p "$dir/nosync/data"
+  fi
+  echo "$dir/nosync/data"
+}
+
+# nosync_drop_data DIR: removes the fsync-off servers' data (and its tmpfs
+# directory).
+nosync_drop_data() {
+  local link=$1/nosync/data target
+  if [ -L "$link" ]; then
+    target=$(readlink "$link")
+    case $target in
+    /dev/shm/zkrecipes-nosync.*) rm -rf "$target" ;;
+    esac
+    rm -f "$link"
+  else
+    rm -rf "$link"
+  fi
+}
+
+cmd_start_nosync() {
+  local dir t0 etcd_bin attempt rc zk_port client_port peer_port zk_pid etcd_pid data
+  dir=$(server_dir "${1:-}")
+  if any_alive "$dir/zk-nosync.pid" "$dir/etcd-nosync.pid"; then
+    log "fsync-off servers already running from $dir"
+    cat "$dir/nosync.env"
+    return 0
+  fi
+  ensure_zookeeper
+  etcd_bin=${ZKRECIPES_ETCD_BIN:-}
+  [ -n "$etcd_bin" ] || etcd_bin=$(bash "$here/build-etcd.sh")
+  [ -x "$etcd_bin" ] || die "no etcd binary at $etcd_bin"
+  t0=$(now)
+  for attempt in 1 2 3; do
+    rm -f "$dir/zk-nosync.pid" "$dir/etcd-nosync.pid" "$dir/nosync.env"
+    mkdir -p "$dir/nosync"
+    data=$(nosync_data "$dir")
+    rm -rf "$dir/nosync/zk" "$dir/nosync/etcd"
+    mkdir -p "$dir/nosync/zk" "$dir/nosync/etcd" "$data/zk"
+    free_port
+    zk_port=$REPLY
+    free_port
+    client_port=$REPLY
+    free_port
+    peer_port=$REPLY
+
+    # forceSync is read as the system property zookeeper.forceSync; zoo.cfg
+    # sets it too (unknown keys become zookeeper.* properties).
+    zk_config "$dir/nosync/zk/zoo.cfg" "$data/zk" "$zk_port" forceSync=no
+    write_launcher "$dir/nosync/zk/start" "$dir/nosync/zk/zk.log" java -Xmx512m -XX:+UseSerialGC \
+      -Dzookeeper.forceSync=no -Dznode.container.checkIntervalMs=1000 \
+      -cp "$(zk_classpath)" "$zk_main" "$dir/nosync/zk/zoo.cfg"
+    write_launcher "$dir/nosync/etcd/start" "$dir/nosync/etcd/etcd.log" "$etcd_bin" \
+      --name zkrecipes-nosync --data-dir "$data/etcd" --unsafe-no-fsync \
+      --listen-client-urls "http://127.0.0.1:$client_port" \
+      --advertise-client-urls "http://127.0.0.1:$client_port" \
+      --listen-peer-urls "http://127.0.0.1:$peer_port" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+      --initial-cluster "zkrecipes-nosync=http://127.0.0.1:$peer_port" \
+      --initial-cluster-state new \
+      --heartbeat-interval=10 --election-timeout=100 --log-level=warn
+
+    zk_pid=$(bash "$dir/nosync/zk/start")
+    echo "$zk_pid" >"$dir/zk-nosync.pid"
+    etcd_pid=$(bash "$dir/nosync/etcd/start")
+    echo "$etcd_pid" >"$dir/etcd-nosync.pid"
+
+    rc=0
+    wait_ready "ZooKeeper (forceSync=no)" zk "$zk_pid" "$zk_port" "$dir/nosync/zk/zk.log" \
+      "etcd (--unsafe-no-fsync)" etcd "$etcd_pid" "$client_port" "$dir/nosync/etcd/etcd.log" || rc=$?
+    if [ "$rc" = 0 ]; then
+      {
+        echo "export ZKRECIPES_ZK_ENDPOINTS_NOSYNC=127.0.0.1:$zk_port"
+        echo "export ZKRECIPES_ETCD_ENDPOINTS_NOSYNC=127.0.0.1:$client_port"
+      } >"$dir/nosync.env"
+      log "fsync off, data in $(readlink -f "$data"): ZooKeeper on 127.0.0.1:$zk_port (pid $zk_pid), etcd on 127.0.0.1:$client_port (pid $etcd_pid), serving after $(since "$t0")"
+      cat "$dir/nosync.env"
+      return 0
+    fi
+    stop_pids "$dir" "$zk_pid" "$etcd_pid" || true
+    nosync_drop_data "$dir"
+    [ "$rc" = 2 ] && [ "$attempt" -lt 3 ] && continue
+    die "could not start the fsync-off servers (files in $dir)"
+  done
+  die "could not start the fsync-off servers: ports kept being taken"
+}
+
 cmd_stop() {
   local dir zk etcd t0
   [ -n "${1:-}" ] || usage
   [ -d "$1" ] || return 0
   dir=$(cd "$1" && pwd)
   t0=$(now)
-  zk=$(pids_of "$dir/zk.pid" "$dir/zk-ensemble.pids")
-  etcd=$(pids_of "$dir/etcd.pid" "$dir/etcd-compat.pid")
+  zk=$(pids_of "$dir/zk.pid" "$dir/zk-ensemble.pids" "$dir/zk-nosync.pid")
+  etcd=$(pids_of "$dir/etcd.pid" "$dir/etcd-compat.pid" "$dir/etcd-nosync.pid")
   stop_pids "$dir" "$zk" "$etcd"
-  rm -f "$dir/zk.pid" "$dir/etcd.pid" "$dir/zk-ensemble.pids" "$dir/etcd-compat.pid"
+  rm -f "$dir/zk.pid" "$dir/etcd.pid" "$dir/zk-ensemble.pids" "$dir/etcd-compat.pid" \
+    "$dir/zk-nosync.pid" "$dir/etcd-nosync.pid"
+  nosync_drop_data "$dir"
   log "stopped the servers of $dir in $(since "$t0")"
 }
 
@@ -520,6 +630,7 @@ case ${1:-} in
 start) cmd_start "${2:-}" ;;
 start-ensemble) cmd_start_ensemble "${2:-}" ;;
 start-etcd-compat) cmd_start_etcd_compat "${2:-}" ;;
+start-nosync) cmd_start_nosync "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 *) usage ;;
 esac

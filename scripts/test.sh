@@ -4,6 +4,11 @@
 #   bash scripts/test.sh [go test flags...]          e.g. -run TestLock -v
 #   bash scripts/test.sh --bench [go test flags...]  benchmarks (`make bench`)
 #
+# With --bench it also starts a second ZooKeeper and etcd with fsync off
+# (scripts/servers.sh start-nosync; ZKRECIPES_*_ENDPOINTS_NOSYNC), which the
+# lock and election benchmarks measure beside the normal ones, and runs one
+# package's benchmarks at a time (-p 1): on a small machine two test binaries
+# at once would measure each other.
 # It downloads the Go modules, builds etcd once into ~/.cache
 # (scripts/build-etcd.sh), checks gofmt and go vet, starts a ZooKeeper and an
 # etcd on loopback in a temporary directory (scripts/servers.sh; a 3-member
@@ -129,16 +134,21 @@ if [ "${ZKRECIPES_WITH_ENSEMBLE:-1}" = 1 ]; then
   # shellcheck disable=SC1091
   . "$dir/ensemble.env"
 fi
+if [ "$mode" = bench ]; then
+  run bash scripts/servers.sh start-nosync "$dir" >/dev/null
+  # shellcheck disable=SC1091
+  . "$dir/nosync.env"
+fi
 t_servers=$(secs "$t0" "$(now)")
 say "set-up took $(secs "$t_start" "$(now)") (go modules $t_deps, etcd $t_etcd,$t_checks servers $t_servers)"
-say "ZKRECIPES_ZK_ENDPOINTS=$ZKRECIPES_ZK_ENDPOINTS ZKRECIPES_ETCD_ENDPOINTS=$ZKRECIPES_ETCD_ENDPOINTS${ZKRECIPES_ZK_ENSEMBLE:+ ZKRECIPES_ZK_ENSEMBLE=$ZKRECIPES_ZK_ENSEMBLE}"
+say "ZKRECIPES_ZK_ENDPOINTS=$ZKRECIPES_ZK_ENDPOINTS ZKRECIPES_ETCD_ENDPOINTS=$ZKRECIPES_ETCD_ENDPOINTS${ZKRECIPES_ZK_ENSEMBLE:+ ZKRECIPES_ZK_ENSEMBLE=$ZKRECIPES_ZK_ENSEMBLE}${ZKRECIPES_ZK_ENDPOINTS_NOSYNC:+ ZKRECIPES_ZK_ENDPOINTS_NOSYNC=$ZKRECIPES_ZK_ENDPOINTS_NOSYNC ZKRECIPES_ETCD_ENDPOINTS_NOSYNC=$ZKRECIPES_ETCD_ENDPOINTS_NOSYNC}"
 
 t0=$(now)
 status=0
 if [ "$mode" = test ]; then
   run go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}" || status=$?
 else
-  run go test -run '^$' -bench . -benchmem -timeout 60m "$@" "${pkgs[@]}" || status=$?
+  run go test -p 1 -run '^$' -bench . -benchmem -timeout 60m "$@" "${pkgs[@]}" || status=$?
 fi
 say "go test exited with $status after $(secs "$t0" "$(now)")"
 
