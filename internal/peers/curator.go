@@ -56,16 +56,31 @@ func Curator(t testing.TB, connect string, opts ...Option) *Peer {
 	if curatorBuild > 0 && curatorLogged.CompareAndSwap(false, true) {
 		t.Logf("peers: compiled java/Peer.java in %v", curatorBuild.Round(time.Millisecond))
 	}
-	argv := []string{"java",
-		"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xmx256m",
+	jvm := []string{"-XX:TieredStopAtLevel=1", "-Xmx256m"} // quick to start: tests
+	if c.bench {
+		jvm = []string{"-Xmx1g"} // C1 then C2, as a Curator application runs
+	}
+	argv := append([]string{"java", "-XX:+UseSerialGC", "-Xss512k"}, jvm...)
+	argv = append(argv,
 		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 		"-Dorg.slf4j.simpleLogger.showDateTime=true",
-		"-cp", curatorClasses + string(os.PathListSeparator) + curatorCP,
-		"Peer", connect, millis(c.session)}
+		"-cp", curatorClasses+string(os.PathListSeparator)+curatorCP,
+		"Peer", connect, millis(c.session))
 	if c.namespace != "" {
 		argv = append(argv, c.namespace)
 	}
 	return start(t, "curator", argv)
+}
+
+// CheckCurator returns why the Curator peer cannot run here (no java or
+// javac, a missing jar, a failed build), or nil: for a benchmark that
+// leaves the peer out instead of skipping everything else.
+func CheckCurator() error {
+	curatorOnce.Do(buildCurator)
+	if curatorErr != nil {
+		return fmt.Errorf("peers: no Curator peer: %w", curatorErr)
+	}
+	return nil
 }
 
 // buildCurator finds the tools and jars and compiles Peer.java into the

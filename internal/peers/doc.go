@@ -34,7 +34,27 @@
 //	close-latch [ID]     closed-latch ID                 Curator: the newest latch, or ID
 //	elect PATH ID        started elect ID, leader ID     kazoo: Election(PATH, ID).run(f); f blocks
 //	resign [ID]          resigned ID                     kazoo: f returns (or a waiting candidate cancels)
+//	bench-lock PATH N CYCLES
+//	                     benched-lock PATH cycles=C      both: a lock benchmark (below); C, W, H
+//	                     window-ns=W handoffs=H          counted grants, ns, hand-offs; X, Y the
+//	                     p50-ns=X p99-ns=Y               hand-off percentiles in ns
 //	exit                 bye, then exit status 0         both: releases grants, closes the session
+//
+// bench-lock measures InterProcessMutex or kazoo's Lock the way
+// recipes/lock/bench_test.go measures the Go locks, so the numbers compare:
+// N contenders, each with a session of its own (N clients in the one
+// process, each used by one thread: started on first use, besides the
+// peer's own session, and kept for later bench-lock commands), loop acquire,
+// release on PATH with no hold time. The first N grants are the warm-up
+// (every contender joins at once) and are not counted, unless CYCLES <= N;
+// counting stops after CYCLES counted grants, and then every waiter takes
+// the lock once more and leaves (CYCLES + N - 1 grants in all). W is from
+// the warm-up's last grant to the last counted grant, so C/W is cycles per
+// second. A hand-off is from one holder calling release to the next
+// holder's acquire returning, on the process's monotonic clock; the
+// percentiles are sorted[int(p*(len-1))]. The run is in a thread of its
+// own: the peer keeps reading commands. Peer.BenchLock sends it and parses
+// the answer; ForBenchmark gives the Curator JVM its full JIT.
 //
 // Any failure prints "error <message>". Connection state changes print
 // "state <STATE>": Curator's CONNECTED, SUSPENDED, RECONNECTED, LOST,

@@ -51,6 +51,16 @@ func Kazoo(t testing.TB, connect string, opts ...Option) *Peer {
 	return start(t, "kazoo "+kazooVersion, argv)
 }
 
+// CheckKazoo returns why the kazoo peer cannot run here (no
+// /usr/bin/python3 or no kazoo module), or nil.
+func CheckKazoo() error {
+	kazooOnce.Do(prepareKazoo)
+	if kazooErr != nil {
+		return fmt.Errorf("peers: no kazoo peer: %w", kazooErr)
+	}
+	return nil
+}
+
 // prepareKazoo checks the interpreter and module and writes peer.py into
 // the user's cache, keyed by its content.
 func prepareKazoo() {

@@ -519,3 +519,45 @@ func TestNamespace(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchLock(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			p := k.start(t, e.connect, peers.WithSessionTimeout(sessionTimeout), peers.ForBenchmark())
+			lock := e.path("bench")
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			// The second run needs more sessions than the first started.
+			for _, tc := range []struct{ n, cycles, counted int }{{3, 20, 17}, {5, 4, 4}} {
+				r, err := p.BenchLock(ctx, lock, tc.n, tc.cycles)
+				if err != nil {
+					t.Fatalf("BenchLock(n=%d, cycles=%d): %v", tc.n, tc.cycles, err)
+				}
+				t.Logf("n=%d cycles=%d: %+v, %.0f cycles/s", tc.n, tc.cycles, r, r.CyclesPerSecond())
+				if r.Cycles != tc.counted {
+					t.Errorf("n=%d cycles=%d: counted %d grants, want %d", tc.n, tc.cycles, r.Cycles, tc.counted)
+				}
+				// Past the warm-up every counted grant follows a release;
+				// without one, the first grant does not.
+				want := tc.counted
+				if tc.cycles <= tc.n {
+					want--
+				}
+				if r.Handoffs != want {
+					t.Errorf("n=%d cycles=%d: %d hand-offs, want %d", tc.n, tc.cycles, r.Handoffs, want)
+				}
+				if r.Window <= 0 || r.HandoffP50 <= 0 || r.HandoffP50 > r.HandoffP99 {
+					t.Errorf("n=%d cycles=%d: window %v, hand-off p50 %v, p99 %v: want a positive window and 0 < p50 <= p99",
+						tc.n, tc.cycles, r.Window, r.HandoffP50, r.HandoffP99)
+				}
+				if got := e.waitChildren(lock, 0); len(got) != 0 {
+					t.Fatalf("after bench-lock: children %q, want none", got)
+				}
+			}
+			p.Send("ping")
+			expect(t, p, "pong")
+		})
+	}
+}

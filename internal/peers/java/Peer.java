@@ -14,11 +14,14 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -111,6 +114,156 @@ public final class Peer {
     static final List<Hold> holds = new ArrayList<>();
     static final Map<String, LeaderLatch> latches = new LinkedHashMap<>();
     static CuratorFramework client;
+    /** builder makes client and the bench sessions alike. */
+    static CuratorFrameworkFactory.Builder builder;
+    /** benchClients are bench-lock's sessions, one per contender, kept for later runs. */
+    static final List<CuratorFramework> benchClients = new ArrayList<>();
+
+    /** benchClients returns the first n bench sessions, starting those missing. */
+    static List<CuratorFramework> benchClients(int n) throws Exception {
+        synchronized (benchClients) {
+            while (benchClients.size() < n) {
+                CuratorFramework c = builder.build();
+                c.start();
+                if (!c.blockUntilConnected(60, TimeUnit.SECONDS)) {
+                    c.close();
+                    throw new IllegalStateException("bench session " + benchClients.size() + " not connected after 60s");
+                }
+                benchClients.add(c);
+            }
+            return new ArrayList<>(benchClients.subList(0, n));
+        }
+    }
+
+    /** closeBenchClients closes every bench session: their nodes go with them. */
+    static void closeBenchClients() {
+        synchronized (benchClients) {
+            for (CuratorFramework c : benchClients) {
+                c.close();
+            }
+            benchClients.clear();
+        }
+    }
+
+    /**
+     * LockBench is one bench-lock run: n contenders, each an InterProcessMutex
+     * on a session of its own, loop acquire, release with no hold time until
+     * `cycles` grants are counted, the way the Go benchmarks run theirs
+     * (recipes/lock/bench_test.go, runContended). The first n grants are the
+     * warm-up (all join at once) unless cycles <= n; a hand-off is from one
+     * holder calling release to the next holder's acquire returning, on one
+     * monotonic clock. After the last counted grant every waiter takes the
+     * lock once more and leaves: cycles + n - 1 grants in all.
+     */
+    static final class LockBench {
+        static final long NONE = Long.MIN_VALUE;
+        final long cycles;
+        final int warm;
+        final long base = System.nanoTime();
+        final AtomicLong remaining;
+        final AtomicLong lastRelease = new AtomicLong(NONE);
+        final AtomicReference<Exception> failure = new AtomicReference<>();
+        final long[][] handoffs;
+        final int[] counts;
+        volatile long warmAt;
+        volatile long endAt;
+        Thread[] threads;
+
+        LockBench(int n, long cycles) {
+            this.cycles = cycles;
+            this.warm = cycles > n ? n : 0;
+            this.remaining = new AtomicLong(cycles);
+            this.handoffs = new long[n][];
+            this.counts = new int[n];
+            this.warmAt = base;
+        }
+
+        static String run(String path, int n, long cycles) throws Exception {
+            List<CuratorFramework> clients = benchClients(n);
+            LockBench b = new LockBench(n, cycles);
+            b.threads = new Thread[n];
+            for (int i = 0; i < n; i++) {
+                final int id = i;
+                InterProcessMutex m = new InterProcessMutex(clients.get(i), path);
+                b.threads[i] = new Thread(() -> b.contend(id, m), "bench-lock " + i);
+                b.threads[i].setDaemon(true);
+            }
+            for (Thread t : b.threads) {
+                t.start();
+            }
+            for (Thread t : b.threads) {
+                t.join();
+            }
+            Exception e = b.failure.get();
+            if (e != null) {
+                closeBenchClients(); // drops any node a contender left
+                throw e;
+            }
+            int total = 0;
+            for (int c : b.counts) {
+                total += c;
+            }
+            long[] all = new long[total];
+            int at = 0;
+            for (int i = 0; i < n; i++) {
+                if (b.counts[i] > 0) {
+                    System.arraycopy(b.handoffs[i], 0, all, at, b.counts[i]);
+                    at += b.counts[i];
+                }
+            }
+            Arrays.sort(all);
+            return "benched-lock " + path + " cycles=" + (cycles - b.warm) + " window-ns=" + (b.endAt - b.warmAt)
+                    + " handoffs=" + total + " p50-ns=" + percentile(all, 0.50) + " p99-ns=" + percentile(all, 0.99);
+        }
+
+        /** percentile is the Go benchmarks' rule: sorted[int(p*(len-1))]. */
+        static long percentile(long[] sorted, double p) {
+            return sorted.length == 0 ? 0 : sorted[(int) (p * (sorted.length - 1))];
+        }
+
+        void contend(int id, InterProcessMutex m) {
+            long[] mine = new long[64];
+            int count = 0;
+            try {
+                for (;;) {
+                    m.acquire();
+                    long got = System.nanoTime();
+                    long left = remaining.decrementAndGet();
+                    long k = cycles - left; // this grant's number
+                    if (left >= 0 && k > warm) {
+                        long lr = lastRelease.get();
+                        if (lr != NONE) {
+                            if (count == mine.length) {
+                                mine = Arrays.copyOf(mine, 2 * count);
+                            }
+                            mine[count++] = got - lr;
+                        }
+                    }
+                    if (warm > 0 && k == warm && left != 0) {
+                        warmAt = got;
+                    } else if (left == 0) {
+                        endAt = got;
+                    }
+                    lastRelease.set(System.nanoTime());
+                    m.release();
+                    if (left <= 0) {
+                        break;
+                    }
+                }
+            } catch (Exception e) {
+                if (failure.compareAndSet(null, e)) {
+                    for (Thread t : threads) {
+                        if (t != Thread.currentThread()) {
+                            t.interrupt(); // a waiter's acquire throws and deletes its node
+                        }
+                    }
+                }
+            } finally {
+                handoffs[id] = mine;
+                counts[id] = count;
+            }
+        }
+    }
 
     static synchronized void forget(Hold h) {
         holds.remove(h);
@@ -250,6 +403,25 @@ public final class Peer {
             case "close-latch":
                 closeLatch(f.length > 1 ? f[1] : null);
                 return true;
+            case "bench-lock": {
+                need(f, 4, "bench-lock PATH N CYCLES");
+                final String path = f[1];
+                final int n = Integer.parseInt(f[2]);
+                final long cycles = Long.parseLong(f[3]);
+                if (n < 1 || cycles < 1) {
+                    throw new IllegalArgumentException("bench-lock: N and CYCLES must be at least 1");
+                }
+                Thread t = new Thread(() -> {
+                    try {
+                        say(LockBench.run(path, n, cycles));
+                    } catch (Exception e) {
+                        say("error bench-lock " + path + ": " + message(e));
+                    }
+                }, "bench-lock " + path);
+                t.setDaemon(true);
+                t.start();
+                return true;
+            }
             case "exit":
                 return false;
             default:
@@ -271,6 +443,7 @@ public final class Peer {
         if (args.length == 3 && !args[2].isEmpty()) {
             b = b.namespace(args[2]);
         }
+        builder = b;
         client = b.build();
         client.getConnectionStateListenable().addListener((c, state) -> say("state " + state));
         client.start();
@@ -314,6 +487,7 @@ public final class Peer {
                 // closing the client below removes its node anyway
             }
         }
+        closeBenchClients();
         client.close();
         say("bye");
         System.exit(0);

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import time
 
 from kazoo.client import KazooClient
 
@@ -93,13 +94,120 @@ class Candidate:
             self.election.cancel()  # stops a candidate that does not lead yet
 
 
+def percentile(sorted_values, p):
+    """The Go benchmarks' rule: sorted[int(p*(len-1))]."""
+    if not sorted_values:
+        return 0
+    return sorted_values[int(p * (len(sorted_values) - 1))]
+
+
+class LockBench:
+    """One bench-lock run: n contenders, each a kazoo Lock on a client
+    (session) of its own, loop acquire, release with no hold time until
+    `cycles` grants are counted, the way the Go benchmarks run theirs
+    (recipes/lock/bench_test.go, runContended). The first n grants are the
+    warm-up (all join at once) unless cycles <= n; a hand-off is from one
+    holder calling release to the next holder's acquire returning, on one
+    monotonic clock. After the last counted grant every waiter takes the lock
+    once more and leaves: cycles + n - 1 grants in all."""
+
+    def __init__(self, path, locks, cycles):
+        self.path = path
+        self.locks = locks
+        self.cycles = cycles
+        self.warm = len(locks) if cycles > len(locks) else 0
+        self.mu = threading.Lock()
+        self.remaining = cycles
+        self.last_release = None
+        self.base = time.monotonic_ns()
+        self.warm_at = self.base
+        self.end_at = self.base
+        self.handoffs = [[] for _ in locks]
+        self.failure = None
+
+    def contend(self, i):
+        lk, mine = self.locks[i], self.handoffs[i]
+        try:
+            while True:
+                lk.acquire()
+                got = time.monotonic_ns()
+                with self.mu:
+                    self.remaining -= 1
+                    left = self.remaining
+                    lr = self.last_release
+                k = self.cycles - left  # this grant's number
+                if left >= 0 and k > self.warm and lr is not None:
+                    mine.append(got - lr)
+                if self.warm > 0 and k == self.warm and left != 0:
+                    self.warm_at = got
+                elif left == 0:
+                    self.end_at = got
+                with self.mu:
+                    self.last_release = time.monotonic_ns()
+                lk.release()
+                if left <= 0:
+                    return
+        except Exception as exc:
+            with self.mu:
+                first = self.failure is None
+                if first:
+                    self.failure = exc
+            if first:
+                for other in self.locks:
+                    if other is not lk:
+                        other.cancel()  # a waiter's acquire raises CancelledError
+
+    def run(self):
+        threads = [threading.Thread(target=self.contend, args=(i,), name="bench-lock %d" % i, daemon=True)
+                   for i in range(len(self.locks))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if self.failure is not None:
+            raise self.failure
+        all_handoffs = sorted(h for mine in self.handoffs for h in mine)
+        return "benched-lock %s cycles=%d window-ns=%d handoffs=%d p50-ns=%d p99-ns=%d" % (
+            self.path, self.cycles - self.warm, self.end_at - self.warm_at, len(all_handoffs),
+            percentile(all_handoffs, 0.50), percentile(all_handoffs, 0.99))
+
+
 class Peer:
-    def __init__(self, client):
+    def __init__(self, client, hosts, timeout):
         self.client = client
+        self.hosts = hosts
+        self.timeout = timeout
         self.ident = "kazoo-%d" % os.getpid()
         self.mu = threading.Lock()
         self.holds = []
         self.candidates = []
+        self.bench_mu = threading.Lock()
+        self.bench_clients = []  # bench-lock's sessions, one per contender, kept for later runs
+
+    def bench_sessions(self, n):
+        """Returns the first n bench clients, starting those missing."""
+        with self.bench_mu:
+            while len(self.bench_clients) < n:
+                c = KazooClient(hosts=self.hosts, timeout=self.timeout)
+                c.start(timeout=60)
+                self.bench_clients.append(c)
+            return self.bench_clients[:n]
+
+    def close_bench_sessions(self):
+        with self.bench_mu:
+            clients, self.bench_clients = self.bench_clients, []
+        for c in clients:
+            c.stop()
+            c.close()
+
+    def bench_lock(self, path, n, cycles):
+        try:
+            clients = self.bench_sessions(n)
+            locks = [c.Lock(path, "%s-%d" % (self.ident, i)) for i, c in enumerate(clients)]
+            say(LockBench(path, locks, cycles).run())
+        except Exception as exc:
+            self.close_bench_sessions()  # drops any node a contender left
+            say("error bench-lock %s: %s" % (path, message(exc)))
 
     def forget(self, hold):
         with self.mu:
@@ -178,6 +286,13 @@ class Peer:
             say("started elect " + args[1])
         elif cmd == "resign":
             self.resign(args[0] if args else None)
+        elif cmd == "bench-lock":
+            need(3, "bench-lock PATH N CYCLES")
+            n, cycles = int(args[1]), int(args[2])
+            if n < 1 or cycles < 1:
+                raise ValueError("bench-lock: N and CYCLES must be at least 1")
+            threading.Thread(target=self.bench_lock, args=(args[0], n, cycles),
+                             name="bench-lock " + args[0], daemon=True).start()
         elif cmd == "exit":
             return False
         else:
@@ -197,6 +312,7 @@ class Peer:
                 hold.thread.join(5)
         for cand in cands:
             cand.thread.join(5)
+        self.close_bench_sessions()
 
 
 peer = None
@@ -212,7 +328,8 @@ def main():
     hosts = sys.argv[1]
     if len(sys.argv) == 4 and sys.argv[3]:
         hosts += "/" + sys.argv[3].strip("/")
-    client = KazooClient(hosts=hosts, timeout=int(sys.argv[2]) / 1000.0)
+    timeout = int(sys.argv[2]) / 1000.0
+    client = KazooClient(hosts=hosts, timeout=timeout)
     client.add_listener(lambda state: say("state " + str(state)))
     try:
         client.start(timeout=60)
@@ -220,7 +337,7 @@ def main():
         say("error not connected to %s: %s" % (hosts, message(exc)))
         sys.exit(1)
     say("connected")
-    peer = Peer(client)
+    peer = Peer(client, hosts, timeout)
     for line in sys.stdin:
         try:
             if not peer.handle(line):

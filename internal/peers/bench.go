@@ -1,0 +1,85 @@
+package peers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// LockRun is what one bench-lock command measured (see the package doc):
+// the same quantities, measured the same way, as the Go lock benchmarks
+// (recipes/lock/bench_test.go).
+type LockRun struct {
+	Cycles     int           // grants counted: after the warm-up (the first N), unless CYCLES <= N
+	Window     time.Duration // from the warm-up's last grant to the last counted grant
+	Handoffs   int           // counted grants that followed a release
+	HandoffP50 time.Duration // from a holder calling release to the next holder's acquire returning
+	HandoffP99 time.Duration
+}
+
+// CyclesPerSecond returns the counted grants per second of the window.
+func (r LockRun) CyclesPerSecond() float64 {
+	if r.Window <= 0 {
+		return 0
+	}
+	return float64(r.Cycles) / r.Window.Seconds()
+}
+
+// BenchLock has the peer run `bench-lock path n cycles`: n contenders, each
+// on a session of its own, loop lock, unlock on path (InterProcessMutex,
+// kazoo Lock) until cycles grants are counted. It returns what the peer
+// measured once it answers, or an error when the peer reports one, exits,
+// or ctx ends first. Unlike Send it never fails the test, so any goroutine
+// may call it; only one bench-lock at a time per path.
+func (p *Peer) BenchLock(ctx context.Context, path string, n, cycles int) (LockRun, error) {
+	if err := p.write(fmt.Sprintf("bench-lock %s %d %d", path, n, cycles)); err != nil {
+		return LockRun{}, err
+	}
+	line, err := p.Expect(ctx, "benched-lock "+path+" ")
+	if err != nil {
+		return LockRun{}, err
+	}
+	return parseLockRun(line)
+}
+
+// parseLockRun parses "benched-lock PATH cycles=C window-ns=W handoffs=H
+// p50-ns=X p99-ns=Y".
+func parseLockRun(line string) (LockRun, error) {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return LockRun{}, fmt.Errorf("peers: bad bench-lock answer %q", line)
+	}
+	var r LockRun
+	seen := map[string]bool{}
+	for _, kv := range f[2:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return LockRun{}, fmt.Errorf("peers: bad bench-lock answer %q: %q", line, kv)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return LockRun{}, fmt.Errorf("peers: bad bench-lock answer %q: %w", line, err)
+		}
+		switch k {
+		case "cycles":
+			r.Cycles = int(n)
+		case "window-ns":
+			r.Window = time.Duration(n)
+		case "handoffs":
+			r.Handoffs = int(n)
+		case "p50-ns":
+			r.HandoffP50 = time.Duration(n)
+		case "p99-ns":
+			r.HandoffP99 = time.Duration(n)
+		default:
+			continue
+		}
+		seen[k] = true
+	}
+	if len(seen) != 5 {
+		return LockRun{}, fmt.Errorf("peers: bad bench-lock answer %q: want cycles, window-ns, handoffs, p50-ns and p99-ns", line)
+	}
+	return r, nil
+}
