@@ -137,12 +137,17 @@ var errWatchDone = errors.New("watch: done")
 
 // watchTree reports the changes WatchTree sees after its initial state.
 func watchTree(ctx context.Context, s backend.Session, p string, handle func(watchEvent) error) error {
-	events, err := s.WatchTree(ctx, p)
+	wctx, stop := context.WithCancel(ctx)
+	events, err := s.WatchTree(wctx, p)
 	if err != nil {
+		stop()
 		return err
 	}
-	// Drain the stream on return so its goroutine can end.
+	// On return (after --count events too) end the stream, then drain it
+	// so its goroutine can end: the stream closes only once its context
+	// is done.
 	defer func() {
+		stop()
 		for range events {
 		}
 	}()

@@ -232,6 +232,30 @@ func TestWatchRecursive(t *testing.T) {
 	}
 }
 
+// TestWatchRecursiveCount: watch -R -n 2 ends by itself after two events.
+// (It hung after printing them when the subtree stream was drained before
+// its context was cancelled: drop the stop() in watchTree's deferred drain
+// to see this test time out.)
+func TestWatchRecursiveCount(t *testing.T) {
+	for name, ep := range clusters(t) {
+		t.Run(name, func(t *testing.T) {
+			s := observer(t, ep)
+			ctx := context.Background()
+			_, err := s.Create(ctx, "/rc", nil, backend.Persistent)
+			watchTMust(t, err)
+			r := watchTStart(t, "--endpoints", ep, "watch", "-R", "-n", "2", "/rc")
+			set := func(i int) { s.Set(ctx, "/rc", []byte(fmt.Sprint(i)), backend.AnyVersion) }
+			watchTUntil(t, r, "the end after two events", set, func(string) bool { return r.ended() })
+			if code := r.wait(t); code != ExitOK {
+				t.Fatalf("watch -R -n 2: exit %d (stderr %q), want 0", code, r.err.String())
+			}
+			if lines := strings.Split(strings.TrimSpace(r.out.String()), "\n"); len(lines) != 2 {
+				t.Fatalf("watch -R -n 2 printed %q, want two events", r.out.String())
+			}
+		})
+	}
+}
+
 func TestWatchCommand(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
