@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -131,6 +132,10 @@ func connect(c *cli.Context) (backend.Client, error) {
 		if user != "" {
 			cfg.Auth = []zk.Auth{{Scheme: "digest", Credential: []byte(user + ":" + password)}}
 		}
+		// The config is made of flags: what it refuses is a usage error.
+		if err := cfg.Validate(); err != nil {
+			return nil, usageError{err}
+		}
 		return zk.New(cfg)
 	default:
 		if acl != nil {
@@ -139,6 +144,9 @@ func connect(c *cli.Context) (backend.Client, error) {
 		cfg := etcd.Config{Endpoints: cl.Servers, Namespace: cl.Namespace, SessionTimeout: timeout, Username: user, Password: password}
 		if cfg.TLS, err = tlsConfig(c); err != nil {
 			return nil, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, usageError{err}
 		}
 		return etcd.New(cfg)
 	}
@@ -217,8 +225,42 @@ func session(c *cli.Context) (context.Context, backend.Session, func(), error) {
 	return ctx, s, func() { cancel(); client.Close() }, nil
 }
 
-// noSession is the error of a command that got no session within timeout.
-// It names the endpoints without credentials.
+// noSession is the error of a command that got no session within timeout
+// (the backends say only that the time ran out): a timeout (ExitTimeout)
+// when a server of the cluster accepts a connection, so that more time
+// might have done, else the cluster is unreachable (ExitUnavailable). It
+// names the endpoints without credentials.
 func noSession(c *cli.Context, timeout time.Duration) error {
-	return fmt.Errorf("%w: no session with %s within %v", backend.ErrConnectionLoss, redactEndpoints(c.String("endpoints")), timeout)
+	ep := c.String("endpoints")
+	if cl, err := parseEndpoints(ep); err == nil && anyServerAnswers(c.Context, cl.Servers) {
+		return exitError{ExitTimeout, fmt.Errorf("no session with %s within %v (--request-timeout): the cluster accepts connections but did not give one in time", redactEndpoints(ep), timeout)}
+	}
+	return fmt.Errorf("%w: no session with %s within %v", backend.ErrConnectionLoss, redactEndpoints(ep), timeout)
+}
+
+// probeTimeout bounds anyServerAnswers.
+const probeTimeout = time.Second
+
+// anyServerAnswers reports whether some server accepts a TCP connection
+// within probeTimeout.
+func anyServerAnswers(ctx context.Context, servers []string) bool {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	answers := make(chan bool, len(servers))
+	for _, s := range servers {
+		go func() {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", s)
+			if err == nil {
+				conn.Close()
+			}
+			answers <- err == nil
+		}()
+	}
+	for range servers {
+		if <-answers {
+			return true
+		}
+	}
+	return false
 }

@@ -29,7 +29,7 @@ func electCommand(io streams) *cli.Command {
 			"exits, and exits with COMMAND's status. If leadership is lost while COMMAND runs, COMMAND\n" +
 			"gets SIGTERM, then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit\n" +
 			"125; a COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints\n" +
-			"the token and leads until interrupted, then resigns.",
+			"the token and leads until interrupted, then resigns and exits 130.",
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "id", Usage: "this candidate's id, the node's data unless --value is given (default: host-pid)"},
@@ -47,7 +47,7 @@ func electCommand(io streams) *cli.Command {
 			Action:    func(c *cli.Context) error { return electLeader(c, io) },
 		}, {
 			Name:      "observe",
-			Usage:     "print the leader now and at every change until interrupted (NDJSON with -o json)",
+			Usage:     "print the leader now and at every change until interrupted (exit 130; NDJSON with -o json)",
 			ArgsUsage: "PATH",
 			Flags:     []cli.Flag{layout()},
 			Action:    func(c *cli.Context) error { return electObserve(c, io) },
@@ -207,7 +207,7 @@ func electObserve(c *cli.Context, io streams) error {
 		}
 	}
 	if c.Context.Err() != nil {
-		return nil // interrupted on purpose
+		return exitError{ExitInterrupted, nil} // the way to end it
 	}
 	if err := s.Err(); err != nil {
 		return err

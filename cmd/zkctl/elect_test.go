@@ -292,8 +292,8 @@ func TestElectObserve(t *testing.T) {
 			go func() { _, _ = io.Copy(io.Discard, pr) }()
 			select {
 			case code := <-done:
-				if code != 0 {
-					t.Fatalf("observe interrupted: exit %d, want 0", code)
+				if code != ExitInterrupted {
+					t.Fatalf("observe interrupted: exit %d, want %d", code, ExitInterrupted)
 				}
 			case <-time.After(20 * time.Second):
 				t.Fatal("observe did not stop when interrupted")

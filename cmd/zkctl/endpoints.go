@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -54,14 +56,11 @@ func parseEndpoints(v string) (cluster, error) {
 	}
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
-			if !strings.Contains(h, ":") {
-				if c.Backend == "zk" {
-					h += ":2181"
-				} else {
-					h += ":2379"
-				}
+			server, err := checkServer(h, c.Backend)
+			if err != nil {
+				return cluster{}, usagef("endpoints %q: %v", shown, err)
 			}
-			c.Servers = append(c.Servers, h)
+			c.Servers = append(c.Servers, server)
 		}
 	}
 	if len(c.Servers) == 0 {
@@ -92,4 +91,28 @@ func redactEndpoints(v string) string {
 		return prefix + hosts + "/" + ns
 	}
 	return prefix + hosts
+}
+
+// checkServer checks one server of an --endpoints value, "host:port" or
+// "host" (the backend's default port; an IPv6 address in brackets), and
+// returns it as host:port. A port must be a number from 1 to 65535.
+func checkServer(h, backendName string) (string, error) {
+	port := "2379"
+	if backendName == "zk" {
+		port = "2181"
+	}
+	if !strings.Contains(h, ":") || (strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]")) {
+		h = net.JoinHostPort(strings.Trim(h, "[]"), port)
+	}
+	host, p, err := net.SplitHostPort(h)
+	if err != nil {
+		return "", fmt.Errorf("server %q: want host:port", h)
+	}
+	if host == "" {
+		return "", fmt.Errorf("server %q: no host", h)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("server %q: port %q is not a number from 1 to 65535", h, p)
+	}
+	return h, nil
 }

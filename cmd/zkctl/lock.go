@@ -24,7 +24,7 @@ func lockCommand(io streams) *cli.Command {
 			"with COMMAND's status. If the lock is lost while COMMAND runs, COMMAND gets SIGTERM,\n" +
 			"then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit 125; a\n" +
 			"COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints the\n" +
-			"token and holds the lock until interrupted.",
+			"token and holds the lock until interrupted, then releases it and exits 130.",
 		ArgsUsage: "[--read|--write|-n N] PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after this long (0: wait forever)"},
@@ -210,7 +210,8 @@ func holdAndRun(c *cli.Context, io streams, spec wrapSpec) error {
 		}
 		select {
 		case <-c.Context.Done():
-			return nil // interrupted on purpose: release and exit 0
+			// Interrupted, the way to end it: the deferred Unlock releases.
+			return exitError{ExitInterrupted, nil}
 		case <-g.Done():
 			return exitError{ExitLockLost, g.Err()}
 		}

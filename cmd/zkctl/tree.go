@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"slices"
 	"text/tabwriter"
@@ -225,6 +226,10 @@ func set(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
+	version, err := versionFlag(c)
+	if err != nil {
+		return err
+	}
 	data, err := dataArg(c, io, 1)
 	if err != nil {
 		return err
@@ -234,7 +239,7 @@ func set(c *cli.Context, io streams) error {
 		return err
 	}
 	defer done()
-	st, err := s.Set(ctx, p, data, int32(c.Int("version")))
+	st, err := s.Set(ctx, p, data, version)
 	if err != nil {
 		return err
 	}
@@ -281,6 +286,15 @@ func create(c *cli.Context, io streams) error {
 	return nil
 }
 
+// versionFlag reads -v: a node version (0 or more), or -1 for any.
+func versionFlag(c *cli.Context) (int32, error) {
+	v := c.Int("version")
+	if v < -1 || v > math.MaxInt32 {
+		return 0, usagef("%s: --version %d: want a node version (0 to %d), or -1 for any", c.Command.Name, v, math.MaxInt32)
+	}
+	return int32(v), nil
+}
+
 // modeFlags turns -e, -s, -c and --ttl into a mode, refusing combinations
 // no server has.
 func modeFlags(c *cli.Context) (backend.Mode, error) {
@@ -311,7 +325,11 @@ func rm(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("recursive") && c.Int("version") != -1 {
+	version, err := versionFlag(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("recursive") && version != backend.AnyVersion {
 		return usagef("rm: --recursive and --version do not go together")
 	}
 	ctx, s, done, err := session(c)
@@ -327,7 +345,7 @@ func rm(c *cli.Context, io streams) error {
 		}
 		err = removeTree(ctx, s, p, defaultWorkers)
 	} else {
-		err = s.Delete(ctx, p, int32(c.Int("version")))
+		err = s.Delete(ctx, p, version)
 	}
 	if err != nil || !jsonOut(c) {
 		return err
