@@ -3,7 +3,10 @@ package election
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,18 +16,28 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 // The election benchmarks measure leadership changes, ours on each backend
 // beside etcd's concurrency.Election on the same etcd:
 //
-//	BenchmarkHandover  4 candidates, each with a session (and client) of
-//	                   its own, loop campaign, resign at once; one op is
-//	                   one handover. handover-p50-ms/p99-ms: from the
-//	                   leader calling Resign to the next leader's Campaign
-//	                   returning (monotonic clock), which is when a
-//	                   leader function would start.
+//	BenchmarkHandover  n candidates (handoverCounts), each with a session
+//	                   (and client) of its own, loop campaign, resign at
+//	                   once; one op is one handover. handover-p50-ms/p99-ms:
+//	                   from the leader calling Resign to the next leader's
+//	                   Campaign returning (monotonic clock), which is when a
+//	                   leader function would start; with one candidate, to
+//	                   its own next Campaign returning. The first n terms
+//	                   are the warm-up (all join at once) and are left out.
+//	                   Named Handover/SERVER/n=N/round=R/IMPL: SERVER is zk
+//	                   or etcd (fsync on) or zk-nosync or etcd-nosync
+//	                   (scripts/servers.sh start-nosync; skipped unless
+//	                   ZKRECIPES_*_ENDPOINTS_NOSYNC are set); each round
+//	                   runs ours, then etcd-concurrency-Election on etcd,
+//	                   so noise hits both alike (medians: go run
+//	                   ./internal/benchplot).
 //	BenchmarkFailover  per op, 4 fresh candidates; the leader's connection
 //	                   runs through a proxy that is cut for good (the
 //	                   process died: no close, no resign); failover-ms:
@@ -35,7 +48,17 @@ import (
 const (
 	benchCandidates      = 4
 	benchFailoverTimeout = 2 * time.Second
+	// benchRounds is how many times BenchmarkHandover runs each
+	// implementation per (server, n).
+	benchRounds = 3
+	// benchSessionTimeout is the session timeout (lease TTL) of
+	// BenchmarkHandover's candidates: long, so that idle candidates'
+	// pings and keep-alives stay out of the way.
+	benchSessionTimeout = 20 * time.Second
 )
+
+// handoverCounts are the numbers of candidates in BenchmarkHandover.
+var handoverCounts = []int{1, 8, 64}
 
 // benchCandidate campaigns once and returns how to resign.
 type benchCandidate func(ctx context.Context) (resign func(context.Context) error, err error)
@@ -75,41 +98,76 @@ func etcdCandidate(b *testing.B, endpoint, pfx string, ttl time.Duration) benchC
 }
 
 func BenchmarkHandover(b *testing.B) {
-	for _, bc := range backends {
-		b.Run(bc.Name, func(b *testing.B) {
-			eps, ns := bc.Endpoints(b), testenv.Namespace(b)
-			cs := make([]benchCandidate, benchCandidates)
-			for i := range cs {
-				c := bc.Open(b, eps, ns, sessionTimeout)
-				s := (&env{Backend: bc, Endpoints: eps, Namespace: ns, Timeout: sessionTimeout}).SessionOf(b, c)
-				cs[i] = oursCandidate(mustNew(b, s, "/handover"))
+	type impl struct {
+		name string
+		cs   []benchCandidate // for the largest n
+	}
+	maxN := slices.Max(handoverCounts)
+	for _, srv := range benchServers() {
+		b.Run(srv.Name, func(b *testing.B) {
+			eps, ns := srv.Endpoints(b), testenv.Namespace(b)
+			e := &env{Backend: srv.Backend, Endpoints: eps, Namespace: ns, Timeout: benchSessionTimeout}
+			ours := make([]benchCandidate, maxN)
+			for i := range ours {
+				ours[i] = oursCandidate(mustNew(b, e.Session(b), "/handover"))
 			}
-			benchHandover(b, cs)
+			impls := []impl{{"ours", ours}}
+			if srv.kind == "etcd" {
+				pfx := "/bench-peer" + ns
+				cs := make([]benchCandidate, maxN)
+				for i := range cs {
+					cs[i] = etcdCandidate(b, eps[0], pfx, benchSessionTimeout)
+				}
+				impls = append(impls, impl{"etcd-concurrency-Election", cs})
+			}
+			for _, im := range impls { // warm-up: every session, unreported
+				if _, err := handover(im.cs, 2*maxN); err != nil {
+					b.Fatalf("%s: warm-up: %v", im.name, err)
+				}
+			}
+			for _, n := range handoverCounts {
+				b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+					for r := range benchRounds {
+						b.Run(fmt.Sprintf("round=%d", r+1), func(b *testing.B) {
+							for _, im := range impls {
+								b.Run(im.name, func(b *testing.B) { benchHandover(b, im.cs[:n]) })
+							}
+						})
+					}
+				})
+			}
 		})
 	}
-	b.Run("etcd-concurrency-Election", func(b *testing.B) {
-		eps, pfx := testenv.Etcd(b), "/bench-peer"+testenv.Namespace(b)
-		cs := make([]benchCandidate, benchCandidates)
-		for i := range cs {
-			cs[i] = etcdCandidate(b, eps[0], pfx, sessionTimeout)
-		}
-		benchHandover(b, cs)
-	})
 }
 
 // benchHandover runs b.N handovers among the candidates.
 func benchHandover(b *testing.B, cs []benchCandidate) {
+	b.ResetTimer()
+	handovers, err := handover(cs, b.N)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	reportPercentiles(b, "handover", handovers)
+}
+
+// handover runs terms handovers among the candidates and returns those
+// after the warm-up: the first len(cs) terms, unless terms <= len(cs).
+func handover(cs []benchCandidate, terms int) ([]time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	warm := len(cs)
+	if terms <= warm {
+		warm = 0
+	}
 	var (
 		mu         sync.Mutex
-		terms      int
+		won        int
 		lastResign time.Time
 		handovers  []time.Duration
 		firstErr   error
 		wg         sync.WaitGroup
 	)
-	b.ResetTimer()
 	for _, c := range cs {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -125,11 +183,11 @@ func benchHandover(b *testing.B, cs []benchCandidate) {
 				}
 				now := time.Now()
 				mu.Lock()
-				if !lastResign.IsZero() {
+				won++
+				if won > warm && !lastResign.IsZero() {
 					handovers = append(handovers, now.Sub(lastResign))
 				}
-				terms++
-				done := terms > b.N
+				done := won > terms
 				lastResign = time.Now()
 				mu.Unlock()
 				rctx, rcancel := context.WithTimeout(context.Background(), wait)
@@ -148,11 +206,44 @@ func benchHandover(b *testing.B, cs []benchCandidate) {
 		})
 	}
 	wg.Wait()
-	b.StopTimer()
-	if firstErr != nil {
-		b.Fatal(firstErr)
+	return handovers, firstErr
+}
+
+// benchServer is a backend on one pair of servers: the test servers (fsync
+// on) or the fsync-off ones. (recipes/lock's benchmarks have the same.)
+type benchServer struct {
+	recipetest.Backend
+	kind string // "zk" or "etcd"
+}
+
+// nosyncVars name the fsync-off servers (scripts/servers.sh start-nosync).
+var nosyncVars = map[string]string{
+	"zk":   "ZKRECIPES_ZK_ENDPOINTS_NOSYNC",
+	"etcd": "ZKRECIPES_ETCD_ENDPOINTS_NOSYNC",
+}
+
+// benchServers are zk and etcd, then zk-nosync and etcd-nosync, whose
+// benchmarks skip unless the fsync-off servers are named.
+func benchServers() []benchServer {
+	var out []benchServer
+	for _, bc := range backends {
+		out = append(out, benchServer{bc, bc.Name})
 	}
-	reportPercentiles(b, "handover", handovers)
+	for _, bc := range backends {
+		v := nosyncVars[bc.Name]
+		nb := bc
+		nb.Name += "-nosync"
+		nb.Endpoints = func(t testing.TB) []string {
+			t.Helper()
+			eps := strings.FieldsFunc(os.Getenv(v), func(r rune) bool { return r == ',' || r == ' ' })
+			if len(eps) == 0 || eps[0] == testenv.Off {
+				t.Skip("no fsync-off servers: set " + v + " (scripts/servers.sh start-nosync DIR writes DIR/nosync.env; make bench starts them)")
+			}
+			return eps
+		}
+		out = append(out, benchServer{nb, bc.Name})
+	}
+	return out
 }
 
 func cmpOr(a, b error) error {

@@ -1,10 +1,17 @@
 package lock
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,28 +24,65 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/peers"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
-// The contended benchmarks put n contenders, each with a session (and a
-// client) of its own, on one lock; each loops Lock, Unlock with no hold
-// time. They report, besides ns/op (one op = one lock cycle; it includes
-// draining the queue at the end of a run, n-1 more cycles):
+// BenchmarkMutexContended puts n contenders (contenderCounts), each with
+// a session (and a client) of its own, on one lock; each loops Lock,
+// Unlock with no hold time. It runs ours beside the peers, interleaved in
+// one run so the machine's noise hits all alike:
 //
-//	cycles/s         grants per second after the warm-up (the first n grants)
-//	handoff-p50-ms   time from the holder calling Unlock to the next
-//	handoff-p99-ms   holder's Lock returning (monotonic clock)
-//	req/cycle        backend requests per cycle after the warm-up, reported
-//	                 when b.N > n (ours: every Session call;
-//	                 etcd concurrency.Mutex: unary gRPC calls, no watches)
-//	wakeups/release  watch events on another contender's node, per release
-//	self-events/rel  watch events on the contender's own node (the lease's
-//	                 monitor sees its own node deleted at Unlock)
+//	MutexContended/SERVER/n=N/round=R/IMPL
 //
-// The peers run the same workload: go-zookeeper's zk.Lock on ZooKeeper and
-// etcd's concurrency.Mutex on etcd.
+// SERVER is zk or etcd (the test servers, fsync on), or zk-nosync or
+// etcd-nosync (scripts/servers.sh start-nosync: ZooKeeper forceSync=no,
+// etcd --unsafe-no-fsync, data on tmpfs), skipped with one line unless
+// ZKRECIPES_ZK_ENDPOINTS_NOSYNC and ZKRECIPES_ETCD_ENDPOINTS_NOSYNC are set.
+// Each round runs every IMPL once, in turn: on ZooKeeper ours,
+// gozk-Lock (go-zookeeper's zk.Lock), curator-InterProcessMutex and
+// kazoo-Lock (internal/peers: one Curator or kazoo process holding the n
+// sessions, a thread each, measured the same way); on etcd ours and
+// etcd-concurrency-Mutex. Medians over the rounds: go run
+// ./internal/benchplot. Before the rounds every implementation runs an
+// unreported warm-up (all sessions, JIT). Besides ns/op (one op = one lock
+// cycle; it includes joining and draining the queue, n-1 more cycles) the
+// metrics are:
+//
+//	cycles/s          grants per second after the warm-up (the first n grants)
+//	handoff-p50-ms    time from the holder calling Unlock to the next
+//	handoff-p99-ms    holder's Lock returning (monotonic clock)
+//	req/cycle         client requests per cycle after the warm-up, when
+//	                  b.N > n (ours: every Session call; etcd
+//	                  concurrency.Mutex: unary gRPC calls, no watches)
+//	wakeups/release   ours: watch events on another contender's node, per release
+//	self-events/rel   ours: watch events on the contender's own node (the
+//	                  lease's monitor sees its own node deleted at Unlock)
+//
+// and, from the server's own counters over the whole run (all b.N+n-1
+// grants, joining and draining included; idle sessions' pings included,
+// which is why the sessions are long), per grant:
+//
+//	srv-pkts/cycle    ZooKeeper: packets received (mntr zk_packets_received)
+//	watch-fires/cycle ZooKeeper: watches triggered (zk_sum_node_*_watch_count)
+//	srv-rpcs/cycle    etcd: unary gRPC calls handled (grpc_server_handled_total)
+//	proposals/cycle   etcd: raft proposals committed
+//	fsyncs/cycle      WAL or txn-log fsyncs (0 with fsync off)
+//
+// B/op and allocs/op mean something for the Go implementations only; the
+// Curator and kazoo processes' allocations are not counted.
 
-var contenderCounts = []int{8, 64}
+// contenderCounts are the numbers of contenders on the one lock.
+var contenderCounts = []int{1, 8, 64}
+
+// benchRounds is how many times each implementation runs per (server, n).
+const benchRounds = 3
+
+// benchSessionTimeout is every contender's session timeout (ZooKeeper) or
+// lease TTL (etcd), the peers' included: long, so that idle sessions ping
+// rarely and the server's packet counts are mostly the locks'.
+const benchSessionTimeout = 20 * time.Second
 
 // benchTimeout bounds one run of a contended benchmark.
 const benchTimeout = 5 * time.Minute
@@ -50,22 +94,22 @@ type acquireFunc func(ctx context.Context) (release func(context.Context) error,
 //
 // The first n grants are the warm-up (every contender joins the queue at
 // once); the steady state is from grant n to the last counted grant, and
-// cycles/s and the per-cycle counts are taken over it when b.N > n.
+// cycles/s and the per-cycle counts are taken over it when cycles > n.
 type contendedResult struct {
 	cycles   int             // counted grants after the warm-up
 	window   time.Duration   // from the warm-up's end to the last counted grant
 	handoffs []time.Duration // one per counted grant that followed a release
 }
 
-// runContended runs b.N lock cycles over the contenders. After the last
+// contend runs cycles lock cycles over the contenders. After the last
 // counted grant every waiter takes the lock once more and leaves, the same
-// for every implementation (zk.Lock cannot give up waiting), so ns/op
-// includes n-1 extra cycles per run; cycles/s does not.
+// for every implementation (zk.Lock cannot give up waiting): cycles+n-1
+// grants in all. internal/peers' bench-lock does the same in the Curator
+// and kazoo processes.
 //
 // mark, if not nil, is called by the goroutine taking grant number n (the
-// end of the warm-up, when b.N > n) and by the one taking the last grant.
-func runContended(b *testing.B, acquire []acquireFunc, mark func()) contendedResult {
-	b.Helper()
+// end of the warm-up, when cycles > n) and by the one taking the last grant.
+func contend(acquire []acquireFunc, cycles int, mark func()) (contendedResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
 	defer cancel()
 	base := time.Now()
@@ -78,9 +122,9 @@ func runContended(b *testing.B, acquire []acquireFunc, mark func()) contendedRes
 		errMu       sync.Mutex
 		firstErr    error
 	)
-	remaining.Store(int64(b.N))
+	remaining.Store(int64(cycles))
 	warm := len(acquire)
-	if b.N <= warm {
+	if cycles <= warm {
 		warm = 0 // too short a run for a warm-up: take it all
 	}
 	fail := func(err error) {
@@ -92,7 +136,6 @@ func runContended(b *testing.B, acquire []acquireFunc, mark func()) contendedRes
 		cancel()
 	}
 	handoffs := make([][]time.Duration, len(acquire))
-	b.ResetTimer()
 	for i, acq := range acquire {
 		wg.Go(func() {
 			for {
@@ -103,7 +146,7 @@ func runContended(b *testing.B, acquire []acquireFunc, mark func()) contendedRes
 					return
 				}
 				left := remaining.Add(-1)
-				k := int64(b.N) - left // this grant's number
+				k := int64(cycles) - left // this grant's number
 				if left >= 0 && k > int64(warm) {
 					if lr := lastRelease.Load(); lr != 0 {
 						handoffs[i] = append(handoffs[i], got-time.Duration(lr))
@@ -134,11 +177,10 @@ func runContended(b *testing.B, acquire []acquireFunc, mark func()) contendedRes
 		})
 	}
 	wg.Wait()
-	b.StopTimer()
 	if firstErr != nil {
-		b.Fatal(firstErr)
+		return contendedResult{}, firstErr
 	}
-	return contendedResult{cycles: b.N - warm, window: time.Duration(endAt.Load() - warmAt.Load()), handoffs: slices.Concat(handoffs...)}
+	return contendedResult{cycles: cycles - warm, window: time.Duration(endAt.Load() - warmAt.Load()), handoffs: slices.Concat(handoffs...)}, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -149,13 +191,14 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i]
 }
 
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 func (r contendedResult) report(b *testing.B) {
 	b.Helper()
 	if r.window > 0 {
 		b.ReportMetric(float64(r.cycles)/r.window.Seconds(), "cycles/s")
 	}
 	slices.Sort(r.handoffs)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.ReportMetric(ms(percentile(r.handoffs, 0.50)), "handoff-p50-ms")
 	b.ReportMetric(ms(percentile(r.handoffs, 0.99)), "handoff-p99-ms")
 }
@@ -266,46 +309,129 @@ func (c *countingSession) Sync(ctx context.Context, path string) error {
 	return c.Session.Sync(ctx, path)
 }
 
-// BenchmarkMutexContended: n contenders, a session each, on one Mutex.
+// lockImpl is one implementation BenchmarkMutexContended runs: Go code in
+// this process (acquire) or a Curator or kazoo process (peer).
+type lockImpl struct {
+	name string
+	skip error // why it cannot run here: each of its benchmarks skips
+
+	acquire []acquireFunc // one per contender, for the largest n
+	// counters, if not nil, snapshots the implementation's own counters,
+	// reported per cycle over the steady state under the names units.
+	counters func() []int64
+	units    []string
+
+	peer *peers.Peer
+	path string // the lock the peer's contenders share
+}
+
+// warmUp runs 4n unreported cycles at the largest n: every session is used
+// once and the JVM has compiled its hot paths before the first round.
+func (im *lockImpl) warmUp(b *testing.B) {
+	b.Helper()
+	if im.skip != nil {
+		return
+	}
+	n := slices.Max(contenderCounts)
+	if im.peer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+		defer cancel()
+		if _, err := im.peer.BenchLock(ctx, im.path, n, 4*n); err != nil {
+			b.Fatalf("%s: warm-up: %v", im.name, err)
+		}
+		return
+	}
+	if _, err := contend(im.acquire[:n], 4*n, nil); err != nil {
+		b.Fatalf("%s: warm-up: %v", im.name, err)
+	}
+}
+
+// run runs b.N cycles with n contenders and reports them.
+func (im *lockImpl) run(b *testing.B, n int) {
+	if im.skip != nil {
+		b.Skip(im.skip)
+	}
+	if im.peer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+		defer cancel()
+		b.ResetTimer()
+		r, err := im.peer.BenchLock(ctx, im.path, n, b.N)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Window > 0 {
+			b.ReportMetric(r.CyclesPerSecond(), "cycles/s")
+		}
+		b.ReportMetric(ms(r.HandoffP50), "handoff-p50-ms")
+		b.ReportMetric(ms(r.HandoffP99), "handoff-p99-ms")
+		return
+	}
+	b.ReportAllocs()
+	var (
+		mu    sync.Mutex
+		marks [][]int64
+		mark  func()
+	)
+	if im.counters != nil {
+		mark = func() {
+			mu.Lock()
+			marks = append(marks, im.counters())
+			mu.Unlock()
+		}
+	}
+	b.ResetTimer()
+	r, err := contend(im.acquire[:n], b.N, mark)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.report(b)
+	if len(marks) == 2 { // counts over the steady state only
+		for i, unit := range im.units {
+			b.ReportMetric(float64(marks[1][i]-marks[0][i])/float64(r.cycles), unit)
+		}
+	}
+}
+
+// BenchmarkMutexContended: n contenders, a session each, on one lock; ours
+// and the peers in turn. See the comment at the top of this file.
 func BenchmarkMutexContended(b *testing.B) {
-	for _, bc := range backends {
-		b.Run(bc.Name, func(b *testing.B) {
-			e := &env{Backend: bc, Endpoints: bc.Endpoints(b), Namespace: "/zkrbench/" + backend.NewGUID(), Timeout: sessionTimeout}
-			counts := &opCounts{}
-			maxN := slices.Max(contenderCounts)
-			mutexes := make([]*Mutex, maxN)
-			for i := range mutexes {
-				s := &countingSession{Session: e.Session(b), n: counts}
-				mutexes[i] = mustNew(b, s, "/contended")
+	for _, srv := range benchServers() {
+		b.Run(srv.Name, func(b *testing.B) {
+			eps := srv.Endpoints(b)
+			impls := []*lockImpl{oursLock(b, srv.Backend, eps)}
+			if srv.kind == "zk" {
+				connect := strings.Join(eps, ",")
+				impls = append(impls, gozkLock(b, eps),
+					peerLock(b, "curator-InterProcessMutex", connect, peers.CheckCurator, peers.Curator),
+					peerLock(b, "kazoo-Lock", connect, peers.CheckKazoo, peers.Kazoo))
+			} else {
+				impls = append(impls, etcdMutex(b, eps))
 			}
+			for _, im := range impls {
+				im.warmUp(b)
+			}
+			stats := serverStats(srv.kind, eps[0])
 			for _, n := range contenderCounts {
 				b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-					acquire := make([]acquireFunc, n)
-					for i, m := range mutexes[:n] {
-						acquire[i] = func(ctx context.Context) (func(context.Context) error, error) {
-							l, err := m.Lock(ctx)
-							if err != nil {
-								return nil, err
+					for r := range benchRounds {
+						b.Run(fmt.Sprintf("round=%d", r+1), func(b *testing.B) {
+							for _, im := range impls {
+								b.Run(im.name, func(b *testing.B) {
+									before, err := stats()
+									im.run(b, n)
+									if err == nil {
+										after, err2 := stats()
+										err = err2
+										reportServer(b, srv.kind, before, after, b.N+n-1)
+									}
+									if err != nil {
+										b.Logf("no server counts: %v", err)
+									}
+								})
 							}
-							return l.Unlock, nil
-						}
-					}
-					b.ReportAllocs()
-					var (
-						mu    sync.Mutex
-						marks [][3]int64
-					)
-					r := runContended(b, acquire, func() {
-						mu.Lock()
-						marks = append(marks, counts.snapshot())
-						mu.Unlock()
-					})
-					r.report(b)
-					if len(marks) == 2 { // counts over the steady state only
-						cyc := float64(r.cycles)
-						b.ReportMetric(float64(marks[1][0]-marks[0][0])/cyc, "req/cycle")
-						b.ReportMetric(float64(marks[1][1]-marks[0][1])/cyc, "wakeups/release")
-						b.ReportMetric(float64(marks[1][2]-marks[0][2])/cyc, "self-events/rel")
+						})
 					}
 				})
 			}
@@ -313,101 +439,246 @@ func BenchmarkMutexContended(b *testing.B) {
 	}
 }
 
+// oursLock is this package's Mutex, each contender's session counted.
+func oursLock(b *testing.B, bc recipetest.Backend, eps []string) *lockImpl {
+	e := &env{Backend: bc, Endpoints: eps, Namespace: "/zkrbench/" + backend.NewGUID(), Timeout: benchSessionTimeout}
+	counts := &opCounts{}
+	im := &lockImpl{
+		name:     "ours",
+		acquire:  make([]acquireFunc, slices.Max(contenderCounts)),
+		counters: func() []int64 { s := counts.snapshot(); return s[:] },
+		units:    []string{"req/cycle", "wakeups/release", "self-events/rel"},
+	}
+	for i := range im.acquire {
+		m := mustNew(b, &countingSession{Session: e.Session(b), n: counts}, "/contended")
+		im.acquire[i] = func(ctx context.Context) (func(context.Context) error, error) {
+			l, err := m.Lock(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return l.Unlock, nil
+		}
+	}
+	return im
+}
+
 type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
 
-// BenchmarkMutexContendedPeer runs the contended workload on the peers:
-// go-zookeeper's zk.Lock on ZooKeeper, etcd's concurrency.Mutex on etcd.
-func BenchmarkMutexContendedPeer(b *testing.B) {
-	b.Run("gozk-Lock", func(b *testing.B) {
-		eps := testenv.ZooKeeper(b)
-		dir := "/zkrbench/" + backend.NewGUID() + "/contended"
-		maxN := slices.Max(contenderCounts)
-		locks := make([]*gozk.Lock, maxN)
-		for i := range locks {
-			conn, _, err := gozk.Connect(eps, sessionTimeout, gozk.WithLogger(discardLogger{}))
-			if err != nil {
-				b.Fatal(err)
+// gozkLock is go-zookeeper's zk.Lock, a connection each.
+func gozkLock(b *testing.B, eps []string) *lockImpl {
+	dir := "/zkrbench/" + backend.NewGUID() + "/contended"
+	im := &lockImpl{name: "gozk-Lock", acquire: make([]acquireFunc, slices.Max(contenderCounts))}
+	for i := range im.acquire {
+		conn, _, err := gozk.Connect(eps, benchSessionTimeout, gozk.WithLogger(discardLogger{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(conn.Close)
+		l := gozk.NewLock(conn, dir, gozk.WorldACL(gozk.PermAll))
+		im.acquire[i] = func(context.Context) (func(context.Context) error, error) {
+			// zk.Lock takes no context: a waiter leaves only by taking
+			// the lock, so a run drains through the lock.
+			if err := l.Lock(); err != nil {
+				return nil, err
 			}
-			b.Cleanup(conn.Close)
-			locks[i] = gozk.NewLock(conn, dir, gozk.WorldACL(gozk.PermAll))
+			return func(context.Context) error { return l.Unlock() }, nil
 		}
-		b.Cleanup(func() { cleanupZK(b, eps, dir) })
-		for _, n := range contenderCounts {
-			b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-				acquire := make([]acquireFunc, n)
-				for i, l := range locks[:n] {
-					acquire[i] = func(context.Context) (func(context.Context) error, error) {
-						// zk.Lock takes no context: a waiter leaves only by
-						// taking the lock, so a run drains through the lock.
-						if err := l.Lock(); err != nil {
-							return nil, err
-						}
-						return func(context.Context) error { return l.Unlock() }, nil
-					}
-				}
-				b.ReportAllocs()
-				runContended(b, acquire, nil).report(b)
-			})
+	}
+	b.Cleanup(func() { cleanupZK(b, eps, dir) })
+	return im
+}
+
+// etcdMutex is etcd's concurrency.Mutex, a client and session each, its
+// unary gRPC calls counted.
+func etcdMutex(b *testing.B, eps []string) *lockImpl {
+	prefix := "/zkrbench/" + backend.NewGUID() + "/contended"
+	var unary atomic.Int64
+	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		unary.Add(1)
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	im := &lockImpl{
+		name:     "etcd-concurrency-Mutex",
+		acquire:  make([]acquireFunc, slices.Max(contenderCounts)),
+		counters: func() []int64 { return []int64{unary.Load()} },
+		units:    []string{"req/cycle"},
+	}
+	for i := range im.acquire {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints:   eps,
+			DialTimeout: 5 * time.Second,
+			Logger:      zap.NewNop(),
+			DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)},
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("etcd-concurrency-Mutex", func(b *testing.B) {
-		eps := testenv.Etcd(b)
-		prefix := "/zkrbench/" + backend.NewGUID() + "/contended"
-		maxN := slices.Max(contenderCounts)
-		var unary atomic.Int64
-		count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			unary.Add(1)
-			return invoker(ctx, method, req, reply, cc, opts...)
+		b.Cleanup(func() { _ = cli.Close() })
+		s, err := concurrency.NewSession(cli, concurrency.WithTTL(int(benchSessionTimeout/time.Second)))
+		if err != nil {
+			b.Fatal(err)
 		}
-		mutexes := make([]*concurrency.Mutex, maxN)
-		for i := range mutexes {
-			cli, err := clientv3.New(clientv3.Config{
-				Endpoints:   eps,
-				DialTimeout: 5 * time.Second,
-				Logger:      zap.NewNop(),
-				DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)},
-			})
-			if err != nil {
-				b.Fatal(err)
+		b.Cleanup(func() { _ = s.Close() })
+		m := concurrency.NewMutex(s, prefix)
+		im.acquire[i] = func(ctx context.Context) (func(context.Context) error, error) {
+			if err := m.Lock(ctx); err != nil {
+				return nil, err
 			}
-			b.Cleanup(func() { _ = cli.Close() })
-			s, err := concurrency.NewSession(cli, concurrency.WithTTL(int(sessionTimeout/time.Second)))
-			if err != nil {
-				b.Fatal(err)
+			return m.Unlock, nil
+		}
+	}
+	return im
+}
+
+// peerLock is a Curator or kazoo process whose bench-lock command runs the
+// contenders, on sessions of its own (internal/peers). A peer that cannot
+// run here is left out: its benchmarks skip.
+func peerLock(b *testing.B, name, connect string, check func() error, start func(testing.TB, string, ...peers.Option) *peers.Peer) *lockImpl {
+	im := &lockImpl{name: name, path: "/zkrbench/" + backend.NewGUID() + "/contended"}
+	if im.skip = check(); im.skip != nil {
+		return im
+	}
+	im.peer = start(b, connect, peers.WithSessionTimeout(benchSessionTimeout), peers.ForBenchmark())
+	eps := strings.Split(connect, ",")
+	b.Cleanup(func() { cleanupZK(b, eps, im.path) }) // kazoo's parents are persistent
+	return im
+}
+
+// benchServer is a backend on one pair of servers: the test servers (fsync
+// on) or the fsync-off ones.
+type benchServer struct {
+	recipetest.Backend
+	kind string // "zk" or "etcd"
+}
+
+// nosyncVars name the fsync-off servers (scripts/servers.sh start-nosync).
+var nosyncVars = map[string]string{
+	"zk":   "ZKRECIPES_ZK_ENDPOINTS_NOSYNC",
+	"etcd": "ZKRECIPES_ETCD_ENDPOINTS_NOSYNC",
+}
+
+// benchServers are zk and etcd, then zk-nosync and etcd-nosync, whose
+// benchmarks skip unless the fsync-off servers are named.
+func benchServers() []benchServer {
+	var out []benchServer
+	for _, bc := range backends {
+		out = append(out, benchServer{bc, bc.Name})
+	}
+	for _, bc := range backends {
+		v := nosyncVars[bc.Name]
+		nb := bc
+		nb.Name += "-nosync"
+		nb.Endpoints = func(t testing.TB) []string {
+			t.Helper()
+			eps := strings.FieldsFunc(os.Getenv(v), func(r rune) bool { return r == ',' || r == ' ' })
+			if len(eps) == 0 || eps[0] == testenv.Off {
+				t.Skip("no fsync-off servers: set " + v + " (scripts/servers.sh start-nosync DIR writes DIR/nosync.env; make bench starts them)")
 			}
-			b.Cleanup(func() { _ = s.Close() })
-			mutexes[i] = concurrency.NewMutex(s, prefix)
+			return eps
 		}
-		for _, n := range contenderCounts {
-			b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-				acquire := make([]acquireFunc, n)
-				for i, m := range mutexes[:n] {
-					acquire[i] = func(ctx context.Context) (func(context.Context) error, error) {
-						if err := m.Lock(ctx); err != nil {
-							return nil, err
-						}
-						return m.Unlock, nil
-					}
-				}
-				b.ReportAllocs()
-				var (
-					mu    sync.Mutex
-					marks []int64
-				)
-				r := runContended(b, acquire, func() {
-					mu.Lock()
-					marks = append(marks, unary.Load())
-					mu.Unlock()
-				})
-				r.report(b)
-				if len(marks) == 2 {
-					b.ReportMetric(float64(marks[1]-marks[0])/float64(r.cycles), "req/cycle")
-				}
-			})
+		out = append(out, benchServer{nb, bc.Name})
+	}
+	return out
+}
+
+// serverStats returns a function that reads the cumulative counters of
+// the server at addr that reportServer uses: ZooKeeper's `mntr`, etcd's
+// /metrics.
+func serverStats(kind, addr string) func() (map[string]float64, error) {
+	if kind == "zk" {
+		return func() (map[string]float64, error) { return zkMntr(addr) }
+	}
+	return func() (map[string]float64, error) { return etcdMetrics(addr) }
+}
+
+func zkMntr(addr string) (map[string]float64, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "mntr"); err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(c)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]float64{}
+	for _, l := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(l, "\t")
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); ok && err == nil {
+			m[k] = f
 		}
-	})
+	}
+	if _, ok := m["zk_packets_received"]; !ok {
+		return nil, fmt.Errorf("mntr on %s: no zk_packets_received in %q", addr, out)
+	}
+	return m, nil
+}
+
+func etcdMetrics(addr string) (map[string]float64, error) {
+	tr := &http.Transport{DisableKeepAlives: true} // no connection outlives the call (goleak)
+	defer tr.CloseIdleConnections()
+	cl := http.Client{Timeout: 5 * time.Second, Transport: tr}
+	resp, err := cl.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: %s", addr, resp.Status)
+	}
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name := l[:i]
+		switch {
+		case strings.HasPrefix(name, "grpc_server_handled_total{") && strings.Contains(name, `grpc_type="unary"`):
+			m["unary"] += v
+		case name == "etcd_server_proposals_committed_total", name == "etcd_disk_wal_fsync_duration_seconds_count":
+			m[name] = v
+		}
+	}
+	return m, sc.Err()
+}
+
+// reportServer reports the server's counter deltas per grant.
+func reportServer(b *testing.B, kind string, before, after map[string]float64, grants int) {
+	g := float64(grants)
+	d := func(keys ...string) float64 {
+		var sum float64
+		for _, k := range keys {
+			sum += after[k] - before[k]
+		}
+		return sum / g
+	}
+	if kind == "zk" {
+		b.ReportMetric(d("zk_packets_received"), "srv-pkts/cycle")
+		b.ReportMetric(d("zk_sum_node_created_watch_count", "zk_sum_node_deleted_watch_count",
+			"zk_sum_node_changed_watch_count", "zk_sum_node_children_watch_count"), "watch-fires/cycle")
+		b.ReportMetric(d("zk_cnt_fsynctime"), "fsyncs/cycle")
+		return
+	}
+	b.ReportMetric(d("unary"), "srv-rpcs/cycle")
+	b.ReportMetric(d("etcd_server_proposals_committed_total"), "proposals/cycle")
+	b.ReportMetric(d("etcd_disk_wal_fsync_duration_seconds_count"), "fsyncs/cycle")
 }
 
 // cleanupZK removes what zk.Lock left under dir (its parents are persistent).
