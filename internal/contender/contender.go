@@ -170,6 +170,18 @@ type Contender struct {
 	// session owns the node. A later listing that still holds the node's
 	// name then proves the node is there, with no second read of it.
 	own *backend.Stat
+	// watch is the data watch that read set on the node, for the holder's
+	// monitor to start on (TakeWatch), so that a grant costs no second read
+	// of the node; nil once taken or dropped.
+	watch *ownWatch
+}
+
+// ownWatch is a data watch on the contender's own node and the data the
+// read that set it returned.
+type ownWatch struct {
+	data   []byte
+	events <-chan backend.Event
+	stop   context.CancelFunc
 }
 
 // Join creates the contender's node under cfg.Dir and returns the contender.
@@ -401,22 +413,60 @@ func (c *Contender) alive(ctx context.Context) error {
 }
 
 // confirm reads the contender's node back: it must exist, belong to the
-// live session, and the session must still be alive after the read.
+// live session, and the session must still be alive after the read. The
+// read sets a data watch on the node (GetW), kept for TakeWatch: the
+// holder's monitor starts on it instead of reading the node again. The
+// watch outlives ctx; TakeWatch hands it over, Delete and Leave end it.
 func (c *Contender) confirm(ctx context.Context) (backend.Stat, error) {
-	st, err := c.s.Exists(ctx, c.path)
+	c.dropWatch()
+	// The watch's context ends with ctx during the read, and only then.
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	unhook := context.AfterFunc(ctx, stop)
+	data, st, events, err := c.s.GetW(wctx, c.path)
+	if !unhook() && err == nil {
+		err = ctx.Err() // ctx ended during the read: the watch is gone
+	}
 	if err != nil {
+		stop()
+		if errors.Is(err, backend.ErrNoNode) {
+			if serr := c.s.Err(); serr != nil {
+				return backend.Stat{}, serr
+			}
+			return backend.Stat{}, fmt.Errorf("%w: %s", ErrGone, c.path)
+		}
 		return backend.Stat{}, err
 	}
 	if serr := c.s.Err(); serr != nil {
+		stop()
 		return backend.Stat{}, serr
 	}
-	if st == nil {
-		return backend.Stat{}, fmt.Errorf("%w: %s", ErrGone, c.path)
-	}
 	if st.EphemeralOwner != c.s.ID() {
+		stop()
 		return backend.Stat{}, fmt.Errorf("%w: %s is owned by session %#x, not %#x", ErrGone, c.path, st.EphemeralOwner, c.s.ID())
 	}
-	return *st, nil
+	c.watch = &ownWatch{data: data, events: events, stop: stop}
+	return st, nil
+}
+
+// TakeWatch hands over the data watch the contender's last read-back set
+// on its node, with the data that read returned, to a holder's monitor
+// (grant.Config.Watch): stop ends it. A contender whose node was never read
+// back, or whose watch was taken or dropped, returns a nil channel.
+func (c *Contender) TakeWatch() (data []byte, events <-chan backend.Event, stop func()) {
+	w := c.watch
+	c.watch = nil
+	if w == nil {
+		return nil, nil, func() {}
+	}
+	return w.data, w.events, w.stop
+}
+
+// dropWatch ends the read-back's watch, if no one took it.
+func (c *Contender) dropWatch() {
+	if c.watch != nil {
+		c.watch.stop()
+		c.watch = nil
+	}
 }
 
 // waitFor sets a data watch on the blocking node and waits for it to fire.
@@ -463,6 +513,7 @@ func (c *Contender) Leave() error {
 // Delete deletes the contender's node, bounded by ctx. A node already gone
 // is not an error; a delete whose outcome is unknown is tried again.
 func (c *Contender) Delete(ctx context.Context) error {
+	c.dropWatch()
 	for {
 		if c.s.Err() != nil {
 			return nil // the session's end removed the ephemeral node

@@ -52,5 +52,9 @@
 // blocked reads it once before it first waits; after a wake-up, the listing
 // that shows nothing blocks it also shows its node is still there, and the
 // session is checked alive after that listing, so a hand-off costs the
-// listing alone (W + N + R: the release, the event, one read).
+// listing alone (W + N + R: the release, the event, one read). The read
+// back is a GetW: the data watch it sets on the contender's own node is
+// handed, with the data read, to the holder's monitor (TakeWatch, then
+// grant.Config.Watch), so a grant costs no second read of the node for the
+// loss signal; Delete and Leave end a watch nobody took.
 package contender

@@ -15,7 +15,10 @@
 // (Suspended under OnSuspend, Lost, Closed), one keeps a data watch (GetW)
 // on the node and reads it again after every change, so a deletion is seen
 // and the data is handed to Config.OnData (the lock's revocation uses it).
-// A connection loss that outlasts the backend's retries makes the node
+// A holder that already has a data watch on its node (the contender's read
+// back set one) hands it over in Config.Watch, and the monitor starts on
+// it: one read less per grant. A connection loss that outlasts the
+// backend's retries makes the node
 // watcher wait for the connection and watch again; the state watcher
 // decides whether that is a loss.
 //

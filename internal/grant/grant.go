@@ -49,6 +49,15 @@ type Config struct {
 	Logger *slog.Logger // nil discards
 	// Name prefixes log messages, e.g. "lock".
 	Name string
+	// Watch, when not nil, is a data watch the holder already has on the
+	// node (contender.TakeWatch: set by the read that confirmed the grant)
+	// and WatchData the data that read returned: the monitor starts on
+	// them instead of reading the node again, and calls StopWatch (if not
+	// nil) when it stops. A change since that read fires the watch, so
+	// nothing is missed.
+	Watch     <-chan backend.Event
+	WatchData []byte
+	StopWatch func()
 }
 
 // Monitor watches one held node. Its methods are safe for concurrent use.
@@ -197,9 +206,22 @@ func (m *Monitor) watchStates(ctx context.Context, states <-chan backend.State) 
 // read of its data to OnData.
 func (m *Monitor) watchNode(ctx context.Context) {
 	defer m.wg.Done()
+	if m.cfg.StopWatch != nil {
+		defer m.cfg.StopWatch()
+	}
 	s := m.cfg.Session
+	given := m.cfg.Watch
 	for ctx.Err() == nil {
-		data, _, events, err := s.GetW(ctx, m.cfg.Path)
+		var (
+			data   []byte
+			events <-chan backend.Event
+			err    error
+		)
+		if given != nil {
+			data, events, given = m.cfg.WatchData, given, nil
+		} else {
+			data, _, events, err = s.GetW(ctx, m.cfg.Path)
+		}
 		if err == nil && m.cfg.OnData != nil {
 			m.cfg.OnData(data)
 		}

@@ -136,7 +136,7 @@ func (a *ActiveStandby) acquire(ctx context.Context) (*Term, error) {
 			return a.deleteLock(ctx)
 		}
 		return a.exit(ctx, version)
-	})
+	}, nil)
 	giveUp := func(cause error) (*Term, error) {
 		rctx, cancel := context.WithTimeout(context.Background(), contender.CleanupTimeout)
 		defer cancel()

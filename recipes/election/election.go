@@ -76,7 +76,7 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 	if err != nil {
 		return nil, e.joinErr("campaign", err)
 	}
-	return newTerm(e.s, e.opts, c.Path(), st.CreateToken, c.Delete), nil
+	return newTerm(e.s, e.opts, c.Path(), st.CreateToken, c.Delete, c), nil
 }
 
 // joinErr wraps a failure to win: a vanished node or ended session is

@@ -29,12 +29,14 @@ type Term struct {
 	resigned bool
 }
 
-// newTerm starts the term of the node at path, created at token, on s.
-func newTerm(s backend.Session, o options, path string, token int64, release func(context.Context) error) *Term {
+// newTerm starts the term of the node at path, created at token, on s;
+// w, when not nil, is the contender whose read-back set a watch on the
+// node for the term's monitor to start on.
+func newTerm(s backend.Session, o options, path string, token int64, release func(context.Context) error, w *contender.Contender) *Term {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t := &Term{s: s, path: path, token: token, ctx: ctx, release: release}
 	o.logger.Debug("election: leading", "path", path, "token", token)
-	t.mon = grant.Start(grant.Config{
+	cfg := grant.Config{
 		Session: s,
 		Path:    path,
 		Policy:  o.policy.grant(),
@@ -44,7 +46,11 @@ func newTerm(s backend.Session, o options, path string, token int64, release fun
 		OnDone: func(err error) { cancel(err) },
 		Logger: o.logger,
 		Name:   "election",
-	})
+	}
+	if w != nil {
+		cfg.WatchData, cfg.Watch, cfg.StopWatch = w.TakeWatch()
+	}
+	t.mon = grant.Start(cfg)
 	return t
 }
 

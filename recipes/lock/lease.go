@@ -39,10 +39,14 @@ func (m *Mutex) grantFor(c *contender.Contender, st backend.Stat, free func()) *
 	l := &Lease{m: m, c: c, token: st.CreateToken, free: free, revoked: make(chan struct{})}
 	m.opts.logger.Debug("lock: held", "path", c.Path(), "token", st.CreateToken)
 	revoked := false // only the monitor's goroutine calls OnData
+	data, events, stop := c.TakeWatch()
 	l.mon = grant.Start(grant.Config{
-		Session: m.s,
-		Path:    c.Path(),
-		Policy:  grantPolicy(m.opts.policy),
+		Session:   m.s,
+		Path:      c.Path(),
+		Watch:     events,
+		WatchData: data,
+		StopWatch: stop,
+		Policy:    grantPolicy(m.opts.policy),
 		Lost: func(cause error) error {
 			if errors.Is(cause, grant.ErrNodeDeleted) {
 				cause = errors.New("lock node deleted")
