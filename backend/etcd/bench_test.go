@@ -196,3 +196,61 @@ func BenchmarkWatchUnderWrites(b *testing.B) {
 	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
 	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
 }
+
+// BenchmarkSequentialCrowd (issue 12): n clients, each with a session of
+// its own, create one sequential child under one parent at the same moment,
+// b.N times. Reports the transactions sent per create ("tries/create": 1
+// would be linear work; the compare-and-retry on the parent's counter
+// makes it grow with n) and the time for the whole crowd.
+func BenchmarkSequentialCrowd(b *testing.B) {
+	first := testSession(b, func(c *Config) { c.SessionTimeout = 10 * time.Second })
+	mustCreate(b, first, "/crowd", nil, backend.Persistent)
+	for _, n := range []int{16, 64, 256} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			sessions := make([]*Session, n)
+			for i := range sessions {
+				sessions[i] = testSession(b, func(c *Config) {
+					c.Namespace = first.c.ns
+					c.SessionTimeout = 10 * time.Second
+					c.ReapInterval = -1
+				})
+			}
+			var tries0 int64
+			for _, s := range sessions {
+				tries0 += s.c.seqTries.Load()
+			}
+			round := 0
+			var total time.Duration
+			for b.Loop() {
+				round++
+				dir := mustCreate(b, first, fmt.Sprintf("/crowd/%d-%d", n, round), nil, backend.Persistent)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				errs := make([]error, n)
+				for i, s := range sessions {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						_, errs[i] = s.Create(context.Background(), dir+"/x-", nil, backend.EphemeralSequential)
+					}()
+				}
+				began := time.Now()
+				close(start)
+				wg.Wait()
+				total += time.Since(began)
+				for i, err := range errs {
+					if err != nil {
+						b.Fatalf("client %d: %v", i, err)
+					}
+				}
+			}
+			var tries int64
+			for _, s := range sessions {
+				tries += s.c.seqTries.Load()
+			}
+			b.ReportMetric(float64(tries-tries0)/float64(n*round), "tries/create")
+			b.ReportMetric(total.Seconds()/float64(round), "s/crowd")
+		})
+	}
+}

@@ -40,6 +40,7 @@ type Client struct {
 	stop      chan struct{}
 	ctx       context.Context // ended by Close: bounds the reaper's calls
 	reapScans atomic.Int64    // reaping passes this client made, for tests
+	seqTries  atomic.Int64    // sequential create transactions sent, for tests
 	cancelCtx context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once

@@ -374,6 +374,7 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 		eops := append(elseOps[:nameIdx:nameIdx],
 			clientv3.OpGet(dataKey(name), clientv3.WithCountOnly()),
 			clientv3.OpGet(counterKey(parent), clientv3.WithRange(counterEnd(parent))))
+		s.c.seqTries.Add(1)
 		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(puts(name)...).Else(eops...).Commit()
 		if err != nil {
 			sp.known = false
@@ -401,8 +402,9 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 			return "", errRetry // cannot happen, as above
 		}
 		if attempt >= 3 {
-			// Heavy contention from other clients: back off a little,
-			// randomly, so the contenders spread out.
+			// Heavy contention from other clients: back off randomly, so
+			// the contenders spread out. Every try is a raft proposal (the
+			// transaction writes); BenchmarkSequentialCrowd counts them.
 			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-3, 9)))
 			sleepCtx(ctx, d)
 			if err := ctx.Err(); err != nil {
