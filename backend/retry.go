@@ -112,32 +112,39 @@ type retrying struct {
 }
 
 // do runs op until it succeeds, fails with anything but a connection loss,
-// or the policy, ctx or the session says stop. It reports whether a retry
-// happened.
-func (r *retrying) do(ctx context.Context, op func() error) (retried bool, err error) {
+// or the policy, ctx or the session says stop. first is the first try's
+// error (a connection loss) when a retry was made, else nil.
+func (r *retrying) do(ctx context.Context, op func() error) (first, err error) {
 	start := time.Now()
+	var firstTry error
 	for attempt := 1; ; attempt++ {
+		if attempt == 2 {
+			first = firstTry
+		}
 		err = op()
+		if attempt == 1 {
+			firstTry = err
+		}
 		if err == nil || !errors.Is(err, ErrConnectionLoss) || ctx.Err() != nil || r.Err() != nil {
 			if err != nil && r.Err() != nil && errors.Is(err, ErrConnectionLoss) {
 				// The session ended while we were failing: say so.
 				err = &OpError{Op: opOf(err), Path: pathOf(err), Kind: r.Err(), Cause: err}
 			}
-			return attempt > 1, err
+			return first, err
 		}
 		wait, ok := r.policy.Next(attempt, time.Since(start))
 		if !ok {
-			return attempt > 1, err
+			return first, err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return attempt > 1, &OpError{Op: opOf(err), Path: pathOf(err), Kind: ctx.Err(), Cause: err}
+			return first, &OpError{Op: opOf(err), Path: pathOf(err), Kind: ctx.Err(), Cause: err}
 		case <-r.Done():
 			t.Stop()
-			return attempt > 1, &OpError{Op: opOf(err), Path: pathOf(err), Kind: r.Err(), Cause: err}
+			return first, &OpError{Op: opOf(err), Path: pathOf(err), Kind: r.Err(), Cause: err}
 		}
 	}
 }
@@ -224,16 +231,16 @@ func (r *retrying) Set(ctx context.Context, path string, data []byte, version in
 		st, err = r.Session.Set(ctx, path, data, version)
 		return st, unknown(err)
 	}
-	retried, err := r.do(ctx, func() error { st, err = r.Session.Set(ctx, path, data, version); return err })
-	return st, conflictAfterRetry(retried, err)
+	first, err := r.do(ctx, func() error { st, err = r.Session.Set(ctx, path, data, version); return err })
+	return st, conflictAfterRetry(first, err)
 }
 
 func (r *retrying) Delete(ctx context.Context, path string, version int32) error {
 	if version == AnyVersion {
 		return unknown(r.Session.Delete(ctx, path, version))
 	}
-	retried, err := r.do(ctx, func() error { return r.Session.Delete(ctx, path, version) })
-	return conflictAfterRetry(retried, err)
+	first, err := r.do(ctx, func() error { return r.Session.Delete(ctx, path, version) })
+	return conflictAfterRetry(first, err)
 }
 
 func (r *retrying) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
@@ -243,18 +250,20 @@ func (r *retrying) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 
 // conflictAfterRetry turns a conflict seen on a retry into an unknown
 // outcome: the first try may have made the change the retry conflicts with.
-// The conflict stays in the message but not in the chain, so the error does
-// not match ErrBadVersion or ErrNoNode.
-func conflictAfterRetry(retried bool, err error) error {
+// first is the first try's connection loss, nil when no retry was made. The
+// conflict stays in the message but not in the chain, so the error does not
+// match ErrBadVersion or ErrNoNode; the first try's connection loss, and the
+// driver's error under it, stay in the chain.
+func conflictAfterRetry(first, err error) error {
 	if err == nil {
 		return nil
 	}
-	if !retried {
+	if first == nil {
 		return unknown(err)
 	}
 	if errors.Is(err, ErrBadVersion) || errors.Is(err, ErrNoNode) {
 		return &OpError{Op: opOf(err), Path: pathOf(err), Kind: ErrOutcomeUnknown,
-			Cause: fmt.Errorf("%w; a retry then failed with: %s", ErrConnectionLoss, err.Error())}
+			Cause: fmt.Errorf("first try: %w; a retry then failed with: %s", first, err.Error())}
 	}
 	return unknown(err)
 }
