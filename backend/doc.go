@@ -79,8 +79,12 @@
 // ErrConnectionLoss); a versioned write whose retry meets a conflict
 // reports ErrOutcomeUnknown too, since its first try may have landed.
 // ErrSessionExpired, ErrClosed and the caller's context are never retried.
-// While a call waits to retry, the session's state shows Suspended. Unwrap
-// returns the session under the wrapper, which never retries.
+// Retrying changes no state: a session's State follows its connection as
+// its backend sees it (each backend's documentation says when it shows
+// Suspended), so a call may wait to retry while the state still shows
+// Connected. A session cut off from its server shows Suspended before it is
+// Lost, so a recipe can stop trusting what it holds before the session
+// ends. Unwrap returns the session under the wrapper, which never retries.
 //
 // # Goroutines
 //

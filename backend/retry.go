@@ -87,8 +87,9 @@ var NoRetry RetryPolicy = noRetry{}
 //     CreateProtected finds its own node in that case;
 //   - ErrSessionExpired, ErrClosed and context errors are never retried.
 //
-// While a retry waits, the session's state shows Suspended, so recipes can
-// stop trusting what they hold before the policy gives up.
+// Retries change no state: the session's State follows its connection, and
+// a call may wait to retry while it still shows Connected (see the package
+// documentation for what a recipe can rely on).
 //
 // The returned session implements Expirer when s does.
 func Retrying(s Session, p RetryPolicy) Session {
