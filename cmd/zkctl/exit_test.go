@@ -71,6 +71,9 @@ func TestExitCodes(t *testing.T) {
 				{ExitNotFound, "a command that is not found", "", e("elect", "/elections/exit", "--", "no-such-command-zkctl")},
 			}
 			for _, row := range rows {
+				if name != "zk" && row.args[0] == "--endpoints" && row.args[1] != ep {
+					continue // it names its own cluster: once is enough
+				}
 				r := zkctl(t, row.stdin, row.args...)
 				if r.code != row.code {
 					t.Errorf("%d (%s): zkctl %s: exit %d (stderr %q), want %d", row.code, row.what, strings.Join(row.args, " "), r.code, r.errOut, row.code)
