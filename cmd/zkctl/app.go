@@ -31,6 +31,9 @@ type streams struct {
 // run runs zkctl with args and returns its exit code. Only main exits.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(streams{stdin, stdout, stderr})
+	if len(args) > 0 {
+		args = placeArgs(app, args).args(args[0])
+	}
 	err := app.RunContext(ctx, args)
 	code := exitCode(ctx, err)
 	if err != nil && code != ExitOK {

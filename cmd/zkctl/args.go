@@ -7,60 +7,149 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// positional returns the command's positional arguments after applying the
-// flags given among them: urfave/cli stops reading flags at the first
-// argument, and `zkctl ls /a -l` or `zkctl find / --name 'x*'` should work
-// as they read. A word is taken as a flag only when it names one of the
-// command's own flags (so data such as "-5" stays data); "-" is stdin;
-// from "--" on, everything is positional, "--" included, for the commands
-// that run a COMMAND. Calling it again gives the same result.
-func positional(c *cli.Context) ([]string, error) {
-	args := c.Args().Slice()
-	var out []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			out = append(out, args[i:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			out = append(out, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		f := commandFlag(c.Command, name)
-		if f == nil && c.App != nil {
-			f = findFlag(c.App.Flags, name) // a global flag given after the command
-		}
-		if f == nil {
-			out = append(out, a)
-			continue
-		}
-		switch {
-		case hasVal:
-		case isBoolFlag(f):
-			val = "true"
-		case i+1 < len(args):
-			i++
-			val = args[i]
-		default:
-			return nil, usagef("%s: flag needs an argument: %s", c.Command.Name, a)
-		}
-		if err := c.Set(f.Names()[0], val); err != nil {
-			return nil, usagef("%s: invalid value %q for flag %s: %v", c.Command.Name, val, a, err)
-		}
-		if f.Names()[0] == "output" && val != "text" && val != "json" {
-			return nil, usagef("--output %q: want text or json", val)
-		}
-	}
-	return out, nil
+// urfave/cli reads the global flags before the command name only, and a
+// command's flags before its first argument only. Users write
+// `zkctl ls / -l`, `zkctl ls -e zk://h:2181 /`, `zkctl lock /l --timeout
+// 1s -- make`: placeArgs moves each flag to where urfave/cli reads it
+// before the app parses anything, so every command takes flags anywhere
+// before "--".
+
+// placed is a command line sorted out by placeArgs.
+type placed struct {
+	// path is the commands named, the command and its subcommands.
+	path []*cli.Command
+	// flags[0] are the global flags, flags[i+1] those of path[i], each
+	// with its value when it takes one.
+	flags [][]string
+	// positional are the other words before "--", in their order: the
+	// command's arguments, and words that look like flags but name none
+	// of the command's or the global ones (urfave/cli reports those, and
+	// data such as "-5" stays data).
+	positional []string
+	// rest is "--" and what follows it, untouched; or, for a command that
+	// parses no flags (__complete), everything after its name.
+	rest []string
+	// unknown are the words of positional that look like flags.
+	unknown []string
+	// help is set when -h or --help was given before "--".
+	help bool
 }
 
-func commandFlag(cmd *cli.Command, name string) cli.Flag {
-	if cmd == nil || name == "" {
-		return nil
+// placeArgs sorts args (args[0] is the program) into the global flags,
+// the command path, each command's flags and the positional words. A word
+// that starts with "-" is a flag when it names a flag of the deepest
+// command named so far, else of one of its parents, else a global flag (so
+// `create -e` is create's --ephemeral and `ls -e URL` the global
+// --endpoints); -h or --help asks for the help of the command named. A flag that
+// takes a value takes the next word, whatever it is (`set -v -1`). A word
+// names a subcommand only before the command's first positional word.
+// "--" ends the flags: it and what follows stay at the end as they are.
+func placeArgs(app *cli.App, args []string) placed {
+	p := placed{flags: [][]string{nil}}
+	if len(args) < 2 {
+		return p
 	}
-	return findFlag(cmd.Flags, name)
+	words := args[1:]
+	commands := app.Commands
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if w == "--" {
+			p.rest = words[i:]
+			break
+		}
+		if w == "-h" || w == "--help" {
+			p.help = true
+			continue
+		}
+		if len(w) > 1 && w[0] == '-' {
+			level, f := p.owner(app, w)
+			if f == nil {
+				p.positional = append(p.positional, w)
+				p.unknown = append(p.unknown, w)
+				continue
+			}
+			tokens := []string{w}
+			if flagTakesValue(f) && !strings.Contains(w, "=") && i+1 < len(words) {
+				i++
+				tokens = append(tokens, words[i])
+			}
+			p.flags[level] = append(p.flags[level], tokens...)
+			continue
+		}
+		if len(p.positional) == 0 {
+			if cmd := findCommand(commands, w); cmd != nil {
+				p.path = append(p.path, cmd)
+				p.flags = append(p.flags, nil)
+				commands = cmd.Subcommands
+				if cmd.SkipFlagParsing {
+					p.rest = words[i+1:]
+					break
+				}
+				continue
+			}
+		}
+		p.positional = append(p.positional, w)
+	}
+	return p
+}
+
+// owner finds the flag named in word and the level it belongs to: 0 for
+// the app, i+1 for p.path[i]. It returns a nil flag for a word that names
+// none.
+func (p *placed) owner(app *cli.App, word string) (int, cli.Flag) {
+	name, _, _ := strings.Cut(strings.TrimLeft(word, "-"), "=")
+	if name == "" {
+		return 0, nil
+	}
+	for i := len(p.path) - 1; i >= 0; i-- {
+		if f := findFlag(p.path[i].Flags, name); f != nil {
+			return i + 1, f
+		}
+	}
+	return 0, findFlag(app.Flags, name)
+}
+
+// args returns the command line in urfave/cli's order: the program, the
+// global flags, then each command of the path with its flags, the
+// positional words and the rest. With --help it is the help of the
+// command named, whatever else the line holds.
+func (p placed) args(program string) []string {
+	out := append([]string{program}, p.flags[0]...)
+	for i, cmd := range p.path {
+		out = append(out, cmd.Name)
+		if !p.help {
+			out = append(out, p.flags[i+1]...)
+		}
+	}
+	if p.help {
+		return append(out, "--help")
+	}
+	out = append(out, p.positional...)
+	return append(out, p.rest...)
+}
+
+// positional returns the command's positional arguments: run has placed
+// every flag before them (placeArgs), so they are the command's arguments,
+// less a "--" among them, after which everything is positional
+// (`zkctl set /a -- -e`). The commands that run a COMMAND after "--" read
+// it with commandArgs instead.
+func positional(c *cli.Context) ([]string, error) {
+	args := c.Args().Slice()
+	if i := slices.Index(args, "--"); i >= 0 {
+		args = slices.Delete(slices.Clone(args), i, i+1)
+	}
+	return args, nil
+}
+
+// commandArgs splits a wrapping command's arguments at "--": the words
+// before it (the command's own arguments) and the COMMAND after it, nil
+// when there is none.
+func commandArgs(c *cli.Context) (own, argv []string) {
+	args := c.Args().Slice()
+	if i := slices.Index(args, "--"); i >= 0 {
+		return args[:i], args[i+1:]
+	}
+	return args, nil
 }
 
 func findFlag(flags []cli.Flag, name string) cli.Flag {
@@ -72,7 +161,11 @@ func findFlag(flags []cli.Flag, name string) cli.Flag {
 	return nil
 }
 
-func isBoolFlag(f cli.Flag) bool {
-	_, ok := f.(*cli.BoolFlag)
-	return ok
+// flagTakesValue reports whether f takes a value (the next word when the flag
+// is not written --flag=value).
+func flagTakesValue(f cli.Flag) bool {
+	if df, ok := f.(cli.DocGenerationFlag); ok {
+		return df.TakesValue()
+	}
+	return false
 }

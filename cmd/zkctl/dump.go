@@ -174,7 +174,7 @@ func dumpCommands(io streams) []*cli.Command {
 			Description: "SRC and DST are full URLs naming a cluster and a path, e.g.\n" +
 				"zk://127.0.0.1:2181/app/config or etcd://127.0.0.1:2379/backup/config (the path is\n" +
 				"from the cluster's real root; --endpoints is not used). It reads SRC as `zkctl\n" +
-				"dump` does and writes DST as `zkctl restore --to` does, with the same options and\n" +
+				"dump` does and writes DST as `zkctl restore --to PATH` does, with the same options and\n" +
 				"the same limits. --user, --password-file and the TLS flags apply to both sides.",
 			Flags:  writeFlags,
 			Action: func(c *cli.Context) error { return cp(c, io) },

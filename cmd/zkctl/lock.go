@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,7 +26,7 @@ func lockCommand(io streams) *cli.Command {
 			"then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit 125; a\n" +
 			"COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints the\n" +
 			"token and holds the lock until interrupted, then releases it and exits 130.",
-		ArgsUsage: "[--read|--write|-n N] PATH [-- COMMAND [ARGS...]]",
+		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after this long (0: wait forever)"},
 			&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "time between SIGTERM and SIGKILL when the lock is lost"},
@@ -144,6 +145,22 @@ func lockRun(c *cli.Context, io streams) error {
 	})
 }
 
+// onePath checks the words before "--" of a command that runs a COMMAND
+// after it: PATH alone (its flags have been taken out). Anything else is a
+// usage error, never run as a command.
+func onePath(what string, own []string) error {
+	switch {
+	case len(own) == 0:
+		return usagef("%s: want PATH [-- COMMAND [ARGS...]]", what)
+	case len(own) > 1:
+		if strings.HasPrefix(own[1], "-") {
+			return usagef("%s: %s is not a flag of %s; want %s [flags] PATH [-- COMMAND [ARGS...]]", what, own[1], what, what)
+		}
+		return usagef("%s: %q after PATH: the command goes after \"--\" (%s [flags] PATH -- COMMAND [ARGS...])", what, own[1], what)
+	}
+	return nil
+}
+
 // wrapSpec is what differs between the commands that hold a grant while a
 // command runs: `lock` and `elect`.
 type wrapSpec struct {
@@ -157,14 +174,11 @@ type wrapSpec struct {
 // "--" while holding it, and releases it: the body of `lock` and `elect`.
 // Without a command it prints the token and holds until interrupted.
 func holdAndRun(c *cli.Context, io streams, spec wrapSpec) error {
-	args := c.Args().Slice()
-	if len(args) == 0 {
-		return usagef("%s: want PATH [-- COMMAND [ARGS...]]", spec.what)
+	own, argv := commandArgs(c)
+	if err := onePath(spec.what, own); err != nil {
+		return err
 	}
-	path, argv := args[0], args[1:]
-	if len(argv) > 0 && argv[0] == "--" {
-		argv = argv[1:]
-	}
+	path := own[0]
 	hasCommand := len(argv) > 0
 	if err := backend.ValidatePath(path); err != nil {
 		return usageError{err}

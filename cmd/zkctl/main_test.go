@@ -4,15 +4,85 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// asZkctlEnv set to 1 makes the test binary run as zkctl itself, for the
+// tests that need zkctl as a real process: killed, interrupted, or run by
+// a shell (zkctlOnPath, startZkctl).
+const asZkctlEnv = "ZKCTL_TEST_RUN_AS_ZKCTL"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asZkctlEnv) == "1" {
+		os.Exit(mainRun())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// zkctlOnPath returns a directory holding an executable "zkctl": this test
+// binary running as zkctl.
+func zkctlOnPath(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := "#!/bin/sh\n" + asZkctlEnv + "=1 GORACE=atexit_sleep_ms=0 exec '" + os.Args[0] + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "zkctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// zkctlProc is zkctl running as a process of its own.
+type zkctlProc struct {
+	cmd      *exec.Cmd
+	out, err *watchTBuffer
+	done     chan struct{} // closed when it has exited
+	code     int           // its exit code, once done (-1 when a signal ended it)
+}
+
+// startZkctl starts zkctl as a process with args and env added to the
+// test's environment. It is killed at cleanup if still running.
+func startZkctl(t *testing.T, env []string, args ...string) *zkctlProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	// GORACE: a race-enabled binary sleeps a second at exit by default.
+	cmd.Env = append(append(os.Environ(), asZkctlEnv+"=1", "GORACE=atexit_sleep_ms=0"), env...)
+	p := &zkctlProc{cmd: cmd, out: &watchTBuffer{}, err: &watchTBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.err
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		p.code = cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// wait waits for the process to exit, at most d, and returns its code.
+func (p *zkctlProc) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(d):
+		t.Fatalf("zkctl %v still runs after %v; stdout %q, stderr %q", p.cmd.Args[1:], d, p.out.String(), p.err.String())
+		return -1
+	}
+}
 
 // result is what one in-process run of zkctl gave.
 type result struct {

@@ -28,7 +28,7 @@ func watchCommand(io streams) *cli.Command {
 			"and ZKCTL_EVENT_PATH in its environment; events that come while it runs wait. A\n" +
 			"COMMAND that fails is reported on stderr and the watch goes on; one that cannot run\n" +
 			"ends the watch (126, or 127 when not found).",
-		ArgsUsage: "[-R] PATH [-- COMMAND [ARGS...]]",
+		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"R"}, Usage: "watch the whole subtree"},
 			&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Usage: "exit after this many events (0: never)"},
@@ -49,20 +49,11 @@ type watchEvent struct {
 }
 
 func watch(c *cli.Context, io streams) error {
-	args, err := positional(c)
-	if err != nil {
+	own, argv := commandArgs(c)
+	if err := onePath("watch", own); err != nil {
 		return err
 	}
-	if len(args) == 0 || args[0] == "--" {
-		return usagef("watch: want PATH [-- COMMAND [ARGS...]]")
-	}
-	p, argv := args[0], args[1:]
-	switch {
-	case len(argv) > 0 && argv[0] == "--":
-		argv = argv[1:]
-	case len(argv) > 0:
-		return usagef("watch: %q: want PATH [-- COMMAND [ARGS...]]", argv[0])
-	}
+	p := own[0]
 	if err := backend.ValidatePath(p); err != nil {
 		return usageError{err}
 	}
