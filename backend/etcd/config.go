@@ -95,9 +95,13 @@ func (c Config) Validate() error {
 	if len(c.Endpoints) == 0 {
 		return fmt.Errorf("%w: etcd: no endpoints", backend.ErrUnsupported)
 	}
-	for _, e := range c.Endpoints {
+	for i, e := range c.Endpoints {
 		if strings.TrimSpace(e) == "" {
 			return fmt.Errorf("%w: etcd: empty endpoint", backend.ErrUnsupported)
+		}
+		if strings.Contains(e, "@") {
+			// The endpoint is not echoed: it may carry a password.
+			return fmt.Errorf("%w: etcd: endpoint %d carries credentials (user@ or user:password@): give them in Username and Password", backend.ErrUnsupported, i)
 		}
 	}
 	if c.Namespace != "" {
@@ -131,8 +135,18 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "<redacted>"
 	}
+	eps := make([]string, len(c.Endpoints))
+	for i, e := range c.Endpoints {
+		if j := strings.LastIndex(e, "@"); j >= 0 {
+			e = "xxxxx" + e[j:] // userinfo, which Validate refuses, is never printed
+			if k := strings.Index(c.Endpoints[i], "://"); k >= 0 && k < j {
+				e = c.Endpoints[i][:k+3] + e
+			}
+		}
+		eps[i] = e
+	}
 	return fmt.Sprintf("etcd.Config{Endpoints:%v Namespace:%q SessionTimeout:%v DialTimeout:%v Username:%q Password:%q TLS:%t MaxDataSize:%d ReapInterval:%v}",
-		c.Endpoints, c.Namespace, c.SessionTimeout, c.DialTimeout, c.Username, pw, c.TLS != nil, c.MaxDataSize, c.ReapInterval)
+		eps, c.Namespace, c.SessionTimeout, c.DialTimeout, c.Username, pw, c.TLS != nil, c.MaxDataSize, c.ReapInterval)
 }
 
 // withDefaults returns c with every zero field set to its default.
