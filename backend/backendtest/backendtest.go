@@ -24,6 +24,15 @@ type Options struct {
 	Endpoints []string
 	// SessionTimeout is the session timeout (etcd: lease TTL) to ask for.
 	SessionTimeout time.Duration
+	// RetryPolicy is the client's retry policy; nil is the backend's default.
+	// The suite passes a policy that counts retries to see which calls the
+	// client's sessions repeat.
+	RetryPolicy backend.RetryPolicy
+	// User and Password, when User is not empty, are credentials the client
+	// presents: ZooKeeper digest "User:Password", etcd user and password.
+	// The suite's servers need not check them (etcd with auth off accepts
+	// any); the suite looks for Password in the errors the client returns.
+	User, Password string
 }
 
 // Config tells the suite how to reach a backend.
@@ -33,6 +42,11 @@ type Config struct {
 	// Open connects a client with the given options. It should register the
 	// client's Close with t.Cleanup; the suite also closes what it opens.
 	Open func(t testing.TB, opts Options) backend.Client
+	// DriverError reports whether err's chain holds an error of the
+	// backend's driver (go-zookeeper's, clientv3's or gRPC's), which
+	// backends keep under their sentinels. The suite asks it of the
+	// connection losses it causes, which every driver reports. Required.
+	DriverError func(err error) bool
 }
 
 // wait is the generous deadline for anything a test waits on: these are
@@ -44,6 +58,9 @@ const sessionTimeout = 4 * time.Second
 
 // Run runs the whole conformance suite as subtests of t.
 func Run(t *testing.T, cfg Config) {
+	if cfg.Open == nil || cfg.DriverError == nil {
+		t.Fatal("backendtest: Config.Open and Config.DriverError are required")
+	}
 	tests := []struct {
 		name string
 		fn   func(*testing.T, *harness)
@@ -81,10 +98,14 @@ func Run(t *testing.T, cfg Config) {
 		{"WatchTree", testWatchTree},
 		{"WatchTreeMissingRoot", testWatchTreeMissingRoot},
 		{"RetryReadAcrossCut", testRetryReadAcrossCut},
-		{"RetryUnconditionalSetOutcomeUnknown", testUnconditionalSetOutcomeUnknown},
-		{"RetryConditionalSetConflictIsUnknown", testConditionalSetRetryConflict},
+		{"RetryLostReplies", testLostReplies},
+		{"RetryVersionedWriteAcrossCut", testVersionedWriteAcrossCut},
 		{"RetryCutLongerThanSession", testCutLongerThanSession},
 		{"RetryStopsOnCancel", testCancelStopsRetry},
+		{"CloseWaitsForGoroutines", testCloseWaitsForGoroutines},
+		{"Root", testRoot},
+		{"TTLCountsFromLastModification", testTTLUnmodified},
+		{"ErrorsNameOpAndPathNotCredentials", testErrors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

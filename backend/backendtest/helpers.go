@@ -1,6 +1,8 @@
 package backendtest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +74,27 @@ func WaitState(t testing.TB, ch <-chan backend.State, want backend.State) {
 			t.Fatalf("no %v state within %v", want, wait)
 		}
 	}
+}
+
+// chain describes err's chain, the type of every error in it, for messages
+// about what the chain holds.
+func chain(err error) string {
+	var b strings.Builder
+	var walk func(err error, depth int)
+	walk = func(err error, depth int) {
+		if err == nil {
+			return
+		}
+		fmt.Fprintf(&b, "\n%s%T", strings.Repeat("  ", depth), err)
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap(), depth+1)
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(err, 0)
+	return b.String()
 }

@@ -195,18 +195,26 @@ func testChildrenDirectOnly(t *testing.T, h *harness) {
 			t.Fatalf("Children(%s) stat NumChildren = %d, want %d", path, st.NumChildren, len(want))
 		}
 	}
+	// Names, not paths. (This loop once ran over constants; check's
+	// comparison catches paths too, but this says what is wrong.)
+	// Broken on purpose to see it fail: zk's Children joining each name
+	// to the path.
+	names, _, err := s.Children(ctx(t), "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.Contains(name, "/") {
+			t.Fatalf("Children(/a) returned %q: child names must be names, not paths", name)
+		}
+	}
 	check("/", "a", "ab")
 	check("/a", "b", "bc")
 	check("/a/b", "deep")
 	check("/a/bc")
 	check("/ab", "x")
-	_, _, err := s.Children(ctx(t), "/nope")
+	_, _, err = s.Children(ctx(t), "/nope")
 	wantErr(t, "Children of a missing node", err, backend.ErrNoNode)
-	for _, name := range []string{"b", "bc"} {
-		if strings.Contains(name, "/") {
-			t.Fatal("child names must be names, not paths")
-		}
-	}
 }
 
 func testStatTokens(t *testing.T, h *harness) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +33,16 @@ func waitDone(t *testing.T, s backend.Session, what string) {
 	}
 }
 
+// testExpiry: an expired session is Lost for good, its ephemeral nodes are
+// gone, and calls on it fail with ErrSessionExpired without being retried
+// (its client's policy is never asked).
+//
+// Broken on purpose to see the retry check fail: backend.Retrying's do
+// treating ErrSessionExpired as a connection loss (the policy is asked).
 func testExpiry(t *testing.T, h *harness) {
-	owner, observer := h.session(t), h.session(t)
+	policy := newCountingPolicy()
+	owner := sessionOf(t, h.clientWith(t, Options{RetryPolicy: policy}))
+	observer := h.session(t)
 	states := owner.StateChanges(ctx(t))
 	e := mustCreate(t, owner, "/e", nil, backend.Ephemeral)
 	expire(t, owner)
@@ -59,6 +68,9 @@ func testExpiry(t *testing.T, h *harness) {
 	wantErr(t, "Get on an expired session", err, backend.ErrSessionExpired)
 	if exists(t, observer, "/after") {
 		t.Fatal("a write on an expired session landed")
+	}
+	if n := policy.asked.Load(); n != 0 {
+		t.Fatalf("calls on an expired session asked the retry policy %d times; want never", n)
 	}
 }
 
@@ -89,8 +101,15 @@ func testClientReplacesLostSession(t *testing.T, h *harness) {
 	}
 }
 
+// testClosedSession: Close delivers Closed and closes the state channel;
+// calls after it fail with ErrClosed without being retried (the client's
+// policy is never asked).
+//
+// Broken on purpose to see the retry check fail: backend.Retrying's do
+// treating ErrClosed as a connection loss (the policy is asked).
 func testClosedSession(t *testing.T, h *harness) {
-	s := h.session(t)
+	policy := newCountingPolicy()
+	s := sessionOf(t, h.clientWith(t, Options{RetryPolicy: policy}))
 	states := s.StateChanges(ctx(t))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -108,10 +127,19 @@ func testClosedSession(t *testing.T, h *harness) {
 	wantErr(t, "Create after Close", err, backend.ErrClosed)
 	_, err = s.Exists(ctx(t), "/")
 	wantErr(t, "Exists after Close", err, backend.ErrClosed)
+	_, err = s.Set(ctx(t), "/", nil, 0)
+	wantErr(t, "versioned Set after Close", err, backend.ErrClosed)
+	if n := policy.asked.Load(); n != 0 {
+		t.Fatalf("calls on a closed session asked the retry policy %d times; want never", n)
+	}
 }
 
+// testCancelledContext: a call whose context has ended fails with the
+// context's error, changes nothing, and is not retried (the client's policy
+// is never asked).
 func testCancelledContext(t *testing.T, h *harness) {
-	s := h.session(t)
+	policy := newCountingPolicy()
+	s := sessionOf(t, h.clientWith(t, Options{RetryPolicy: policy}))
 	mustCreate(t, s, "/n", []byte("keep"), backend.Persistent)
 	c, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -139,6 +167,9 @@ func testCancelledContext(t *testing.T, h *harness) {
 	}
 	if s.State() != backend.Connected {
 		t.Fatalf("a cancelled call changed the session state to %v", s.State())
+	}
+	if n := policy.asked.Load(); n != 0 {
+		t.Fatalf("calls with a cancelled context asked the retry policy %d times; want never", n)
 	}
 }
 
@@ -245,6 +276,14 @@ func testDeleteAll(t *testing.T, h *harness) {
 // testConnectionStates cuts a session's connection and heals it: the session
 // goes Suspended, then Reconnected, keeps its ephemeral node, and calls
 // issued while cut fail with ErrConnectionLoss or succeed after the heal.
+// StateChanges delivers every change in order to every subscriber: three
+// more subscribers, which read nothing until the session is closed, see
+// the same states, suspended, reconnected and closed.
+//
+// Broken on purpose to see it fail: statefeed.Set queueing all but the
+// final change for one subscriber only (another waits in vain for
+// suspended), and keeping only the newest change queued for a slow
+// subscriber (they see [suspended closed]).
 func testConnectionStates(t *testing.T, h *harness) {
 	proxy, err := faultnet.NewProxy(h.cfg.Endpoints[0])
 	if err != nil {
@@ -255,6 +294,7 @@ func testConnectionStates(t *testing.T, h *harness) {
 	observer := h.session(t)
 	e := mustCreate(t, s, "/e", nil, backend.Ephemeral)
 	states := s.StateChanges(ctx(t))
+	slow := subscribe(t, s, 3)
 
 	proxy.Cut()
 	WaitState(t, states, backend.Suspended)
@@ -269,5 +309,13 @@ func testConnectionStates(t *testing.T, h *harness) {
 	st, err := s.Exists(ctx(t), e)
 	if err != nil || st == nil || st.EphemeralOwner != s.ID() {
 		t.Fatalf("after reconnect: %+v, %v", st, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seen := sameStates(t, slow)
+	sus := slices.Index(seen, backend.Suspended)
+	if sus < 0 || slices.Index(seen[sus:], backend.Reconnected) < 0 || seen[len(seen)-1] != backend.Closed {
+		t.Fatalf("states %v: want suspended, then reconnected, then closed", seen)
 	}
 }

@@ -205,9 +205,21 @@ func testWatchNoGap(t *testing.T, h *harness) {
 	}
 }
 
+// testWatchEnds: a one-shot watch ends with EventNotWatching when its
+// context ends, and when its session is closed. A watch whose context
+// ended does not fire later: the node changes after the cancel, and the
+// one event is still not-watching with context.Canceled; and its goroutine
+// is gone (the backend's goroutines return to what they were before the
+// watches).
+//
+// Broken on purpose to see it fail: zk's forward and etcd's runShot
+// ignoring ctx (the event is data-changed), and zk's forward waiting for
+// the session's end after delivering not-watching (a goroutine of the
+// session is left running).
 func testWatchEnds(t *testing.T, h *harness) {
 	s := h.session(t)
 	mustCreate(t, s, "/n", nil, backend.Persistent)
+	before := backendGoroutines()
 	wctx, cancel := context.WithCancel(context.Background())
 	_, _, ch, err := s.GetW(wctx, "/n")
 	if err != nil {
@@ -218,15 +230,16 @@ func testWatchEnds(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	cancel()
-	for _, c := range []<-chan backend.Event{ch, ch2} {
-		if ev := NextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, context.Canceled) {
-			t.Fatalf("event on cancel = %+v, want not-watching with context.Canceled", ev)
-		}
-	}
-	// A watch whose context ended does not fire later.
 	if _, err := s.Set(ctx(t), "/n", []byte("x"), backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
+	mustCreate(t, s, "/missing", nil, backend.Persistent)
+	for _, c := range []<-chan backend.Event{ch, ch2} {
+		if ev := NextEvent(t, c); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, context.Canceled) {
+			t.Fatalf("event of a watch cancelled before the change = %+v, want not-watching with context.Canceled", ev)
+		}
+	}
+	waitGoroutines(t, before, "after the watches' contexts ended")
 
 	_, _, ch, err = s.ChildrenW(ctx(t), "/n")
 	if err != nil {
@@ -241,7 +254,9 @@ func testWatchEnds(t *testing.T, h *harness) {
 }
 
 // testExpirySeenByWatchers: when a session expires, the deletion of its
-// ephemeral node reaches a watcher of the node and of the parent's children.
+// ephemeral node reaches a watcher of the node and of the parent's children,
+// and a watch of the expired session that nothing fired ends with
+// EventNotWatching and ErrSessionExpired.
 func testExpirySeenByWatchers(t *testing.T, h *harness) {
 	owner, w := h.session(t), h.session(t)
 	mustCreate(t, w, "/members", nil, backend.Persistent)
@@ -262,6 +277,11 @@ func testExpirySeenByWatchers(t *testing.T, h *harness) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); ownerWatch <- <-och }()
+	// A watch the expiry does not fire: it can only end not-watching.
+	_, unrelated, err := owner.ExistsW(ctx(t), "/unrelated")
+	if err != nil {
+		t.Fatal(err)
+	}
 	expire(t, owner)
 	if ev := NextEvent(t, nodeCh); ev.Type != backend.EventDeleted || ev.Path != e {
 		t.Fatalf("node watcher saw %+v, want deleted %s", ev, e)
@@ -277,6 +297,9 @@ func testExpirySeenByWatchers(t *testing.T, h *harness) {
 		if ev.Type != backend.EventDeleted {
 			t.Fatalf("the expired owner's watch ended with %+v", ev)
 		}
+	}
+	if ev := NextEvent(t, unrelated); ev.Type != backend.EventNotWatching || !errors.Is(ev.Err, backend.ErrSessionExpired) {
+		t.Fatalf("a watch of the expired session ended with %+v, want not-watching with ErrSessionExpired", ev)
 	}
 	kids, _, err := w.Children(ctx(t), "/members")
 	if err != nil || len(kids) != 0 {
