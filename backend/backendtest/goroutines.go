@@ -71,7 +71,9 @@ func finishing(g string) bool {
 	}
 	body, _, _ := strings.Cut(rest, "\ncreated by ")
 	lines := strings.Split(body, "\n") // function, then file:line, per frame
-	for len(lines) >= 2 && strings.HasPrefix(lines[0], "sync.(*WaitGroup).") {
+	// The WaitGroup's Done, and the atomic add inlined into it, which a
+	// stack may show as frames of their own.
+	for len(lines) >= 2 && (strings.HasPrefix(lines[0], "sync.(*WaitGroup).") || strings.HasPrefix(lines[0], "sync/atomic.")) {
 		lines = lines[2:]
 	}
 	if len(lines) >= 2 && strings.HasPrefix(lines[0], "runtime.goexit") {

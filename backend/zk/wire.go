@@ -197,10 +197,24 @@ func (c *sniffConn) Read(p []byte) (int, error) {
 // connect and SetWatches requests. The driver writes from one goroutine at a
 // time; frames split across calls are followed too. The bytes go out from a
 // copy: a Writer must not change its caller's slice.
+//
+// Once the session is closing, a failed write is reported as written. Close
+// closes the sockets under the driver, and go-zookeeper v1.0.4 answers a
+// request whose write failed at once but also keeps it among its pending
+// requests, which it answers again when its loop ends; with a request
+// that raced Close (answered a third time) that is one answer more than
+// the request's channel holds, and the driver's loop, and so Close, would
+// block for good. A write that "succeeded" leaves the request to the final
+// answer alone.
 func (c *sniffConn) Write(p []byte) (int, error) {
 	c.scratch = append(c.scratch[:0], p...)
 	c.out.scan(c.scratch)
 	if _, err := c.Conn.Write(c.scratch); err != nil {
+		select {
+		case <-c.s.closeCh:
+			return len(p), nil
+		default:
+		}
 		return 0, err
 	}
 	return len(p), nil
