@@ -133,14 +133,8 @@ func (f *faultDialer) Dial(network, addr string, timeout time.Duration) (net.Con
 func (f *faultDialer) Cut() {
 	f.mu.Lock()
 	f.refuse = true
-	conns := make([]*faultConn, 0, len(f.conns))
-	for c := range f.conns {
-		conns = append(conns, c)
-	}
 	f.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
+	f.Drop()
 }
 
 // Drop closes every connection once, as a server that went away would;
