@@ -141,6 +141,17 @@ func ValidateACL(acl []ACL) error {
 	return nil
 }
 
+// SupportsACL returns nil when acl may be given to the creates of session
+// s: acl is nil, or s's backend has per-node ACLs (Capabilities.ACL).
+// Otherwise it is ErrUnsupported, so a recipe given an ACL on etcd refuses
+// at once rather than creating nodes more open than asked.
+func SupportsACL(s Session, acl []ACL) error {
+	if caps := s.Capabilities(); acl != nil && !caps.ACL {
+		return fmt.Errorf("%w: %s has no per-node ACLs (its access control is RBAC, set up by an administrator)", ErrUnsupported, caps.Backend)
+	}
+	return nil
+}
+
 // CreateOptions are the resolved options of a create. Backends read them with
 // NewCreateOptions; callers set them with CreateOption functions.
 type CreateOptions struct {

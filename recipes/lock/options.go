@@ -130,8 +130,8 @@ func WithACL(acl ...backend.ACL) Option {
 
 // checkACL refuses an ACL (WithACL) on a backend without per-node ACLs.
 func (o options) checkACL(s backend.Session) error {
-	if caps := s.Capabilities(); o.acl != nil && !caps.ACL {
-		return fmt.Errorf("WithACL: %w: %s has no per-node ACLs (its access control is RBAC, set up by an administrator)", backend.ErrUnsupported, caps.Backend)
+	if err := backend.SupportsACL(s, o.acl); err != nil {
+		return fmt.Errorf("WithACL: %w", err)
 	}
 	return nil
 }
