@@ -465,7 +465,8 @@ func plot(png string, groups []*groupStats) error {
 				quote(data), quote(style[1]), quote(style[0])))
 		}
 		fmt.Fprintf(&sc, "set title %s font ',12'\n", quote(serverTitle(server)))
-		fmt.Fprintf(&sc, "set yrange [0:%g]\n", math.Ceil(ymax[strings.TrimSuffix(server, "-nosync")]*1.15/100)*100)
+		top := math.Ceil(ymax[strings.TrimSuffix(server, "-nosync")]*1.45/100) * 100 // room for the key
+		fmt.Fprintf(&sc, "set yrange [0:%g]\n", top)
 		if len(plots) == 0 {
 			fmt.Fprintln(&sc, "unset key\nset label 1 'not measured' at graph 0.4, graph 0.5\nplot NaN notitle\nunset label 1\nset key")
 			continue
