@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/supervisor"
 )
 
 // ExitLockLost is the exit status of `zkctl lock` and `zkctl elect` when the
@@ -16,69 +17,72 @@ import (
 // it says the command was stopped from outside.
 const ExitLockLost = 124
 
+// supervisedDescription is what the help of the commands that run a
+// COMMAND says about how it runs (see runChild).
+const supervisedDescription = "COMMAND runs in a process group of its own, watched by a small supervisor process\n" +
+	"(zkctl itself, run again). If zkctl dies, however it ends (SIGKILL, the OOM killer, a\n" +
+	"crash), the supervisor kills the whole group at once with SIGKILL: the command never\n" +
+	"outlives zkctl. When COMMAND exits, whatever it left running in its group is killed\n" +
+	"too. A process that leaves the group (setsid, a daemon) is out of reach. If the\n" +
+	"supervisor itself dies, the kernel kills COMMAND on Linux, and zkctl kills the group\n" +
+	"and exits 125 (on other Unix systems only zkctl, if it still runs)."
+
 // runChild runs argv with extra environment while lost stays open. If lost
-// closes first, or ctx ends (zkctl was interrupted), the child gets SIGTERM
-// and, after grace, SIGKILL. It returns the child's exit status as an
-// exitError (0 as nil), ExitLockLost when the child was stopped for a loss,
-// ExitInterrupted when zkctl was interrupted, and 126/127 when the command
-// could not run.
+// closes first, or ctx ends (zkctl was interrupted), the child's process
+// group gets SIGTERM and, after grace, SIGKILL. It returns the child's exit
+// status as an exitError (0 as nil), ExitLockLost when the child was
+// stopped for a loss, ExitInterrupted when zkctl was interrupted, and
+// 126/127 when the command could not run.
+//
+// The child runs under a supervisor process (internal/supervisor): in a
+// process group of its own, so that a loss stops everything it started and
+// a grandchild that keeps our output open cannot hold zkctl up; killed
+// with its group if zkctl dies, however (SIGKILL, a crash); and with its
+// group killed when it exits, since what it left would run on unwatched.
 func runChild(ctx context.Context, io streams, argv []string, env []string, lost <-chan struct{}, why func() error, grace time.Duration) error {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = io.in, io.out, io.err
-	// Its own process group, so a loss stops everything it started, and a
-	// grandchild that keeps our output pipe open cannot hold zkctl up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = grace
-	if err := cmd.Start(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return exitError{ExitNotFound, fmt.Errorf("%s: command not found", argv[0])}
-		}
+	child, err := supervisor.Start(argv, append(os.Environ(), env...), io.in, io.out, io.err, grace)
+	switch {
+	case errors.Is(err, supervisor.ErrNotFound):
+		return exitError{ExitNotFound, fmt.Errorf("%s: command not found", argv[0])}
+	case errors.Is(err, supervisor.ErrCannotRun):
 		return exitError{ExitCannotRun, fmt.Errorf("%s: cannot run: %w", argv[0], err)}
+	case err != nil:
+		return exitError{ExitWrapperError, fmt.Errorf("%s: %w", argv[0], err)}
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	defer child.Close()
 
 	var stopped error
 	select {
-	case err := <-waited:
-		return childStatus(err)
+	case <-child.Done():
+		return childStatus(child.Wait())
 	case <-lost:
 		stopped = exitError{ExitLockLost, fmt.Errorf("stopped %s: %w", argv[0], why())}
 	case <-ctx.Done():
 		stopped = exitError{ExitInterrupted, fmt.Errorf("interrupted: stopped %s", argv[0])}
 	}
-	signalGroup(cmd, syscall.SIGTERM)
+	child.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
-	case <-waited:
+	case <-child.Done():
 	case <-t.C:
-		signalGroup(cmd, syscall.SIGKILL)
-		<-waited
+		child.Signal(syscall.SIGKILL)
+	}
+	if _, err := child.Wait(); err != nil {
+		return exitError{ExitWrapperError, err}
 	}
 	return stopped
 }
 
-// childStatus turns a child's wait error into zkctl's result: its exit
-// code, or 128+signal when a signal ended it, as shells report it.
-func childStatus(err error) error {
-	if err == nil {
+// childStatus turns how a child ended into zkctl's result: its exit code,
+// or 128+signal when a signal ended it, as shells report it; 125 when its
+// supervisor died (then its group has been killed).
+func childStatus(st supervisor.Status, err error) error {
+	switch {
+	case err != nil:
+		return exitError{ExitWrapperError, err}
+	case st.Code == 0:
 		return nil
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return exitError{128 + int(ws.Signal()), nil}
-		}
-		return exitError{ee.ExitCode(), nil}
-	}
-	return exitError{ExitWrapperError, err}
-}
-
-// signalGroup signals the child's whole process group.
-func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
-	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
-		_ = cmd.Process.Signal(sig)
-	}
+	return exitError{st.Code, nil}
 }

@@ -26,10 +26,11 @@ func electCommand(io streams) *cli.Command {
 		Usage: "run a command while leader of an election (or hold leadership until interrupted)",
 		Description: "Campaigns in the election at PATH, runs COMMAND while leader with ZKCTL_ELECTION_PATH\n" +
 			"and ZKCTL_LEADER_TOKEN (the term's fencing token) in its environment, resigns when COMMAND\n" +
-			"exits, and exits with COMMAND's status. If leadership is lost while COMMAND runs, COMMAND\n" +
-			"gets SIGTERM, then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit\n" +
+			"exits, and exits with COMMAND's status. If leadership is lost while COMMAND runs, its\n" +
+			"group gets SIGTERM, then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit\n" +
 			"125; a COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints\n" +
-			"the token and leads until interrupted, then resigns and exits 130.",
+			"the token and leads until interrupted, then resigns and exits 130.\n\n" +
+			supervisedDescription,
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "id", Usage: "this candidate's id, the node's data unless --value is given (default: host-pid)"},

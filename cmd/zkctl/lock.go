@@ -22,10 +22,11 @@ func lockCommand(io streams) *cli.Command {
 		Usage: "hold a lock while a command runs (or until interrupted)",
 		Description: "Waits for the lock at PATH, runs COMMAND with ZKCTL_LOCK_PATH and ZKCTL_LOCK_TOKEN\n" +
 			"(the fencing token) in its environment, releases the lock when COMMAND exits, and exits\n" +
-			"with COMMAND's status. If the lock is lost while COMMAND runs, COMMAND gets SIGTERM,\n" +
+			"with COMMAND's status. If the lock is lost while COMMAND runs, its group gets SIGTERM,\n" +
 			"then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit 125; a\n" +
 			"COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints the\n" +
-			"token and holds the lock until interrupted, then releases it and exits 130.",
+			"token and holds the lock until interrupted, then releases it and exits 130.\n\n" +
+			supervisedDescription,
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after this long (0: wait forever)"},

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asZkctlEnv) == "1" {
 		os.Exit(mainRun())
 	}
+	// Every wrapped command runs under a supervisor, this test binary run
+	// again: a race-enabled binary sleeps a second at exit by default.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	goleak.VerifyTestMain(m)
 }
 
@@ -57,6 +60,9 @@ func startZkctl(t *testing.T, env []string, args ...string) *zkctlProc {
 	cmd.Env = append(append(os.Environ(), asZkctlEnv+"=1", "GORACE=atexit_sleep_ms=0"), env...)
 	p := &zkctlProc{cmd: cmd, out: &watchTBuffer{}, err: &watchTBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.err
+	// A process zkctl left behind would keep its output open: Wait does
+	// not wait for that (the tests look for such processes themselves).
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

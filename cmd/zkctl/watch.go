@@ -27,7 +27,8 @@ func watchCommand(io streams) *cli.Command {
 			"With -- COMMAND, runs COMMAND once per event, one at a time, with ZKCTL_EVENT_TYPE\n" +
 			"and ZKCTL_EVENT_PATH in its environment; events that come while it runs wait. A\n" +
 			"COMMAND that fails is reported on stderr and the watch goes on; one that cannot run\n" +
-			"ends the watch (126, or 127 when not found).",
+			"ends the watch (126, or 127 when not found).\n\n" +
+			supervisedDescription,
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"R"}, Usage: "watch the whole subtree"},
