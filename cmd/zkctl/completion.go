@@ -69,7 +69,7 @@ func completeWords(c *cli.Context, out io.Writer) error {
 		cur, words = words[len(words)-1], words[:len(words)-1]
 	}
 	sc := &shellCompleter{commands: c.App.Commands, globals: c.App.Flags}
-	if ep := typedEndpoints(words); ep != "" {
+	if ep := typedEndpoints(c.App, words); ep != "" {
 		if err := c.Set("endpoints", ep); err != nil {
 			return err
 		}
@@ -91,24 +91,26 @@ func completeWords(c *cli.Context, out io.Writer) error {
 	return nil
 }
 
-// typedEndpoints returns the value of an --endpoints (-e) flag among the
-// global flags of words, the ones before the command.
-func typedEndpoints(words []string) string {
-	for i, w := range words {
-		if !strings.HasPrefix(w, "-") {
-			return ""
+// typedEndpoints returns the value of the global --endpoints (-e) flag
+// typed among words, before or after the command, as run would read it
+// (placeArgs).
+func typedEndpoints(app *cli.App, words []string) string {
+	global := placeArgs(app, append([]string{"zkctl"}, words...)).flags[0]
+	ep := ""
+	for i := 0; i < len(global); i++ {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(global[i], "-"), "=")
+		f := findFlag(app.Flags, name)
+		switch {
+		case f == nil || !flagTakesValue(f) || hasVal:
+		case i+1 < len(global):
+			i++
+			val = global[i]
 		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
 		if name == "endpoints" || name == "e" {
-			if hasVal {
-				return val
-			}
-			if i+1 < len(words) {
-				return words[i+1]
-			}
+			ep = val
 		}
 	}
-	return ""
+	return ep
 }
 
 // takesValue reports whether the flag named in word (-x, --xyz; not

@@ -113,6 +113,11 @@ func TestCompleteCommand(t *testing.T) {
 			if !slices.Equal(lines(r.out), []string{"/cc/one", "/cc/two"}) {
 				t.Fatalf("__complete paths (typed endpoints): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
 			}
+			// The cluster typed after the command.
+			r = zkctl(t, "", "__complete", "--", "get", "-e", ep, "/cc/o")
+			if !slices.Equal(lines(r.out), []string{"/cc/one"}) {
+				t.Fatalf("__complete paths (endpoints after the command): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
+			}
 			// The cluster from the environment.
 			t.Setenv("ZKCTL_ENDPOINTS", ep)
 			r = zkctl(t, "", "__complete", "--", "ls", "/cc/t")
