@@ -296,6 +296,23 @@ EOF
   chmod +x "$file"
 }
 
+# etcd_launcher DIR BIN NAME DATADIR CLIENTPORT PEERPORT [FLAG...]: the
+# launcher DIR/start (log DIR/etcd.log) of a 1-member etcd on 127.0.0.1 with
+# fast elections, quiet logs and FLAGs.
+etcd_launcher() {
+  local dir=$1 bin=$2 name=$3 data=$4 client=$5 peer=$6
+  shift 6
+  write_launcher "$dir/start" "$dir/etcd.log" "$bin" \
+    --name "$name" --data-dir "$data" \
+    --listen-client-urls "http://127.0.0.1:$client" \
+    --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$name=http://127.0.0.1:$peer" \
+    --initial-cluster-state new \
+    --heartbeat-interval=10 --election-timeout=100 --log-level=warn "$@"
+}
+
 # zk_config FILE DATADIR CLIENTPORT [LINE...]
 zk_config() {
   local file=$1 data=$2 port=$3
@@ -363,15 +380,7 @@ cmd_start() {
 
     zk_config "$dir/zk/zoo.cfg" "$dir/zk/data" "$zk_port"
     zk_launcher "$dir/zk" 512m
-    write_launcher "$dir/etcd/start" "$dir/etcd/etcd.log" "$etcd_bin" \
-      --name zkrecipes --data-dir "$dir/etcd/data" \
-      --listen-client-urls "http://127.0.0.1:$client_port" \
-      --advertise-client-urls "http://127.0.0.1:$client_port" \
-      --listen-peer-urls "http://127.0.0.1:$peer_port" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-      --initial-cluster "zkrecipes=http://127.0.0.1:$peer_port" \
-      --initial-cluster-state new \
-      --heartbeat-interval=10 --election-timeout=100 --log-level=warn
+    etcd_launcher "$dir/etcd" "$etcd_bin" zkrecipes "$dir/etcd/data" "$client_port" "$peer_port"
 
     zk_pid=$(bash "$dir/zk/start")
     echo "$zk_pid" >"$dir/zk.pid"
@@ -486,15 +495,8 @@ cmd_start_etcd_compat() {
     peer_port=$REPLY
     # The systemd unit of the package is not used; 3.4 wants --logger=zap
     # for --log-level (its default logger is deprecated and noisy).
-    write_launcher "$dir/etcd-compat/start" "$dir/etcd-compat/etcd.log" "$compat_etcd" \
-      --name zkrecipes-compat --data-dir "$dir/etcd-compat/data" \
-      --listen-client-urls "http://127.0.0.1:$client_port" \
-      --advertise-client-urls "http://127.0.0.1:$client_port" \
-      --listen-peer-urls "http://127.0.0.1:$peer_port" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-      --initial-cluster "zkrecipes-compat=http://127.0.0.1:$peer_port" \
-      --initial-cluster-state new \
-      --heartbeat-interval=10 --election-timeout=100 --logger=zap --log-level=warn
+    etcd_launcher "$dir/etcd-compat" "$compat_etcd" zkrecipes-compat "$dir/etcd-compat/data" \
+      "$client_port" "$peer_port" --logger=zap
     pid=$(bash "$dir/etcd-compat/start")
     echo "$pid" >"$dir/etcd-compat.pid"
     rc=0
@@ -576,15 +578,8 @@ cmd_start_nosync() {
     write_launcher "$dir/nosync/zk/start" "$dir/nosync/zk/zk.log" java -Xmx512m -XX:+UseSerialGC \
       -Dzookeeper.forceSync=no -Dznode.container.checkIntervalMs=1000 \
       -cp "$(zk_classpath)" "$zk_main" "$dir/nosync/zk/zoo.cfg"
-    write_launcher "$dir/nosync/etcd/start" "$dir/nosync/etcd/etcd.log" "$etcd_bin" \
-      --name zkrecipes-nosync --data-dir "$data/etcd" --unsafe-no-fsync \
-      --listen-client-urls "http://127.0.0.1:$client_port" \
-      --advertise-client-urls "http://127.0.0.1:$client_port" \
-      --listen-peer-urls "http://127.0.0.1:$peer_port" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-      --initial-cluster "zkrecipes-nosync=http://127.0.0.1:$peer_port" \
-      --initial-cluster-state new \
-      --heartbeat-interval=10 --election-timeout=100 --log-level=warn
+    etcd_launcher "$dir/nosync/etcd" "$etcd_bin" zkrecipes-nosync "$data/etcd" \
+      "$client_port" "$peer_port" --unsafe-no-fsync
 
     zk_pid=$(bash "$dir/nosync/zk/start")
     echo "$zk_pid" >"$dir/zk-nosync.pid"
