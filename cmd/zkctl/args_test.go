@@ -6,14 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // TestPlaceArgs: every flag goes where urfave/cli reads it, and nothing
-// after "--" moves. (Before placeArgs, `lock /l --timeout 1s -- true` ran a
+// after "--" moves. (Before zkctl.PlaceArgs, `lock /l --timeout 1s -- true` ran a
 // program named --timeout and `demo --endpoints URL` failed: make run skip
-// placeArgs to see TestFlagsAnywhere and this test fail.)
+// zkctl.PlaceArgs to see TestFlagsAnywhere and this test fail.)
 func TestPlaceArgs(t *testing.T) {
-	app := newApp(streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+	app := newApp(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	for _, tt := range []struct{ in, want string }{
 		{"ls / -l", "ls -l /"},
 		{"ls / -l -R", "ls -l -R /"},
@@ -45,7 +47,7 @@ func TestPlaceArgs(t *testing.T) {
 		{"__complete -- ls -e", "__complete -- ls -e"},
 		{"nosuchcommand -o json", "-o json nosuchcommand"},
 	} {
-		got := placeArgs(app, append([]string{"zkctl"}, strings.Fields(tt.in)...)).args("zkctl")
+		got := zkctl.PlaceArgs(app, append([]string{"zkctl"}, strings.Fields(tt.in)...)).Args("zkctl")
 		if g := strings.Join(got[1:], " "); g != tt.want {
 			t.Errorf("zkctl %s: placed as %q, want %q", tt.in, g, tt.want)
 		}
@@ -66,24 +68,24 @@ func TestFlagsAnywhere(t *testing.T) {
 				code int
 				out  string // what stdout must hold
 			}{
-				{[]string{"create", "/a/b", "hello", "-p", "--endpoints", ep}, ExitOK, "/a/b"},
-				{[]string{"get", "/a/b", "--stat", "-o", "json", "--endpoints", ep}, ExitOK, `"stat":{"version":0`},
-				{[]string{"ls", "-e", ep, "/a"}, ExitOK, "b\n"},
-				{[]string{"set", "/a/b", "-e", ep, "--", "-e"}, ExitOK, ""},
-				{[]string{"get", "/a/b", "-e", ep}, ExitOK, "-e\n"},
-				{[]string{"-e", ep, "create", "/eph", "-e"}, ExitOK, "/eph"}, // -e after create: --ephemeral
-				{[]string{"-e", ep, "stat", "/eph"}, ExitNoNode, ""},         // gone with the session
-				{[]string{"lock", "/locks/f", "--timeout", "20s", "-e", ep, "--", "sh", "-c", "echo ran-$ZKCTL_LOCK_PATH"}, ExitOK, "ran-/locks/f\n"},
-				{[]string{"lock", "/locks/f", "-n", "2", "-e", ep, "--", "true"}, ExitOK, ""},
-				{[]string{"elect", "/e", "--id", "n1", "--value", "v", "-e", ep, "--", "sh", "-c", "echo led-$ZKCTL_ELECTION_PATH"}, ExitOK, "led-/e\n"},
-				{[]string{"lock", "/locks/f", "--bogus", "-e", ep, "--", "touch", ran}, ExitUsage, ""},
-				{[]string{"lock", "/locks/f", "extra", "-e", ep, "--", "touch", ran}, ExitUsage, ""},
-				{[]string{"lock", "/locks/f", "touch", ran, "-e", ep}, ExitUsage, ""},
-				{[]string{"elect", "/e", "--timeout", "1s", "--nope", "-e", ep, "--", "touch", ran}, ExitUsage, ""},
-				{[]string{"watch", "/a", "-R", "--bogus", "-e", ep, "--", "touch", ran}, ExitUsage, ""},
-				{[]string{"watch", "/a", "touch", ran, "-e", ep}, ExitUsage, ""},
+				{[]string{"create", "/a/b", "hello", "-p", "--endpoints", ep}, zkctl.ExitOK, "/a/b"},
+				{[]string{"get", "/a/b", "--stat", "-o", "json", "--endpoints", ep}, zkctl.ExitOK, `"stat":{"version":0`},
+				{[]string{"ls", "-e", ep, "/a"}, zkctl.ExitOK, "b\n"},
+				{[]string{"set", "/a/b", "-e", ep, "--", "-e"}, zkctl.ExitOK, ""},
+				{[]string{"get", "/a/b", "-e", ep}, zkctl.ExitOK, "-e\n"},
+				{[]string{"-e", ep, "create", "/eph", "-e"}, zkctl.ExitOK, "/eph"}, // -e after create: --ephemeral
+				{[]string{"-e", ep, "stat", "/eph"}, zkctl.ExitNoNode, ""},         // gone with the session
+				{[]string{"lock", "/locks/f", "--timeout", "20s", "-e", ep, "--", "sh", "-c", "echo ran-$ZKCTL_LOCK_PATH"}, zkctl.ExitOK, "ran-/locks/f\n"},
+				{[]string{"lock", "/locks/f", "-n", "2", "-e", ep, "--", "true"}, zkctl.ExitOK, ""},
+				{[]string{"elect", "/e", "--id", "n1", "--value", "v", "-e", ep, "--", "sh", "-c", "echo led-$ZKCTL_ELECTION_PATH"}, zkctl.ExitOK, "led-/e\n"},
+				{[]string{"lock", "/locks/f", "--bogus", "-e", ep, "--", "touch", ran}, zkctl.ExitUsage, ""},
+				{[]string{"lock", "/locks/f", "extra", "-e", ep, "--", "touch", ran}, zkctl.ExitUsage, ""},
+				{[]string{"lock", "/locks/f", "touch", ran, "-e", ep}, zkctl.ExitUsage, ""},
+				{[]string{"elect", "/e", "--timeout", "1s", "--nope", "-e", ep, "--", "touch", ran}, zkctl.ExitUsage, ""},
+				{[]string{"watch", "/a", "-R", "--bogus", "-e", ep, "--", "touch", ran}, zkctl.ExitUsage, ""},
+				{[]string{"watch", "/a", "touch", ran, "-e", ep}, zkctl.ExitUsage, ""},
 			} {
-				r := zkctl(t, "", row.args...)
+				r := zkctlRun(t, "", row.args...)
 				if r.code != row.code || !strings.Contains(r.out, row.out) {
 					t.Errorf("zkctl %s: exit %d, stdout %q (stderr %q); want %d and %q", strings.Join(row.args, " "), r.code, r.out, r.errOut, row.code, row.out)
 				}

@@ -1,9 +1,13 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+)
 
 // commands lists zkctl's commands in the order help shows them.
-func commands(io streams) []*cli.Command {
+func commands(io zkctl.Streams) []*cli.Command {
 	var cmds []*cli.Command
 	cmds = append(cmds, treeCommands(io)...)
 	cmds = append(cmds, treeViewCommands(io)...)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 const completionDescription = `Prints a completion script for SHELL (bash, zsh or fish). The script asks
@@ -20,7 +22,7 @@ given on the line (--endpoints) or in ZKCTL_ENDPOINTS.
   zsh:   source <(zkctl completion zsh)         # or save it as _zkctl on your $fpath
   fish:  zkctl completion fish | source         # or save it in ~/.config/fish/completions/zkctl.fish`
 
-func completionCommand(io streams) *cli.Command {
+func completionCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:        "completion",
 		Usage:       "print a shell completion script (bash, zsh, fish)",
@@ -28,7 +30,7 @@ func completionCommand(io streams) *cli.Command {
 		Description: completionDescription,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return usagef("completion: want one of bash, zsh, fish")
+				return zkctl.Usagef("completion: want one of bash, zsh, fish")
 			}
 			var script string
 			switch c.Args().First() {
@@ -39,9 +41,9 @@ func completionCommand(io streams) *cli.Command {
 			case "fish":
 				script = fishCompletion
 			default:
-				return usagef("completion: unknown shell %q: want bash, zsh or fish", c.Args().First())
+				return zkctl.Usagef("completion: unknown shell %q: want bash, zsh or fish", c.Args().First())
 			}
-			_, err := io.out.Write([]byte(script))
+			_, err := io.Out.Write([]byte(script))
 			return err
 		},
 	}
@@ -50,12 +52,12 @@ func completionCommand(io streams) *cli.Command {
 // completeCommand is the hidden command the completion scripts call:
 // `zkctl __complete -- WORD... CURRENT` prints the candidates for CURRENT,
 // one a line.
-func completeCommand(io streams) *cli.Command {
+func completeCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:            "__complete",
 		Hidden:          true,
 		SkipFlagParsing: true,
-		Action:          func(c *cli.Context) error { return completeWords(c, io.out) },
+		Action:          func(c *cli.Context) error { return completeWords(c, io.Out) },
 	}
 }
 
@@ -93,15 +95,15 @@ func completeWords(c *cli.Context, out io.Writer) error {
 
 // typedEndpoints returns the value of the global --endpoints (-e) flag
 // typed among words, before or after the command, as run would read it
-// (placeArgs).
+// (zkctl.PlaceArgs).
 func typedEndpoints(app *cli.App, words []string) string {
-	global := placeArgs(app, append([]string{"zkctl"}, words...)).flags[0]
+	global := zkctl.PlaceArgs(app, append([]string{"zkctl"}, words...)).Flags[0]
 	ep := ""
 	for i := 0; i < len(global); i++ {
 		name, val, hasVal := strings.Cut(strings.TrimLeft(global[i], "-"), "=")
-		f := findFlag(app.Flags, name)
+		f := zkctl.FindFlag(app.Flags, name)
 		switch {
-		case f == nil || !flagTakesValue(f) || hasVal:
+		case f == nil || !zkctl.FlagTakesValue(f) || hasVal:
 		case i+1 < len(global):
 			i++
 			val = global[i]

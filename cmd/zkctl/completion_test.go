@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 func TestCompletionScripts(t *testing.T) {
@@ -17,8 +19,8 @@ func TestCompletionScripts(t *testing.T) {
 	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		t.Run(sh, func(t *testing.T) {
-			r := zkctl(t, "", "completion", sh)
-			if r.code != ExitOK || !strings.Contains(r.out, "zkctl") || !strings.Contains(r.out, "__complete") {
+			r := zkctlRun(t, "", "completion", sh)
+			if r.code != zkctl.ExitOK || !strings.Contains(r.out, "zkctl") || !strings.Contains(r.out, "__complete") {
 				t.Fatalf("completion %s: exit %d, stdout %q, stderr %q", sh, r.code, r.out, r.errOut)
 			}
 			check := checkers[sh]
@@ -36,8 +38,8 @@ func TestCompletionScripts(t *testing.T) {
 		})
 	}
 	for _, args := range [][]string{{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
-		if r := zkctl(t, "", args...); r.code != ExitUsage {
-			t.Errorf("%q: exit %d, want %d", args, r.code, ExitUsage)
+		if r := zkctlRun(t, "", args...); r.code != zkctl.ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, r.code, zkctl.ExitUsage)
 		}
 	}
 }
@@ -50,7 +52,7 @@ func TestCompletionBash(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash")
 	}
-	script := zkctl(t, "", "completion", "bash").out
+	script := zkctlRun(t, "", "completion", "bash").out
 	dir := t.TempDir()
 	tests := []struct {
 		line    string
@@ -89,38 +91,38 @@ printf '%s|' "${COMPREPLY[@]}"
 
 func TestCompleteCommand(t *testing.T) {
 	lines := func(s string) []string { return strings.Fields(s) }
-	r := zkctl(t, "", "__complete", "--", "ge")
-	if r.code != ExitOK || !slices.Equal(lines(r.out), []string{"get"}) {
+	r := zkctlRun(t, "", "__complete", "--", "ge")
+	if r.code != zkctl.ExitOK || !slices.Equal(lines(r.out), []string{"get"}) {
 		t.Fatalf("__complete ge: exit %d, %q", r.code, r.out)
 	}
-	r = zkctl(t, "", "__complete", "--", "")
+	r = zkctlRun(t, "", "__complete", "--", "")
 	if got := lines(r.out); !slices.Contains(got, "shell") || !slices.Contains(got, "health") || slices.Contains(got, "__complete") || slices.Contains(got, "exit") {
 		t.Fatalf("__complete of nothing: %q", got)
 	}
-	r = zkctl(t, "", "__complete", "--", "health", "--max-o")
+	r = zkctlRun(t, "", "__complete", "--", "health", "--max-o")
 	if !slices.Equal(lines(r.out), []string{"--max-outstanding"}) {
 		t.Fatalf("__complete health --max-o: %q", r.out)
 	}
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			for _, p := range []string{"/cc/one", "/cc/two"} {
-				if r := zkctl(t, "", "--endpoints", ep, "create", "-p", p); r.code != ExitOK {
+				if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", p); r.code != zkctl.ExitOK {
 					t.Fatalf("create %s: %q", p, r.errOut)
 				}
 			}
 			// The cluster typed on the line.
-			r := zkctl(t, "", "__complete", "--", "--endpoints", ep, "get", "/cc/")
+			r := zkctlRun(t, "", "__complete", "--", "--endpoints", ep, "get", "/cc/")
 			if !slices.Equal(lines(r.out), []string{"/cc/one", "/cc/two"}) {
 				t.Fatalf("__complete paths (typed endpoints): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
 			}
 			// The cluster typed after the command.
-			r = zkctl(t, "", "__complete", "--", "get", "-e", ep, "/cc/o")
+			r = zkctlRun(t, "", "__complete", "--", "get", "-e", ep, "/cc/o")
 			if !slices.Equal(lines(r.out), []string{"/cc/one"}) {
 				t.Fatalf("__complete paths (endpoints after the command): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
 			}
 			// The cluster from the environment.
 			t.Setenv("ZKCTL_ENDPOINTS", ep)
-			r = zkctl(t, "", "__complete", "--", "ls", "/cc/t")
+			r = zkctlRun(t, "", "__complete", "--", "ls", "/cc/t")
 			if !slices.Equal(lines(r.out), []string{"/cc/two"}) {
 				t.Fatalf("__complete paths (ZKCTL_ENDPOINTS): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
 			}

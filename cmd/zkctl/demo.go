@@ -14,13 +14,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/devetcd"
 	"github.com/zkrecipes/zkrecipes/recipes/election"
 	"github.com/zkrecipes/zkrecipes/recipes/lock"
 )
 
 // demoCommand is `zkctl demo`: a guided tour of the recipes on a live cluster.
-func demoCommand(io streams) *cli.Command {
+func demoCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
 		Usage: "watch the recipes at work: hot reload, a fenced lock, a paused holder refused, a leader replaced",
@@ -38,16 +39,16 @@ func demoCommand(io streams) *cli.Command {
 	}
 }
 
-func demoRun(c *cli.Context, io streams) error {
+func demoRun(c *cli.Context, io zkctl.Streams) error {
 	if c.NArg() > 0 {
-		return usagef("demo takes no arguments")
+		return zkctl.Usagef("demo takes no arguments")
 	}
 	if c.Duration("pace") < 0 || c.Duration("timeout") <= 0 {
-		return usagef("--pace must be at least 0 and --timeout more than 0")
+		return zkctl.Usagef("--pace must be at least 0 and --timeout more than 0")
 	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
-	n := &narrator{w: io.out, json: jsonOut(c), start: time.Now()}
+	n := &narrator{w: io.Out, json: zkctl.JSONOutput(c), start: time.Now()}
 
 	base := c.String("endpoints")
 	if base == "" {
@@ -101,7 +102,7 @@ type demo struct {
 // --endpoints there, so every actor's connect() lands in it with the
 // cluster's TLS and credentials flags.
 func newDemo(c *cli.Context, n *narrator, base string) (*demo, error) {
-	cl, err := parseEndpoints(base)
+	cl, err := zkctl.ParseEndpoints(base)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func newDemo(c *cli.Context, n *narrator, base string) (*demo, error) {
 // actor opens a client and a session of its own for who, closed at the end
 // of the step (endStep).
 func (d *demo) actor(ctx context.Context, who string) (backend.Session, error) {
-	client, err := connect(d.c)
+	client, err := zkctl.Connect(d.c)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func (d *demo) cleanup() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.c.Duration("request-timeout"))
 	defer cancel()
-	client, err := connect(d.c)
+	client, err := zkctl.Connect(d.c)
 	if err != nil {
 		return
 	}
@@ -695,7 +696,7 @@ func (n *narrator) step(id, title string) {
 	defer n.mu.Unlock()
 	n.cur = id
 	if n.json {
-		_ = emit(n.w, map[string]any{"elapsed_ms": n.elapsed().Milliseconds(), "step": id, "title": title})
+		_ = zkctl.Emit(n.w, map[string]any{"elapsed_ms": n.elapsed().Milliseconds(), "step": id, "title": title})
 		return
 	}
 	if id == "" {
@@ -722,7 +723,7 @@ func (n *narrator) event(who string, token int64, format string, args ...any) {
 		if token != 0 {
 			ev["token"] = token
 		}
-		_ = emit(n.w, ev)
+		_ = zkctl.Emit(n.w, ev)
 		return
 	}
 	fmt.Fprintf(n.w, "[%7.2fs] %-9s %s\n", n.elapsed().Seconds(), who, msg)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
@@ -48,7 +49,7 @@ var (
 // the terms of node-1 and node-2).
 func demoCheck(t *testing.T, r result) {
 	t.Helper()
-	if r.code != ExitOK {
+	if r.code != zkctl.ExitOK {
 		t.Fatalf("demo: exit %d, stderr %q, stdout:\n%s", r.code, r.errOut, r.out)
 	}
 	// The old leader's loss may be narrated before or after the new leader.
@@ -94,19 +95,19 @@ func demoCheck(t *testing.T, r result) {
 // own etcd.
 func TestDemoEmbedded(t *testing.T) {
 	t.Setenv("ZKCTL_ENDPOINTS", "")
-	demoCheck(t, zkctl(t, "", "demo", "--pace", "0"))
+	demoCheck(t, zkctlRun(t, "", "demo", "--pace", "0"))
 }
 
 // TestDemoZooKeeper runs the same demo against the real ZooKeeper, and
 // checks it leaves the namespace as it found it.
 func TestDemoZooKeeper(t *testing.T) {
 	ep := "zk://" + strings.Join(testenv.ZooKeeper(t), ",") + testenv.Namespace(t)
-	if r := zkctl(t, "", "--endpoints", ep, "create", "-p", "/mine", "keep"); r.code != ExitOK {
+	if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", "/mine", "keep"); r.code != zkctl.ExitOK {
 		t.Fatalf("create: exit %d (%q)", r.code, r.errOut)
 	}
-	demoCheck(t, zkctl(t, "", "--endpoints", ep, "demo", "--pace", "0"))
-	r := zkctl(t, "", "--endpoints", ep, "ls", "/")
-	if r.code != ExitOK || strings.Fields(r.out)[0] != "mine" || len(strings.Fields(r.out)) != 1 {
+	demoCheck(t, zkctlRun(t, "", "--endpoints", ep, "demo", "--pace", "0"))
+	r := zkctlRun(t, "", "--endpoints", ep, "ls", "/")
+	if r.code != zkctl.ExitOK || strings.Fields(r.out)[0] != "mine" || len(strings.Fields(r.out)) != 1 {
 		t.Fatalf("ls / after the demo: exit %d, %q; want only mine (the demo's namespace removed)", r.code, r.out)
 	}
 }
@@ -114,8 +115,8 @@ func TestDemoZooKeeper(t *testing.T) {
 // TestDemoJSON: -o json narrates NDJSON events, the grants with their tokens.
 func TestDemoJSON(t *testing.T) {
 	ep := "etcd://" + strings.Join(testenv.Etcd(t), ",") + testenv.Namespace(t)
-	r := zkctl(t, "", "--endpoints", ep, "-o", "json", "demo", "--pace", "0")
-	if r.code != ExitOK {
+	r := zkctlRun(t, "", "--endpoints", ep, "-o", "json", "demo", "--pace", "0")
+	if r.code != zkctl.ExitOK {
 		t.Fatalf("demo -o json: exit %d (%q)", r.code, r.errOut)
 	}
 	var tokens []int64
@@ -154,8 +155,8 @@ func TestDemoJSON(t *testing.T) {
 
 func TestDemoBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"demo", "--pace", "-1s"}, {"demo", "extra"}, {"--endpoints", "redis://x", "demo"}} {
-		if r := zkctl(t, "", args...); r.code != ExitUsage {
-			t.Errorf("zkctl %v: exit %d (%q), want %d", args, r.code, r.errOut, ExitUsage)
+		if r := zkctlRun(t, "", args...); r.code != zkctl.ExitUsage {
+			t.Errorf("zkctl %v: exit %d (%q), want %d", args, r.code, r.errOut, zkctl.ExitUsage)
 		}
 	}
 }
@@ -169,8 +170,8 @@ func TestDemoInterrupted(t *testing.T) {
 		demo := devStart(t, "demo", "--pace", "200ms")
 		demo.waitOut(t, regexp.MustCompile(`(`+at+`)`))
 		ep := regexp.MustCompile(`etcd at (127\.0\.0\.1:\d+)`).FindStringSubmatch(demo.out.String())
-		if code := demo.stop(t); code != ExitInterrupted {
-			t.Fatalf("demo interrupted at %q: exit %d (stderr %q), want %d", at, code, demo.err, ExitInterrupted)
+		if code := demo.stop(t); code != zkctl.ExitInterrupted {
+			t.Fatalf("demo interrupted at %q: exit %d (stderr %q), want %d", at, code, demo.err, zkctl.ExitInterrupted)
 		}
 		if ep == nil || !devRefused(ep[1]) {
 			t.Fatalf("demo interrupted at %q: its etcd (%v) still serves", at, ep)

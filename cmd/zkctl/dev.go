@@ -5,11 +5,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/devetcd"
 )
 
 // devCommand is `zkctl dev`: a local etcd for development, nothing to install.
-func devCommand(io streams) *cli.Command {
+func devCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:  "dev",
 		Usage: "run a local etcd for development until interrupted (nothing to install)",
@@ -28,17 +29,17 @@ func devCommand(io streams) *cli.Command {
 	}
 }
 
-func devRun(c *cli.Context, io streams) error {
+func devRun(c *cli.Context, io zkctl.Streams) error {
 	if c.NArg() > 0 {
-		return usagef("dev takes no arguments")
+		return zkctl.Usagef("dev takes no arguments")
 	}
 	port := c.Int("port")
 	if port < 0 || port > 65535 {
-		return usagef("--port %d: want 1 to 65535", port)
+		return zkctl.Usagef("--port %d: want 1 to 65535", port)
 	}
 	opts := devetcd.Options{Dir: c.String("data-dir"), ClientPort: port}
 	if c.Bool("log") {
-		opts.Log, opts.Verbose = io.err, true
+		opts.Log, opts.Verbose = io.Err, true
 	}
 	srv, err := devetcd.Start(c.Context, opts)
 	if err != nil {
@@ -62,22 +63,22 @@ func devRun(c *cli.Context, io streams) error {
 	if err := srv.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintln(io.err, "zkctl dev: stopped")
+	fmt.Fprintln(io.Err, "zkctl dev: stopped")
 	return nil
 }
 
 // devAnnounce prints where the server is: data on stdout, a hint on stderr.
-func devAnnounce(c *cli.Context, io streams, endpoints string, temporary bool, dir string) error {
-	if jsonOut(c) {
-		return emit(io.out, map[string]any{"endpoints": endpoints, "data_dir": dir, "temporary": temporary})
+func devAnnounce(c *cli.Context, io zkctl.Streams, endpoints string, temporary bool, dir string) error {
+	if zkctl.JSONOutput(c) {
+		return zkctl.Emit(io.Out, map[string]any{"endpoints": endpoints, "data_dir": dir, "temporary": temporary})
 	}
-	if _, err := fmt.Fprintf(io.out, "export ZKCTL_ENDPOINTS=%s\n", endpoints); err != nil {
+	if _, err := fmt.Fprintf(io.Out, "export ZKCTL_ENDPOINTS=%s\n", endpoints); err != nil {
 		return err
 	}
 	kept := "kept"
 	if temporary {
 		kept = "removed at exit"
 	}
-	fmt.Fprintf(io.err, "zkctl dev: etcd serving at %s, data in %s (%s); Ctrl-C stops it\n", endpoints, dir, kept)
+	fmt.Fprintf(io.Err, "zkctl dev: etcd serving at %s, data in %s (%s); Ctrl-C stops it\n", endpoints, dir, kept)
 	return nil
 }

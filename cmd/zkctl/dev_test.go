@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // devBuffer is an output stream a running command writes while the test
@@ -122,14 +124,14 @@ func TestDev(t *testing.T) {
 	dev := devStart(t, "dev")
 	ep := dev.waitOut(t, devExportLine)
 
-	if r := zkctl(t, "", "--endpoints", ep, "create", "-p", "/dev/greeting", "hello"); r.code != ExitOK {
+	if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", "/dev/greeting", "hello"); r.code != zkctl.ExitOK {
 		t.Fatalf("create on zkctl dev: exit %d (%q)", r.code, r.errOut)
 	}
-	if r := zkctl(t, "", "--endpoints", ep, "get", "/dev/greeting"); r.code != ExitOK || r.out != "hello\n" {
+	if r := zkctlRun(t, "", "--endpoints", ep, "get", "/dev/greeting"); r.code != zkctl.ExitOK || r.out != "hello\n" {
 		t.Fatalf("get on zkctl dev: exit %d, stdout %q (%q); want hello", r.code, r.out, r.errOut)
 	}
-	if code := dev.stop(t); code != ExitOK {
-		t.Fatalf("zkctl dev interrupted: exit %d (stderr %q), want %d", code, dev.err, ExitOK)
+	if code := dev.stop(t); code != zkctl.ExitOK {
+		t.Fatalf("zkctl dev interrupted: exit %d (stderr %q), want %d", code, dev.err, zkctl.ExitOK)
 	}
 	if !devRefused(strings.TrimPrefix(ep, "etcd://")) {
 		t.Fatalf("%s still accepts connections after zkctl dev exited", ep)
@@ -163,10 +165,10 @@ func TestDevDataDir(t *testing.T) {
 	if want := "etcd://" + l.Addr().String(); got.Endpoints != want || got.DataDir != dir || got.Temporary {
 		t.Fatalf("-o json dev = %+v; want endpoints %s, data_dir %s, not temporary", got, want, dir)
 	}
-	if r := zkctl(t, "", "--endpoints", got.Endpoints, "create", "/kept", "v1"); r.code != ExitOK {
+	if r := zkctlRun(t, "", "--endpoints", got.Endpoints, "create", "/kept", "v1"); r.code != zkctl.ExitOK {
 		t.Fatalf("create: exit %d (%q)", r.code, r.errOut)
 	}
-	if code := dev.stop(t); code != ExitOK {
+	if code := dev.stop(t); code != zkctl.ExitOK {
 		t.Fatalf("first run interrupted: exit %d (%q)", code, dev.err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "member")); err != nil {
@@ -178,18 +180,18 @@ func TestDevDataDir(t *testing.T) {
 	if ep != got.Endpoints {
 		t.Fatalf("second run at %s, want %s", ep, got.Endpoints)
 	}
-	if r := zkctl(t, "", "--endpoints", ep, "get", "/kept"); r.code != ExitOK || r.out != "v1\n" {
+	if r := zkctlRun(t, "", "--endpoints", ep, "get", "/kept"); r.code != zkctl.ExitOK || r.out != "v1\n" {
 		t.Fatalf("get after restart: exit %d, stdout %q (%q); want v1", r.code, r.out, r.errOut)
 	}
-	if code := dev.stop(t); code != ExitOK {
+	if code := dev.stop(t); code != zkctl.ExitOK {
 		t.Fatalf("second run interrupted: exit %d (%q)", code, dev.err)
 	}
 }
 
 func TestDevBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"dev", "--port", "70000"}, {"dev", "--port", "x"}, {"dev", "extra"}} {
-		if r := zkctl(t, "", args...); r.code != ExitUsage {
-			t.Errorf("zkctl %v: exit %d (%q), want %d", args, r.code, r.errOut, ExitUsage)
+		if r := zkctlRun(t, "", args...); r.code != zkctl.ExitUsage {
+			t.Errorf("zkctl %v: exit %d (%q), want %d", args, r.code, r.errOut, zkctl.ExitUsage)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
@@ -62,7 +63,7 @@ func readDocSnippets(t *testing.T, app *cli.App) docSnippets {
 				case strings.HasPrefix(span, "zkctl ") || span == "zkctl" || strings.HasPrefix(span, "go run ./cmd/zkctl"):
 					d.lines = append(d.lines, at)
 				case readme && section != "zkctl":
-				case findCommand(app.Commands, first) != nil, isFlagWord(first):
+				case zkctl.FindCommand(app.Commands, first) != nil, isFlagWord(first):
 					d.forms = append(d.forms, at)
 				}
 			}
@@ -172,7 +173,7 @@ func checkForm(app *cli.App, words []string) error {
 		}
 		return nil
 	}
-	var p placed
+	var p zkctl.Placed
 	commands := app.Commands
 	for i := 0; i < len(tokens); i++ {
 		alts := tokens[i]
@@ -186,11 +187,11 @@ func checkForm(app *cli.App, words []string) error {
 				if a == "-h" || a == "--help" {
 					continue
 				}
-				_, f := p.owner(app, a)
+				_, f := p.Owner(app, a)
 				if f == nil {
 					return fmt.Errorf("%s is not a flag of %s or a global one", a, docPath(p))
 				}
-				value = value || (flagTakesValue(f) && !strings.Contains(a, "="))
+				value = value || (zkctl.FlagTakesValue(f) && !strings.Contains(a, "="))
 			}
 			if value && i+1 < len(tokens) && !isFlagWord(tokens[i+1][0]) {
 				i++ // the flag's value
@@ -203,19 +204,19 @@ func checkForm(app *cli.App, words []string) error {
 		}
 		var found []*cli.Command
 		for _, a := range alts {
-			if c := findCommand(commands, a); c != nil {
+			if c := zkctl.FindCommand(commands, a); c != nil {
 				found = append(found, c)
 			}
 		}
 		switch {
-		case len(found) == 0 && len(p.path) == 0 && commands != nil:
+		case len(found) == 0 && len(p.Path) == 0 && commands != nil:
 			return fmt.Errorf("no command %q", word)
 		case len(found) == 0:
 			commands = nil // an argument: no subcommand after it
 		case len(found) != len(alts):
 			return fmt.Errorf("%q: some of these are not commands of %s", strings.Join(alts, "|"), docPath(p))
 		default:
-			p.path = append(p.path, found[0])
+			p.Path = append(p.Path, found[0])
 			commands = found[0].Subcommands
 		}
 	}
@@ -231,13 +232,13 @@ func isFlagWord(w string) bool {
 // anyFlag reports whether word names a global flag or a flag of any command.
 func anyFlag(app *cli.App, word string) bool {
 	name, _, _ := strings.Cut(strings.TrimLeft(word, "-"), "=")
-	if name == "help" || name == "h" || findFlag(app.Flags, name) != nil {
+	if name == "help" || name == "h" || zkctl.FindFlag(app.Flags, name) != nil {
 		return true
 	}
 	var walk func([]*cli.Command) bool
 	walk = func(cmds []*cli.Command) bool {
 		for _, c := range cmds {
-			if findFlag(c.Flags, name) != nil || walk(c.Subcommands) {
+			if zkctl.FindFlag(c.Flags, name) != nil || walk(c.Subcommands) {
 				return true
 			}
 		}
@@ -246,9 +247,9 @@ func anyFlag(app *cli.App, word string) bool {
 	return walk(app.Commands)
 }
 
-func docPath(p placed) string {
+func docPath(p zkctl.Placed) string {
 	names := []string{"zkctl"}
-	for _, c := range p.path {
+	for _, c := range p.Path {
 		names = append(names, c.Name)
 	}
 	return strings.Join(names, " ")
@@ -269,9 +270,9 @@ func docPath(p placed) string {
 // mention: only its command is checked. Each must exit 0.
 //
 // (Before flags could come anywhere, the README's `zkctl demo --endpoints
-// URL` failed here: make run skip placeArgs to see it.)
+// URL` failed here: make run skip zkctl.PlaceArgs to see it.)
 func TestDocCommandLines(t *testing.T) {
-	app := newApp(streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+	app := newApp(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	d := readDocSnippets(t, app)
 	if len(d.scripts) < 2 || len(d.lines) < 10 || len(d.forms) < 10 {
 		t.Fatalf("found %d scripts, %d command lines, %d forms: the documents' layout changed under this test", len(d.scripts), len(d.lines), len(d.forms))
@@ -283,15 +284,15 @@ func TestDocCommandLines(t *testing.T) {
 			t.Errorf("%s: %q: %v", l.where, l.text, err)
 			continue
 		}
-		p := placeArgs(app, append([]string{"zkctl"}, words...))
-		if isSynopsis(words) || len(words) == len(p.path) {
+		p := zkctl.PlaceArgs(app, append([]string{"zkctl"}, words...))
+		if isSynopsis(words) || len(words) == len(p.Path) {
 			if err := checkForm(app, words); err != nil {
 				t.Errorf("%s: %q: %v", l.where, l.text, err)
 			}
 			continue
 		}
-		if len(p.unknown) > 0 {
-			t.Errorf("%s: %q: %v are not flags of %s", l.where, l.text, p.unknown, docPath(p))
+		if len(p.Unknown) > 0 {
+			t.Errorf("%s: %q: %v are not flags of %s", l.where, l.text, p.Unknown, docPath(p))
 		}
 		runs = append(runs, l)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/walk"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // The dump format, written by `zkctl dump` and read by `zkctl restore`, is
@@ -124,8 +126,8 @@ func nodeMode(st backend.Stat) (backend.Mode, time.Duration) {
 }
 
 // dumpCommands are dump, restore and cp.
-func dumpCommands(io streams) []*cli.Command {
-	workers := &cli.IntFlag{Name: "workers", Value: defaultWorkers, Usage: "calls in flight at once"}
+func dumpCommands(io zkctl.Streams) []*cli.Command {
+	workers := &cli.IntFlag{Name: "workers", Value: walk.DefaultWorkers, Usage: "calls in flight at once"}
 	writeFlags := []cli.Flag{
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "set the data of nodes that exist with other data, instead of refusing"},
 		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print what would be created or set, and change nothing"},
@@ -234,14 +236,14 @@ func bulkSession(c *cli.Context, ep string) (timedSession, string, func(), error
 			return timedSession{}, "", nil, err
 		}
 	}
-	cl, err := parseEndpoints(c.String("endpoints"))
+	cl, err := zkctl.ParseEndpoints(c.String("endpoints"))
 	if c.String("endpoints") == "" {
-		err = usagef("%s", noEndpoints)
+		err = zkctl.Usagef("%s", zkctl.NoEndpoints)
 	}
 	if err != nil {
 		return timedSession{}, "", nil, err
 	}
-	client, err := connect(c)
+	client, err := zkctl.Connect(c)
 	if err != nil {
 		return timedSession{}, "", nil, err
 	}
@@ -252,7 +254,7 @@ func bulkSession(c *cli.Context, ep string) (timedSession, string, func(), error
 	if err != nil {
 		client.Close()
 		if errors.Is(err, context.DeadlineExceeded) && c.Context.Err() == nil {
-			return timedSession{}, "", nil, noSession(c, timeout)
+			return timedSession{}, "", nil, zkctl.NoSession(c, timeout)
 		}
 		return timedSession{}, "", nil, err
 	}
@@ -261,21 +263,21 @@ func bulkSession(c *cli.Context, ep string) (timedSession, string, func(), error
 
 // readDump reads the subtree at root from s into a dump, noting on stderr
 // what it leaves out. ns is the session's namespace.
-func readDump(ctx context.Context, io streams, s timedSession, ns, root string, workers int, prog *progress) (*dumpFile, error) {
+func readDump(ctx context.Context, io zkctl.Streams, s timedSession, ns, root string, workers int, prog *zkctl.Progress) (*dumpFile, error) {
 	timeout := s.timeout
 	caps := s.Capabilities()
-	opts := walkOptions{data: true, workers: workers, onNode: prog.Set, listTimeout: timeout}
+	opts := walk.Options{Data: true, Workers: workers, OnNode: prog.Set, ListTimeout: timeout}
 	if caps.Backend == "zookeeper" {
-		opts.skip = func(p string) bool {
+		opts.Skip = func(p string) bool {
 			if backend.Join(ns, strings.TrimPrefix(p, "/")) == "/zookeeper" {
-				fmt.Fprintf(io.err, "zkctl: dump: left out ZooKeeper's own /zookeeper subtree\n")
+				fmt.Fprintf(io.Err, "zkctl: dump: left out ZooKeeper's own /zookeeper subtree\n")
 				return true
 			}
 			return false
 		}
 	}
 	prog.Phase("reading", 0)
-	nodes, err := readTree(ctx, s, root, opts)
+	nodes, err := walk.Tree(ctx, s, root, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +295,7 @@ func readDump(ctx context.Context, io streams, s timedSession, ns, root string, 
 		paths = append(paths, n.Path)
 	}
 	if len(ephemerals) > 0 {
-		fmt.Fprintf(io.err, "zkctl: dump: skipped %d ephemeral node(s), e.g. %s\n", len(ephemerals), ephemerals[0])
+		fmt.Fprintf(io.Err, "zkctl: dump: skipped %d ephemeral node(s), e.g. %s\n", len(ephemerals), ephemerals[0])
 	}
 	if caps.ACL {
 		prog.Phase("reading ACLs", len(paths))
@@ -315,12 +317,12 @@ func readDump(ctx context.Context, io streams, s timedSession, ns, root string, 
 	return d, nil
 }
 
-// perNode runs fn for every node index on forEach's workers, each call
+// perNode runs fn for every node index on walk.ForEach's workers, each call
 // bounded by timeout and counted on prog; a node gone meanwhile
 // (ErrNoNode) is skipped.
-func perNode(ctx context.Context, n, workers int, prog *progress, timeout time.Duration, fn func(ctx context.Context, i int) error) error {
+func perNode(ctx context.Context, n, workers int, prog *zkctl.Progress, timeout time.Duration, fn func(ctx context.Context, i int) error) error {
 	var done atomic.Int64
-	return forEach(ctx, n, workers, func(ctx context.Context, i int) error {
+	return walk.ForEach(ctx, n, workers, func(ctx context.Context, i int) error {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		err := fn(cctx, i)
 		cancel()
@@ -428,42 +430,42 @@ func parseDump(r io.Reader) (*dumpFile, error) {
 	var d dumpFile
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
 	if err := dec.Decode(&d); err != nil {
-		return nil, usagef("not a zkctl dump: %v", err)
+		return nil, zkctl.Usagef("not a zkctl dump: %v", err)
 	}
 	if d.Format != dumpFormat {
-		return nil, usagef("not a zkctl dump: format %q, want %q", d.Format, dumpFormat)
+		return nil, zkctl.Usagef("not a zkctl dump: format %q, want %q", d.Format, dumpFormat)
 	}
 	if d.Version != dumpVersion {
-		return nil, usagef("dump version %d: this zkctl reads version %d", d.Version, dumpVersion)
+		return nil, zkctl.Usagef("dump version %d: this zkctl reads version %d", d.Version, dumpVersion)
 	}
 	if err := backend.ValidatePath(d.Root); err != nil {
-		return nil, usagef("dump: root: %v", err)
+		return nil, zkctl.Usagef("dump: root: %v", err)
 	}
 	seen := make(map[string]bool, len(d.Nodes))
 	for i := range d.Nodes {
 		n := &d.Nodes[i]
 		if err := n.decode(); err != nil {
-			return nil, usagef("dump: %v", err)
+			return nil, zkctl.Usagef("dump: %v", err)
 		}
 		if seen[n.Path] {
-			return nil, usagef("dump: node %s appears twice", n.Path)
+			return nil, zkctl.Usagef("dump: node %s appears twice", n.Path)
 		}
 		seen[n.Path] = true
 	}
 	for _, n := range d.Nodes {
 		if n.Path != "/" && !seen[backend.Parent(n.Path)] {
-			return nil, usagef("dump: node %s: its parent %s is not in the dump", n.Path, backend.Parent(n.Path))
+			return nil, zkctl.Usagef("dump: node %s: its parent %s is not in the dump", n.Path, backend.Parent(n.Path))
 		}
 	}
 	return &d, nil
 }
 
-func dump(c *cli.Context, io streams) error {
+func dump(c *cli.Context, io zkctl.Streams) error {
 	root, err := rootArg(c, 0, 1, "/")
 	if err != nil {
 		return err
 	}
-	if err := checkWorkers(c); err != nil {
+	if err := walk.CheckWorkers(c); err != nil {
 		return err
 	}
 	s, ns, done, err := bulkSession(c, "")
@@ -471,43 +473,43 @@ func dump(c *cli.Context, io streams) error {
 		return err
 	}
 	defer done()
-	prog := startProgress(io.err, "dump")
+	prog := zkctl.StartProgress(io.Err, "dump")
 	defer prog.Stop()
 	d, err := readDump(c.Context, io, s, ns, root, c.Int("workers"), prog)
 	if err != nil {
 		return err
 	}
 	prog.Stop()
-	return writeDump(io.out, d)
+	return writeDump(io.Out, d)
 }
 
-func restore(c *cli.Context, io streams) error {
-	args, err := positional(c)
+func restore(c *cli.Context, io zkctl.Streams) error {
+	args, err := zkctl.Positional(c)
 	if err != nil {
 		return err
 	}
 	if len(args) != 1 {
-		return usagef("restore: want FILE (or - for stdin), got %d arguments", len(args))
+		return zkctl.Usagef("restore: want FILE (or - for stdin), got %d arguments", len(args))
 	}
-	if err := checkWorkers(c); err != nil {
+	if err := walk.CheckWorkers(c); err != nil {
 		return err
 	}
 	to := c.String("to")
 	if to != "" {
 		if err := backend.ValidatePath(to); err != nil {
-			return usagef("restore: --to: %v", err)
+			return zkctl.Usagef("restore: --to: %v", err)
 		}
 	}
-	r := io.in
+	r := io.In
 	if name := args[0]; name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return usagef("restore: %v", err)
+			return zkctl.Usagef("restore: %v", err)
 		}
 		defer f.Close()
 		r = f
 	} else if r == nil {
-		return usagef("restore: no stdin")
+		return zkctl.Usagef("restore: no stdin")
 	}
 	d, err := parseDump(r)
 	if err != nil {
@@ -521,20 +523,20 @@ func restore(c *cli.Context, io streams) error {
 		return err
 	}
 	defer done()
-	prog := startProgress(io.err, "restore")
+	prog := zkctl.StartProgress(io.Err, "restore")
 	defer prog.Stop()
 	return writeTree(c, io, s, d, to, prog)
 }
 
-func cp(c *cli.Context, io streams) error {
-	args, err := positional(c)
+func cp(c *cli.Context, io zkctl.Streams) error {
+	args, err := zkctl.Positional(c)
 	if err != nil {
 		return err
 	}
 	if len(args) != 2 {
-		return usagef("cp: want SRC DST (full URLs such as zk://host:2181/path), got %d arguments", len(args))
+		return zkctl.Usagef("cp: want SRC DST (full URLs such as zk://host:2181/path), got %d arguments", len(args))
 	}
-	if err := checkWorkers(c); err != nil {
+	if err := walk.CheckWorkers(c); err != nil {
 		return err
 	}
 	src, dst := args[0], args[1]
@@ -556,7 +558,7 @@ func cp(c *cli.Context, io streams) error {
 		return fmt.Errorf("cp: destination: %w", err)
 	}
 	defer ddone()
-	prog := startProgress(io.err, "cp")
+	prog := zkctl.StartProgress(io.Err, "cp")
 	defer prog.Stop()
 	d, err := readDump(c.Context, io, ss, "/", srcPath, c.Int("workers"), prog)
 	if err != nil {
@@ -568,7 +570,7 @@ func cp(c *cli.Context, io streams) error {
 // splitURL splits "zk://h:p,h:p/path" into the cluster's endpoints (with
 // the namespace "/") and the path.
 func splitURL(u string) (string, string, error) {
-	cl, err := parseEndpoints(u)
+	cl, err := zkctl.ParseEndpoints(u)
 	if err != nil {
 		return "", "", err
 	}
@@ -597,7 +599,7 @@ type restorePlan struct {
 
 // writeTree restores d under to: plan, report conflicts, then create level
 // by level with --workers creates in flight.
-func writeTree(c *cli.Context, io streams, s backend.Session, d *dumpFile, to string, prog *progress) error {
+func writeTree(c *cli.Context, io zkctl.Streams, s backend.Session, d *dumpFile, to string, prog *zkctl.Progress) error {
 	ctx := c.Context
 	workers := c.Int("workers")
 	caps := s.Capabilities()
@@ -608,7 +610,7 @@ func writeTree(c *cli.Context, io streams, s backend.Session, d *dumpFile, to st
 			t = backend.Join(to, strings.TrimPrefix(n.Path, "/"))
 		}
 		if err := backend.ValidatePath(t); err != nil {
-			return usageError{fmt.Errorf("restore: %s: %w", t, err)}
+			return zkctl.UsageError{Err: fmt.Errorf("restore: %s: %w", t, err)}
 		}
 		p.target = append(p.target, t)
 		depth := strings.Count(n.Path, "/")
@@ -639,18 +641,18 @@ func writeTree(c *cli.Context, io streams, s backend.Session, d *dumpFile, to st
 		}
 	}
 	if acls > 0 && !caps.ACL {
-		fmt.Fprintf(io.err, "zkctl: restore: %s has no per-node ACLs: %d node(s) restored without theirs\n", caps.Backend, acls)
+		fmt.Fprintf(io.Err, "zkctl: restore: %s has no per-node ACLs: %d node(s) restored without theirs\n", caps.Backend, acls)
 	}
 	if c.Bool("dry-run") {
 		prog.Stop()
-		w := bufio.NewWriter(io.out)
+		w := bufio.NewWriter(io.Out)
 		for i, a := range p.act {
 			if a == actUnchanged {
 				continue
 			}
 			n := p.nodes[i]
-			if jsonOut(c) {
-				emit(w, struct {
+			if zkctl.JSONOutput(c) {
+				zkctl.Emit(w, struct {
 					Action string `json:"action"`
 					Path   string `json:"path"`
 					Mode   string `json:"mode,omitempty"`
@@ -675,7 +677,7 @@ func writeTree(c *cli.Context, io streams, s backend.Session, d *dumpFile, to st
 	force := c.Bool("force")
 	for depth, level := range p.levels {
 		jobs := p.batches(level, depth)
-		err := forEach(ctx, len(jobs), workers, func(ctx context.Context, j int) error {
+		err := walk.ForEach(ctx, len(jobs), workers, func(ctx context.Context, j int) error {
 			job := jobs[j]
 			if len(job) > 1 {
 				done, err := p.createBatch(ctx, s, caps, job)
@@ -700,15 +702,15 @@ func writeTree(c *cli.Context, io streams, s backend.Session, d *dumpFile, to st
 		}
 	}
 	prog.Stop()
-	if jsonOut(c) {
-		return emit(io.out, struct {
+	if zkctl.JSONOutput(c) {
+		return zkctl.Emit(io.Out, struct {
 			To        string `json:"to"`
 			Created   int    `json:"created"`
 			Set       int    `json:"set"`
 			Unchanged int    `json:"unchanged"`
 		}{to, counts[actCreate], counts[actSet], counts[actUnchanged]})
 	}
-	fmt.Fprintf(io.out, "restored %d node(s) under %s: %d created, %d set, %d unchanged\n",
+	fmt.Fprintf(io.Out, "restored %d node(s) under %s: %d created, %d set, %d unchanged\n",
 		len(p.nodes), to, counts[actCreate], counts[actSet], counts[actUnchanged])
 	return nil
 }
@@ -823,7 +825,7 @@ func aclOption(n dumpNode, caps backend.Capabilities) []backend.CreateOption {
 
 // check finds which target nodes exist, walking the target only where the
 // dump has nodes, and decides each node's action.
-func (p *restorePlan) check(ctx context.Context, s backend.Session, workers int, force bool, prog *progress) error {
+func (p *restorePlan) check(ctx context.Context, s backend.Session, workers int, force bool, prog *zkctl.Progress) error {
 	p.act = make([]restoreAction, len(p.nodes))
 	index := make(map[string]int, len(p.target))
 	children := make(map[string][]int) // target parent -> dump nodes under it
@@ -843,7 +845,7 @@ func (p *restorePlan) check(ctx context.Context, s backend.Session, workers int,
 	for len(level) > 0 {
 		var next []int
 		var mu sync.Mutex
-		err := forEach(ctx, len(level), workers, func(ctx context.Context, j int) error {
+		err := walk.ForEach(ctx, len(level), workers, func(ctx context.Context, j int) error {
 			i := level[j]
 			data, _, err := s.Get(ctx, p.target[i])
 			if errors.Is(err, backend.ErrNoNode) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/walk"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // dumpTNode is one node of the trees the tests build: relative path and data.
@@ -95,7 +97,7 @@ func dumpTBuild(t *testing.T, s backend.Session, root string, nodes []dumpTNode)
 		}
 		// Below the root, Multi batches of 40 creates, many at a time.
 		const batch = 40
-		err := forEach(ctx, (len(level)+batch-1)/batch, 16, func(ctx context.Context, i int) error {
+		err := walk.ForEach(ctx, (len(level)+batch-1)/batch, 16, func(ctx context.Context, i int) error {
 			var ops []backend.Op
 			for _, n := range level[i*batch : min(len(level), (i+1)*batch)] {
 				ops = append(ops, backend.CreateOp{Path: dumpTJoin(root, n.path), Data: n.data, Mode: backend.Persistent})
@@ -124,7 +126,7 @@ func dumpTRead(t *testing.T, s backend.Session, root string) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nodes, err := readTree(ctx, s, root, walkOptions{data: true, workers: 64})
+	nodes, err := walk.Tree(ctx, s, root, walk.Options{Data: true, Workers: 64})
 	if err != nil {
 		t.Fatalf("reading %s: %v", root, err)
 	}
@@ -180,7 +182,7 @@ func dumpTCleanup(t *testing.T, s backend.Session, tree []dumpTNode, roots ...st
 		for d := maxDepth; d > 0; d-- {
 			level := byDepth[d]
 			const batch = 50
-			err := forEach(ctx, (len(level)+batch-1)/batch, 16, func(ctx context.Context, i int) error {
+			err := walk.ForEach(ctx, (len(level)+batch-1)/batch, 16, func(ctx context.Context, i int) error {
 				var ops []backend.Op
 				for _, p := range level[i*batch : min(len(level), (i+1)*batch)] {
 					ops = append(ops, backend.DeleteOp{Path: p, Version: backend.AnyVersion})
@@ -206,7 +208,7 @@ func dumpTWant(t *testing.T, r result, code int, what string) result {
 	if r.code != code {
 		t.Fatalf("%s: exit %d (stderr %q), want %d", what, r.code, r.errOut, code)
 	}
-	if code != ExitOK && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
+	if code != zkctl.ExitOK && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
 		t.Fatalf("%s: error is not one line: %q", what, r.errOut)
 	}
 	if strings.ContainsAny(r.errOut, "\r\x1b") {
@@ -232,7 +234,7 @@ func TestDumpRestoreBig(t *testing.T) {
 			s := observer(t, ep)
 			dumpTCleanup(t, s, tree, "/src", "/dst")
 			dumpTBuild(t, s, "/src", tree)
-			r := dumpTWant(t, zkctl(t, "", "--endpoints", ep, "dump", "/src"), ExitOK, "dump")
+			r := dumpTWant(t, zkctlRun(t, "", "--endpoints", ep, "dump", "/src"), zkctl.ExitOK, "dump")
 			if r.errOut != "" {
 				t.Fatalf("dump wrote to stderr: %q", r.errOut)
 			}
@@ -250,7 +252,7 @@ func TestDumpRestoreBig(t *testing.T) {
 			if n := strings.Count(r.out, "\n"); n != len(tree)+2 {
 				t.Errorf("dump has %d lines, want one per node plus 2", n)
 			}
-			r = dumpTWant(t, zkctl(t, r.out, "--endpoints", ep, "restore", "-", "--to", "/dst"), ExitOK, "restore")
+			r = dumpTWant(t, zkctlRun(t, r.out, "--endpoints", ep, "restore", "-", "--to", "/dst"), zkctl.ExitOK, "restore")
 			if !strings.Contains(r.out, fmt.Sprintf("%d created", len(tree))) || r.errOut != "" {
 				t.Fatalf("restore printed %q, stderr %q", r.out, r.errOut)
 			}
@@ -272,7 +274,7 @@ func TestDumpRestore(t *testing.T) {
 			if _, err := s.Create(ctx, "/src/a/eph", []byte("mine"), backend.Ephemeral); err != nil {
 				t.Fatal(err)
 			}
-			r := dumpTWant(t, zkctl(t, "", e("dump", "/src")...), ExitOK, "dump")
+			r := dumpTWant(t, zkctlRun(t, "", e("dump", "/src")...), zkctl.ExitOK, "dump")
 			if !strings.Contains(r.errOut, "skipped 1 ephemeral") || strings.Contains(r.out, "eph") {
 				t.Fatalf("dump did not skip the ephemeral node with a note: stdout %q, stderr %q", r.out, r.errOut)
 			}
@@ -291,15 +293,15 @@ func TestDumpRestore(t *testing.T) {
 			file := dumpTFile(t, r.out)
 
 			// -o json changes nothing in a dump; a missing root is exit 3.
-			if j := dumpTWant(t, zkctl(t, "", e("-o", "json", "dump", "/src")...), ExitOK, "dump -o json"); j.out != r.out {
+			if j := dumpTWant(t, zkctlRun(t, "", e("-o", "json", "dump", "/src")...), zkctl.ExitOK, "dump -o json"); j.out != r.out {
 				t.Errorf("dump -o json differs from dump")
 			}
-			dumpTWant(t, zkctl(t, "", e("dump", "/nope")...), ExitNoNode, "dump of a missing node")
-			dumpTWant(t, zkctl(t, "", e("dump", "nope")...), ExitUsage, "dump of a bad path")
-			dumpTWant(t, zkctl(t, "", e("dump", "/src", "extra")...), ExitUsage, "dump with two paths")
+			dumpTWant(t, zkctlRun(t, "", e("dump", "/nope")...), zkctl.ExitNoNode, "dump of a missing node")
+			dumpTWant(t, zkctlRun(t, "", e("dump", "nope")...), zkctl.ExitUsage, "dump of a bad path")
+			dumpTWant(t, zkctlRun(t, "", e("dump", "/src", "extra")...), zkctl.ExitUsage, "dump with two paths")
 
 			// --dry-run changes nothing and says what it would do.
-			r = dumpTWant(t, zkctl(t, "", e("restore", file, "--to", "/dst/x", "--dry-run")...), ExitOK, "restore --dry-run")
+			r = dumpTWant(t, zkctlRun(t, "", e("restore", file, "--to", "/dst/x", "--dry-run")...), zkctl.ExitOK, "restore --dry-run")
 			if !strings.Contains(r.out, "create /dst/x/a/b/c/d (persistent, ") || strings.Count(r.out, "create ") != len(tree) {
 				t.Fatalf("restore --dry-run printed %q", r.out)
 			}
@@ -307,10 +309,10 @@ func TestDumpRestore(t *testing.T) {
 				t.Fatalf("restore --dry-run created /dst")
 			}
 			// A real restore makes missing ancestors of --to.
-			dumpTWant(t, zkctl(t, "", e("restore", file, "--to", "/dst/x")...), ExitOK, "restore")
+			dumpTWant(t, zkctlRun(t, "", e("restore", file, "--to", "/dst/x")...), zkctl.ExitOK, "restore")
 			dumpTSame(t, "restored", dumpTRead(t, s, "/dst/x"), tree)
 			// Again: everything exists with the same data, nothing to do.
-			r = dumpTWant(t, zkctl(t, "", e("-o", "json", "restore", file, "--to", "/dst/x")...), ExitOK, "restore again")
+			r = dumpTWant(t, zkctlRun(t, "", e("-o", "json", "restore", file, "--to", "/dst/x")...), zkctl.ExitOK, "restore again")
 			if !strings.Contains(r.out, fmt.Sprintf(`"created":0,"set":0,"unchanged":%d`, len(tree))) {
 				t.Fatalf("restore again printed %q", r.out)
 			}
@@ -321,24 +323,24 @@ func TestDumpRestore(t *testing.T) {
 			if err := s.Delete(ctx, "/dst/x/empty", backend.AnyVersion); err != nil {
 				t.Fatal(err)
 			}
-			r = dumpTWant(t, zkctl(t, "", e("restore", file, "--to", "/dst/x")...), ExitConflict, "restore over changed data")
+			r = dumpTWant(t, zkctlRun(t, "", e("restore", file, "--to", "/dst/x")...), zkctl.ExitConflict, "restore over changed data")
 			if !strings.Contains(r.errOut, "/dst/x/a") || !strings.Contains(r.errOut, "--force") {
 				t.Fatalf("conflict said %q", r.errOut)
 			}
 			if st, _ := s.Exists(ctx, "/dst/x/empty"); st != nil {
 				t.Fatalf("a refused restore created a node")
 			}
-			r = dumpTWant(t, zkctl(t, "", e("restore", "--dry-run", "--force", file, "--to", "/dst/x")...), ExitOK, "restore --dry-run --force")
+			r = dumpTWant(t, zkctlRun(t, "", e("restore", "--dry-run", "--force", file, "--to", "/dst/x")...), zkctl.ExitOK, "restore --dry-run --force")
 			if r.out != "create /dst/x/empty (persistent, 0 B)\nset /dst/x/a (persistent, 1 B)\n" &&
 				r.out != "set /dst/x/a (persistent, 1 B)\ncreate /dst/x/empty (persistent, 0 B)\n" {
 				t.Fatalf("restore --dry-run --force printed %q", r.out)
 			}
-			dumpTWant(t, zkctl(t, "", e("restore", "-f", file, "--to", "/dst/x")...), ExitOK, "restore --force")
+			dumpTWant(t, zkctlRun(t, "", e("restore", "-f", file, "--to", "/dst/x")...), zkctl.ExitOK, "restore --force")
 			dumpTSame(t, "restored with --force", dumpTRead(t, s, "/dst/x"), tree)
 
 			// The dump's own root is the default target.
-			dumpTWant(t, zkctl(t, "", e("rm", "-r", "/src")...), ExitOK, "rm -r /src")
-			dumpTWant(t, zkctl(t, "", e("restore", file)...), ExitOK, "restore to the dump's root")
+			dumpTWant(t, zkctlRun(t, "", e("rm", "-r", "/src")...), zkctl.ExitOK, "rm -r /src")
+			dumpTWant(t, zkctlRun(t, "", e("restore", file)...), zkctl.ExitOK, "restore to the dump's root")
 			dumpTSame(t, "restored in place", dumpTRead(t, s, "/src"), tree)
 
 			// Modes written in a dump are honoured; ACLs on etcd are dropped with a note.
@@ -349,11 +351,11 @@ func TestDumpRestore(t *testing.T) {
 {"path":"/t","mode":"persistent-ttl","ttl_ms":3600000},
 {"path":"/acl","acl":[{"perms":31,"scheme":"world","id":"anyone"}]}
 ]}`
-			r = zkctl(t, hand, e("restore", "-")...)
-			if r.code == ExitError && strings.Contains(r.errOut, "unsupported") {
+			r = zkctlRun(t, hand, e("restore", "-")...)
+			if r.code == zkctl.ExitError && strings.Contains(r.errOut, "unsupported") {
 				t.Logf("this server has no TTL nodes: %s", r.errOut)
 			} else {
-				dumpTWant(t, r, ExitOK, "restore of modes")
+				dumpTWant(t, r, zkctl.ExitOK, "restore of modes")
 				if name == "etcd" && !strings.Contains(r.errOut, "without") {
 					t.Errorf("restore of ACLs on etcd said nothing: %q", r.errOut)
 				}
@@ -375,18 +377,18 @@ func TestDumpRestore(t *testing.T) {
 				{"bad base64", `{"format":"zkctl-dump","version":1,"root":"/","nodes":[{"path":"/","data":"!","encoding":"base64"}]}`},
 				{"ephemeral mode", `{"format":"zkctl-dump","version":1,"root":"/","nodes":[{"path":"/"},{"path":"/e","mode":"ephemeral"}]}`},
 			} {
-				r := dumpTWant(t, zkctl(t, bad.in, e("restore", "-", "--to", "/bad")...), ExitUsage, "restore of "+bad.what)
+				r := dumpTWant(t, zkctlRun(t, bad.in, e("restore", "-", "--to", "/bad")...), zkctl.ExitUsage, "restore of "+bad.what)
 				if r.errOut == "" {
 					t.Errorf("restore of %s said nothing", bad.what)
 				}
 			}
-			dumpTWant(t, zkctl(t, "", e("restore", filepath.Join(t.TempDir(), "missing.json"))...), ExitUsage, "restore of a missing file")
-			dumpTWant(t, zkctl(t, "", e("restore")...), ExitUsage, "restore without a file")
-			dumpTWant(t, zkctl(t, "", e("restore", file, "--to", "rel")...), ExitUsage, "restore --to a bad path")
-			dumpTWant(t, zkctl(t, "", e("restore", file, "--bogus")...), ExitUsage, "restore with a bad flag")
-			dumpTWant(t, zkctl(t, "", e("restore", file, "--workers", "0")...), ExitUsage, "restore --workers 0")
+			dumpTWant(t, zkctlRun(t, "", e("restore", filepath.Join(t.TempDir(), "missing.json"))...), zkctl.ExitUsage, "restore of a missing file")
+			dumpTWant(t, zkctlRun(t, "", e("restore")...), zkctl.ExitUsage, "restore without a file")
+			dumpTWant(t, zkctlRun(t, "", e("restore", file, "--to", "rel")...), zkctl.ExitUsage, "restore --to a bad path")
+			dumpTWant(t, zkctlRun(t, "", e("restore", file, "--bogus")...), zkctl.ExitUsage, "restore with a bad flag")
+			dumpTWant(t, zkctlRun(t, "", e("restore", file, "--workers", "0")...), zkctl.ExitUsage, "restore --workers 0")
 			big := `{"format":"zkctl-dump","version":1,"root":"/","nodes":[{"path":"/"},{"path":"/big","data":"` + strings.Repeat("x", 2<<20) + `"}]}`
-			r = dumpTWant(t, zkctl(t, big, e("restore", "-", "--to", "/big")...), ExitError, "restore of data too large")
+			r = dumpTWant(t, zkctlRun(t, big, e("restore", "-", "--to", "/big")...), zkctl.ExitError, "restore of data too large")
 			if !strings.Contains(r.errOut, "too large") {
 				t.Errorf("data too large said %q", r.errOut)
 			}
@@ -408,54 +410,54 @@ func TestDumpCrossBackend(t *testing.T) {
 	dumpTBuild(t, zs, "/src", tree)
 
 	// dump | restore, twice.
-	r := dumpTWant(t, zkctl(t, "", "--endpoints", zkEP, "dump", "/src"), ExitOK, "dump from ZooKeeper")
-	dumpTWant(t, zkctl(t, r.out, "--endpoints", etcdEP, "restore", "-", "--to", "/mid"), ExitOK, "restore to etcd")
+	r := dumpTWant(t, zkctlRun(t, "", "--endpoints", zkEP, "dump", "/src"), zkctl.ExitOK, "dump from ZooKeeper")
+	dumpTWant(t, zkctlRun(t, r.out, "--endpoints", etcdEP, "restore", "-", "--to", "/mid"), zkctl.ExitOK, "restore to etcd")
 	dumpTSame(t, "etcd copy", dumpTRead(t, es, "/mid"), tree)
-	r = dumpTWant(t, zkctl(t, "", "--endpoints", etcdEP, "dump", "/mid"), ExitOK, "dump from etcd")
-	dumpTWant(t, zkctl(t, r.out, "--endpoints", zkEP, "restore", "-", "--to", "/back"), ExitOK, "restore to ZooKeeper")
+	r = dumpTWant(t, zkctlRun(t, "", "--endpoints", etcdEP, "dump", "/mid"), zkctl.ExitOK, "dump from etcd")
+	dumpTWant(t, zkctlRun(t, r.out, "--endpoints", zkEP, "restore", "-", "--to", "/back"), zkctl.ExitOK, "restore to ZooKeeper")
 	dumpTSame(t, "ZooKeeper copy of the etcd copy", dumpTRead(t, zs, "/back"), tree)
 
 	// cp, with full URLs: the clusters' endpoints carry the test's namespace.
-	r = dumpTWant(t, zkctl(t, "", "cp", zkEP+"/src", etcdEP+"/cp"), ExitOK, "cp ZooKeeper to etcd")
+	r = dumpTWant(t, zkctlRun(t, "", "cp", zkEP+"/src", etcdEP+"/cp"), zkctl.ExitOK, "cp ZooKeeper to etcd")
 	if !strings.Contains(r.out, fmt.Sprintf("%d created", len(tree))) {
 		t.Errorf("cp printed %q", r.out)
 	}
 	dumpTSame(t, "cp to etcd", dumpTRead(t, es, "/cp"), tree)
-	dumpTWant(t, zkctl(t, "", "cp", etcdEP+"/cp", zkEP+"/cpback"), ExitOK, "cp etcd to ZooKeeper")
+	dumpTWant(t, zkctlRun(t, "", "cp", etcdEP+"/cp", zkEP+"/cpback"), zkctl.ExitOK, "cp etcd to ZooKeeper")
 	dumpTSame(t, "cp back to ZooKeeper", dumpTRead(t, zs, "/cpback"), tree)
 
 	// cp shares restore's rules.
 	if _, err := zs.Set(context.Background(), "/cpback/a", []byte("changed"), backend.AnyVersion); err != nil {
 		t.Fatal(err)
 	}
-	dumpTWant(t, zkctl(t, "", "cp", etcdEP+"/cp", zkEP+"/cpback"), ExitConflict, "cp over changed data")
-	r = dumpTWant(t, zkctl(t, "", "-o", "json", "cp", "--dry-run", "--force", etcdEP+"/cp", zkEP+"/cpback"), ExitOK, "cp --dry-run --force")
+	dumpTWant(t, zkctlRun(t, "", "cp", etcdEP+"/cp", zkEP+"/cpback"), zkctl.ExitConflict, "cp over changed data")
+	r = dumpTWant(t, zkctlRun(t, "", "-o", "json", "cp", "--dry-run", "--force", etcdEP+"/cp", zkEP+"/cpback"), zkctl.ExitOK, "cp --dry-run --force")
 	if !strings.Contains(r.out, `{"action":"set","path":"/`) || strings.Count(r.out, "\n") != 1 {
 		t.Errorf("cp --dry-run --force -o json printed %q", r.out)
 	}
-	dumpTWant(t, zkctl(t, "", "cp", "--force", etcdEP+"/cp", zkEP+"/cpback"), ExitOK, "cp --force")
+	dumpTWant(t, zkctlRun(t, "", "cp", "--force", etcdEP+"/cp", zkEP+"/cpback"), zkctl.ExitOK, "cp --force")
 	dumpTSame(t, "cp --force", dumpTRead(t, zs, "/cpback"), tree)
 
 	// Bad input.
-	dumpTWant(t, zkctl(t, "", "cp", zkEP+"/nope", etcdEP+"/x"), ExitNoNode, "cp of a missing node")
-	dumpTWant(t, zkctl(t, "", "cp", "/src", etcdEP+"/x"), ExitUsage, "cp without a URL")
-	dumpTWant(t, zkctl(t, "", "cp", zkEP+"/src"), ExitUsage, "cp without DST")
-	dumpTWant(t, zkctl(t, "", "cp", "redis://h/src", etcdEP+"/x"), ExitUsage, "cp with an unknown scheme")
-	dumpTWant(t, zkctl(t, "", "--request-timeout", "2s", "cp", zkEP+"/src", "etcd://127.0.0.1:1/x"), ExitUnavailable, "cp to an unreachable cluster")
-	dumpTWant(t, zkctl(t, "", "--request-timeout", "2s", "--endpoints", "zk://127.0.0.1:1", "dump", "/"), ExitUnavailable, "dump of an unreachable cluster")
-	dumpTWant(t, zkctl(t, "{}", "--request-timeout", "2s", "--endpoints", "etcd://127.0.0.1:1", "restore", "-"), ExitUsage, "restore of a bad dump, checked before connecting")
+	dumpTWant(t, zkctlRun(t, "", "cp", zkEP+"/nope", etcdEP+"/x"), zkctl.ExitNoNode, "cp of a missing node")
+	dumpTWant(t, zkctlRun(t, "", "cp", "/src", etcdEP+"/x"), zkctl.ExitUsage, "cp without a URL")
+	dumpTWant(t, zkctlRun(t, "", "cp", zkEP+"/src"), zkctl.ExitUsage, "cp without DST")
+	dumpTWant(t, zkctlRun(t, "", "cp", "redis://h/src", etcdEP+"/x"), zkctl.ExitUsage, "cp with an unknown scheme")
+	dumpTWant(t, zkctlRun(t, "", "--request-timeout", "2s", "cp", zkEP+"/src", "etcd://127.0.0.1:1/x"), zkctl.ExitUnavailable, "cp to an unreachable cluster")
+	dumpTWant(t, zkctlRun(t, "", "--request-timeout", "2s", "--endpoints", "zk://127.0.0.1:1", "dump", "/"), zkctl.ExitUnavailable, "dump of an unreachable cluster")
+	dumpTWant(t, zkctlRun(t, "{}", "--request-timeout", "2s", "--endpoints", "etcd://127.0.0.1:1", "restore", "-"), zkctl.ExitUsage, "restore of a bad dump, checked before connecting")
 }
 
 // TestDumpPathOrder checks the order a dump lists nodes in.
 func TestDumpPathOrder(t *testing.T) {
 	in := []string{"/a-b", "/a/b/c", "/", "/a", "/b", "/a/b", "/a.b/c", "/a.b", "/ab"}
 	want := []string{"/", "/a", "/a/b", "/a/b/c", "/a-b", "/a.b", "/a.b/c", "/ab", "/b"}
-	nodes := make([]treeNode, len(in))
+	nodes := make([]walk.Node, len(in))
 	for i, p := range in {
 		nodes[i].Path = p
 	}
 	var buf bytes.Buffer
-	for _, n := range sortedTreeNodes(nodes) {
+	for _, n := range walk.Sorted(nodes) {
 		buf.WriteString(n.Path + " ")
 	}
 	if got := strings.Fields(buf.String()); strings.Join(got, " ") != strings.Join(want, " ") {
@@ -483,13 +485,13 @@ func TestDumpACL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := dumpTWant(t, zkctl(t, "", "--endpoints", zkEP, "dump", "/acls"), ExitOK, "dump")
+	r := dumpTWant(t, zkctlRun(t, "", "--endpoints", zkEP, "dump", "/acls"), zkctl.ExitOK, "dump")
 	if !strings.Contains(r.out, `{"path":"/ro","data":"x","acl":[{"perms":1,"scheme":"world","id":"anyone"},{"perms":31,"scheme":"ip","id":"127.0.0.1"}]}`) ||
 		strings.Count(r.out, `"acl"`) != 1 {
 		t.Fatalf("dump of ACLs:\n%s", r.out)
 	}
 	file := dumpTFile(t, r.out)
-	dumpTWant(t, zkctl(t, "", "--endpoints", zkEP, "restore", file, "--to", "/acls2"), ExitOK, "restore")
+	dumpTWant(t, zkctlRun(t, "", "--endpoints", zkEP, "restore", file, "--to", "/acls2"), zkctl.ExitOK, "restore")
 	acl, _, err := backend.GetACL(ctx, s, "/acls2/ro")
 	if err != nil || !slices.Equal(acl, custom) {
 		t.Fatalf("restored ACL %v, %v; want %v", acl, err, custom)
@@ -497,7 +499,7 @@ func TestDumpACL(t *testing.T) {
 	if acl, _, err := backend.GetACL(ctx, s, "/acls2/open"); err != nil || !slices.Equal(acl, backend.OpenACL) {
 		t.Fatalf("restored default ACL %v, %v", acl, err)
 	}
-	r = dumpTWant(t, zkctl(t, "", "--endpoints", etcdEP, "restore", file, "--to", "/acls"), ExitOK, "restore into etcd")
+	r = dumpTWant(t, zkctlRun(t, "", "--endpoints", etcdEP, "restore", file, "--to", "/acls"), zkctl.ExitOK, "restore into etcd")
 	if !strings.Contains(r.errOut, "without") {
 		t.Fatalf("restore of ACLs into etcd said nothing: %q", r.errOut)
 	}
@@ -546,27 +548,27 @@ func TestDumpModes(t *testing.T) {
 
 	se, sz := observer(t, eps["etcd"]), observer(t, eps["zk"])
 	build(se)
-	r := dumpTWant(t, zkctl(t, "", "--endpoints", eps["etcd"], "dump", "/modes"), ExitOK, "dump from etcd")
+	r := dumpTWant(t, zkctlRun(t, "", "--endpoints", eps["etcd"], "dump", "/modes"), zkctl.ExitOK, "dump from etcd")
 	for _, want := range []string{`{"path":"/c","mode":"container"}`, `{"path":"/t","mode":"persistent-ttl","ttl_ms":3600000}`} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("etcd dump lacks %s:\n%s", want, r.out)
 		}
 	}
 	file := dumpTFile(t, r.out)
-	dumpTWant(t, zkctl(t, "", "--endpoints", eps["etcd"], "restore", file, "--to", "/modes2"), ExitOK, "restore into etcd")
+	dumpTWant(t, zkctlRun(t, "", "--endpoints", eps["etcd"], "restore", file, "--to", "/modes2"), zkctl.ExitOK, "restore into etcd")
 	wantModes(se, "/modes2")
-	r = zkctl(t, "", "--endpoints", eps["zk"], "restore", file, "--to", "/modes2")
-	if r.code == ExitError && strings.Contains(r.errOut, "unsupported") {
+	r = zkctlRun(t, "", "--endpoints", eps["zk"], "restore", file, "--to", "/modes2")
+	if r.code == zkctl.ExitError && strings.Contains(r.errOut, "unsupported") {
 		t.Logf("this ZooKeeper has no TTL nodes: %s", r.errOut)
 	} else {
-		dumpTWant(t, r, ExitOK, "restore into ZooKeeper")
+		dumpTWant(t, r, zkctl.ExitOK, "restore into ZooKeeper")
 		if _, err := sz.Exists(ctx, "/modes2/t/kid"); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	build(sz)
-	r = dumpTWant(t, zkctl(t, "", "--endpoints", eps["zk"], "dump", "/modes"), ExitOK, "dump from ZooKeeper")
+	r = dumpTWant(t, zkctlRun(t, "", "--endpoints", eps["zk"], "dump", "/modes"), zkctl.ExitOK, "dump from ZooKeeper")
 	if strings.Contains(r.out, `"mode"`) {
 		t.Errorf("a ZooKeeper dump claims modes it cannot read:\n%s", r.out)
 	}

@@ -11,11 +11,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/recipes/election"
 )
 
 // electCommand is `zkctl elect`: run a command while leader.
-func electCommand(io streams) *cli.Command {
+func electCommand(io zkctl.Streams) *cli.Command {
 	// A flag keeps what it parsed: each command gets its own.
 	layout := func() cli.Flag {
 		return &cli.StringFlag{Name: "layout", Value: "curator",
@@ -30,7 +31,7 @@ func electCommand(io streams) *cli.Command {
 			"group gets SIGTERM, then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit\n" +
 			"125; a COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints\n" +
 			"the token and leads until interrupted, then resigns and exits 130.\n\n" +
-			supervisedDescription,
+			zkctl.SupervisedDescription,
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "id", Usage: "this candidate's id, the node's data unless --value is given (default: host-pid)"},
@@ -71,7 +72,7 @@ func electOptions(c *cli.Context) ([]election.Option, error) {
 	case "kazoo":
 		opts = append(opts, election.WithLayout(election.Kazoo))
 	default:
-		return nil, usagef("--layout %q: want curator or kazoo", c.String("layout"))
+		return nil, zkctl.Usagef("--layout %q: want curator or kazoo", c.String("layout"))
 	}
 	return opts, nil
 }
@@ -94,7 +95,7 @@ type termLease struct{ *election.Term }
 
 func (t termLease) Unlock(ctx context.Context) error { return t.Resign(ctx) }
 
-func electRun(c *cli.Context, io streams) error {
+func electRun(c *cli.Context, io zkctl.Streams) error {
 	opts, err := electOptions(c)
 	if err != nil {
 		return err
@@ -103,14 +104,14 @@ func electRun(c *cli.Context, io streams) error {
 	if c.Bool("wait-expiry") {
 		opts = append(opts, election.WithLossPolicy(election.OnLost))
 	}
-	return holdAndRun(c, io, wrapSpec{
-		what:    "elect",
-		waiting: "campaigning in",
-		envPath: "ZKCTL_ELECTION_PATH", envToken: "ZKCTL_LEADER_TOKEN",
-		take: func(ctx context.Context, s backend.Session, path string) (held, error) {
+	return zkctl.HoldAndRun(c, io, zkctl.HoldSpec{
+		What:    "elect",
+		Waiting: "campaigning in",
+		EnvPath: "ZKCTL_ELECTION_PATH", EnvToken: "ZKCTL_LEADER_TOKEN",
+		Take: func(ctx context.Context, s backend.Session, path string) (zkctl.Held, error) {
 			e, err := election.New(s, path, opts...)
 			if err != nil {
-				return nil, usageError{err}
+				return nil, zkctl.UsageError{Err: err}
 			}
 			t, err := e.Campaign(ctx)
 			if err != nil {
@@ -131,14 +132,14 @@ func electionAt(c *cli.Context) (context.Context, *election.Election, func(), er
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	e, err := election.New(s, p, opts...)
 	if err != nil {
 		done()
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, zkctl.UsageError{Err: err}
 	}
 	return ctx, e, done, nil
 }
@@ -152,7 +153,7 @@ func candidateJSON(cd election.Candidate) map[string]any {
 		"session": fmt.Sprintf("%#x", cd.Owner), "created": cd.Created}
 }
 
-func electLeader(c *cli.Context, io streams) error {
+func electLeader(c *cli.Context, io zkctl.Streams) error {
 	ctx, e, done, err := electionAt(c)
 	if err != nil {
 		return err
@@ -160,19 +161,19 @@ func electLeader(c *cli.Context, io streams) error {
 	defer done()
 	cd, err := e.Leader(ctx)
 	if errors.Is(err, election.ErrNoLeader) {
-		return exitError{ExitNoNode, err}
+		return zkctl.StatusError{Code: zkctl.ExitNoNode, Err: err}
 	}
 	if err != nil {
 		return err
 	}
-	if jsonOut(c) {
-		return emit(io.out, candidateJSON(cd))
+	if zkctl.JSONOutput(c) {
+		return zkctl.Emit(io.Out, candidateJSON(cd))
 	}
-	_, err = fmt.Fprintf(io.out, "%s\ttoken %d\t%s\n", cd.Value, cd.Token, cd.Name)
+	_, err = fmt.Fprintf(io.Out, "%s\ttoken %d\t%s\n", cd.Value, cd.Token, cd.Name)
 	return err
 }
 
-func electObserve(c *cli.Context, io streams) error {
+func electObserve(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 1, 1)
 	if err != nil {
 		return err
@@ -182,7 +183,7 @@ func electObserve(c *cli.Context, io streams) error {
 		return err
 	}
 	// Observe runs until interrupted: no request timeout around it.
-	client, err := connect(c)
+	client, err := zkctl.Connect(c)
 	if err != nil {
 		return err
 	}
@@ -193,22 +194,22 @@ func electObserve(c *cli.Context, io streams) error {
 	}
 	e, err := election.New(s, p, opts...)
 	if err != nil {
-		return usageError{err}
+		return zkctl.UsageError{Err: err}
 	}
 	for cd := range e.Observe(c.Context) {
-		if jsonOut(c) {
-			err = emit(io.out, candidateJSON(cd))
+		if zkctl.JSONOutput(c) {
+			err = zkctl.Emit(io.Out, candidateJSON(cd))
 		} else if cd.Path == "" {
-			_, err = fmt.Fprintf(io.out, "%s\tno leader\n", time.Now().Format(time.RFC3339Nano))
+			_, err = fmt.Fprintf(io.Out, "%s\tno leader\n", time.Now().Format(time.RFC3339Nano))
 		} else {
-			_, err = fmt.Fprintf(io.out, "%s\t%s\ttoken %d\t%s\n", time.Now().Format(time.RFC3339Nano), cd.Value, cd.Token, cd.Name)
+			_, err = fmt.Fprintf(io.Out, "%s\t%s\ttoken %d\t%s\n", time.Now().Format(time.RFC3339Nano), cd.Value, cd.Token, cd.Name)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	if c.Context.Err() != nil {
-		return exitError{ExitInterrupted, nil} // the way to end it
+		return zkctl.StatusError{Code: zkctl.ExitInterrupted} // the way to end it
 	}
 	if err := s.Err(); err != nil {
 		return err
@@ -216,7 +217,7 @@ func electObserve(c *cli.Context, io streams) error {
 	return nil
 }
 
-func electParticipants(c *cli.Context, io streams) error {
+func electParticipants(c *cli.Context, io zkctl.Streams) error {
 	ctx, e, done, err := electionAt(c)
 	if err != nil {
 		return err
@@ -226,15 +227,15 @@ func electParticipants(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
-	if jsonOut(c) {
+	if zkctl.JSONOutput(c) {
 		for _, cd := range cs {
-			if err := emit(io.out, candidateJSON(cd)); err != nil {
+			if err := zkctl.Emit(io.Out, candidateJSON(cd)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROLE\tNODE\tSESSION\tTOKEN\tAGE\tVALUE")
 	for _, cd := range cs {
 		role := "candidate"

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/recipes/election"
 )
 
@@ -25,7 +26,7 @@ func TestElectRunsCommand(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "env")
-			r := zkctl(t, "", "--endpoints", ep, "elect", "--id", "job-1", "/elections/job", "--",
+			r := zkctlRun(t, "", "--endpoints", ep, "elect", "--id", "job-1", "/elections/job", "--",
 				"sh", "-c", `echo "$ZKCTL_ELECTION_PATH $ZKCTL_LEADER_TOKEN" > `+out+`; exit 7`)
 			if r.code != 7 {
 				t.Fatalf("exit %d (stderr %q), want the command's 7", r.code, r.errOut)
@@ -50,17 +51,17 @@ func TestElectRunsCommand(t *testing.T) {
 			if cs, err := e.Participants(context.Background()); err != nil || len(cs) != 0 {
 				t.Fatalf("after the command: participants %+v, %v", cs, err)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "elect", "/elections/job", "--", "no-such-command-zkctl"); r.code != ExitNotFound {
-				t.Fatalf("missing command: exit %d, want %d", r.code, ExitNotFound)
+			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "/elections/job", "--", "no-such-command-zkctl"); r.code != zkctl.ExitNotFound {
+				t.Fatalf("missing command: exit %d, want %d", r.code, zkctl.ExitNotFound)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "elect", "/elections/job", "--", dir); r.code != ExitCannotRun {
-				t.Fatalf("a directory as command: exit %d, want %d", r.code, ExitCannotRun)
+			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "/elections/job", "--", dir); r.code != zkctl.ExitCannotRun {
+				t.Fatalf("a directory as command: exit %d, want %d", r.code, zkctl.ExitCannotRun)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "elect", "--layout", "zab", "/elections/job"); r.code != ExitUsage {
-				t.Fatalf("bad layout: exit %d, want %d", r.code, ExitUsage)
+			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "--layout", "zab", "/elections/job"); r.code != zkctl.ExitUsage {
+				t.Fatalf("bad layout: exit %d, want %d", r.code, zkctl.ExitUsage)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "elect", "bad//path", "--", "true"); r.code != ExitUsage {
-				t.Fatalf("bad path: exit %d, want %d", r.code, ExitUsage)
+			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "bad//path", "--", "true"); r.code != zkctl.ExitUsage {
+				t.Fatalf("bad path: exit %d, want %d", r.code, zkctl.ExitUsage)
 			}
 		})
 	}
@@ -84,13 +85,13 @@ func TestElectWaitsForLeader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait"); r.code != ExitTimeout {
-				t.Fatalf("campaign timed out without a command: exit %d (%q), want %d", r.code, r.errOut, ExitTimeout)
+			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait"); r.code != zkctl.ExitTimeout {
+				t.Fatalf("campaign timed out without a command: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitTimeout)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait", "--", "true"); r.code != ExitWrapperError {
-				t.Fatalf("campaign timed out with a command: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait", "--", "true"); r.code != zkctl.ExitWrapperError {
+				t.Fatalf("campaign timed out with a command: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitWrapperError)
 			}
-			r := zkctl(t, "", "--endpoints", ep, "-o", "json", "elect", "leader", "/elections/wait")
+			r := zkctlRun(t, "", "--endpoints", ep, "-o", "json", "elect", "leader", "/elections/wait")
 			var got struct {
 				Value string `json:"value"`
 				Token int64  `json:"token"`
@@ -109,7 +110,7 @@ func TestElectWaitsForLeader(t *testing.T) {
 			c2done := make(chan error, 1)
 			go func() { _, err := e2.Campaign(c2ctx); c2done <- err }()
 			eventuallyParticipants(t, e, 2, nil)
-			r = zkctl(t, "", "--endpoints", ep, "elect", "participants", "/elections/wait")
+			r = zkctlRun(t, "", "--endpoints", ep, "elect", "participants", "/elections/wait")
 			lines := strings.Split(strings.TrimSpace(r.out), "\n")
 			if r.code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], "leader") || !strings.HasSuffix(lines[1], "lib-leader") ||
 				!strings.HasPrefix(lines[2], "candidate") || !strings.HasSuffix(lines[2], "lib-second") {
@@ -127,7 +128,7 @@ func TestElectWaitsForLeader(t *testing.T) {
 			started, out := filepath.Join(dir, "started"), filepath.Join(dir, "token")
 			done := make(chan result, 1)
 			go func() {
-				done <- zkctl(t, "", "--endpoints", ep, "elect", "--value", "cli", "/elections/wait", "--",
+				done <- zkctlRun(t, "", "--endpoints", ep, "elect", "--value", "cli", "/elections/wait", "--",
 					"sh", "-c", `echo "$ZKCTL_LEADER_TOKEN" > `+out+`; touch `+started)
 			}()
 			eventuallyParticipants(t, e, 2, done)
@@ -149,8 +150,8 @@ func TestElectWaitsForLeader(t *testing.T) {
 			if tok, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil || tok <= term.Token() {
 				t.Fatalf("zkctl's term token %q, want above the previous term's %d", b, term.Token())
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "elect", "leader", "/elections/wait"); r.code != ExitNoNode {
-				t.Fatalf("elect leader with no candidate: exit %d, want %d", r.code, ExitNoNode)
+			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "leader", "/elections/wait"); r.code != zkctl.ExitNoNode {
+				t.Fatalf("elect leader with no candidate: exit %d, want %d", r.code, zkctl.ExitNoNode)
 			}
 		})
 	}
@@ -186,7 +187,7 @@ func TestElectLost(t *testing.T) {
 			started := filepath.Join(dir, "started")
 			done := make(chan result, 1)
 			go func() {
-				done <- zkctl(t, "", "--endpoints", ep, "elect", "--grace", "500ms", "/elections/lost", "--",
+				done <- zkctlRun(t, "", "--endpoints", ep, "elect", "--grace", "500ms", "/elections/lost", "--",
 					"sh", "-c", "touch "+started+"; exec sleep 60")
 			}()
 			waitFile(t, started, done)
@@ -204,8 +205,8 @@ func TestElectLost(t *testing.T) {
 			}
 			select {
 			case r := <-done:
-				if r.code != ExitLockLost {
-					t.Fatalf("leadership lost: exit %d (%q), want %d", r.code, r.errOut, ExitLockLost)
+				if r.code != zkctl.ExitLockLost {
+					t.Fatalf("leadership lost: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitLockLost)
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatal("zkctl did not stop the command after leadership was lost")
@@ -292,8 +293,8 @@ func TestElectObserve(t *testing.T) {
 			go func() { _, _ = io.Copy(io.Discard, pr) }()
 			select {
 			case code := <-done:
-				if code != ExitInterrupted {
-					t.Fatalf("observe interrupted: exit %d, want %d", code, ExitInterrupted)
+				if code != zkctl.ExitInterrupted {
+					t.Fatalf("observe interrupted: exit %d, want %d", code, zkctl.ExitInterrupted)
 				}
 			case <-time.After(20 * time.Second):
 				t.Fatal("observe did not stop when interrupted")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/recipes/election"
 	"github.com/zkrecipes/zkrecipes/recipes/lock"
 )
@@ -15,15 +16,15 @@ import (
 // TestExitCodes checks every row of the README's exit-code table on both
 // backends: for each code, the command lines that must give it. Rows that
 // were wrong before (and how to see them fail again):
-//   - 6 for a session not made within --request-timeout: make noSession
+//   - 6 for a session not made within --request-timeout: make zkctl.NoSession
 //     return only its ErrConnectionLoss error and it is 5;
-//   - 2 for a malformed endpoint: drop checkServer from parseEndpoints and
+//   - 2 for a malformed endpoint: drop checkServer from zkctl.ParseEndpoints and
 //     port 0 and an empty host are 5 after --request-timeout; drop the
 //     Validate calls in connect too and a port "abc" or 99999 is 1;
 //   - 2 for set -v -5: drop versionFlag's check and it is 4 (the server's
 //     bad version);
 //   - 130 for lock and elect without a command, interrupted: return nil on
-//     interrupt in holdAndRun and it is 0.
+//     interrupt in zkctl.HoldAndRun and it is 0.
 func TestExitCodes(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
@@ -40,45 +41,45 @@ func TestExitCodes(t *testing.T) {
 				stdin string
 				args  []string
 			}{
-				{ExitOK, "success", "", e("get", "/x/kid")},
-				{ExitError, "data too large", strings.Repeat("x", 2<<20), e("set", "/x/kid", "-")},
-				{ExitUsage, "a bad flag", "", e("get", "--bogus", "/x")},
-				{ExitUsage, "a bad path", "", e("get", "x")},
-				{ExitUsage, "too many arguments", "", e("get", "/x", "/y")},
-				{ExitUsage, "a bad output format", "", e("-o", "yaml", "get", "/x")},
-				{ExitUsage, "a version below -1", "", e("set", "-v", "-5", "/x", "d")},
-				{ExitUsage, "a version beyond int32", "", e("rm", "-v", "4294967296", "/x")},
-				{ExitUsage, "a port that is not a number", "", []string{"--endpoints", "zk://127.0.0.1:abc", "get", "/x"}},
-				{ExitUsage, "a port beyond 65535", "", []string{"--endpoints", "zk://127.0.0.1:99999", "get", "/x"}},
-				{ExitUsage, "port 0", "", []string{"--endpoints", "etcd://127.0.0.1:0", "get", "/x"}},
-				{ExitUsage, "an empty host", "", []string{"--endpoints", "etcd://:2379", "get", "/x"}},
-				{ExitUsage, "an unknown scheme", "", []string{"--endpoints", "redis://127.0.0.1", "get", "/x"}},
-				{ExitUsage, "a session timeout the client refuses", "", e("--session-timeout", "-1s", "get", "/x")},
-				{ExitNoNode, "a missing node", "", e("get", "/nope")},
-				{ExitNoNode, "no candidate", "", e("elect", "leader", "/elections/none")},
-				{ExitConflict, "the node exists", "", e("create", "/x")},
-				{ExitConflict, "a stale version", "", e("set", "-v", "7", "/x", "d")},
-				{ExitConflict, "the node has children", "", e("rm", "/x")},
-				{ExitUnavailable, "an unreachable cluster", "", []string{"--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "2s", "get", "/x"}},
-				{ExitUnavailable, "an unreachable cluster", "", []string{"--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "get", "/x"}},
+				{zkctl.ExitOK, "success", "", e("get", "/x/kid")},
+				{zkctl.ExitError, "data too large", strings.Repeat("x", 2<<20), e("set", "/x/kid", "-")},
+				{zkctl.ExitUsage, "a bad flag", "", e("get", "--bogus", "/x")},
+				{zkctl.ExitUsage, "a bad path", "", e("get", "x")},
+				{zkctl.ExitUsage, "too many arguments", "", e("get", "/x", "/y")},
+				{zkctl.ExitUsage, "a bad output format", "", e("-o", "yaml", "get", "/x")},
+				{zkctl.ExitUsage, "a version below -1", "", e("set", "-v", "-5", "/x", "d")},
+				{zkctl.ExitUsage, "a version beyond int32", "", e("rm", "-v", "4294967296", "/x")},
+				{zkctl.ExitUsage, "a port that is not a number", "", []string{"--endpoints", "zk://127.0.0.1:abc", "get", "/x"}},
+				{zkctl.ExitUsage, "a port beyond 65535", "", []string{"--endpoints", "zk://127.0.0.1:99999", "get", "/x"}},
+				{zkctl.ExitUsage, "port 0", "", []string{"--endpoints", "etcd://127.0.0.1:0", "get", "/x"}},
+				{zkctl.ExitUsage, "an empty host", "", []string{"--endpoints", "etcd://:2379", "get", "/x"}},
+				{zkctl.ExitUsage, "an unknown scheme", "", []string{"--endpoints", "redis://127.0.0.1", "get", "/x"}},
+				{zkctl.ExitUsage, "a session timeout the client refuses", "", e("--session-timeout", "-1s", "get", "/x")},
+				{zkctl.ExitNoNode, "a missing node", "", e("get", "/nope")},
+				{zkctl.ExitNoNode, "no candidate", "", e("elect", "leader", "/elections/none")},
+				{zkctl.ExitConflict, "the node exists", "", e("create", "/x")},
+				{zkctl.ExitConflict, "a stale version", "", e("set", "-v", "7", "/x", "d")},
+				{zkctl.ExitConflict, "the node has children", "", e("rm", "/x")},
+				{zkctl.ExitUnavailable, "an unreachable cluster", "", []string{"--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "2s", "get", "/x"}},
+				{zkctl.ExitUnavailable, "an unreachable cluster", "", []string{"--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "get", "/x"}},
 				// 1ns: no session can be made in time, and the cluster answers.
-				{ExitTimeout, "a session not made within --request-timeout", "", e("--request-timeout", "1ns", "get", "/x")},
-				{ExitUnhealthy, "fewer members up than --min-up", "", e("health", "--min-up", "2")},
+				{zkctl.ExitTimeout, "a session not made within --request-timeout", "", e("--request-timeout", "1ns", "get", "/x")},
+				{zkctl.ExitUnhealthy, "fewer members up than --min-up", "", e("health", "--min-up", "2")},
 				{7, "the command's own status", "", e("lock", "/locks/exit", "--", "sh", "-c", "exit 7")},
 				{128 + 15, "128+signal when a signal ended the command", "", e("lock", "/locks/exit", "--", "sh", "-c", "kill -TERM $$")},
-				{ExitWrapperError, "a cluster unreachable while wrapping", "", []string{"--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "1s", "lock", "--timeout", "2s", "/l", "--", "true"}},
-				{ExitCannotRun, "a command that cannot run", "", e("lock", "/locks/exit", "--", dir)},
-				{ExitNotFound, "a command that is not found", "", e("elect", "/elections/exit", "--", "no-such-command-zkctl")},
+				{zkctl.ExitWrapperError, "a cluster unreachable while wrapping", "", []string{"--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "1s", "lock", "--timeout", "2s", "/l", "--", "true"}},
+				{zkctl.ExitCannotRun, "a command that cannot run", "", e("lock", "/locks/exit", "--", dir)},
+				{zkctl.ExitNotFound, "a command that is not found", "", e("elect", "/elections/exit", "--", "no-such-command-zkctl")},
 			}
 			for _, row := range rows {
 				if name != "zk" && row.args[0] == "--endpoints" && row.args[1] != ep {
 					continue // it names its own cluster: once is enough
 				}
-				r := zkctl(t, row.stdin, row.args...)
+				r := zkctlRun(t, row.stdin, row.args...)
 				if r.code != row.code {
 					t.Errorf("%d (%s): zkctl %s: exit %d (stderr %q), want %d", row.code, row.what, strings.Join(row.args, " "), r.code, r.errOut, row.code)
 				}
-				if row.code != ExitOK && row.code < 128 && row.code != 7 && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
+				if row.code != zkctl.ExitOK && row.code < 128 && row.code != 7 && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
 					t.Errorf("%d (%s): the error is not one line: %q", row.code, row.what, r.errOut)
 				}
 			}
@@ -92,11 +93,11 @@ func TestExitCodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := zkctl(t, "", e("lock", "--timeout", "200ms", "/locks/held")...); r.code != ExitTimeout {
-				t.Errorf("%d: lock --timeout without a command, held elsewhere: exit %d (%q)", ExitTimeout, r.code, r.errOut)
+			if r := zkctlRun(t, "", e("lock", "--timeout", "200ms", "/locks/held")...); r.code != zkctl.ExitTimeout {
+				t.Errorf("%d: lock --timeout without a command, held elsewhere: exit %d (%q)", zkctl.ExitTimeout, r.code, r.errOut)
 			}
-			if r := zkctl(t, "", e("lock", "--timeout", "200ms", "/locks/held", "--", "true")...); r.code != ExitWrapperError {
-				t.Errorf("%d: lock --timeout with a command, held elsewhere: exit %d (%q)", ExitWrapperError, r.code, r.errOut)
+			if r := zkctlRun(t, "", e("lock", "--timeout", "200ms", "/locks/held", "--", "true")...); r.code != zkctl.ExitWrapperError {
+				t.Errorf("%d: lock --timeout with a command, held elsewhere: exit %d (%q)", zkctl.ExitWrapperError, r.code, r.errOut)
 			}
 			if err := l.Unlock(ctx); err != nil {
 				t.Fatal(err)
@@ -108,7 +109,7 @@ func TestExitCodes(t *testing.T) {
 				path := "/lost/" + kind
 				done := make(chan result, 1)
 				go func() {
-					done <- zkctl(t, "", e(kind, "--grace", "500ms", path, "--", "sh", "-c", "touch "+started+"; exec sleep 60")...)
+					done <- zkctlRun(t, "", e(kind, "--grace", "500ms", path, "--", "sh", "-c", "touch "+started+"; exec sleep 60")...)
 				}()
 				waitFile(t, started, done)
 				var node string
@@ -136,8 +137,8 @@ func TestExitCodes(t *testing.T) {
 				if err := s.Delete(ctx, node, backend.AnyVersion); err != nil {
 					t.Fatal(err)
 				}
-				if r := <-done; r.code != ExitLockLost {
-					t.Errorf("%d: %s lost: exit %d (%q)", ExitLockLost, kind, r.code, r.errOut)
+				if r := <-done; r.code != zkctl.ExitLockLost {
+					t.Errorf("%d: %s lost: exit %d (%q)", zkctl.ExitLockLost, kind, r.code, r.errOut)
 				}
 			}
 
@@ -153,8 +154,8 @@ func TestExitCodes(t *testing.T) {
 				if args[2] != "watch" {
 					watchTUntil(t, r, fmt.Sprintf("zkctl %s printing", args[2]), nil, func(out string) bool { return strings.Contains(out, "\n") })
 				}
-				if code := r.stop(t); code != ExitInterrupted {
-					t.Errorf("%d: zkctl %s interrupted: exit %d (stderr %q)", ExitInterrupted, strings.Join(args[2:], " "), code, r.err.String())
+				if code := r.stop(t); code != zkctl.ExitInterrupted {
+					t.Errorf("%d: zkctl %s interrupted: exit %d (stderr %q)", zkctl.ExitInterrupted, strings.Join(args[2:], " "), code, r.err.String())
 				}
 			}
 			for _, p := range []string{"/locks/int", "/elections/int"} {

@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/fourletter"
 )
 
@@ -50,7 +51,7 @@ member is up; 2 for bad flags. With --watch the rounds repeat every
 INTERVAL until interrupted (exit 130) or until --count rounds have run (then
 the last round's status); -o json prints one JSON object per round (NDJSON).`
 
-func healthCommand(io streams) *cli.Command {
+func healthCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:        "health",
 		Usage:       "check every cluster member: mode, latency, counts; non-zero exit when unhealthy",
@@ -131,15 +132,15 @@ type healthLimits struct {
 	minUp          int // 0: every member must be up
 }
 
-func health(c *cli.Context, io streams) error {
+func health(c *cli.Context, io zkctl.Streams) error {
 	if c.NArg() > 0 {
-		return usagef("health takes no arguments, got %q", c.Args().First())
+		return zkctl.Usagef("health takes no arguments, got %q", c.Args().First())
 	}
 	ep := c.String("endpoints")
 	if strings.TrimSpace(ep) == "" {
-		return usagef("%s", noEndpoints)
+		return zkctl.Usagef("%s", zkctl.NoEndpoints)
 	}
-	cl, err := parseEndpoints(ep)
+	cl, err := zkctl.ParseEndpoints(ep)
 	if err != nil {
 		return err
 	}
@@ -151,16 +152,16 @@ func health(c *cli.Context, io streams) error {
 	}
 	if c.IsSet("min-up") {
 		if lim.minUp = c.Int("min-up"); lim.minUp < 1 {
-			return usagef("--min-up must be at least 1")
+			return zkctl.Usagef("--min-up must be at least 1")
 		}
 	}
 	interval, count := c.Duration("watch"), c.Int("count")
 	if interval < 0 || count < 0 || (count > 0 && interval == 0) {
-		return usagef("--watch wants a positive interval, --count a positive count and --watch")
+		return zkctl.Usagef("--watch wants a positive interval, --count a positive count and --watch")
 	}
 	timeout := c.Duration("timeout")
 	if timeout <= 0 {
-		return usagef("--timeout must be positive")
+		return zkctl.Usagef("--timeout must be positive")
 	}
 	check := func(ctx context.Context) (healthReport, error) {
 		if cl.Backend == "zk" {
@@ -177,22 +178,22 @@ func health(c *cli.Context, io streams) error {
 			return c.Context.Err()
 		}
 		rep.judge(lim)
-		if jsonOut(c) {
-			if err := emit(io.out, rep); err != nil {
+		if zkctl.JSONOutput(c) {
+			if err := zkctl.Emit(io.Out, rep); err != nil {
 				return err
 			}
 		} else {
 			if interval > 0 {
-				fmt.Fprintf(io.out, "%s  healthy=%t  up=%d/%d\n", rep.Time.Format(time.RFC3339), rep.Healthy, rep.Up, len(rep.Members))
+				fmt.Fprintf(io.Out, "%s  healthy=%t  up=%d/%d\n", rep.Time.Format(time.RFC3339), rep.Healthy, rep.Up, len(rep.Members))
 			}
-			printHealth(io.out, rep)
+			printHealth(io.Out, rep)
 		}
-		status := rep.err()
+		status := rep.outcome()
 		if interval == 0 || (count > 0 && round >= count) {
 			return status
 		}
 		if status != nil {
-			fmt.Fprintf(io.err, "zkctl: %v\n", status)
+			fmt.Fprintf(io.Err, "zkctl: %v\n", status)
 		}
 		t := time.NewTimer(interval)
 		select {
@@ -266,15 +267,15 @@ func (r *healthReport) judge(lim healthLimits) {
 	r.Healthy = len(r.Problems) == 0
 }
 
-// err is the round's outcome as an error with health's exit status.
-func (r *healthReport) err() error {
+// outcome is the round's outcome as an error with health's exit status.
+func (r *healthReport) outcome() error {
 	switch {
 	case r.Healthy:
 		return nil
 	case r.Up == 0:
-		return exitError{ExitUnavailable, fmt.Errorf("health: no member is up: %s", strings.Join(r.Problems, "; "))}
+		return zkctl.StatusError{Code: zkctl.ExitUnavailable, Err: fmt.Errorf("health: no member is up: %s", strings.Join(r.Problems, "; "))}
 	default:
-		return exitError{ExitUnhealthy, fmt.Errorf("health: unhealthy: %s", strings.Join(r.Problems, "; "))}
+		return zkctl.StatusError{Code: zkctl.ExitUnhealthy, Err: fmt.Errorf("health: unhealthy: %s", strings.Join(r.Problems, "; "))}
 	}
 }
 
@@ -357,11 +358,11 @@ func zkMember(ctx context.Context, addr string) memberHealth {
 // etcdHealth asks every etcd endpoint in parallel, each through a client of
 // its own so that each answer comes from that member.
 func etcdHealth(ctx context.Context, c *cli.Context, endpoints []string, timeout time.Duration) (healthReport, error) {
-	user, password, err := credentials(c)
+	user, password, err := zkctl.Credentials(c)
 	if err != nil {
 		return healthReport{}, err
 	}
-	tlsCfg, err := tlsConfig(c)
+	tlsCfg, err := zkctl.TLSConfig(c)
 	if err != nil {
 		return healthReport{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/fourletter"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
@@ -22,7 +23,7 @@ import (
 // report (the last one when several rounds ran).
 func hltRun(t *testing.T, endpoints string, args ...string) (result, healthReport) {
 	t.Helper()
-	r := zkctl(t, "", append([]string{"--endpoints", endpoints, "-o", "json", "health", "--timeout", "5s"}, args...)...)
+	r := zkctlRun(t, "", append([]string{"--endpoints", endpoints, "-o", "json", "health", "--timeout", "5s"}, args...)...)
 	var rep healthReport
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
@@ -47,7 +48,7 @@ func hltClosedPort(t *testing.T) string {
 // without its namespace.
 func hltServers(t *testing.T, ep string) (string, string) {
 	t.Helper()
-	cl, err := parseEndpoints(ep)
+	cl, err := zkctl.ParseEndpoints(ep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestHealthHealthy(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			r, rep := hltRun(t, ep)
-			if r.code != ExitOK || !rep.Healthy || rep.Up != 1 || len(rep.Members) != 1 || rep.Backend != name {
+			if r.code != zkctl.ExitOK || !rep.Healthy || rep.Up != 1 || len(rep.Members) != 1 || rep.Backend != name {
 				t.Fatalf("health: exit %d (stderr %q), report %+v; want healthy, 1 member up", r.code, r.errOut, rep)
 			}
 			m := rep.Members[0]
@@ -77,8 +78,8 @@ func TestHealthHealthy(t *testing.T) {
 				}
 			}
 			// The table, for people.
-			r = zkctl(t, "", "--endpoints", ep, "health")
-			if r.code != ExitOK || !strings.HasPrefix(r.out, "ENDPOINT") || !strings.Contains(r.out, " up ") {
+			r = zkctlRun(t, "", "--endpoints", ep, "health")
+			if r.code != zkctl.ExitOK || !strings.HasPrefix(r.out, "ENDPOINT") || !strings.Contains(r.out, " up ") {
 				t.Fatalf("health table: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
 			}
 		})
@@ -89,7 +90,7 @@ func TestHealthEnsemble(t *testing.T) {
 	ens := testenv.ZooKeeperEnsemble(t)
 	ens.Leader()
 	r, rep := hltRun(t, "zk://"+strings.Join(ens.Endpoints(), ","))
-	if r.code != ExitOK || !rep.Healthy || rep.Up != 3 {
+	if r.code != zkctl.ExitOK || !rep.Healthy || rep.Up != 3 {
 		t.Fatalf("ensemble health: exit %d (stderr %q): %s", r.code, r.errOut, r.out)
 	}
 	modes := map[string]int{}
@@ -107,8 +108,8 @@ func TestHealthThresholds(t *testing.T) {
 			breach := func(what string, args ...string) {
 				t.Helper()
 				r, rep := hltRun(t, ep, args...)
-				if r.code != ExitUnhealthy || rep.Healthy || len(rep.Problems) == 0 {
-					t.Fatalf("%s: exit %d, report %s; want %d and a problem", what, r.code, r.out, ExitUnhealthy)
+				if r.code != zkctl.ExitUnhealthy || rep.Healthy || len(rep.Problems) == 0 {
+					t.Fatalf("%s: exit %d, report %s; want %d and a problem", what, r.code, r.out, zkctl.ExitUnhealthy)
 				}
 				if strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 || !strings.Contains(r.errOut, "unhealthy") {
 					t.Fatalf("%s: stderr %q, want one line saying unhealthy", what, r.errOut)
@@ -118,19 +119,19 @@ func TestHealthThresholds(t *testing.T) {
 				// Outstanding requests are never negative.
 				breach("--max-outstanding -1", "--max-outstanding", "-1")
 				// A bound above any latency passes.
-				if r, _ := hltRun(t, ep, "--max-outstanding", "1000000", "--max-latency", "1h"); r.code != ExitOK {
+				if r, _ := hltRun(t, ep, "--max-outstanding", "1000000", "--max-latency", "1h"); r.code != zkctl.ExitOK {
 					t.Fatalf("generous bounds: exit %d (%q)", r.code, r.errOut)
 				}
 			} else {
 				// A read takes longer than a nanosecond.
 				breach("--max-latency 1ns", "--max-latency", "1ns")
-				if r, _ := hltRun(t, ep, "--max-latency", "1h"); r.code != ExitOK {
+				if r, _ := hltRun(t, ep, "--max-latency", "1h"); r.code != zkctl.ExitOK {
 					t.Fatalf("generous bound: exit %d (%q)", r.code, r.errOut)
 				}
 			}
 			breach("--min-up 2 of 1", "--min-up", "2")
-			if r := zkctl(t, "", "--endpoints", ep, "health", "--min-up", "0"); r.code != ExitUsage {
-				t.Fatalf("--min-up 0: exit %d, want %d", r.code, ExitUsage)
+			if r := zkctlRun(t, "", "--endpoints", ep, "health", "--min-up", "0"); r.code != zkctl.ExitUsage {
+				t.Fatalf("--min-up 0: exit %d, want %d", r.code, zkctl.ExitUsage)
 			}
 		})
 	}
@@ -143,8 +144,8 @@ func TestHealthDown(t *testing.T) {
 			scheme, servers := hltServers(t, ep)
 			both := scheme + "://" + servers + "," + closed
 			r, rep := hltRun(t, both)
-			if r.code != ExitUnhealthy || rep.Up != 1 || len(rep.Members) != 2 {
-				t.Fatalf("one member down: exit %d, report %s; want %d with 1 up", r.code, r.out, ExitUnhealthy)
+			if r.code != zkctl.ExitUnhealthy || rep.Up != 1 || len(rep.Members) != 2 {
+				t.Fatalf("one member down: exit %d, report %s; want %d with 1 up", r.code, r.out, zkctl.ExitUnhealthy)
 			}
 			down := rep.Members[1]
 			if down.Endpoint != closed || down.Status != statusDown || down.Error == "" {
@@ -157,12 +158,12 @@ func TestHealthDown(t *testing.T) {
 				t.Fatalf("stderr %q does not name the down member", r.errOut)
 			}
 			// Tolerated with --min-up 1.
-			if r, rep := hltRun(t, both, "--min-up", "1"); r.code != ExitOK || !rep.Healthy {
+			if r, rep := hltRun(t, both, "--min-up", "1"); r.code != zkctl.ExitOK || !rep.Healthy {
 				t.Fatalf("--min-up 1 with one of two up: exit %d, %s", r.code, r.out)
 			}
 			// Nothing answers: unavailable.
-			if r, rep := hltRun(t, scheme+"://"+closed); r.code != ExitUnavailable || rep.Up != 0 {
-				t.Fatalf("all down: exit %d, %s; want %d", r.code, r.out, ExitUnavailable)
+			if r, rep := hltRun(t, scheme+"://"+closed); r.code != zkctl.ExitUnavailable || rep.Up != 0 {
+				t.Fatalf("all down: exit %d, %s; want %d", r.code, r.out, zkctl.ExitUnavailable)
 			}
 		})
 	}
@@ -171,8 +172,8 @@ func TestHealthDown(t *testing.T) {
 func TestHealthWatch(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			r := zkctl(t, "", "--endpoints", ep, "-o", "json", "health", "--watch", "10ms", "--count", "3")
-			if r.code != ExitOK {
+			r := zkctlRun(t, "", "--endpoints", ep, "-o", "json", "health", "--watch", "10ms", "--count", "3")
+			if r.code != zkctl.ExitOK {
 				t.Fatalf("health --watch --count 3: exit %d (%q)", r.code, r.errOut)
 			}
 			sc := bufio.NewScanner(strings.NewReader(r.out))
@@ -187,12 +188,12 @@ func TestHealthWatch(t *testing.T) {
 			if len(times) != 3 || !times[1].After(times[0]) || !times[2].After(times[1]) {
 				t.Fatalf("rounds at %v, want 3 in order", times)
 			}
-			r = zkctl(t, "", "--endpoints", ep, "health", "--watch", "10ms", "--count", "2")
-			if r.code != ExitOK || strings.Count(r.out, "ENDPOINT") != 2 || strings.Count(r.out, "healthy=true") != 2 {
+			r = zkctlRun(t, "", "--endpoints", ep, "health", "--watch", "10ms", "--count", "2")
+			if r.code != zkctl.ExitOK || strings.Count(r.out, "ENDPOINT") != 2 || strings.Count(r.out, "healthy=true") != 2 {
 				t.Fatalf("text --watch: exit %d, stdout %q", r.code, r.out)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "health", "--count", "2"); r.code != ExitUsage {
-				t.Fatalf("--count without --watch: exit %d, want %d", r.code, ExitUsage)
+			if r := zkctlRun(t, "", "--endpoints", ep, "health", "--count", "2"); r.code != zkctl.ExitUsage {
+				t.Fatalf("--count without --watch: exit %d, want %d", r.code, zkctl.ExitUsage)
 			}
 		})
 	}
@@ -284,14 +285,14 @@ func hltPrivateZK(t *testing.T, extra string, ready func(ctx context.Context, ad
 func TestHealthRefused(t *testing.T) {
 	addr := hltDefaultWhitelistZK(t)
 	r, rep := hltRun(t, "zk://"+addr)
-	if r.code != ExitOK || !rep.Healthy {
+	if r.code != zkctl.ExitOK || !rep.Healthy {
 		t.Fatalf("refusals are not failures: exit %d (%q): %s", r.code, r.errOut, r.out)
 	}
 	m := rep.Members[0]
 	if m.Status != statusUp || m.Mode != "standalone" || strings.Join(m.Refused, ",") != "ruok,mntr" || m.OpenFDs != nil {
 		t.Fatalf("default whitelist: %s; want up, standalone (srvr), ruok and mntr refused, no fds", r.out)
 	}
-	r = zkctl(t, "", "--endpoints", "zk://"+addr, "health")
+	r = zkctlRun(t, "", "--endpoints", "zk://"+addr, "health")
 	if !strings.Contains(r.out, "refused: ruok,mntr") {
 		t.Fatalf("table does not show the refusal: %q", r.out)
 	}
@@ -303,13 +304,13 @@ func TestHealthRefused(t *testing.T) {
 func TestHealthNotServing(t *testing.T) {
 	addr := hltNoQuorumZK(t)
 	r, rep := hltRun(t, "zk://"+addr)
-	if r.code != ExitUnavailable || rep.Up != 0 || rep.Members[0].Status != statusNotServing {
-		t.Fatalf("a member without quorum: exit %d, %s; want %d and not-serving", r.code, r.out, ExitUnavailable)
+	if r.code != zkctl.ExitUnavailable || rep.Up != 0 || rep.Members[0].Status != statusNotServing {
+		t.Fatalf("a member without quorum: exit %d, %s; want %d and not-serving", r.code, r.out, zkctl.ExitUnavailable)
 	}
 	// Beside a serving server: unhealthy, not unavailable.
 	_, zk := hltServers(t, clusters(t)["zk"])
 	r, rep = hltRun(t, "zk://"+zk+","+addr)
-	if r.code != ExitUnhealthy || rep.Up != 1 || !strings.Contains(r.errOut, addr+" is not-serving") {
-		t.Fatalf("one serving, one not: exit %d (%q), %s; want %d", r.code, r.errOut, r.out, ExitUnhealthy)
+	if r.code != zkctl.ExitUnhealthy || rep.Up != 1 || !strings.Contains(r.errOut, addr+" is not-serving") {
+		t.Fatalf("one serving, one not: exit %d (%q), %s; want %d", r.code, r.errOut, r.out, zkctl.ExitUnhealthy)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // killSessionTimeout is the session timeout of the zkctl the kill tests
@@ -107,13 +109,13 @@ func readPid(t *testing.T, path string, p *zkctlProc) int {
 
 // killCase is one scenario of TestWrappedCommandDiesWithZkctl.
 type killCase struct {
-	name        string
-	first, next []string // the two zkctl command lines, without the command
-	dir         string
-	zkctl, succ *zkctlProc
-	pids        []int // the command, its grandchild, its supervisor
-	killed      time.Time
-	gone        time.Duration // from the SIGKILL until all pids were gone
+	name         string
+	first, next  []string // the two zkctl command lines, without the command
+	dir          string
+	holder, succ *zkctlProc
+	pids         []int // the command, its grandchild, its supervisor
+	killed       time.Time
+	gone         time.Duration // from the SIGKILL until all pids were gone
 }
 
 // TestWrappedCommandDiesWithZkctl: zkctl lock/elect ... -- CMD is SIGKILLed
@@ -147,16 +149,16 @@ func TestWrappedCommandDiesWithZkctl(t *testing.T) {
 	}
 	// All cases at once: each waits for a session to expire.
 	for _, c := range cases {
-		c.zkctl = startZkctl(t, nil, append(append(c.first, "--"), killCommand(c.dir)...)...)
+		c.holder = startZkctl(t, nil, append(append(c.first, "--"), killCommand(c.dir)...)...)
 	}
 	for _, c := range cases {
-		cmd := readPid(t, filepath.Join(c.dir, "cmd.pid"), c.zkctl)
-		grand := readPid(t, filepath.Join(c.dir, "grand.pid"), c.zkctl)
+		cmd := readPid(t, filepath.Join(c.dir, "cmd.pid"), c.holder)
+		grand := readPid(t, filepath.Join(c.dir, "grand.pid"), c.holder)
 		c.pids = []int{cmd, grand, procParent(t, cmd)}
 		c.succ = startZkctl(t, nil, append(append(c.next, "--"), nextCommand(c.dir)...)...)
 	}
 	for _, c := range cases {
-		if err := c.zkctl.cmd.Process.Kill(); err != nil {
+		if err := c.holder.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		c.killed = time.Now()
@@ -224,8 +226,8 @@ func TestWrappedCommandDiesWithZkctl(t *testing.T) {
 		}
 	}
 	for _, c := range cases {
-		if code := c.succ.wait(t, 30*time.Second); code != ExitInterrupted {
-			t.Errorf("%s: the next holder, interrupted: exit %d (stderr %q), want %d", c.name, code, c.succ.err.String(), ExitInterrupted)
+		if code := c.succ.wait(t, 30*time.Second); code != zkctl.ExitInterrupted {
+			t.Errorf("%s: the next holder, interrupted: exit %d (stderr %q), want %d", c.name, code, c.succ.err.String(), zkctl.ExitInterrupted)
 		}
 	}
 }
@@ -257,8 +259,8 @@ func TestSupervisorDies(t *testing.T) {
 	if err := syscall.Kill(zpid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if code := z.wait(t, 30*time.Second); code != ExitWrapperError {
-		t.Errorf("zkctl after its supervisor was killed: exit %d (stderr %q), want %d", code, z.err.String(), ExitWrapperError)
+	if code := z.wait(t, 30*time.Second); code != zkctl.ExitWrapperError {
+		t.Errorf("zkctl after its supervisor was killed: exit %d (stderr %q), want %d", code, z.err.String(), zkctl.ExitWrapperError)
 	}
 	waitGone(t, cmd, grand)
 	s := observer(t, ep)
@@ -287,8 +289,8 @@ func TestInterruptedProcess(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		if code := p.wait(t, 30*time.Second); code != ExitInterrupted {
-			t.Errorf("zkctl %v, interrupted: exit %d (stderr %q), want %d", p.cmd.Args[1:], code, p.err.String(), ExitInterrupted)
+		if code := p.wait(t, 30*time.Second); code != zkctl.ExitInterrupted {
+			t.Errorf("zkctl %v, interrupted: exit %d (stderr %q), want %d", p.cmd.Args[1:], code, p.err.String(), zkctl.ExitInterrupted)
 		}
 	}
 	waitGone(t, cmd)

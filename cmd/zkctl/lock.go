@@ -2,21 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/recipes/lock"
 )
 
 // lockCommand is `zkctl lock`: run a command while holding a lock.
-func lockCommand(io streams) *cli.Command {
+func lockCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:  "lock",
 		Usage: "hold a lock while a command runs (or until interrupted)",
@@ -26,7 +24,7 @@ func lockCommand(io streams) *cli.Command {
 			"then SIGKILL after --grace, and zkctl exits 124. zkctl's own failures exit 125; a\n" +
 			"COMMAND that cannot run, 126; one that is not found, 127. Without COMMAND it prints the\n" +
 			"token and holds the lock until interrupted, then releases it and exits 130.\n\n" +
-			supervisedDescription,
+			zkctl.SupervisedDescription,
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting for the lock after this long (0: wait forever)"},
@@ -57,7 +55,7 @@ func lockOptions(c *cli.Context) ([]lock.Option, error) {
 	case "kazoo":
 		opts = append(opts, lock.WithLayout(lock.Kazoo))
 	default:
-		return nil, usagef("--layout %q: want curator or kazoo", c.String("layout"))
+		return nil, zkctl.Usagef("--layout %q: want curator or kazoo", c.String("layout"))
 	}
 	if c.IsSet("data") {
 		opts = append(opts, lock.WithData([]byte(c.String("data"))))
@@ -68,15 +66,6 @@ func lockOptions(c *cli.Context) ([]lock.Option, error) {
 	return opts, nil
 }
 
-// held is what zkctl needs of a grant, whichever kind it is.
-type held interface {
-	Token() int64
-	Path() string
-	Done() <-chan struct{}
-	Err() error
-	Unlock(ctx context.Context) error
-}
-
 // semLease adapts a semaphore lease to held.
 type semLease struct{ *lock.SemaphoreLease }
 
@@ -84,19 +73,19 @@ func (l semLease) Unlock(ctx context.Context) error { return l.Release(ctx) }
 
 // acquire takes the kind of lock the flags ask for: a mutex, one side of a
 // read-write lock, or a semaphore lease.
-func acquire(ctx context.Context, c *cli.Context, s backend.Session, path string, opts []lock.Option) (held, error) {
+func acquire(ctx context.Context, c *cli.Context, s backend.Session, path string, opts []lock.Option) (zkctl.Held, error) {
 	read, write, n := c.Bool("read"), c.Bool("write"), c.Int("n")
 	switch {
 	case read && write:
-		return nil, usagef("--read and --write do not go together")
+		return nil, zkctl.Usagef("--read and --write do not go together")
 	case n != 0 && (read || write):
-		return nil, usagef("-n takes a semaphore lease; it does not go with --read or --write")
+		return nil, zkctl.Usagef("-n takes a semaphore lease; it does not go with --read or --write")
 	case c.IsSet("n") && n < 1:
-		return nil, usagef("-n %d: want at least 1", n)
+		return nil, zkctl.Usagef("-n %d: want at least 1", n)
 	case n > 0:
 		sem, err := lock.NewSemaphore(s, path, n, opts...)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, zkctl.UsageError{Err: err}
 		}
 		l, err := sem.Acquire(ctx)
 		if err != nil {
@@ -106,7 +95,7 @@ func acquire(ctx context.Context, c *cli.Context, s backend.Session, path string
 	case read || write:
 		rw, err := lock.NewRWMutex(s, path, opts...)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, zkctl.UsageError{Err: err}
 		}
 		if read {
 			return rw.RLock(ctx)
@@ -115,127 +104,27 @@ func acquire(ctx context.Context, c *cli.Context, s backend.Session, path string
 	}
 	m, err := lock.New(s, path, opts...)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, zkctl.UsageError{Err: err}
 	}
 	return m.Lock(ctx)
 }
 
-// wrapped marks zkctl's own failures while it wraps a command: 125, so they
-// cannot be taken for the command's status. Usage errors stay 2.
-func wrapped(hasCommand bool, err error) error {
-	var ee exitError
-	var ue usageError
-	if err == nil || !hasCommand || errors.As(err, &ee) || errors.As(err, &ue) {
-		return err
-	}
-	return exitError{ExitWrapperError, err}
-}
-
-func lockRun(c *cli.Context, io streams) error {
+func lockRun(c *cli.Context, io zkctl.Streams) error {
 	opts, err := lockOptions(c)
 	if err != nil {
 		return err
 	}
-	return holdAndRun(c, io, wrapSpec{
-		what:    "lock",
-		waiting: "waiting for",
-		envPath: "ZKCTL_LOCK_PATH", envToken: "ZKCTL_LOCK_TOKEN",
-		take: func(ctx context.Context, s backend.Session, path string) (held, error) {
+	return zkctl.HoldAndRun(c, io, zkctl.HoldSpec{
+		What:    "lock",
+		Waiting: "waiting for",
+		EnvPath: "ZKCTL_LOCK_PATH", EnvToken: "ZKCTL_LOCK_TOKEN",
+		Take: func(ctx context.Context, s backend.Session, path string) (zkctl.Held, error) {
 			return acquire(ctx, c, s, path, opts)
 		},
 	})
 }
 
-// onePath checks the words before "--" of a command that runs a COMMAND
-// after it: PATH alone (its flags have been taken out). Anything else is a
-// usage error, never run as a command.
-func onePath(what string, own []string) error {
-	switch {
-	case len(own) == 0:
-		return usagef("%s: want PATH [-- COMMAND [ARGS...]]", what)
-	case len(own) > 1:
-		if strings.HasPrefix(own[1], "-") {
-			return usagef("%s: %s is not a flag of %s; want %s [flags] PATH [-- COMMAND [ARGS...]]", what, own[1], what, what)
-		}
-		return usagef("%s: %q after PATH: the command goes after \"--\" (%s [flags] PATH -- COMMAND [ARGS...])", what, own[1], what)
-	}
-	return nil
-}
-
-// wrapSpec is what differs between the commands that hold a grant while a
-// command runs: `lock` and `elect`.
-type wrapSpec struct {
-	what, waiting     string // the command's name; what it does until it holds
-	envPath, envToken string // the child's environment variables
-	// take blocks until it holds the grant at path, or fails.
-	take func(ctx context.Context, s backend.Session, path string) (held, error)
-}
-
-// holdAndRun takes a grant at the first argument, runs the command after
-// "--" while holding it, and releases it: the body of `lock` and `elect`.
-// Without a command it prints the token and holds until interrupted.
-func holdAndRun(c *cli.Context, io streams, spec wrapSpec) error {
-	own, argv := commandArgs(c)
-	if err := onePath(spec.what, own); err != nil {
-		return err
-	}
-	path := own[0]
-	hasCommand := len(argv) > 0
-	if err := backend.ValidatePath(path); err != nil {
-		return usageError{err}
-	}
-	client, err := connect(c)
-	if err != nil {
-		return wrapped(hasCommand, err)
-	}
-	defer client.Close()
-
-	waitCtx := c.Context
-	if d := c.Duration("timeout"); d > 0 {
-		var cancel context.CancelFunc
-		waitCtx, cancel = context.WithTimeout(c.Context, d)
-		defer cancel()
-	}
-	s, err := client.Session(waitCtx)
-	if err != nil {
-		return wrapped(hasCommand, err)
-	}
-	g, err := spec.take(waitCtx, s, path)
-	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			return err
-		}
-		if c.Context.Err() != nil {
-			return exitError{ExitInterrupted, fmt.Errorf("interrupted while %s %s", spec.waiting, path)}
-		}
-		return wrapped(hasCommand, err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("request-timeout"))
-		defer cancel()
-		_ = g.Unlock(ctx) // a lost grant's node is gone or going
-	}()
-
-	if !hasCommand {
-		if jsonOut(c) {
-			_ = emit(io.out, map[string]any{"path": path, "node": g.Path(), "token": g.Token()})
-		} else {
-			fmt.Fprintln(io.out, g.Token())
-		}
-		select {
-		case <-c.Context.Done():
-			// Interrupted, the way to end it: the deferred Unlock releases.
-			return exitError{ExitInterrupted, nil}
-		case <-g.Done():
-			return exitError{ExitLockLost, g.Err()}
-		}
-	}
-	env := []string{spec.envPath + "=" + path, spec.envToken + "=" + strconv.FormatInt(g.Token(), 10)}
-	return runChild(c.Context, io, argv, env, g.Done(), g.Err, c.Duration("grace"))
-}
-
-func lockHolders(c *cli.Context, io streams) error {
+func lockHolders(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 1, 1)
 	if err != nil {
 		return err
@@ -244,32 +133,32 @@ func lockHolders(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
 	defer done()
 	m, err := lock.New(s, p, opts...)
 	if err != nil {
-		return usageError{err}
+		return zkctl.UsageError{Err: err}
 	}
 	hs, err := m.Holders(ctx)
 	if err != nil {
 		return err
 	}
-	if jsonOut(c) {
+	if zkctl.JSONOutput(c) {
 		for i, h := range hs {
 			role := "waiter"
 			if i == 0 {
 				role = "holder"
 			}
-			if err := emit(io.out, map[string]any{"role": role, "node": h.Name, "session": fmt.Sprintf("%#x", h.Owner), "token": h.Token, "created": h.Created, "data": string(h.Data)}); err != nil {
+			if err := zkctl.Emit(io.Out, map[string]any{"role": role, "node": h.Name, "session": fmt.Sprintf("%#x", h.Owner), "token": h.Token, "created": h.Created, "data": string(h.Data)}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROLE\tNODE\tSESSION\tTOKEN\tAGE\tDATA")
 	for i, h := range hs {
 		role := "waiter"

@@ -13,13 +13,14 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/backend/etcd"
 	"github.com/zkrecipes/zkrecipes/backend/zk"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/recipes/lock"
 )
 
 // observer opens a session on the cluster ep names, for checking what zkctl did.
 func observer(t *testing.T, ep string) backend.Session {
 	t.Helper()
-	cl, err := parseEndpoints(ep)
+	cl, err := zkctl.ParseEndpoints(ep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestLockRunsCommand(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "env")
-			r := zkctl(t, "", "--endpoints", ep, "lock", "/locks/job", "--",
+			r := zkctlRun(t, "", "--endpoints", ep, "lock", "/locks/job", "--",
 				"sh", "-c", `echo "$ZKCTL_LOCK_PATH $ZKCTL_LOCK_TOKEN" > `+out+`; exit 7`)
 			if r.code != 7 {
 				t.Fatalf("exit %d (stderr %q), want the command's 7", r.code, r.errOut)
@@ -91,17 +92,17 @@ func TestLockRunsCommand(t *testing.T) {
 			if (err != nil && !errors.Is(err, backend.ErrNoNode)) || len(kids) != 0 {
 				t.Fatalf("after the command: lock nodes %q, %v", kids, err)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "/locks/job", "--", "true"); r.code != 0 {
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "/locks/job", "--", "true"); r.code != 0 {
 				t.Fatalf("true under the lock: exit %d", r.code)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "/locks/job", "--", "no-such-command-zkctl"); r.code != ExitNotFound {
-				t.Fatalf("missing command: exit %d, want %d", r.code, ExitNotFound)
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "/locks/job", "--", "no-such-command-zkctl"); r.code != zkctl.ExitNotFound {
+				t.Fatalf("missing command: exit %d, want %d", r.code, zkctl.ExitNotFound)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "/locks/job", "--", dir); r.code != ExitCannotRun {
-				t.Fatalf("a directory as command: exit %d, want %d", r.code, ExitCannotRun)
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "/locks/job", "--", dir); r.code != zkctl.ExitCannotRun {
+				t.Fatalf("a directory as command: exit %d, want %d", r.code, zkctl.ExitCannotRun)
 			}
-			if r := zkctl(t, "", "--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "1s", "lock", "--timeout", "2s", "/l", "--", "true"); r.code != ExitWrapperError {
-				t.Fatalf("unreachable cluster while wrapping: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			if r := zkctlRun(t, "", "--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "1s", "lock", "--timeout", "2s", "/l", "--", "true"); r.code != zkctl.ExitWrapperError {
+				t.Fatalf("unreachable cluster while wrapping: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitWrapperError)
 			}
 		})
 	}
@@ -122,7 +123,7 @@ func TestLockLost(t *testing.T) {
 				}
 				done := make(chan result, 1)
 				go func() {
-					done <- zkctl(t, "", "--endpoints", ep, "lock", "--grace", "500ms", "/locks/lost", "--", "sh", "-c", script)
+					done <- zkctlRun(t, "", "--endpoints", ep, "lock", "--grace", "500ms", "/locks/lost", "--", "sh", "-c", script)
 				}()
 				waitFile(t, started, done)
 				s := observer(t, ep)
@@ -139,8 +140,8 @@ func TestLockLost(t *testing.T) {
 				}
 				select {
 				case r := <-done:
-					if r.code != ExitLockLost {
-						t.Fatalf("lock lost (ignore TERM %v): exit %d (%q), want %d", ignoreTerm, r.code, r.errOut, ExitLockLost)
+					if r.code != zkctl.ExitLockLost {
+						t.Fatalf("lock lost (ignore TERM %v): exit %d (%q), want %d", ignoreTerm, r.code, r.errOut, zkctl.ExitLockLost)
 					}
 				case <-time.After(30 * time.Second):
 					t.Fatal("zkctl did not stop the command after the lock was lost")
@@ -163,18 +164,18 @@ func TestLockHolders(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Unlock(context.Background())
-			r := zkctl(t, "", "--endpoints", ep, "lock", "holders", "/locks/h")
+			r := zkctlRun(t, "", "--endpoints", ep, "lock", "holders", "/locks/h")
 			if r.code != 0 || !strings.Contains(r.out, "holder") || !strings.Contains(r.out, strconv.FormatInt(l.Token(), 10)) || !strings.Contains(r.out, "me") {
 				t.Fatalf("lock holders: exit %d, out %q", r.code, r.out)
 			}
-			r = zkctl(t, "", "--endpoints", ep, "-o", "json", "lock", "holders", "/locks/h")
+			r = zkctlRun(t, "", "--endpoints", ep, "-o", "json", "lock", "holders", "/locks/h")
 			if !strings.Contains(r.out, `"role":"holder"`) {
 				t.Fatalf("lock holders -o json: %q", r.out)
 			}
 			// TryLock semantics through --timeout: held elsewhere, zkctl gives up.
-			r = zkctl(t, "", "--endpoints", ep, "lock", "--timeout", "300ms", "/locks/h", "--", "true")
-			if r.code != ExitWrapperError {
-				t.Fatalf("lock held elsewhere with --timeout: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			r = zkctlRun(t, "", "--endpoints", ep, "lock", "--timeout", "300ms", "/locks/h", "--", "true")
+			if r.code != zkctl.ExitWrapperError {
+				t.Fatalf("lock held elsewhere with --timeout: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitWrapperError)
 			}
 		})
 	}
@@ -198,11 +199,11 @@ func TestLockShared(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "-n", "2", "/locks/sem", "--", "true"); r.code != 0 {
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "-n", "2", "/locks/sem", "--", "true"); r.code != 0 {
 				t.Fatalf("lock -n 2 with one lease taken: exit %d (%q)", r.code, r.errOut)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "-n", "1", "--timeout", "300ms", "/locks/sem", "--", "true"); r.code != ExitWrapperError {
-				t.Fatalf("lock -n 1 on a taken semaphore: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "-n", "1", "--timeout", "300ms", "/locks/sem", "--", "true"); r.code != zkctl.ExitWrapperError {
+				t.Fatalf("lock -n 1 on a taken semaphore: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitWrapperError)
 			}
 			_ = sl.Release(ctx)
 
@@ -214,26 +215,26 @@ func TestLockShared(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "--read", "/locks/rw", "--", "true"); r.code != 0 {
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "--read", "/locks/rw", "--", "true"); r.code != 0 {
 				t.Fatalf("lock --read beside another reader: exit %d (%q)", r.code, r.errOut)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "--write", "--timeout", "300ms", "/locks/rw", "--", "true"); r.code != ExitWrapperError {
-				t.Fatalf("lock --write beside a reader: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "--write", "--timeout", "300ms", "/locks/rw", "--", "true"); r.code != zkctl.ExitWrapperError {
+				t.Fatalf("lock --write beside a reader: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitWrapperError)
 			}
 			_ = rl.Unlock(ctx)
 			wl, err := rw.Lock(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "lock", "--read", "--timeout", "300ms", "/locks/rw", "--", "true"); r.code != ExitWrapperError {
-				t.Fatalf("lock --read beside a writer: exit %d (%q), want %d", r.code, r.errOut, ExitWrapperError)
+			if r := zkctlRun(t, "", "--endpoints", ep, "lock", "--read", "--timeout", "300ms", "/locks/rw", "--", "true"); r.code != zkctl.ExitWrapperError {
+				t.Fatalf("lock --read beside a writer: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitWrapperError)
 			}
 			_ = wl.Unlock(ctx)
 
 			for _, bad := range [][]string{{"--read", "--write"}, {"-n", "2", "--read"}, {"-n", "-1"}} {
 				args := append([]string{"--endpoints", ep, "lock"}, bad...)
-				if r := zkctl(t, "", append(args, "/locks/x", "--", "true")...); r.code != ExitUsage {
-					t.Fatalf("lock %v: exit %d, want %d", bad, r.code, ExitUsage)
+				if r := zkctlRun(t, "", append(args, "/locks/x", "--", "true")...); r.code != zkctl.ExitUsage {
+					t.Fatalf("lock %v: exit %d, want %d", bad, r.code, zkctl.ExitUsage)
 				}
 			}
 		})

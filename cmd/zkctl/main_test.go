@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
@@ -97,7 +98,7 @@ type result struct {
 }
 
 // zkctl runs the app in-process with buffers, as a shell would run it.
-func zkctl(t *testing.T, stdin string, args ...string) result {
+func zkctlRun(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), append([]string{"zkctl"}, args...), strings.NewReader(stdin), &out, &errOut)
@@ -115,52 +116,20 @@ func clusters(t *testing.T) map[string]string {
 	}
 }
 
-func TestParseEndpoints(t *testing.T) {
-	tests := []struct {
-		in      string
-		backend string
-		servers []string
-		ns      string
-		ok      bool
-	}{
-		{"zk://h1:2181,h2:2182/app", "zk", []string{"h1:2181", "h2:2182"}, "/app", true},
-		{"etcd://h1/a/b", "etcd", []string{"h1:2379"}, "/a/b", true},
-		{"zookeeper://h1", "zk", []string{"h1:2181"}, "/", true},
-		{"zk://h1/", "zk", []string{"h1:2181"}, "/", true},
-		{"h1:2181", "", nil, "", false},
-		{"redis://h1", "", nil, "", false},
-		{"zk:///app", "", nil, "", false},
-		{"zk://h1/a//b", "", nil, "", false},
-	}
-	for _, tt := range tests {
-		c, err := parseEndpoints(tt.in)
-		if (err == nil) != tt.ok {
-			t.Errorf("parseEndpoints(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
-			continue
-		}
-		if !tt.ok {
-			continue
-		}
-		if c.Backend != tt.backend || c.Namespace != tt.ns || strings.Join(c.Servers, ",") != strings.Join(tt.servers, ",") {
-			t.Errorf("parseEndpoints(%q) = %+v", tt.in, c)
-		}
-	}
-}
-
 func TestNoEndpoints(t *testing.T) {
 	t.Setenv("ZKCTL_ENDPOINTS", "")
-	r := zkctl(t, "", "get", "/x")
-	if r.code != ExitUsage || strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 || !strings.Contains(r.errOut, "ZKCTL_ENDPOINTS") {
-		t.Fatalf("without endpoints: code %d, stderr %q; want %d and one line naming ZKCTL_ENDPOINTS", r.code, r.errOut, ExitUsage)
+	r := zkctlRun(t, "", "get", "/x")
+	if r.code != zkctl.ExitUsage || strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 || !strings.Contains(r.errOut, "ZKCTL_ENDPOINTS") {
+		t.Fatalf("without endpoints: code %d, stderr %q; want %d and one line naming ZKCTL_ENDPOINTS", r.code, r.errOut, zkctl.ExitUsage)
 	}
 }
 
 func TestUnknownCommand(t *testing.T) {
-	r := zkctl(t, "", "frobnicate")
-	if r.code != ExitUsage || !strings.Contains(r.errOut, "frobnicate") {
-		t.Fatalf("unknown command: exit %d, stderr %q; want %d naming it", r.code, r.errOut, ExitUsage)
+	r := zkctlRun(t, "", "frobnicate")
+	if r.code != zkctl.ExitUsage || !strings.Contains(r.errOut, "frobnicate") {
+		t.Fatalf("unknown command: exit %d, stderr %q; want %d naming it", r.code, r.errOut, zkctl.ExitUsage)
 	}
-	if r := zkctl(t, ""); r.code != ExitOK || !strings.Contains(r.out, "USAGE") {
+	if r := zkctlRun(t, ""); r.code != zkctl.ExitOK || !strings.Contains(r.out, "USAGE") {
 		t.Fatalf("no arguments: exit %d, stdout %q; want help", r.code, r.out)
 	}
 }
@@ -174,22 +143,22 @@ func TestTreeCommands(t *testing.T) {
 				if r.code != code {
 					t.Fatalf("%s: exit %d (stderr %q), want %d", what, r.code, r.errOut, code)
 				}
-				if code != ExitOK && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
+				if code != zkctl.ExitOK && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
 					t.Fatalf("%s: error is not one line: %q", what, r.errOut)
 				}
 			}
-			want(zkctl(t, "", e("create", "-p", "/a/b", "hello")...), ExitOK, "create -p")
-			r := zkctl(t, "", e("get", "/a/b")...)
-			want(r, ExitOK, "get")
+			want(zkctlRun(t, "", e("create", "-p", "/a/b", "hello")...), zkctl.ExitOK, "create -p")
+			r := zkctlRun(t, "", e("get", "/a/b")...)
+			want(r, zkctl.ExitOK, "get")
 			if r.out != "hello\n" {
 				t.Fatalf("get printed %q", r.out)
 			}
-			r = zkctl(t, "", e("get", "--raw", "/a/b")...)
+			r = zkctlRun(t, "", e("get", "--raw", "/a/b")...)
 			if r.out != "hello" {
 				t.Fatalf("get --raw printed %q", r.out)
 			}
-			want(zkctl(t, "from stdin", e("set", "-v", "0", "/a/b", "-")...), ExitOK, "set from stdin")
-			r = zkctl(t, "", e("-o", "json", "get", "--stat", "/a/b")...)
+			want(zkctlRun(t, "from stdin", e("set", "-v", "0", "/a/b", "-")...), zkctl.ExitOK, "set from stdin")
+			r = zkctlRun(t, "", e("-o", "json", "get", "--stat", "/a/b")...)
 			var n struct {
 				Path, Data string
 				Stat       struct{ Version int32 }
@@ -197,54 +166,54 @@ func TestTreeCommands(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.out), &n); err != nil || n.Data != "from stdin" || n.Stat.Version != 1 {
 				t.Fatalf("get -o json = %q (%v)", r.out, err)
 			}
-			want(zkctl(t, "", e("set", "-v", "0", "/a/b", "stale")...), ExitConflict, "set with a stale version")
-			want(zkctl(t, "", e("create", "/a/b")...), ExitConflict, "create existing")
-			want(zkctl(t, "", e("get", "/nope")...), ExitNoNode, "get missing")
-			want(zkctl(t, "", e("get", "nope")...), ExitUsage, "bad path")
-			want(zkctl(t, "", e("get", "--bogus", "/a")...), ExitUsage, "bad flag")
-			want(zkctl(t, "", e("rm", "/a")...), ExitConflict, "rm with children")
-			r = zkctl(t, "", e("create", "-s", "/a/s-")...)
-			want(r, ExitOK, "create -s")
+			want(zkctlRun(t, "", e("set", "-v", "0", "/a/b", "stale")...), zkctl.ExitConflict, "set with a stale version")
+			want(zkctlRun(t, "", e("create", "/a/b")...), zkctl.ExitConflict, "create existing")
+			want(zkctlRun(t, "", e("get", "/nope")...), zkctl.ExitNoNode, "get missing")
+			want(zkctlRun(t, "", e("get", "nope")...), zkctl.ExitUsage, "bad path")
+			want(zkctlRun(t, "", e("get", "--bogus", "/a")...), zkctl.ExitUsage, "bad flag")
+			want(zkctlRun(t, "", e("rm", "/a")...), zkctl.ExitConflict, "rm with children")
+			r = zkctlRun(t, "", e("create", "-s", "/a/s-")...)
+			want(r, zkctl.ExitOK, "create -s")
 			if !strings.HasPrefix(r.out, "/a/s-") || len(strings.TrimSpace(r.out)) != len("/a/s-")+10 {
 				t.Fatalf("create -s printed %q", r.out)
 			}
-			r = zkctl(t, "", e("ls", "/a")...)
+			r = zkctlRun(t, "", e("ls", "/a")...)
 			if lines := strings.Fields(r.out); len(lines) != 2 || lines[0] != "b" {
 				t.Fatalf("ls printed %q", r.out)
 			}
-			r = zkctl(t, "", e("ls", "-R", "/")...)
+			r = zkctlRun(t, "", e("ls", "-R", "/")...)
 			if !strings.Contains(r.out, "/a/b\n") {
 				t.Fatalf("ls -R printed %q", r.out)
 			}
-			r = zkctl(t, "", e("ls", "-l", "/a")...)
+			r = zkctlRun(t, "", e("ls", "-l", "/a")...)
 			if !strings.Contains(r.out, "NAME") || !strings.Contains(r.out, "10") {
 				t.Fatalf("ls -l printed %q", r.out)
 			}
-			r = zkctl(t, "", e("-o", "json", "stat", "/a")...)
+			r = zkctlRun(t, "", e("-o", "json", "stat", "/a")...)
 			if !strings.Contains(r.out, `"num_children":2`) {
 				t.Fatalf("stat -o json printed %q", r.out)
 			}
 			big := strings.Repeat("x", 2<<20)
-			r = zkctl(t, big, e("set", "/a/b", "-")...)
-			want(r, ExitError, "data too large")
+			r = zkctlRun(t, big, e("set", "/a/b", "-")...)
+			want(r, zkctl.ExitError, "data too large")
 			if !strings.Contains(r.errOut, "too large") {
 				t.Fatalf("data too large said %q", r.errOut)
 			}
-			want(zkctl(t, "", e("rm", "-r", "/a")...), ExitOK, "rm -r")
-			want(zkctl(t, "", e("stat", "/a")...), ExitNoNode, "stat removed")
-			want(zkctl(t, "", e("-o", "yaml", "stat", "/")...), ExitUsage, "bad output format")
+			want(zkctlRun(t, "", e("rm", "-r", "/a")...), zkctl.ExitOK, "rm -r")
+			want(zkctlRun(t, "", e("stat", "/a")...), zkctl.ExitNoNode, "stat removed")
+			want(zkctlRun(t, "", e("-o", "yaml", "stat", "/")...), zkctl.ExitUsage, "bad output format")
 		})
 	}
 }
 
 func TestUnreachable(t *testing.T) {
 	// Port 1 on loopback refuses connections.
-	r := zkctl(t, "", "--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "2s", "get", "/x")
-	if r.code != ExitUnavailable {
-		t.Fatalf("unreachable etcd: exit %d (%q), want %d", r.code, r.errOut, ExitUnavailable)
+	r := zkctlRun(t, "", "--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "2s", "get", "/x")
+	if r.code != zkctl.ExitUnavailable {
+		t.Fatalf("unreachable etcd: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitUnavailable)
 	}
-	r = zkctl(t, "", "--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "get", "/x")
-	if r.code != ExitUnavailable {
-		t.Fatalf("unreachable zk: exit %d (%q), want %d", r.code, r.errOut, ExitUnavailable)
+	r = zkctlRun(t, "", "--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "get", "/x")
+	if r.code != zkctl.ExitUnavailable {
+		t.Fatalf("unreachable zk: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitUnavailable)
 	}
 }

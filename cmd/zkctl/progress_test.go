@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // progTScreen reads what is written to the terminal of master.
@@ -48,8 +50,8 @@ func (s *progTScreen) String() string {
 // TestProgressDump: dump, restore and cp draw progress on a terminal
 // stderr, and their output stays clean.
 func TestProgressDump(t *testing.T) {
-	defer func(d time.Duration) { progressEvery = d }(progressEvery)
-	progressEvery = time.Millisecond // so that even a small tree shows it
+	defer func(d time.Duration) { zkctl.ProgressEvery = d }(zkctl.ProgressEvery)
+	zkctl.ProgressEvery = time.Millisecond // so that even a small tree shows it
 	master, slave := openPTY(t)
 	screen := progTRead(master)
 	defer func() {
@@ -67,13 +69,13 @@ func TestProgressDump(t *testing.T) {
 	dumpTBuild(t, zs, "/src", tree)
 	var out bytes.Buffer
 	code := run(context.Background(), []string{"zkctl", "--endpoints", eps["zk"], "dump", "/src"}, strings.NewReader(""), &out, slave)
-	if code != ExitOK || !strings.HasSuffix(out.String(), "\n]}\n") || strings.Contains(out.String(), "\r") {
+	if code != zkctl.ExitOK || !strings.HasSuffix(out.String(), "\n]}\n") || strings.Contains(out.String(), "\r") {
 		t.Fatalf("dump with a terminal stderr: exit %d, stdout %q", code, out.String())
 	}
 	dumped := out.String()
 	out.Reset()
 	code = run(context.Background(), []string{"zkctl", "--endpoints", eps["etcd"], "restore", "-", "--to", "/dst"}, strings.NewReader(dumped), &out, slave)
-	if code != ExitOK || !strings.HasPrefix(out.String(), "restored ") {
+	if code != zkctl.ExitOK || !strings.HasPrefix(out.String(), "restored ") {
 		t.Fatalf("restore with a terminal stderr: exit %d, stdout %q", code, out.String())
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -89,7 +91,7 @@ func TestProgressDump(t *testing.T) {
 // erased at the end; on anything else, nothing at all.
 func TestProgressOnlyOnTerminal(t *testing.T) {
 	var buf bytes.Buffer
-	p := startProgress(&buf, "dump")
+	p := zkctl.StartProgress(&buf, "dump")
 	p.Phase("reading", 10)
 	p.Set(5)
 	p.Add(1)
@@ -105,7 +107,7 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		master.Close()
 		<-screen.done
 	}()
-	p = startProgress(slave, "dump")
+	p = zkctl.StartProgress(slave, "dump")
 	if p == nil {
 		t.Fatal("no progress on a terminal")
 	}

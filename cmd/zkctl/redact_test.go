@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // TestRedactCredentials: whatever zkctl prints, on stdout or stderr, never
@@ -11,9 +13,9 @@ import (
 // tables, the shell, the demo's narration, against the real servers and an
 // unreachable one.
 //
-// Seen to fail: with redactEndpoints returning its input, the refusal said
+// Seen to fail: with zkctl.RedactEndpoints returning its input, the refusal said
 // the password (`zkctl: endpoints "zk://bob:url-pw-1c9e@127.0.0.1:...":
-// credentials do not belong in the URL`); with parseEndpoints accepting
+// credentials do not belong in the URL`); with zkctl.ParseEndpoints accepting
 // userinfo as well, `ls /` exited 1 with zk's invalid-config error (which
 // the library redacts) instead of the usage error.
 func TestRedactCredentials(t *testing.T) {
@@ -43,65 +45,49 @@ func TestRedactCredentials(t *testing.T) {
 			{"--endpoints", bad, "demo", "--pace", "0"},
 			{"cp", bad + "/a", ep + "/b"},
 		} {
-			r := zkctl(t, "", args...)
+			r := zkctlRun(t, "", args...)
 			check(name+" "+strings.Join(args[2:], " "), r)
-			if r.code != ExitUsage || !strings.Contains(r.errOut, "xxxxx@") {
-				t.Fatalf("%s %v: exit %d, stderr %q; want %d and the URL redacted", name, args[2:], r.code, r.errOut, ExitUsage)
+			if r.code != zkctl.ExitUsage || !strings.Contains(r.errOut, "xxxxx@") {
+				t.Fatalf("%s %v: exit %d, stderr %q; want %d and the URL redacted", name, args[2:], r.code, r.errOut, zkctl.ExitUsage)
 			}
 		}
-		r := zkctl(t, "ls /\nget /x\n", "--endpoints", bad, "shell")
+		r := zkctlRun(t, "ls /\nget /x\n", "--endpoints", bad, "shell")
 		check(name+" shell", r)
 		t.Setenv("ZKCTL_ENDPOINTS", bad)
-		check(name+" ZKCTL_ENDPOINTS ls", zkctl(t, "", "ls", "/"))
-		check(name+" --help", zkctl(t, "", "--help"))
-		check(name+" lock --help", zkctl(t, "", "lock", "--help"))
+		check(name+" ZKCTL_ENDPOINTS ls", zkctlRun(t, "", "ls", "/"))
+		check(name+" --help", zkctlRun(t, "", "--help"))
+		check(name+" lock --help", zkctlRun(t, "", "lock", "--help"))
 		t.Setenv("ZKCTL_ENDPOINTS", "")
 	}
 
 	// ZKCTL_PASSWORD, against the real servers and unreachable ones. The
 	// ZooKeeper namespace is made open first, as an operator would.
-	if r := zkctl(t, "", "--endpoints", eps["zk"], "ls", "/"); r.code != ExitOK {
+	if r := zkctlRun(t, "", "--endpoints", eps["zk"], "ls", "/"); r.code != zkctl.ExitOK {
 		t.Fatalf("ls /: exit %d (%q)", r.code, r.errOut)
 	}
 	t.Setenv("ZKCTL_PASSWORD", envPW)
 	for name, ep := range eps {
 		e := func(args ...string) []string { return append([]string{"--endpoints", ep, "--user", "alice"}, args...) }
-		check(name+" create", zkctl(t, "", e("create", "-p", "/r/x", "v")...))
-		check(name+" get", zkctl(t, "", e("-o", "json", "get", "--stat", "/r/x")...))
-		check(name+" get missing", zkctl(t, "", e("get", "/nope")...))
-		check(name+" health", zkctl(t, "", e("health", "--timeout", "5s")...))
-		check(name+" shell", zkctl(t, "ls /\nget /nope\n", e("shell")...))
-		check(name+" --help", zkctl(t, "", e("--help")...))
+		check(name+" create", zkctlRun(t, "", e("create", "-p", "/r/x", "v")...))
+		check(name+" get", zkctlRun(t, "", e("-o", "json", "get", "--stat", "/r/x")...))
+		check(name+" get missing", zkctlRun(t, "", e("get", "/nope")...))
+		check(name+" health", zkctlRun(t, "", e("health", "--timeout", "5s")...))
+		check(name+" shell", zkctlRun(t, "ls /\nget /nope\n", e("shell")...))
+		check(name+" --help", zkctlRun(t, "", e("--help")...))
 		for _, ep := range []string{unreachable[name], withUserinfo(unreachable[name])} {
-			r := zkctl(t, "", "--endpoints", ep, "--user", "alice", "--request-timeout", "2s", "get", "/x")
+			r := zkctlRun(t, "", "--endpoints", ep, "--user", "alice", "--request-timeout", "2s", "get", "/x")
 			check(name+" unreachable get", r)
-			if r.code == ExitOK {
+			if r.code == zkctl.ExitOK {
 				t.Fatalf("%s unreachable: exit 0", name)
 			}
-			check(name+" unreachable health", zkctl(t, "", "--endpoints", ep, "--user", "alice", "health", "--timeout", "2s"))
+			check(name+" unreachable health", zkctlRun(t, "", "--endpoints", ep, "--user", "alice", "health", "--timeout", "2s"))
 		}
 	}
 	// The demo's narration, on ZooKeeper with credentials (creator-only
 	// nodes throughout).
-	r := zkctl(t, "", "--endpoints", eps["zk"], "--user", "alice", "demo", "--pace", "0")
+	r := zkctlRun(t, "", "--endpoints", eps["zk"], "--user", "alice", "demo", "--pace", "0")
 	check("demo", r)
-	if r.code != ExitOK {
+	if r.code != zkctl.ExitOK {
 		t.Fatalf("demo with --user: exit %d (%q)", r.code, r.errOut)
-	}
-}
-
-func TestRedactEndpoints(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"etcd://bob:hunter2@h1:2379/app", "etcd://xxxxx@h1:2379/app"},
-		{"zk://h1:2181,h2:2181/app", "zk://h1:2181,h2:2181/app"},
-		{"zk://h1:2181/app@v2", "zk://h1:2181/app@v2"},
-		{"zk://a:pw@h1,b:pw@h2/ns", "zk://xxxxx@h2/ns"},
-		{"etcd://bob:p@ss,w0rd@h1", "etcd://xxxxx@h1"},
-		{"bob:hunter2@h1:2379", "xxxxx@h1:2379"},
-		{"etcd://bob@h1", "etcd://xxxxx@h1"},
-	} {
-		if got := redactEndpoints(tt.in); got != tt.want {
-			t.Errorf("redactEndpoints(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }

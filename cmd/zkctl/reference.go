@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 //go:generate env ZKCTL_UPDATE_DOCS=1 go test -run TestReferenceUpToDate .
@@ -19,18 +21,18 @@ var exitStatuses = []struct {
 	name string
 	what string
 }{
-	{ExitOK, "ExitOK", "success"},
-	{ExitError, "ExitError", "any other error, e.g. not authorized (an ACL or the cluster's auth refused the operation)"},
-	{ExitUsage, "ExitUsage", "bad flags, arguments or paths; no cluster configured"},
-	{ExitNoNode, "ExitNoNode", "the node does not exist"},
-	{ExitConflict, "ExitConflict", "the node exists, a version did not match, the node has children, a lock is held"},
-	{ExitUnavailable, "ExitUnavailable", "the cluster could not be reached, or the session was lost; health: no member is up"},
-	{ExitTimeout, "ExitTimeout", "--request-timeout or --timeout ran out"},
-	{ExitUnhealthy, "ExitUnhealthy", "health: a member is down or not serving, no leader, an alarm, or a threshold breached"},
-	{ExitWrapperError, "ExitWrapperError", "a command wrapping a child (lock, elect, watch --): zkctl itself failed"},
-	{ExitCannotRun, "ExitCannotRun", "the child command was found but could not run"},
-	{ExitNotFound, "ExitNotFound", "the child command was not found"},
-	{ExitInterrupted, "ExitInterrupted", "SIGINT or SIGTERM"},
+	{zkctl.ExitOK, "ExitOK", "success"},
+	{zkctl.ExitError, "ExitError", "any other error, e.g. not authorized (an ACL or the cluster's auth refused the operation)"},
+	{zkctl.ExitUsage, "ExitUsage", "bad flags, arguments or paths; no cluster configured"},
+	{zkctl.ExitNoNode, "ExitNoNode", "the node does not exist"},
+	{zkctl.ExitConflict, "ExitConflict", "the node exists, a version did not match, the node has children, a lock is held"},
+	{zkctl.ExitUnavailable, "ExitUnavailable", "the cluster could not be reached, or the session was lost; health: no member is up"},
+	{zkctl.ExitTimeout, "ExitTimeout", "--request-timeout or --timeout ran out"},
+	{zkctl.ExitUnhealthy, "ExitUnhealthy", "health: a member is down or not serving, no leader, an alarm, or a threshold breached"},
+	{zkctl.ExitWrapperError, "ExitWrapperError", "a command wrapping a child (lock, elect, watch --): zkctl itself failed"},
+	{zkctl.ExitCannotRun, "ExitCannotRun", "the child command was found but could not run"},
+	{zkctl.ExitNotFound, "ExitNotFound", "the child command was not found"},
+	{zkctl.ExitInterrupted, "ExitInterrupted", "SIGINT or SIGTERM"},
 }
 
 // referenceMarkdown renders docs/zkctl.md from the app itself: the global
@@ -39,7 +41,7 @@ var exitStatuses = []struct {
 // (urfave/cli's own ToMarkdown leaves out descriptions, arguments and
 // environment variables.)
 func referenceMarkdown() (string, error) {
-	app := newApp(streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+	app := newApp(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	var b strings.Builder
 	b.WriteString("<!-- Generated from zkctl's commands by `go generate ./cmd/zkctl` (ZKCTL_UPDATE_DOCS=1 go test -run TestReferenceUpToDate ./cmd/zkctl). Do not edit. -->\n\n")
 	fmt.Fprintf(&b, "# zkctl\n\n%s\n\n```\nzkctl [global options] COMMAND [options] [arguments]\n```\n\n", refUpper(app.Usage))

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // errUnterminatedQuote is a shell line whose quote is not closed.
@@ -36,7 +37,7 @@ When standard input is not a terminal (zkctl shell < script) the lines run
 without a prompt and the shell exits with the status of the last command, or
 at once with the status of the first failing one when --errexit is given.`
 
-func shellCommand(io streams) *cli.Command {
+func shellCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:        "shell",
 		Usage:       "an interactive prompt running zkctl commands, with history and completion",
@@ -52,13 +53,13 @@ func shellCommand(io streams) *cli.Command {
 type zkShell struct {
 	ctx     context.Context
 	globals []string // the global flags the shell was started with
-	io      streams
+	io      zkctl.Streams
 	comp    *shellCompleter
 }
 
-func shell(c *cli.Context, io streams) error {
+func shell(c *cli.Context, io zkctl.Streams) error {
 	if c.NArg() > 0 {
-		return usagef("shell takes no arguments; pipe a script to its standard input")
+		return zkctl.Usagef("shell takes no arguments; pipe a script to its standard input")
 	}
 	sh := &zkShell{ctx: c.Context, globals: shellGlobals(c), io: io}
 	sh.comp = &shellCompleter{commands: c.App.Commands, globals: c.App.Flags, inShell: true}
@@ -66,10 +67,10 @@ func shell(c *cli.Context, io streams) error {
 		lister := &shellLister{c: c}
 		defer lister.close()
 		sh.comp.children = lister.children
-		sh.ctx = context.WithValue(sh.ctx, shellSessionKey{}, &shellShared{conn: connFingerprint(c), lister: lister})
+		sh.ctx = zkctl.WithSharedSession(sh.ctx, c, lister.open)
 	}
-	if in, ok := io.in.(*os.File); ok && term.IsTerminal(int(in.Fd())) {
-		if out, ok := io.out.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
+	if in, ok := io.In.(*os.File); ok && term.IsTerminal(int(in.Fd())) {
+		if out, ok := io.Out.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
 			return sh.interactive(in, out)
 		}
 	}
@@ -91,15 +92,15 @@ func shellGlobals(c *cli.Context) []string {
 
 // script runs the lines of standard input without a prompt.
 func (sh *zkShell) script(errexit bool) error {
-	sc := bufio.NewScanner(sh.io.in)
+	sc := bufio.NewScanner(sh.io.In)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	code := ExitOK
+	code := zkctl.ExitOK
 	for sc.Scan() {
-		c, quit := sh.runLine(sc.Text(), sh.io.out, sh.io.err)
+		c, quit := sh.runLine(sc.Text(), sh.io.Out, sh.io.Err)
 		if c >= 0 {
 			code = c
 		}
-		if quit || (errexit && code != ExitOK) || sh.ctx.Err() != nil {
+		if quit || (errexit && code != zkctl.ExitOK) || sh.ctx.Err() != nil {
 			break
 		}
 	}
@@ -109,8 +110,8 @@ func (sh *zkShell) script(errexit bool) error {
 	if err := sh.ctx.Err(); err != nil {
 		return err
 	}
-	if code != ExitOK {
-		return exitError{code: code}
+	if code != zkctl.ExitOK {
+		return zkctl.StatusError{Code: code}
 	}
 	return nil
 }
@@ -151,10 +152,10 @@ func (sh *zkShell) interactive(in, out *os.File) error {
 			return fmt.Errorf("shell: %w", err)
 		}
 		term.Restore(fd, state)
-		code, quit := sh.runLine(line, out, sh.io.err)
+		code, quit := sh.runLine(line, out, sh.io.Err)
 		if quit {
 			if code > 0 {
-				return exitError{code: code}
+				return zkctl.StatusError{Code: code}
 			}
 			return nil
 		}
@@ -173,7 +174,7 @@ func (sh *zkShell) runLine(line string, out, errOut io.Writer) (int, bool) {
 	words, err := splitWords(line)
 	if err != nil {
 		fmt.Fprintf(errOut, "zkctl: %v\n", err)
-		return ExitUsage, false
+		return zkctl.ExitUsage, false
 	}
 	if len(words) == 0 {
 		return -1, false
@@ -184,14 +185,14 @@ func (sh *zkShell) runLine(line string, out, errOut io.Writer) (int, bool) {
 			n, err := strconv.Atoi(words[1])
 			if err != nil || n < 0 || n > 255 {
 				fmt.Fprintf(errOut, "zkctl: exit %q: want a status 0-255\n", words[1])
-				return ExitUsage, false
+				return zkctl.ExitUsage, false
 			}
 			return n, true
 		}
-		return ExitOK, true
+		return zkctl.ExitOK, true
 	case "shell":
 		fmt.Fprintln(errOut, "zkctl: already in a shell")
-		return ExitUsage, false
+		return zkctl.ExitUsage, false
 	}
 	args := append([]string{"zkctl"}, sh.globals...)
 	return run(sh.ctx, append(args, words...), strings.NewReader(""), out, errOut), false
@@ -314,7 +315,7 @@ func (sc *shellCompleter) candidates(ctx context.Context, before []string, word 
 			}
 			continue
 		}
-		if next := findCommand(cmds, w); next != nil && positional == 0 {
+		if next := zkctl.FindCommand(cmds, w); next != nil && positional == 0 {
 			cmd, cmds = next, next.Subcommands
 			continue
 		}
@@ -379,15 +380,6 @@ func (sc *shellCompleter) candidates(ctx context.Context, before []string, word 
 	return slices.Compact(out), final
 }
 
-func findCommand(cmds []*cli.Command, name string) *cli.Command {
-	for _, c := range cmds {
-		if slices.Contains(c.Names(), name) {
-			return c
-		}
-	}
-	return nil
-}
-
 func commonPrefix(a, b string) string {
 	n := 0
 	for n < len(a) && n < len(b) && a[n] == b[n] {
@@ -398,7 +390,7 @@ func commonPrefix(a, b string) string {
 
 // shellLister is the shell's own client, opened at the first need and kept
 // until the shell ends: it lists children for path completion, and its
-// session is the one the shell's commands share (see sharedSession).
+// session is the one the shell's commands share (see zkctl.WithSharedSession).
 type shellLister struct {
 	c      *cli.Context
 	mu     sync.Mutex
@@ -407,11 +399,11 @@ type shellLister struct {
 
 // session returns the client's live session, connecting the client first
 // and opening a new session when the last one was lost.
-func (l *shellLister) session(ctx context.Context) (backend.Session, error) {
+func (l *shellLister) open(ctx context.Context) (backend.Session, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.client == nil {
-		client, err := connect(l.c)
+		client, err := zkctl.Connect(l.c)
 		if err != nil {
 			return nil, err
 		}
@@ -421,7 +413,7 @@ func (l *shellLister) session(ctx context.Context) (backend.Session, error) {
 }
 
 func (l *shellLister) children(ctx context.Context, path string) ([]string, error) {
-	s, err := l.session(ctx)
+	s, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -437,47 +429,4 @@ func (l *shellLister) close() {
 		l.client.Close()
 		l.client = nil
 	}
-}
-
-// shellSessionKey is the context key under which zkctl shell hands its
-// client to the commands it runs.
-type shellSessionKey struct{}
-
-// shellShared is what the shell hands to its commands: its client, and the
-// connection flags it was made with.
-type shellShared struct {
-	conn   []string
-	lister *shellLister
-}
-
-// shellConnFlags are the global flags that choose a connection and session.
-var shellConnFlags = []string{"endpoints", "session-timeout", "user", "password-file", "acl", "cacert", "cert", "key"}
-
-func connFingerprint(c *cli.Context) []string {
-	var fp []string
-	for _, name := range shellConnFlags {
-		fp = append(fp, fmt.Sprint(c.Value(name)))
-	}
-	return fp
-}
-
-// sharedSession returns the session of the zkctl shell running this command,
-// when the command runs in one and its connection flags are the shell's, so
-// that the shell's lines share one session: an ephemeral node made by one
-// line lives until the shell ends. ok is false otherwise (then the command
-// opens its own session); done releases the returned context, not the
-// session. session() in app.go calls it first.
-func sharedSession(c *cli.Context) (ctx context.Context, s backend.Session, done func(), ok bool) {
-	sh, _ := c.Context.Value(shellSessionKey{}).(*shellShared)
-	if sh == nil || !slices.Equal(connFingerprint(c), sh.conn) {
-		return nil, nil, nil, false
-	}
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("request-timeout"))
-	s, err := sh.lister.session(ctx)
-	if err != nil {
-		// The command connects itself, and reports the failure its way.
-		cancel()
-		return nil, nil, nil, false
-	}
-	return ctx, s, cancel, true
 }

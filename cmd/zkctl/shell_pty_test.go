@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // shpScreen collects what the shell writes to the terminal.
@@ -44,7 +46,7 @@ func (s *shpScreen) waitFor(t *testing.T, want string, n int) {
 func TestShellTerminal(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			if r := zkctl(t, "", "--endpoints", ep, "create", "-p", "/i/alpha", "hello"); r.code != ExitOK {
+			if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", "/i/alpha", "hello"); r.code != zkctl.ExitOK {
 				t.Fatalf("create: %q", r.errOut)
 			}
 			master, slave := openPTY(t)

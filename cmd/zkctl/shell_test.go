@@ -8,11 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -56,8 +55,8 @@ func TestShellScript(t *testing.T) {
 				`get /s/nope`,
 				`stat /s/a`,
 			}, "\n")
-			r := zkctl(t, script, "--endpoints", ep, "shell")
-			if r.code != ExitOK {
+			r := zkctlRun(t, script, "--endpoints", ep, "shell")
+			if r.code != zkctl.ExitOK {
 				t.Fatalf("shell: exit %d, want the last command's 0 (stderr %q)", r.code, r.errOut)
 			}
 			for _, want := range []string{"hello world\n", "a\nb c\n", `"path":"/s/b c"`, `"data":"two words"`, "num_children = 0\n"} {
@@ -73,22 +72,22 @@ func TestShellScript(t *testing.T) {
 			}
 
 			// The status of the last command; --errexit stops at the first failure.
-			if r := zkctl(t, "get /s/a\nget /s/nope\n", "--endpoints", ep, "shell"); r.code != ExitNoNode {
-				t.Errorf("last command failing: exit %d, want %d", r.code, ExitNoNode)
+			if r := zkctlRun(t, "get /s/a\nget /s/nope\n", "--endpoints", ep, "shell"); r.code != zkctl.ExitNoNode {
+				t.Errorf("last command failing: exit %d, want %d", r.code, zkctl.ExitNoNode)
 			}
-			r = zkctl(t, "get /s/nope\ncreate /s/after\n", "--endpoints", ep, "shell", "--errexit")
-			if r.code != ExitNoNode {
-				t.Errorf("--errexit: exit %d, want %d", r.code, ExitNoNode)
+			r = zkctlRun(t, "get /s/nope\ncreate /s/after\n", "--endpoints", ep, "shell", "--errexit")
+			if r.code != zkctl.ExitNoNode {
+				t.Errorf("--errexit: exit %d, want %d", r.code, zkctl.ExitNoNode)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "stat", "/s/after"); r.code != ExitNoNode {
+			if r := zkctlRun(t, "", "--endpoints", ep, "stat", "/s/after"); r.code != zkctl.ExitNoNode {
 				t.Errorf("--errexit ran the line after the failure: stat exit %d", r.code)
 			}
 			// exit N ends the shell with N; a bad line is a usage error and the shell goes on.
-			r = zkctl(t, "get \"/s/a\nexit 4\ncreate /s/never\n", "--endpoints", ep, "shell")
+			r = zkctlRun(t, "get \"/s/a\nexit 4\ncreate /s/never\n", "--endpoints", ep, "shell")
 			if r.code != 4 || !strings.Contains(r.errOut, "unterminated quote") {
 				t.Errorf("exit 4 after a bad line: exit %d, stderr %q", r.code, r.errOut)
 			}
-			if r := zkctl(t, "", "--endpoints", ep, "stat", "/s/never"); r.code != ExitNoNode {
+			if r := zkctlRun(t, "", "--endpoints", ep, "stat", "/s/never"); r.code != zkctl.ExitNoNode {
 				t.Errorf("the shell ran a line after exit: stat exit %d", r.code)
 			}
 		})
@@ -97,16 +96,16 @@ func TestShellScript(t *testing.T) {
 
 func TestShellNoEndpoints(t *testing.T) {
 	t.Setenv("ZKCTL_ENDPOINTS", "")
-	r := zkctl(t, "get /x\n", "shell")
-	if r.code != ExitUsage || strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 || !strings.Contains(r.errOut, "zkctl dev") {
-		t.Fatalf("shell without a cluster: exit %d, stderr %q; want %d and the one-line hint", r.code, r.errOut, ExitUsage)
+	r := zkctlRun(t, "get /x\n", "shell")
+	if r.code != zkctl.ExitUsage || strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 || !strings.Contains(r.errOut, "zkctl dev") {
+		t.Fatalf("shell without a cluster: exit %d, stderr %q; want %d and the one-line hint", r.code, r.errOut, zkctl.ExitUsage)
 	}
 	for _, args := range [][]string{{"health"}, {"get", "/x"}, {"--endpoints", " ", "ls", "/"}} {
-		r := zkctl(t, "", args...)
-		if r.code != ExitUsage || strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 ||
+		r := zkctlRun(t, "", args...)
+		if r.code != zkctl.ExitUsage || strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 ||
 			!strings.Contains(r.errOut, "--endpoints zk://127.0.0.1:2181") || !strings.Contains(r.errOut, "etcd://127.0.0.1:2379") ||
 			!strings.Contains(r.errOut, "ZKCTL_ENDPOINTS") || !strings.Contains(r.errOut, "zkctl dev") {
-			t.Errorf("%q without a cluster: exit %d, stderr %q; want %d and the one-line hint", args, r.code, r.errOut, ExitUsage)
+			t.Errorf("%q without a cluster: exit %d, stderr %q; want %d and the one-line hint", args, r.code, r.errOut, zkctl.ExitUsage)
 		}
 	}
 }
@@ -115,7 +114,7 @@ func TestShellNoEndpoints(t *testing.T) {
 // set to ep, as a command's action would see it.
 func shcContext(t *testing.T, ep string) (*cli.App, *cli.Context) {
 	t.Helper()
-	app := newApp(streams{strings.NewReader(""), io.Discard, io.Discard})
+	app := newApp(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	set := flag.NewFlagSet("zkctl", flag.ContinueOnError)
 	for _, f := range app.Flags {
 		if err := f.Apply(set); err != nil {
@@ -134,7 +133,7 @@ func TestShellCompletion(t *testing.T) {
 	for name, ep := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			for _, p := range []string{"/comp/alpha", "/comp/alps", "/comp/beta", "/comp/alpha/x"} {
-				if r := zkctl(t, "", "--endpoints", ep, "create", "-p", p); r.code != ExitOK {
+				if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", p); r.code != zkctl.ExitOK {
 					t.Fatalf("create %s: %q", p, r.errOut)
 				}
 			}
@@ -188,7 +187,7 @@ func TestShellCompletion(t *testing.T) {
 
 func TestShellCompletionCancelled(t *testing.T) {
 	// Without a cluster, paths complete to nothing and commands still do.
-	app := newApp(streams{strings.NewReader(""), io.Discard, io.Discard})
+	app := newApp(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	sc := &shellCompleter{commands: app.Commands, globals: app.Flags, inShell: true}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -197,62 +196,5 @@ func TestShellCompletionCancelled(t *testing.T) {
 	}
 	if got, _, _ := sc.complete(ctx, "cre", 3); got != "create " {
 		t.Errorf("command without a cluster: %q", got)
-	}
-}
-
-func TestShellSharedSession(t *testing.T) {
-	for name, ep := range clusters(t) {
-		t.Run(name, func(t *testing.T) {
-			_, shellCtx := shcContext(t, ep)
-			lister := &shellLister{c: shellCtx}
-			defer lister.close()
-			ctx := context.WithValue(t.Context(), shellSessionKey{}, &shellShared{conn: connFingerprint(shellCtx), lister: lister})
-
-			// A command of the shell, with the shell's flags: the shell's session, every time.
-			_, cmdCtx := shcContext(t, ep)
-			cmdCtx.Context = ctx
-			_, s1, done1, ok := sharedSession(cmdCtx)
-			if !ok {
-				t.Fatal("no shared session for a command of the shell")
-			}
-			done1()
-			opCtx, s2, done2, ok := sharedSession(cmdCtx)
-			if !ok || s1 != s2 {
-				t.Fatalf("second command: ok %v, same session %v", ok, s1 == s2)
-			}
-			if _, err := s2.Create(opCtx, "/eph", nil, backend.Ephemeral); err != nil {
-				t.Fatal(err)
-			}
-			done2()
-			// The ephemeral node outlives the command that made it.
-			if r := zkctl(t, "", "--endpoints", ep, "stat", "/eph"); r.code != ExitOK {
-				t.Fatalf("ephemeral node of a shell command: stat exit %d (%q)", r.code, r.errOut)
-			}
-
-			// Another cluster, or no shell: no sharing.
-			_, other := shcContext(t, ep+"x")
-			other.Context = ctx
-			if _, _, _, ok := sharedSession(other); ok {
-				t.Error("shared a session with a command for another namespace")
-			}
-			_, alone := shcContext(t, ep)
-			if _, _, _, ok := sharedSession(alone); ok {
-				t.Error("shared a session outside a shell")
-			}
-
-			// The shell's end ends the session and its ephemeral node.
-			lister.close()
-			deadline := time.Now().Add(15 * time.Second)
-			for {
-				r := zkctl(t, "", "--endpoints", ep, "stat", "/eph")
-				if r.code == ExitNoNode {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("ephemeral node still there after the shell's client closed: stat exit %d", r.code)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		})
 	}
 }

@@ -13,10 +13,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/walk"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // treeCommands are the commands that read and write the tree.
-func treeCommands(io streams) []*cli.Command {
+func treeCommands(io zkctl.Streams) []*cli.Command {
 	return []*cli.Command{
 		{
 			Name: "ls", Usage: "list the children of a node", ArgsUsage: "PATH",
@@ -73,23 +75,23 @@ func treeCommands(io streams) []*cli.Command {
 // pathArgs checks that the command got between min and max arguments
 // (flags may come among them: see positional) and that the first is a path.
 func pathArgs(c *cli.Context, min, max int) (string, error) {
-	args, err := positional(c)
+	args, err := zkctl.Positional(c)
 	if err != nil {
 		return "", err
 	}
 	if n := len(args); n < min || n > max {
-		return "", usagef("%s: want %s, got %d arguments", c.Command.Name, c.Command.ArgsUsage, n)
+		return "", zkctl.Usagef("%s: want %s, got %d arguments", c.Command.Name, c.Command.ArgsUsage, n)
 	}
 	p := args[0]
 	if err := backend.ValidatePath(p); err != nil {
-		return "", usageError{err}
+		return "", zkctl.UsageError{Err: err}
 	}
 	return p, nil
 }
 
 // dataArg reads the data argument: "-" is stdin.
-func dataArg(c *cli.Context, io streams, i int) ([]byte, error) {
-	args, err := positional(c)
+func dataArg(c *cli.Context, io zkctl.Streams, i int) ([]byte, error) {
+	args, err := zkctl.Positional(c)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func dataArg(c *cli.Context, io streams, i int) ([]byte, error) {
 	if a := args[i]; a != "-" {
 		return []byte(a), nil
 	}
-	b, err := readAll(io.in)
+	b, err := readAll(io.In)
 	if err != nil {
 		return nil, fmt.Errorf("reading stdin: %w", err)
 	}
@@ -113,12 +115,12 @@ func readAll(r io.Reader) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-func ls(c *cli.Context, io streams) error {
+func ls(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func ls(c *cli.Context, io streams) error {
 		st   backend.Stat
 	}
 	var entries []entry
-	if !c.Bool("recursive") && !c.Bool("long") && !jsonOut(c) {
+	if !c.Bool("recursive") && !c.Bool("long") && !zkctl.JSONOutput(c) {
 		// Names only: one call.
 		kids, _, err := s.Children(ctx, p)
 		if err != nil {
@@ -141,11 +143,11 @@ func ls(c *cli.Context, io streams) error {
 		}
 	} else {
 		// Stats or the subtree: read the children (and below) many at a time.
-		opts := walkOptions{}
+		opts := walk.Options{}
 		if !c.Bool("recursive") {
-			opts.limit = func(tn treeNode) bool { return tn.Depth < 1 }
+			opts.Limit = func(tn walk.Node) bool { return tn.Depth < 1 }
 		}
-		nodes, err := readTree(ctx, s, p, opts)
+		nodes, err := walk.Tree(ctx, s, p, opts)
 		if err != nil {
 			return err
 		}
@@ -153,10 +155,10 @@ func ls(c *cli.Context, io streams) error {
 			entries = append(entries, entry{path: n.Path, name: path.Base(n.Path), st: n.Stat})
 		}
 	}
-	if jsonOut(c) {
+	if zkctl.JSONOutput(c) {
 		for _, e := range entries {
-			st := toStatJSON(e.st)
-			if err := emit(io.out, nodeJSON{Path: e.path, Stat: &st}); err != nil {
+			st := zkctl.ToStatJSON(e.st)
+			if err := zkctl.Emit(io.Out, zkctl.NodeJSON{Path: e.path, Stat: &st}); err != nil {
 				return err
 			}
 		}
@@ -170,11 +172,11 @@ func ls(c *cli.Context, io streams) error {
 	}
 	if !c.Bool("long") {
 		for _, e := range entries {
-			fmt.Fprintln(io.out, name(e))
+			fmt.Fprintln(io.Out, name(e))
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSIZE\tCHILDREN\tVERSION\tEPHEMERAL_OWNER")
 	for _, e := range entries {
 		owner := "-"
@@ -186,12 +188,12 @@ func ls(c *cli.Context, io streams) error {
 	return tw.Flush()
 }
 
-func get(c *cli.Context, io streams) error {
+func get(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
@@ -200,28 +202,28 @@ func get(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
-	if jsonOut(c) {
-		n := nodeJSON{Path: p}
-		dataJSON(&n, data)
+	if zkctl.JSONOutput(c) {
+		n := zkctl.NodeJSON{Path: p}
+		zkctl.DataJSON(&n, data)
 		if c.Bool("stat") {
-			sj := toStatJSON(st)
+			sj := zkctl.ToStatJSON(st)
 			n.Stat = &sj
 		}
-		return emit(io.out, n)
+		return zkctl.Emit(io.Out, n)
 	}
-	if _, err := io.out.Write(data); err != nil {
+	if _, err := io.Out.Write(data); err != nil {
 		return err
 	}
 	if !c.Bool("raw") && (len(data) == 0 || data[len(data)-1] != '\n') {
-		fmt.Fprintln(io.out)
+		fmt.Fprintln(io.Out)
 	}
 	if c.Bool("stat") {
-		printStat(io.out, st)
+		zkctl.PrintStat(io.Out, st)
 	}
 	return nil
 }
 
-func set(c *cli.Context, io streams) error {
+func set(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 2, 2)
 	if err != nil {
 		return err
@@ -234,7 +236,7 @@ func set(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
@@ -243,14 +245,14 @@ func set(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
-	if jsonOut(c) {
-		sj := toStatJSON(st)
-		return emit(io.out, nodeJSON{Path: p, Stat: &sj})
+	if zkctl.JSONOutput(c) {
+		sj := zkctl.ToStatJSON(st)
+		return zkctl.Emit(io.Out, zkctl.NodeJSON{Path: p, Stat: &sj})
 	}
 	return nil
 }
 
-func create(c *cli.Context, io streams) error {
+func create(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 1, 2)
 	if err != nil {
 		return err
@@ -270,7 +272,7 @@ func create(c *cli.Context, io streams) error {
 	if c.Bool("parents") {
 		opts = append(opts, backend.WithParents(backend.Persistent))
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
@@ -279,10 +281,10 @@ func create(c *cli.Context, io streams) error {
 	if err != nil {
 		return err
 	}
-	if jsonOut(c) {
-		return emit(io.out, nodeJSON{Path: created})
+	if zkctl.JSONOutput(c) {
+		return zkctl.Emit(io.Out, zkctl.NodeJSON{Path: created})
 	}
-	fmt.Fprintln(io.out, created)
+	fmt.Fprintln(io.Out, created)
 	return nil
 }
 
@@ -290,7 +292,7 @@ func create(c *cli.Context, io streams) error {
 func versionFlag(c *cli.Context) (int32, error) {
 	v := c.Int("version")
 	if v < -1 || v > math.MaxInt32 {
-		return 0, usagef("%s: --version %d: want a node version (0 to %d), or -1 for any", c.Command.Name, v, math.MaxInt32)
+		return 0, zkctl.Usagef("%s: --version %d: want a node version (0 to %d), or -1 for any", c.Command.Name, v, math.MaxInt32)
 	}
 	return int32(v), nil
 }
@@ -301,9 +303,9 @@ func modeFlags(c *cli.Context) (backend.Mode, error) {
 	e, s, ct, ttl := c.Bool("ephemeral"), c.Bool("sequential"), c.Bool("container"), c.Duration("ttl") > 0
 	switch {
 	case ct && (e || s || ttl):
-		return 0, usagef("--container goes with no other mode flag")
+		return 0, zkctl.Usagef("--container goes with no other mode flag")
 	case ttl && e:
-		return 0, usagef("--ttl and --ephemeral do not go together")
+		return 0, zkctl.Usagef("--ttl and --ephemeral do not go together")
 	case ct:
 		return backend.Container, nil
 	case ttl && s:
@@ -320,7 +322,7 @@ func modeFlags(c *cli.Context) (backend.Mode, error) {
 	return backend.Persistent, nil
 }
 
-func rm(c *cli.Context, io streams) error {
+func rm(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 1, 1)
 	if err != nil {
 		return err
@@ -330,9 +332,9 @@ func rm(c *cli.Context, io streams) error {
 		return err
 	}
 	if c.Bool("recursive") && version != backend.AnyVersion {
-		return usagef("rm: --recursive and --version do not go together")
+		return zkctl.Usagef("rm: --recursive and --version do not go together")
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
@@ -343,25 +345,25 @@ func rm(c *cli.Context, io streams) error {
 		} else if st == nil {
 			return backend.Errorf("rm", p, backend.ErrNoNode, nil)
 		}
-		err = removeTree(ctx, s, p, defaultWorkers)
+		err = removeTree(ctx, s, p, walk.DefaultWorkers)
 	} else {
 		err = s.Delete(ctx, p, version)
 	}
-	if err != nil || !jsonOut(c) {
+	if err != nil || !zkctl.JSONOutput(c) {
 		return err
 	}
-	return emit(io.out, struct {
+	return zkctl.Emit(io.Out, struct {
 		Path    string `json:"path"`
 		Deleted bool   `json:"deleted"`
 	}{p, true})
 }
 
-func stat(c *cli.Context, io streams) error {
+func stat(c *cli.Context, io zkctl.Streams) error {
 	p, err := pathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
@@ -373,11 +375,11 @@ func stat(c *cli.Context, io streams) error {
 	if st == nil {
 		return backend.Errorf("stat", p, backend.ErrNoNode, nil)
 	}
-	if jsonOut(c) {
-		sj := toStatJSON(*st)
-		return emit(io.out, nodeJSON{Path: p, Stat: &sj})
+	if zkctl.JSONOutput(c) {
+		sj := zkctl.ToStatJSON(*st)
+		return zkctl.Emit(io.Out, zkctl.NodeJSON{Path: p, Stat: &sj})
 	}
-	printStat(io.out, *st)
+	zkctl.PrintStat(io.Out, *st)
 	return nil
 }
 
@@ -386,7 +388,7 @@ func stat(c *cli.Context, io streams) error {
 // for whatever was created meanwhile. A node deleted by someone else
 // meanwhile is not an error.
 func removeTree(ctx context.Context, s backend.Session, p string, workers int) error {
-	nodes, err := readTree(ctx, s, p, walkOptions{workers: workers})
+	nodes, err := walk.Tree(ctx, s, p, walk.Options{Workers: workers})
 	if err != nil {
 		return err
 	}
@@ -412,7 +414,7 @@ func removeTree(ctx context.Context, s backend.Session, p string, workers int) e
 		// Multi batches of deletes; a batch that fails as a whole (a node
 		// changed under it) is done again one node at a time.
 		n := (len(level) + batchOps - 1) / batchOps
-		err := forEach(ctx, n, workers, func(ctx context.Context, i int) error {
+		err := walk.ForEach(ctx, n, workers, func(ctx context.Context, i int) error {
 			batch := level[i*batchOps : min(len(level), (i+1)*batchOps)]
 			if len(batch) > 1 {
 				ops := make([]backend.Op, len(batch))

@@ -12,11 +12,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/walk"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // treeViewCommands are tree, find and grep: commands that read a whole subtree.
-func treeViewCommands(io streams) []*cli.Command {
-	workers := &cli.IntFlag{Name: "workers", Value: defaultWorkers, Usage: "calls in flight at once"}
+func treeViewCommands(io zkctl.Streams) []*cli.Command {
+	workers := &cli.IntFlag{Name: "workers", Value: walk.DefaultWorkers, Usage: "calls in flight at once"}
 	return []*cli.Command{
 		{
 			Name: "tree", Usage: "print a subtree, indented, with data sizes", ArgsUsage: "[PATH]",
@@ -58,7 +60,7 @@ func treeViewCommands(io streams) []*cli.Command {
 
 // rootArg reads an optional or required first argument that is a path.
 func rootArg(c *cli.Context, min, max int, def string) (string, error) {
-	args, err := positional(c)
+	args, err := zkctl.Positional(c)
 	if err != nil {
 		return "", err
 	}
@@ -68,35 +70,35 @@ func rootArg(c *cli.Context, min, max int, def string) (string, error) {
 	return pathArgs(c, min, max)
 }
 
-func treeCmd(c *cli.Context, io streams) error {
+func treeCmd(c *cli.Context, io zkctl.Streams) error {
 	root, err := rootArg(c, 0, 1, "/")
 	if err != nil {
 		return err
 	}
-	if err := checkWorkers(c); err != nil {
+	if err := walk.CheckWorkers(c); err != nil {
 		return err
 	}
 	depth := c.Int("depth")
 	if depth < 0 {
-		return usagef("tree: --depth %d: want 0 or more", depth)
+		return zkctl.Usagef("tree: --depth %d: want 0 or more", depth)
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	opts := walkOptions{workers: c.Int("workers")}
+	opts := walk.Options{Workers: c.Int("workers")}
 	if depth > 0 {
-		opts.limit = func(tn treeNode) bool { return tn.Depth < depth }
+		opts.Limit = func(tn walk.Node) bool { return tn.Depth < depth }
 	}
-	nodes, err := readTree(ctx, s, root, opts)
+	nodes, err := walk.Tree(ctx, s, root, opts)
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(io.out)
+	w := bufio.NewWriter(io.Out)
 	for _, n := range nodes {
-		if jsonOut(c) {
-			if err := emit(w, struct {
+		if zkctl.JSONOutput(c) {
+			if err := zkctl.Emit(w, struct {
 				Path     string `json:"path"`
 				Depth    int    `json:"depth"`
 				Size     int32  `json:"size"`
@@ -122,38 +124,38 @@ func treeCmd(c *cli.Context, io streams) error {
 	return w.Flush()
 }
 
-func find(c *cli.Context, io streams) error {
+func find(c *cli.Context, io zkctl.Streams) error {
 	root, err := pathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
-	if err := checkWorkers(c); err != nil {
+	if err := walk.CheckWorkers(c); err != nil {
 		return err
 	}
 	glob := c.String("name")
 	if glob != "" {
 		if _, err := path.Match(glob, ""); err != nil {
-			return usagef("find: --name %q: %v", glob, err)
+			return zkctl.Usagef("find: --name %q: %v", glob, err)
 		}
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	nodes, err := readTree(ctx, s, root, walkOptions{workers: c.Int("workers")})
+	nodes, err := walk.Tree(ctx, s, root, walk.Options{Workers: c.Int("workers")})
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(io.out)
+	w := bufio.NewWriter(io.Out)
 	for _, n := range nodes {
 		if glob != "" {
 			if ok, _ := path.Match(glob, path.Base(n.Path)); !ok {
 				continue
 			}
 		}
-		if jsonOut(c) {
-			if err := emit(w, nodeJSON{Path: n.Path}); err != nil {
+		if zkctl.JSONOutput(c) {
+			if err := zkctl.Emit(w, zkctl.NodeJSON{Path: n.Path}); err != nil {
 				return err
 			}
 		} else {
@@ -163,19 +165,19 @@ func find(c *cli.Context, io streams) error {
 	return w.Flush()
 }
 
-func grep(c *cli.Context, io streams) error {
-	args, err := positional(c)
+func grep(c *cli.Context, io zkctl.Streams) error {
+	args, err := zkctl.Positional(c)
 	if err != nil {
 		return err
 	}
 	if len(args) != 2 {
-		return usagef("grep: want ROOT PATTERN, got %d arguments", len(args))
+		return zkctl.Usagef("grep: want ROOT PATTERN, got %d arguments", len(args))
 	}
 	root := args[0]
 	if err := backend.ValidatePath(root); err != nil {
-		return usageError{err}
+		return zkctl.UsageError{Err: err}
 	}
-	if err := checkWorkers(c); err != nil {
+	if err := walk.CheckWorkers(c); err != nil {
 		return err
 	}
 	pattern := args[1]
@@ -184,18 +186,18 @@ func grep(c *cli.Context, io streams) error {
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
-		return usagef("grep: pattern: %v", err)
+		return zkctl.Usagef("grep: pattern: %v", err)
 	}
-	ctx, s, done, err := session(c)
+	ctx, s, done, err := zkctl.Session(c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	nodes, err := readTree(ctx, s, root, walkOptions{data: true, workers: c.Int("workers")})
+	nodes, err := walk.Tree(ctx, s, root, walk.Options{Data: true, Workers: c.Int("workers")})
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(io.out)
+	w := bufio.NewWriter(io.Out)
 	only := c.Bool("files-with-matches")
 	type match struct {
 		Path   string `json:"path"`
@@ -204,8 +206,8 @@ func grep(c *cli.Context, io streams) error {
 		Binary bool   `json:"binary,omitempty"`
 	}
 	out := func(m match) error {
-		if jsonOut(c) {
-			return emit(w, m)
+		if zkctl.JSONOutput(c) {
+			return zkctl.Emit(w, m)
 		}
 		switch {
 		case only:

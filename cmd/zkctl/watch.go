@@ -9,10 +9,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // watchCommand is `zkctl watch`: print, or act on, changes to a node or a subtree.
-func watchCommand(io streams) *cli.Command {
+func watchCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:  "watch",
 		Usage: "print changes to a node (or with -R its subtree) as they happen",
@@ -28,7 +29,7 @@ func watchCommand(io streams) *cli.Command {
 			"and ZKCTL_EVENT_PATH in its environment; events that come while it runs wait. A\n" +
 			"COMMAND that fails is reported on stderr and the watch goes on; one that cannot run\n" +
 			"ends the watch (126, or 127 when not found).\n\n" +
-			supervisedDescription,
+			zkctl.SupervisedDescription,
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"R"}, Usage: "watch the whole subtree"},
@@ -49,19 +50,19 @@ type watchEvent struct {
 	hasData  bool
 }
 
-func watch(c *cli.Context, io streams) error {
-	own, argv := commandArgs(c)
-	if err := onePath("watch", own); err != nil {
+func watch(c *cli.Context, io zkctl.Streams) error {
+	own, argv := zkctl.CommandArgs(c)
+	if err := zkctl.OnePath("watch", own); err != nil {
 		return err
 	}
 	p := own[0]
 	if err := backend.ValidatePath(p); err != nil {
-		return usageError{err}
+		return zkctl.UsageError{Err: err}
 	}
 	if c.Int("count") < 0 {
-		return usagef("watch: --count %d: want 0 or more", c.Int("count"))
+		return zkctl.Usagef("watch: --count %d: want 0 or more", c.Int("count"))
 	}
-	client, err := connect(c)
+	client, err := zkctl.Connect(c)
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func watch(c *cli.Context, io streams) error {
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && c.Context.Err() == nil {
-			return noSession(c, c.Duration("request-timeout"))
+			return zkctl.NoSession(c, c.Duration("request-timeout"))
 		}
 		return err
 	}
@@ -82,26 +83,26 @@ func watch(c *cli.Context, io streams) error {
 	handle := func(ev watchEvent) error {
 		if len(argv) > 0 {
 			env := []string{"ZKCTL_EVENT_TYPE=" + ev.Type, "ZKCTL_EVENT_PATH=" + ev.Path}
-			err := runChild(ctx, io, argv, env, nil, nil, c.Duration("grace"))
-			var ee exitError
+			err := zkctl.RunChild(ctx, io, argv, env, nil, nil, c.Duration("grace"))
+			var ee zkctl.StatusError
 			switch {
 			case err == nil:
-			case errors.As(err, &ee) && (ee.code == ExitNotFound || ee.code == ExitCannotRun || ee.code == ExitInterrupted):
+			case errors.As(err, &ee) && (ee.Code == zkctl.ExitNotFound || ee.Code == zkctl.ExitCannotRun || ee.Code == zkctl.ExitInterrupted):
 				return err
 			default:
-				fmt.Fprintf(io.err, "zkctl: watch: %s for %s %s: %v\n", argv[0], ev.Type, ev.Path, err)
+				fmt.Fprintf(io.Err, "zkctl: watch: %s for %s %s: %v\n", argv[0], ev.Type, ev.Path, err)
 			}
-		} else if jsonOut(c) {
+		} else if zkctl.JSONOutput(c) {
 			if ev.hasData {
-				nj := nodeJSON{}
-				dataJSON(&nj, ev.data)
+				nj := zkctl.NodeJSON{}
+				zkctl.DataJSON(&nj, ev.data)
 				ev.Data, ev.Encoding = nj.Data, nj.Encoding
 			}
-			if err := emit(io.out, ev); err != nil {
+			if err := zkctl.Emit(io.Out, ev); err != nil {
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.out, "%s %s\n", ev.Type, ev.Path)
+			fmt.Fprintf(io.Out, "%s %s\n", ev.Type, ev.Path)
 		}
 		n++
 		if max := c.Int("count"); max > 0 && n >= max {
@@ -119,7 +120,7 @@ func watch(c *cli.Context, io streams) error {
 		return nil
 	case c.Context.Err() != nil && errors.Is(err, context.Canceled):
 		// Interrupted: the usual end of a watch, nothing to explain.
-		return exitError{ExitInterrupted, nil}
+		return zkctl.StatusError{Code: zkctl.ExitInterrupted}
 	}
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // watchTBuffer is a buffer safe to write from zkctl while the test reads it.
@@ -155,8 +156,8 @@ func TestWatchNode(t *testing.T) {
 			_, err = s.Create(ctx, "/w", []byte("back"), backend.Persistent)
 			watchTMust(t, err)
 			watchTUntil(t, r, "created", nil, watchTHas("created /w"))
-			if code := r.stop(t); code != ExitInterrupted {
-				t.Fatalf("interrupted watch: exit %d, want %d", code, ExitInterrupted)
+			if code := r.stop(t); code != zkctl.ExitInterrupted {
+				t.Fatalf("interrupted watch: exit %d, want %d", code, zkctl.ExitInterrupted)
 			}
 			for _, l := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
 				if f := strings.Fields(l); len(f) != 2 || f[1] != "/w" {
@@ -178,7 +179,7 @@ func TestWatchJSONAndCount(t *testing.T) {
 			r := watchTStart(t, "--endpoints", ep, "-o", "json", "watch", "/j", "-n", "1")
 			set := func(i int) { s.Set(ctx, "/j", []byte{0xff, byte(i)}, backend.AnyVersion) }
 			watchTUntil(t, r, "the end after one event", set, func(string) bool { return r.ended() })
-			if code := r.wait(t); code != ExitOK {
+			if code := r.wait(t); code != zkctl.ExitOK {
 				t.Fatalf("watch -n 1: exit %d (stderr %q), want 0", code, r.err.String())
 			}
 			lines := strings.Split(strings.TrimSpace(r.out.String()), "\n")
@@ -225,8 +226,8 @@ func TestWatchRecursive(t *testing.T) {
 			if strings.Contains(r.out.String(), `"type":"created","path":"/r/old"`) {
 				t.Errorf("watch -R reported the initial state as changes: %q", r.out.String())
 			}
-			if code := r.stop(t); code != ExitInterrupted {
-				t.Fatalf("interrupted watch -R: exit %d, want %d", code, ExitInterrupted)
+			if code := r.stop(t); code != zkctl.ExitInterrupted {
+				t.Fatalf("interrupted watch -R: exit %d, want %d", code, zkctl.ExitInterrupted)
 			}
 		})
 	}
@@ -246,7 +247,7 @@ func TestWatchRecursiveCount(t *testing.T) {
 			r := watchTStart(t, "--endpoints", ep, "watch", "-R", "-n", "2", "/rc")
 			set := func(i int) { s.Set(ctx, "/rc", []byte(fmt.Sprint(i)), backend.AnyVersion) }
 			watchTUntil(t, r, "the end after two events", set, func(string) bool { return r.ended() })
-			if code := r.wait(t); code != ExitOK {
+			if code := r.wait(t); code != zkctl.ExitOK {
 				t.Fatalf("watch -R -n 2: exit %d (stderr %q), want 0", code, r.err.String())
 			}
 			if lines := strings.Split(strings.TrimSpace(r.out.String()), "\n"); len(lines) != 2 {
@@ -273,15 +274,15 @@ func TestWatchCommand(t *testing.T) {
 			if !strings.Contains(r.err.String(), "exit status 3") {
 				t.Errorf("a failing command was not reported: stderr %q", r.err.String())
 			}
-			if code := r.stop(t); code != ExitInterrupted {
-				t.Fatalf("interrupted watch: exit %d, want %d", code, ExitInterrupted)
+			if code := r.stop(t); code != zkctl.ExitInterrupted {
+				t.Fatalf("interrupted watch: exit %d, want %d", code, zkctl.ExitInterrupted)
 			}
 
 			// A command that is not found ends the watch with 127.
 			r = watchTStart(t, "--endpoints", ep, "watch", "/c", "--", "/nonexistent/zkctl-test-cmd")
 			watchTUntil(t, r, "the watch to end", set, func(string) bool { return r.ended() })
-			if code := r.wait(t); code != ExitNotFound {
-				t.Fatalf("watch with a missing command: exit %d (stderr %q), want %d", code, r.err.String(), ExitNotFound)
+			if code := r.wait(t); code != zkctl.ExitNotFound {
+				t.Fatalf("watch with a missing command: exit %d (stderr %q), want %d", code, r.err.String(), zkctl.ExitNotFound)
 			}
 		})
 	}
@@ -294,14 +295,14 @@ func TestWatchBadInput(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"no path", []string{"watch"}, ExitUsage},
-		{"a bad path", []string{"watch", "rel"}, ExitUsage},
-		{"an extra argument", []string{"watch", "/a", "extra"}, ExitUsage},
-		{"a bad flag", []string{"watch", "--bogus", "/a"}, ExitUsage},
-		{"a negative count", []string{"watch", "-n", "-1", "/a"}, ExitUsage},
-		{"only a command", []string{"watch", "--", "true"}, ExitUsage},
+		{"no path", []string{"watch"}, zkctl.ExitUsage},
+		{"a bad path", []string{"watch", "rel"}, zkctl.ExitUsage},
+		{"an extra argument", []string{"watch", "/a", "extra"}, zkctl.ExitUsage},
+		{"a bad flag", []string{"watch", "--bogus", "/a"}, zkctl.ExitUsage},
+		{"a negative count", []string{"watch", "-n", "-1", "/a"}, zkctl.ExitUsage},
+		{"only a command", []string{"watch", "--", "true"}, zkctl.ExitUsage},
 	} {
-		dumpTWant(t, zkctl(t, "", append([]string{"--endpoints", ep}, tt.args...)...), tt.code, "watch with "+tt.what)
+		dumpTWant(t, zkctlRun(t, "", append([]string{"--endpoints", ep}, tt.args...)...), tt.code, "watch with "+tt.what)
 	}
-	dumpTWant(t, zkctl(t, "", "--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "watch", "/a"), ExitUnavailable, "watch of an unreachable cluster")
+	dumpTWant(t, zkctlRun(t, "", "--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "watch", "/a"), zkctl.ExitUnavailable, "watch of an unreachable cluster")
 }

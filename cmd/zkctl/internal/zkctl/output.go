@@ -1,4 +1,4 @@
-package main
+package zkctl
 
 import (
 	"encoding/base64"
@@ -13,11 +13,11 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 )
 
-// jsonOut reports whether -o json was asked for.
-func jsonOut(c *cli.Context) bool { return c.String("output") == "json" }
+// JSONOutput reports whether -o json was asked for.
+func JSONOutput(c *cli.Context) bool { return c.String("output") == "json" }
 
 // emit writes v as one line of JSON (NDJSON for streams).
-func emit(w io.Writer, v any) error {
+func Emit(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -26,8 +26,8 @@ func emit(w io.Writer, v any) error {
 	return err
 }
 
-// statJSON is a Stat as zkctl prints it.
-type statJSON struct {
+// StatJSON is a Stat as zkctl prints it.
+type StatJSON struct {
 	Version        int32     `json:"version"`
 	CVersion       int32     `json:"cversion"`
 	CreateToken    int64     `json:"create_token"`
@@ -39,20 +39,20 @@ type statJSON struct {
 	Modified       time.Time `json:"modified"`
 }
 
-func toStatJSON(st backend.Stat) statJSON {
-	return statJSON{st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren, st.Created, st.Modified}
+func ToStatJSON(st backend.Stat) StatJSON {
+	return StatJSON{st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren, st.Created, st.Modified}
 }
 
-// nodeJSON is a node as zkctl prints it: data as text when it is UTF-8,
+// NodeJSON is a node as zkctl prints it: data as text when it is UTF-8,
 // else base64 with "encoding":"base64".
-type nodeJSON struct {
+type NodeJSON struct {
 	Path     string    `json:"path"`
 	Data     *string   `json:"data,omitempty"`
 	Encoding string    `json:"encoding,omitempty"`
-	Stat     *statJSON `json:"stat,omitempty"`
+	Stat     *StatJSON `json:"stat,omitempty"`
 }
 
-func dataJSON(n *nodeJSON, data []byte) {
+func DataJSON(n *NodeJSON, data []byte) {
 	s := string(data)
 	if !utf8.Valid(data) {
 		s = base64.StdEncoding.EncodeToString(data)
@@ -61,7 +61,7 @@ func dataJSON(n *nodeJSON, data []byte) {
 	n.Data = &s
 }
 
-func printStat(w io.Writer, st backend.Stat) {
+func PrintStat(w io.Writer, st backend.Stat) {
 	fmt.Fprintf(w, "version = %d\ncversion = %d\ncreate_token = %d\nmodify_token = %d\nephemeral_owner = %#x\ndata_length = %d\nnum_children = %d\ncreated = %s\nmodified = %s\n",
 		st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren,
 		st.Created.UTC().Format(time.RFC3339Nano), st.Modified.UTC().Format(time.RFC3339Nano))

@@ -1,4 +1,4 @@
-package main
+package zkctl
 
 import (
 	"strings"
@@ -6,8 +6,8 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 )
 
-// aclUsage is the --acl flag's help.
-const aclUsage = "ZooKeeper: the ACL of the nodes zkctl creates: open (world:anyone:cdrwa), " +
+// ACLUsage is the --acl flag's help.
+const ACLUsage = "ZooKeeper: the ACL of the nodes zkctl creates: open (world:anyone:cdrwa), " +
 	"creator (auth::cdrwa: the --user only) or SCHEME:ID:PERMS entries with PERMS from cdrwa, comma-separated " +
 	"(e.g. creator,world:anyone:r); default creator with --user, open without"
 
@@ -20,13 +20,13 @@ var aclPerms = map[rune]int32{
 	'a': backend.PermAdmin,
 }
 
-// parseACL reads an --acl value: comma-separated entries, each "open"
+// ParseACL reads an --acl value: comma-separated entries, each "open"
 // (backend.OpenACL), "creator" (backend.CreatorAllACL) or SCHEME:ID:PERMS
 // as zkCli's setAcl takes them: the scheme up to the first colon, the
 // permissions (letters of cdrwa) after the last, the ID in between (a
 // digest ID "user:base64-hash" has a colon of its own; the auth scheme's
 // ID is empty). An empty value is nil: the client's default.
-func parseACL(v string) ([]backend.ACL, error) {
+func ParseACL(v string) ([]backend.ACL, error) {
 	if strings.TrimSpace(v) == "" {
 		return nil, nil
 	}
@@ -44,19 +44,19 @@ func parseACL(v string) ([]backend.ACL, error) {
 		scheme, rest, ok1 := strings.Cut(e, ":")
 		i := strings.LastIndex(rest, ":")
 		if !ok1 || i < 0 || scheme == "" {
-			return nil, usagef("--acl entry %q: want open, creator or SCHEME:ID:PERMS (e.g. world:anyone:r)", e)
+			return nil, Usagef("--acl entry %q: want open, creator or SCHEME:ID:PERMS (e.g. world:anyone:r)", e)
 		}
 		id, letters := rest[:i], rest[i+1:]
 		var perms int32
 		for _, l := range letters {
 			p, ok := aclPerms[l]
 			if !ok {
-				return nil, usagef("--acl entry %q: permission %q is not one of c, d, r, w, a", e, l)
+				return nil, Usagef("--acl entry %q: permission %q is not one of c, d, r, w, a", e, l)
 			}
 			perms |= p
 		}
 		if perms == 0 {
-			return nil, usagef("--acl entry %q: no permissions (letters of cdrwa)", e)
+			return nil, Usagef("--acl entry %q: no permissions (letters of cdrwa)", e)
 		}
 		acl = append(acl, backend.ACL{Perms: perms, Scheme: scheme, ID: id})
 	}

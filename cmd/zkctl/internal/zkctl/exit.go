@@ -1,4 +1,4 @@
-package main
+package zkctl
 
 import (
 	"context"
@@ -33,37 +33,37 @@ const (
 	ExitNotFound     = 127 // the command was not found
 )
 
-// usageError marks errors in how zkctl was called.
-type usageError struct{ err error }
+// UsageError marks errors in how zkctl was called.
+type UsageError struct{ Err error }
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+func Usagef(format string, args ...any) error { return UsageError{fmt.Errorf(format, args...)} }
 
-// exitError carries an exact exit code (a wrapped child's status).
-type exitError struct {
-	code int
-	err  error
+// StatusError carries an exact exit code (a wrapped child's status).
+type StatusError struct {
+	Code int
+	Err  error
 }
 
-func (e exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
+func (e StatusError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
 	}
-	return e.err.Error()
+	return e.Err.Error()
 }
-func (e exitError) Unwrap() error { return e.err }
+func (e StatusError) Unwrap() error { return e.Err }
 
-// exitCode maps an error returned by a command to zkctl's exit code.
-func exitCode(ctx context.Context, err error) int {
-	var ee exitError
-	var ue usageError
+// ExitCode maps an error returned by a command to zkctl's exit code.
+func ExitCode(ctx context.Context, err error) int {
+	var ee StatusError
+	var ue UsageError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ee):
-		return ee.code
+		return ee.Code
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.As(err, &ue), errors.Is(err, backend.ErrBadPath):

@@ -1,4 +1,4 @@
-package main
+package zkctl
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 // it says the command was stopped from outside.
 const ExitLockLost = 124
 
-// supervisedDescription is what the help of the commands that run a
-// COMMAND says about how it runs (see runChild).
-const supervisedDescription = "COMMAND runs in a process group of its own, watched by a small supervisor process\n" +
+// SupervisedDescription is what the help of the commands that run a
+// COMMAND says about how it runs (see RunChild).
+const SupervisedDescription = "COMMAND runs in a process group of its own, watched by a small supervisor process\n" +
 	"(zkctl itself, run again). If zkctl dies, however it ends (SIGKILL, the OOM killer, a\n" +
 	"crash), the supervisor kills the whole group at once with SIGKILL: the command never\n" +
 	"outlives zkctl. When COMMAND exits, whatever it left running in its group is killed\n" +
@@ -27,10 +27,10 @@ const supervisedDescription = "COMMAND runs in a process group of its own, watch
 	"supervisor itself dies, the kernel kills COMMAND on Linux, and zkctl kills the group\n" +
 	"and exits 125 (on other Unix systems only zkctl, if it still runs)."
 
-// runChild runs argv with extra environment while lost stays open. If lost
+// RunChild runs argv with extra environment while lost stays open. If lost
 // closes first, or ctx ends (zkctl was interrupted), the child's process
 // group gets SIGTERM and, after grace, SIGKILL. It returns the child's exit
-// status as an exitError (0 as nil), ExitLockLost when the child was
+// status as an StatusError (0 as nil), ExitLockLost when the child was
 // stopped for a loss, ExitInterrupted when zkctl was interrupted, and
 // 126/127 when the command could not run.
 //
@@ -39,15 +39,15 @@ const supervisedDescription = "COMMAND runs in a process group of its own, watch
 // a grandchild that keeps our output open cannot hold zkctl up; killed
 // with its group if zkctl dies, however (SIGKILL, a crash); and with its
 // group killed when it exits, since what it left would run on unwatched.
-func runChild(ctx context.Context, io streams, argv []string, env []string, lost <-chan struct{}, why func() error, grace time.Duration) error {
-	child, err := supervisor.Start(argv, append(os.Environ(), env...), io.in, io.out, io.err, grace)
+func RunChild(ctx context.Context, io Streams, argv []string, env []string, lost <-chan struct{}, why func() error, grace time.Duration) error {
+	child, err := supervisor.Start(argv, append(os.Environ(), env...), io.In, io.Out, io.Err, grace)
 	switch {
 	case errors.Is(err, supervisor.ErrNotFound):
-		return exitError{ExitNotFound, fmt.Errorf("%s: command not found", argv[0])}
+		return StatusError{ExitNotFound, fmt.Errorf("%s: command not found", argv[0])}
 	case errors.Is(err, supervisor.ErrCannotRun):
-		return exitError{ExitCannotRun, fmt.Errorf("%s: cannot run: %w", argv[0], err)}
+		return StatusError{ExitCannotRun, fmt.Errorf("%s: cannot run: %w", argv[0], err)}
 	case err != nil:
-		return exitError{ExitWrapperError, fmt.Errorf("%s: %w", argv[0], err)}
+		return StatusError{ExitWrapperError, fmt.Errorf("%s: %w", argv[0], err)}
 	}
 	defer child.Close()
 
@@ -56,9 +56,9 @@ func runChild(ctx context.Context, io streams, argv []string, env []string, lost
 	case <-child.Done():
 		return childStatus(child.Wait())
 	case <-lost:
-		stopped = exitError{ExitLockLost, fmt.Errorf("stopped %s: %w", argv[0], why())}
+		stopped = StatusError{ExitLockLost, fmt.Errorf("stopped %s: %w", argv[0], why())}
 	case <-ctx.Done():
-		stopped = exitError{ExitInterrupted, fmt.Errorf("interrupted: stopped %s", argv[0])}
+		stopped = StatusError{ExitInterrupted, fmt.Errorf("interrupted: stopped %s", argv[0])}
 	}
 	child.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
@@ -69,7 +69,7 @@ func runChild(ctx context.Context, io streams, argv []string, env []string, lost
 		child.Signal(syscall.SIGKILL)
 	}
 	if _, err := child.Wait(); err != nil {
-		return exitError{ExitWrapperError, err}
+		return StatusError{ExitWrapperError, err}
 	}
 	return stopped
 }
@@ -80,9 +80,9 @@ func runChild(ctx context.Context, io streams, argv []string, env []string, lost
 func childStatus(st supervisor.Status, err error) error {
 	switch {
 	case err != nil:
-		return exitError{ExitWrapperError, err}
+		return StatusError{ExitWrapperError, err}
 	case st.Code == 0:
 		return nil
 	}
-	return exitError{st.Code, nil}
+	return StatusError{st.Code, nil}
 }

@@ -1,4 +1,4 @@
-package main
+package walk
 
 import (
 	"context"
@@ -11,24 +11,25 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
-// defaultWorkers is how many calls the bulk commands (tree, find, grep,
+// DefaultWorkers is how many calls the bulk commands (tree, find, grep,
 // dump, restore, cp) keep in flight at once.
-const defaultWorkers = 32
+const DefaultWorkers = 32
 
-// checkWorkers refuses a --workers below 1.
-func checkWorkers(c *cli.Context) error {
+// CheckWorkers refuses a --workers below 1.
+func CheckWorkers(c *cli.Context) error {
 	if w := c.Int("workers"); w < 1 {
-		return usagef("%s: --workers %d: want 1 or more", c.Command.Name, w)
+		return zkctl.Usagef("%s: --workers %d: want 1 or more", c.Command.Name, w)
 	}
 	return nil
 }
 
-// forEach calls fn for every index in [0, n) on at most workers goroutines
+// ForEach calls fn for every index in [0, n) on at most workers goroutines
 // and returns the first error; after an error the remaining calls are not
 // made and the ctx given to the running ones is cancelled.
-func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+func ForEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return nil
 	}
@@ -64,26 +65,26 @@ func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i
 	return ctx.Err()
 }
 
-// treeNode is one node a walk read.
-type treeNode struct {
+// Node is one node a walk read.
+type Node struct {
 	Path  string // absolute path, in the session's namespace
 	Depth int    // 0 for the walk's root
 	Data  []byte // nil unless the walk read data
 	Stat  backend.Stat
 }
 
-// walkOptions say what a walk reads.
-type walkOptions struct {
-	data    bool                   // read each node's data (Get), not only its stat
-	workers int                    // calls in flight; defaultWorkers when 0
-	skip    func(p string) bool    // leaves out p and its subtree
-	onNode  func(n int)            // called with the count of nodes read so far
-	limit   func(tn treeNode) bool // nil, or false to stop descending below tn
-	// listTimeout bounds a listing through WatchTree (see readTree); 0: ctx alone.
-	listTimeout time.Duration
+// Options say what a walk reads.
+type Options struct {
+	Data    bool                // read each node's data (Get), not only its stat
+	Workers int                 // calls in flight; DefaultWorkers when 0
+	Skip    func(p string) bool // leaves out p and its subtree
+	OnNode  func(n int)         // called with the count of nodes read so far
+	Limit   func(tn Node) bool  // nil, or false to stop descending below tn
+	// ListTimeout bounds a listing through WatchTree (see Tree); 0: ctx alone.
+	ListTimeout time.Duration
 }
 
-// readTree reads the subtree at root level by level, with opts.workers
+// Tree reads the subtree at root level by level, with opts.Workers
 // calls in flight, and returns its nodes sorted by path, so that every
 // parent comes before its children. It is not a snapshot: nodes created
 // or deleted during the walk may or may not be in it; a node that vanishes
@@ -93,27 +94,27 @@ type walkOptions struct {
 // listing instead: one range read per level at one revision (so it is a
 // snapshot there), rather than a read per node. On ZooKeeper WatchTree
 // would set a watch on every node, so the walk reads node by node.
-func readTree(ctx context.Context, s backend.Session, root string, opts walkOptions) ([]treeNode, error) {
-	if opts.workers <= 0 {
-		opts.workers = defaultWorkers
+func Tree(ctx context.Context, s backend.Session, root string, opts Options) ([]Node, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
 	}
-	if opts.data && opts.limit == nil && s.Capabilities().Backend == "etcd" {
+	if opts.Data && opts.Limit == nil && s.Capabilities().Backend == "etcd" {
 		return readTreeListing(ctx, s, root, opts)
 	}
 	var (
 		mu    sync.Mutex
-		all   []treeNode
+		all   []Node
 		count atomic.Int64
 	)
 	level := []string{root}
 	for depth := 0; len(level) > 0; depth++ {
 		var next []string
-		err := forEach(ctx, len(level), opts.workers, func(ctx context.Context, i int) error {
+		err := ForEach(ctx, len(level), opts.Workers, func(ctx context.Context, i int) error {
 			p := level[i]
-			tn := treeNode{Path: p, Depth: depth}
+			tn := Node{Path: p, Depth: depth}
 			var kids []string
 			var err error
-			if opts.data {
+			if opts.Data {
 				tn.Data, tn.Stat, err = s.Get(ctx, p)
 				if err == nil && tn.Stat.NumChildren > 0 {
 					kids, _, err = s.Children(ctx, p)
@@ -128,19 +129,19 @@ func readTree(ctx context.Context, s backend.Session, root string, opts walkOpti
 				return err
 			}
 			slices.Sort(kids)
-			descend := opts.limit == nil || opts.limit(tn)
+			descend := opts.Limit == nil || opts.Limit(tn)
 			mu.Lock()
 			all = append(all, tn)
 			if descend {
 				for _, k := range kids {
-					if c := backend.Join(p, k); opts.skip == nil || !opts.skip(c) {
+					if c := backend.Join(p, k); opts.Skip == nil || !opts.Skip(c) {
 						next = append(next, c)
 					}
 				}
 			}
 			mu.Unlock()
-			if opts.onNode != nil {
-				opts.onNode(int(count.Add(1)))
+			if opts.OnNode != nil {
+				opts.OnNode(int(count.Add(1)))
 			}
 			return nil
 		})
@@ -149,15 +150,15 @@ func readTree(ctx context.Context, s backend.Session, root string, opts walkOpti
 		}
 		level = next
 	}
-	return sortedTreeNodes(all), nil
+	return Sorted(all), nil
 }
 
 // readTreeListing reads the subtree at root from WatchTree's initial state
 // and stops the watch.
-func readTreeListing(ctx context.Context, s backend.Session, root string, opts walkOptions) ([]treeNode, error) {
+func readTreeListing(ctx context.Context, s backend.Session, root string, opts Options) ([]Node, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	if opts.listTimeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, opts.listTimeout)
+	if opts.ListTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, opts.ListTimeout)
 	}
 	defer cancel()
 	events, err := s.WatchTree(ctx, root)
@@ -169,25 +170,25 @@ func readTreeListing(ctx context.Context, s backend.Session, root string, opts w
 		for range events {
 		}
 	}()
-	var all []treeNode
+	var all []Node
 	skipped := map[string]bool{}
 	rootDepth := backend.Depth(root)
 	for ev := range events {
 		switch ev.Type {
 		case backend.NodeAdded:
-			if ev.Path != root && (skipped[backend.Parent(ev.Path)] || (opts.skip != nil && opts.skip(ev.Path))) {
+			if ev.Path != root && (skipped[backend.Parent(ev.Path)] || (opts.Skip != nil && opts.Skip(ev.Path))) {
 				skipped[ev.Path] = true
 				continue
 			}
-			all = append(all, treeNode{Path: ev.Path, Depth: backend.Depth(ev.Path) - rootDepth, Data: ev.Data, Stat: ev.Stat})
-			if opts.onNode != nil {
-				opts.onNode(len(all))
+			all = append(all, Node{Path: ev.Path, Depth: backend.Depth(ev.Path) - rootDepth, Data: ev.Data, Stat: ev.Stat})
+			if opts.OnNode != nil {
+				opts.OnNode(len(all))
 			}
 		case backend.TreeInitialized:
 			if len(all) == 0 || all[0].Path != root {
 				return nil, backend.Errorf("read-tree", root, backend.ErrNoNode, nil)
 			}
-			return sortedTreeNodes(all), nil
+			return Sorted(all), nil
 		case backend.TreeEnded:
 			if ev.Err != nil {
 				return nil, ev.Err
@@ -201,16 +202,16 @@ func readTreeListing(ctx context.Context, s backend.Session, root string, opts w
 	return nil, backend.Errorf("read-tree", root, backend.ErrClosed, s.Err())
 }
 
-// sortedTreeNodes sorts nodes in place by comparePaths and returns them.
-func sortedTreeNodes(nodes []treeNode) []treeNode {
-	slices.SortFunc(nodes, func(a, b treeNode) int { return comparePaths(a.Path, b.Path) })
+// Sorted sorts nodes in place by ComparePaths and returns them.
+func Sorted(nodes []Node) []Node {
+	slices.SortFunc(nodes, func(a, b Node) int { return ComparePaths(a.Path, b.Path) })
 	return nodes
 }
 
-// comparePaths orders paths component by component, so that a node comes
+// ComparePaths orders paths component by component, so that a node comes
 // right before its subtree ("/a", "/a/b", "/a-b"): the order of a
 // depth-first walk with sorted children.
-func comparePaths(a, b string) int {
+func ComparePaths(a, b string) int {
 	for {
 		ai, bi := indexSlash(a), indexSlash(b)
 		if c := compareStrings(a[:ai], b[:bi]); c != 0 {

@@ -1,4 +1,4 @@
-package main
+package zkctl
 
 import (
 	"fmt"
@@ -12,35 +12,35 @@ import (
 
 // cluster is a parsed --endpoints value: which backend, which servers, and
 // the namespace every path is rooted under.
-type cluster struct {
+type Cluster struct {
 	Backend   string // "zk" or "etcd"
 	Servers   []string
 	Namespace string
 }
 
-// parseEndpoints reads "zk://h1:2181,h2:2181/app" or "etcd://h1:2379/app".
+// ParseEndpoints reads "zk://h1:2181,h2:2181/app" or "etcd://h1:2379/app".
 // Credentials in the URL ("etcd://bob:pw@h1:2379") are refused: a password
 // there shows in ps and in every message naming the cluster; --user with
 // ZKCTL_PASSWORD or --password-file carries them instead. Its errors name
-// the endpoints redacted (redactEndpoints).
-func parseEndpoints(v string) (cluster, error) {
-	shown := redactEndpoints(v)
+// the endpoints redacted (RedactEndpoints).
+func ParseEndpoints(v string) (Cluster, error) {
+	shown := RedactEndpoints(v)
 	scheme, rest, ok := strings.Cut(strings.TrimSpace(v), "://")
 	if !ok {
-		return cluster{}, usagef("endpoints %q: want zk://host:port[,host:port...][/namespace] or etcd://...", shown)
+		return Cluster{}, Usagef("endpoints %q: want zk://host:port[,host:port...][/namespace] or etcd://...", shown)
 	}
-	var c cluster
+	var c Cluster
 	switch strings.ToLower(scheme) {
 	case "zk", "zookeeper":
 		c.Backend = "zk"
 	case "etcd":
 		c.Backend = "etcd"
 	default:
-		return cluster{}, usagef("endpoints %q: unknown scheme %q (zk or etcd)", shown, scheme)
+		return Cluster{}, Usagef("endpoints %q: unknown scheme %q (zk or etcd)", shown, scheme)
 	}
 	hosts, ns, _ := strings.Cut(rest, "/")
 	if strings.Contains(hosts, "@") {
-		return cluster{}, usagef("endpoints %q: credentials do not belong in the URL; use --user, with ZKCTL_PASSWORD or --password-file", shown)
+		return Cluster{}, Usagef("endpoints %q: credentials do not belong in the URL; use --user, with ZKCTL_PASSWORD or --password-file", shown)
 	}
 	c.Namespace = "/" + ns
 	if ns == "" {
@@ -52,33 +52,33 @@ func parseEndpoints(v string) (cluster, error) {
 		}
 	}
 	if err := backend.ValidatePath(c.Namespace); err != nil {
-		return cluster{}, usageError{fmt.Errorf("endpoints %q: namespace: %w", shown, err)}
+		return Cluster{}, UsageError{fmt.Errorf("endpoints %q: namespace: %w", shown, err)}
 	}
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			server, err := checkServer(h, c.Backend)
 			if err != nil {
-				return cluster{}, usagef("endpoints %q: %v", shown, err)
+				return Cluster{}, Usagef("endpoints %q: %v", shown, err)
 			}
 			c.Servers = append(c.Servers, server)
 		}
 	}
 	if len(c.Servers) == 0 {
-		return cluster{}, usagef("endpoints %q: no host", shown)
+		return Cluster{}, Usagef("endpoints %q: no host", shown)
 	}
 	return c, nil
 }
 
-// redacted stands for the credentials redactEndpoints removes.
+// redacted stands for the credentials RedactEndpoints removes.
 const redacted = "xxxxx"
 
-// redactEndpoints returns an --endpoints value fit to print: userinfo, the
+// RedactEndpoints returns an --endpoints value fit to print: userinfo, the
 // part of the host list up to its last '@' ("etcd://bob:pw@h1:2379/app"),
 // becomes "xxxxx" ("etcd://xxxxx@h1:2379/app"), user name and all. The
 // host list ends at the first '/' (a '/' in a password must be
 // percent-encoded, as in any URL). Every message naming the endpoints
 // prints them through it.
-func redactEndpoints(v string) string {
+func RedactEndpoints(v string) string {
 	prefix, rest := "", v
 	if i := strings.Index(v, "://"); i >= 0 {
 		prefix, rest = v[:i+3], v[i+3:]

@@ -1,4 +1,4 @@
-package main
+package zkctl
 
 import (
 	"fmt"
@@ -11,14 +11,14 @@ import (
 	"golang.org/x/term"
 )
 
-// progressEvery is how often a progress line is redrawn (a variable for tests).
-var progressEvery = 200 * time.Millisecond
+// ProgressEvery is how often a progress line is redrawn (a variable for tests).
+var ProgressEvery = 200 * time.Millisecond
 
 // progress draws "what: n/total nodes" on a terminal, redrawn in place,
 // while a long command runs. On anything that is not a terminal (a pipe,
 // a file, a test's buffer) it draws nothing. A nil *progress is valid and
 // does nothing.
-type progress struct {
+type Progress struct {
 	w     io.Writer
 	what  string
 	total atomic.Int64
@@ -29,24 +29,24 @@ type progress struct {
 }
 
 // isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// startProgress starts drawing on w if w is a terminal; the caller calls Stop.
-func startProgress(w io.Writer, what string) *progress {
-	if !isTerminal(w) {
+// StartProgress starts drawing on w if w is a terminal; the caller calls Stop.
+func StartProgress(w io.Writer, what string) *Progress {
+	if !IsTerminal(w) {
 		return nil
 	}
-	p := &progress{w: w, what: what, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &Progress{w: w, what: what, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.loop()
 	return p
 }
 
-func (p *progress) loop() {
+func (p *Progress) loop() {
 	defer close(p.done)
-	t := time.NewTicker(progressEvery)
+	t := time.NewTicker(ProgressEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -64,7 +64,7 @@ func (p *progress) loop() {
 }
 
 // Phase starts a new phase: a new label and total (0: unknown), count 0.
-func (p *progress) Phase(what string, total int) {
+func (p *Progress) Phase(what string, total int) {
 	if p == nil {
 		return
 	}
@@ -79,27 +79,27 @@ func (p *progress) Phase(what string, total int) {
 }
 
 // Set records that n nodes are done.
-func (p *progress) Set(n int) {
+func (p *Progress) Set(n int) {
 	if p != nil {
 		p.n.Store(int64(n))
 	}
 }
 
 // Add records that n more nodes are done.
-func (p *progress) Add(n int) {
+func (p *Progress) Add(n int) {
 	if p != nil {
 		p.n.Add(int64(n))
 	}
 }
 
 // Stop erases the progress line and stops drawing. Idempotent.
-func (p *progress) Stop() {
+func (p *Progress) Stop() {
 	if p != nil {
 		p.stopLoop()
 	}
 }
 
-func (p *progress) stopLoop() {
+func (p *Progress) stopLoop() {
 	p.once.Do(func() { close(p.stop) })
 	<-p.done
 }
