@@ -3,18 +3,11 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/app"
 )
 
-func main() { os.Exit(mainRun()) }
+//go:generate env ZKCTL_UPDATE_DOCS=1 go test -run TestReferenceUpToDate ./internal/app
 
-// mainRun is zkctl as a process: SIGINT and SIGTERM cancel the command's
-// context, and the exit code is returned for main to exit with.
-func mainRun() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
-}
+func main() { os.Exit(app.Main()) }

@@ -1,0 +1,180 @@
+package app
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
+)
+
+// demoMilestones are what the demo must narrate, in this order.
+var demoMilestones = []*regexp.Regexp{
+	regexp.MustCompile(`== 1\. Hot reload`),
+	regexp.MustCompile(`app +applies greeting = "hello"`),
+	regexp.MustCompile(`operator +publishes /config/greeting = "bonjour"`),
+	regexp.MustCompile(`app +applies greeting = "bonjour"`),
+	regexp.MustCompile(`app +applies greeting = "hola"`),
+	regexp.MustCompile(`== 2\. One lock, three workers`),
+	regexp.MustCompile(`worker-1 +holds the lock: fencing token \d+`),
+	regexp.MustCompile(`observer +queue of /locks/report: worker-1 holds .*, worker-2 waits .*, worker-3 waits`),
+	regexp.MustCompile(`worker-2 +holds the lock: fencing token \d+`),
+	regexp.MustCompile(`worker-3 +holds the lock: fencing token \d+`),
+	regexp.MustCompile(`== 3\. Fencing`),
+	regexp.MustCompile(`worker-a +holds the lock: fencing token \d+`),
+	regexp.MustCompile(`server +.*expires its session`),
+	regexp.MustCompile(`worker-b +holds the lock: fencing token \d+`),
+	regexp.MustCompile(`worker-a +guarded write refused: lock: .*lost`),
+	regexp.MustCompile(`storage +refuses worker-a's write: stale fencing token`),
+	regexp.MustCompile(`== 4\. Leader election`),
+	regexp.MustCompile(`node-1 +leads the scheduler: fencing token \d+`),
+	regexp.MustCompile(`observer +candidates of /election/scheduler: node-1 leads, node-2 follows, node-3 follows`),
+	regexp.MustCompile(`server +node-1 crashed: expires its session`),
+	regexp.MustCompile(`node-2 +leads the scheduler: fencing token \d+`),
+	regexp.MustCompile(`observer +leader of /election/scheduler: node-2, with token \d+ > \d+`),
+	regexp.MustCompile(`== done`),
+}
+
+var (
+	demoLine  = regexp.MustCompile(`^\[ *\d+\.\d\ds\] `)
+	demoToken = regexp.MustCompile(`^\[ *[\d.]+s\] (\S+) +(?:holds the lock|leads the scheduler): fencing token (\d+)$`)
+)
+
+// demoCheck checks a text run of the demo: every milestone in order, every
+// line timestamped, and the fencing tokens of the grants increasing in
+// the order they were granted (worker-1, -2, -3, worker-a, worker-b, then
+// the terms of node-1 and node-2).
+func demoCheck(t *testing.T, r result) {
+	t.Helper()
+	if r.code != zkctl.ExitOK {
+		t.Fatalf("demo: exit %d, stderr %q, stdout:\n%s", r.code, r.errOut, r.out)
+	}
+	// The old leader's loss may be narrated before or after the new leader.
+	if !regexp.MustCompile(`node-1 +stops leading: election: leadership lost`).MatchString(r.out) {
+		t.Fatalf("demo: the dead leader never stopped leading; stdout:\n%s", r.out)
+	}
+	rest := r.out
+	for _, m := range demoMilestones {
+		loc := m.FindStringIndex(rest)
+		if loc == nil {
+			t.Fatalf("demo: no %q after the milestones before it; stdout:\n%s", m, r.out)
+		}
+		rest = rest[loc[1]:]
+	}
+	var who []string
+	var tokens []int64
+	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		if line == "" {
+			continue
+		}
+		if !demoLine.MatchString(line) {
+			t.Errorf("demo: line without a timestamp: %q", line)
+		}
+		if m := demoToken.FindStringSubmatch(line); m != nil {
+			tok, err := strconv.ParseInt(m[2], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			who, tokens = append(who, m[1]), append(tokens, tok)
+		}
+	}
+	if want := []string{"worker-1", "worker-2", "worker-3", "worker-a", "worker-b", "node-1", "node-2"}; strings.Join(who, ",") != strings.Join(want, ",") {
+		t.Fatalf("demo: grants to %v, want %v", who, want)
+	}
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("demo: fencing tokens %v (to %v) do not increase", tokens, who)
+		}
+	}
+}
+
+// TestDemoEmbedded runs `zkctl demo` with nothing configured: it starts its
+// own etcd.
+func TestDemoEmbedded(t *testing.T) {
+	t.Setenv("ZKCTL_ENDPOINTS", "")
+	demoCheck(t, zkctlRun(t, "", "demo", "--pace", "0"))
+}
+
+// TestDemoZooKeeper runs the same demo against the real ZooKeeper, and
+// checks it leaves the namespace as it found it.
+func TestDemoZooKeeper(t *testing.T) {
+	ep := "zk://" + strings.Join(testenv.ZooKeeper(t), ",") + testenv.Namespace(t)
+	if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", "/mine", "keep"); r.code != zkctl.ExitOK {
+		t.Fatalf("create: exit %d (%q)", r.code, r.errOut)
+	}
+	demoCheck(t, zkctlRun(t, "", "--endpoints", ep, "demo", "--pace", "0"))
+	r := zkctlRun(t, "", "--endpoints", ep, "ls", "/")
+	if r.code != zkctl.ExitOK || strings.Fields(r.out)[0] != "mine" || len(strings.Fields(r.out)) != 1 {
+		t.Fatalf("ls / after the demo: exit %d, %q; want only mine (the demo's namespace removed)", r.code, r.out)
+	}
+}
+
+// TestDemoJSON: -o json narrates NDJSON events, the grants with their tokens.
+func TestDemoJSON(t *testing.T) {
+	ep := "etcd://" + strings.Join(testenv.Etcd(t), ",") + testenv.Namespace(t)
+	r := zkctlRun(t, "", "--endpoints", ep, "-o", "json", "demo", "--pace", "0")
+	if r.code != zkctl.ExitOK {
+		t.Fatalf("demo -o json: exit %d (%q)", r.code, r.errOut)
+	}
+	var tokens []int64
+	var steps []string
+	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		var ev struct {
+			ElapsedMS *int64 `json:"elapsed_ms"`
+			Step      string `json:"step"`
+			Title     string `json:"title"`
+			Who       string `json:"who"`
+			Msg       string `json:"msg"`
+			Token     int64  `json:"token"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.ElapsedMS == nil {
+			t.Fatalf("demo -o json line %q: %v (or no elapsed_ms)", line, err)
+		}
+		if ev.Title != "" {
+			steps = append(steps, ev.Step)
+		}
+		if ev.Token != 0 {
+			tokens = append(tokens, ev.Token)
+		}
+	}
+	if got := strings.Join(steps, ","); got != "1,2,3,4," {
+		t.Fatalf("demo -o json steps %q, want 1,2,3,4 and the end", got)
+	}
+	if len(tokens) != 7 {
+		t.Fatalf("demo -o json: %d tokens (%v), want 7", len(tokens), tokens)
+	}
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("demo -o json: tokens %v do not increase", tokens)
+		}
+	}
+}
+
+func TestDemoBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"demo", "--pace", "-1s"}, {"demo", "extra"}, {"--endpoints", "redis://x", "demo"}} {
+		if r := zkctlRun(t, "", args...); r.code != zkctl.ExitUsage {
+			t.Errorf("zkctl %v: exit %d (%q), want %d", args, r.code, r.errOut, zkctl.ExitUsage)
+		}
+	}
+}
+
+// TestDemoInterrupted: an interrupt in the middle of a step stops the demo
+// with the interrupted code, its embedded etcd and every goroutine gone
+// (TestMain checks for leaks).
+func TestDemoInterrupted(t *testing.T) {
+	t.Setenv("ZKCTL_ENDPOINTS", "")
+	for _, at := range []string{`== 2\.`, `worker-b +asks`, `node-3 +runs for leader`} {
+		demo := devStart(t, "demo", "--pace", "200ms")
+		demo.waitOut(t, regexp.MustCompile(`(`+at+`)`))
+		ep := regexp.MustCompile(`etcd at (127\.0\.0\.1:\d+)`).FindStringSubmatch(demo.out.String())
+		if code := demo.stop(t); code != zkctl.ExitInterrupted {
+			t.Fatalf("demo interrupted at %q: exit %d (stderr %q), want %d", at, code, demo.err, zkctl.ExitInterrupted)
+		}
+		if ep == nil || !devRefused(ep[1]) {
+			t.Fatalf("demo interrupted at %q: its etcd (%v) still serves", at, ep)
+		}
+	}
+}
