@@ -3,14 +3,14 @@ package app
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/tree"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
 // commands lists zkctl's commands in the order help shows them.
 func commands(io zkctl.Streams) []*cli.Command {
 	var cmds []*cli.Command
-	cmds = append(cmds, treeCommands(io)...)
-	cmds = append(cmds, treeViewCommands(io)...)
+	cmds = append(cmds, tree.Commands(io)...)
 	cmds = append(cmds, watchCommand(io))
 	cmds = append(cmds, dumpCommands(io)...)
 	cmds = append(cmds, lockCommand(io))

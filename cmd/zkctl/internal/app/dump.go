@@ -461,7 +461,7 @@ func parseDump(r io.Reader) (*dumpFile, error) {
 }
 
 func dump(c *cli.Context, io zkctl.Streams) error {
-	root, err := rootArg(c, 0, 1, "/")
+	root, err := zkctl.RootArg(c, 0, 1, "/")
 	if err != nil {
 		return err
 	}
@@ -720,7 +720,7 @@ func writeTree(c *cli.Context, io zkctl.Streams, s backend.Session, d *dumpFile,
 // round trips than one create each (etcd allows 128 writes in a
 // transaction; a create there writes two keys plus its parent's counter).
 const (
-	batchOps   = 50
+	batchOps   = walk.BatchOps
 	batchBytes = 256 << 10
 )
 

@@ -195,7 +195,7 @@ func dumpTCleanup(t *testing.T, s backend.Session, tree []dumpTNode, roots ...st
 			}
 		}
 		for _, root := range roots {
-			if err := removeTree(ctx, s, root, 16); err != nil && !errors.Is(err, backend.ErrNoNode) {
+			if err := walk.Remove(ctx, s, root, 16); err != nil && !errors.Is(err, backend.ErrNoNode) {
 				t.Errorf("removing %s: %v", root, err)
 			}
 		}

@@ -124,7 +124,7 @@ func electRun(c *cli.Context, io zkctl.Streams) error {
 
 // electionAt opens the session and the election named by the one argument.
 func electionAt(c *cli.Context) (context.Context, *election.Election, func(), error) {
-	p, err := pathArgs(c, 1, 1)
+	p, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -174,7 +174,7 @@ func electLeader(c *cli.Context, io zkctl.Streams) error {
 }
 
 func electObserve(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 1, 1)
+	p, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}

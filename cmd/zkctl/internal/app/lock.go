@@ -125,7 +125,7 @@ func lockRun(c *cli.Context, io zkctl.Streams) error {
 }
 
 func lockHolders(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 1, 1)
+	p, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}

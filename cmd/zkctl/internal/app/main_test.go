@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,89 +130,5 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if r := zkctlRun(t, ""); r.code != zkctl.ExitOK || !strings.Contains(r.out, "USAGE") {
 		t.Fatalf("no arguments: exit %d, stdout %q; want help", r.code, r.out)
-	}
-}
-
-func TestTreeCommands(t *testing.T) {
-	for name, ep := range clusters(t) {
-		t.Run(name, func(t *testing.T) {
-			e := func(args ...string) []string { return append([]string{"--endpoints", ep}, args...) }
-			want := func(r result, code int, what string) {
-				t.Helper()
-				if r.code != code {
-					t.Fatalf("%s: exit %d (stderr %q), want %d", what, r.code, r.errOut, code)
-				}
-				if code != zkctl.ExitOK && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
-					t.Fatalf("%s: error is not one line: %q", what, r.errOut)
-				}
-			}
-			want(zkctlRun(t, "", e("create", "-p", "/a/b", "hello")...), zkctl.ExitOK, "create -p")
-			r := zkctlRun(t, "", e("get", "/a/b")...)
-			want(r, zkctl.ExitOK, "get")
-			if r.out != "hello\n" {
-				t.Fatalf("get printed %q", r.out)
-			}
-			r = zkctlRun(t, "", e("get", "--raw", "/a/b")...)
-			if r.out != "hello" {
-				t.Fatalf("get --raw printed %q", r.out)
-			}
-			want(zkctlRun(t, "from stdin", e("set", "-v", "0", "/a/b", "-")...), zkctl.ExitOK, "set from stdin")
-			r = zkctlRun(t, "", e("-o", "json", "get", "--stat", "/a/b")...)
-			var n struct {
-				Path, Data string
-				Stat       struct{ Version int32 }
-			}
-			if err := json.Unmarshal([]byte(r.out), &n); err != nil || n.Data != "from stdin" || n.Stat.Version != 1 {
-				t.Fatalf("get -o json = %q (%v)", r.out, err)
-			}
-			want(zkctlRun(t, "", e("set", "-v", "0", "/a/b", "stale")...), zkctl.ExitConflict, "set with a stale version")
-			want(zkctlRun(t, "", e("create", "/a/b")...), zkctl.ExitConflict, "create existing")
-			want(zkctlRun(t, "", e("get", "/nope")...), zkctl.ExitNoNode, "get missing")
-			want(zkctlRun(t, "", e("get", "nope")...), zkctl.ExitUsage, "bad path")
-			want(zkctlRun(t, "", e("get", "--bogus", "/a")...), zkctl.ExitUsage, "bad flag")
-			want(zkctlRun(t, "", e("rm", "/a")...), zkctl.ExitConflict, "rm with children")
-			r = zkctlRun(t, "", e("create", "-s", "/a/s-")...)
-			want(r, zkctl.ExitOK, "create -s")
-			if !strings.HasPrefix(r.out, "/a/s-") || len(strings.TrimSpace(r.out)) != len("/a/s-")+10 {
-				t.Fatalf("create -s printed %q", r.out)
-			}
-			r = zkctlRun(t, "", e("ls", "/a")...)
-			if lines := strings.Fields(r.out); len(lines) != 2 || lines[0] != "b" {
-				t.Fatalf("ls printed %q", r.out)
-			}
-			r = zkctlRun(t, "", e("ls", "-R", "/")...)
-			if !strings.Contains(r.out, "/a/b\n") {
-				t.Fatalf("ls -R printed %q", r.out)
-			}
-			r = zkctlRun(t, "", e("ls", "-l", "/a")...)
-			if !strings.Contains(r.out, "NAME") || !strings.Contains(r.out, "10") {
-				t.Fatalf("ls -l printed %q", r.out)
-			}
-			r = zkctlRun(t, "", e("-o", "json", "stat", "/a")...)
-			if !strings.Contains(r.out, `"num_children":2`) {
-				t.Fatalf("stat -o json printed %q", r.out)
-			}
-			big := strings.Repeat("x", 2<<20)
-			r = zkctlRun(t, big, e("set", "/a/b", "-")...)
-			want(r, zkctl.ExitError, "data too large")
-			if !strings.Contains(r.errOut, "too large") {
-				t.Fatalf("data too large said %q", r.errOut)
-			}
-			want(zkctlRun(t, "", e("rm", "-r", "/a")...), zkctl.ExitOK, "rm -r")
-			want(zkctlRun(t, "", e("stat", "/a")...), zkctl.ExitNoNode, "stat removed")
-			want(zkctlRun(t, "", e("-o", "yaml", "stat", "/")...), zkctl.ExitUsage, "bad output format")
-		})
-	}
-}
-
-func TestUnreachable(t *testing.T) {
-	// Port 1 on loopback refuses connections.
-	r := zkctlRun(t, "", "--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "2s", "get", "/x")
-	if r.code != zkctl.ExitUnavailable {
-		t.Fatalf("unreachable etcd: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitUnavailable)
-	}
-	r = zkctlRun(t, "", "--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "get", "/x")
-	if r.code != zkctl.ExitUnavailable {
-		t.Fatalf("unreachable zk: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitUnavailable)
 	}
 }

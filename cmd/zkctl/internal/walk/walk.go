@@ -242,3 +242,69 @@ func compareStrings(a, b string) int {
 	}
 	return 0
 }
+
+// BatchOps is the most operations zkctl puts in one Multi: far fewer round
+// trips than one call each (etcd allows 128 writes in a transaction; a
+// create there writes two keys plus its parent's counter).
+const BatchOps = 50
+
+// Remove deletes the subtree at p (p itself too, unless it is "/"):
+// the deepest level first, many deletes at a time, then backend.DeleteAll
+// for whatever was created meanwhile. A node deleted by someone else
+// meanwhile is not an error.
+func Remove(ctx context.Context, s backend.Session, p string, workers int) error {
+	nodes, err := Tree(ctx, s, p, Options{Workers: workers})
+	if err != nil {
+		return err
+	}
+	var levels [][]string
+	for _, n := range nodes {
+		if n.Path == "/" {
+			continue
+		}
+		for len(levels) <= n.Depth {
+			levels = append(levels, nil)
+		}
+		levels[n.Depth] = append(levels[n.Depth], n.Path)
+	}
+	deleteOne := func(ctx context.Context, q string) error {
+		err := s.Delete(ctx, q, backend.AnyVersion)
+		if err == nil || errors.Is(err, backend.ErrNoNode) || errors.Is(err, backend.ErrNotEmpty) {
+			return nil // ErrNotEmpty: a child came meanwhile; DeleteAll takes both
+		}
+		return err
+	}
+	for d := len(levels) - 1; d >= 0; d-- {
+		level := levels[d]
+		// Multi batches of deletes; a batch that fails as a whole (a node
+		// changed under it) is done again one node at a time.
+		n := (len(level) + BatchOps - 1) / BatchOps
+		err := ForEach(ctx, n, workers, func(ctx context.Context, i int) error {
+			batch := level[i*BatchOps : min(len(level), (i+1)*BatchOps)]
+			if len(batch) > 1 {
+				ops := make([]backend.Op, len(batch))
+				for k, q := range batch {
+					ops[k] = backend.DeleteOp{Path: q, Version: backend.AnyVersion}
+				}
+				_, err := s.Multi(ctx, ops...)
+				var me *backend.MultiError
+				switch {
+				case err == nil:
+					return nil
+				case !errors.As(err, &me) && !errors.Is(err, backend.ErrTooLarge):
+					return err
+				}
+			}
+			for _, q := range batch {
+				if err := deleteOne(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return backend.DeleteAll(ctx, s, p)
+}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/zkrecipes/zkrecipes/backend"
 )
 
 // urfave/cli reads the global flags before the command name only, and a
@@ -179,4 +181,33 @@ func FlagTakesValue(f cli.Flag) bool {
 		return df.TakesValue()
 	}
 	return false
+}
+
+// PathArgs checks that the command got between min and max arguments
+// (flags may come among them: see positional) and that the first is a path.
+func PathArgs(c *cli.Context, min, max int) (string, error) {
+	args, err := Positional(c)
+	if err != nil {
+		return "", err
+	}
+	if n := len(args); n < min || n > max {
+		return "", Usagef("%s: want %s, got %d arguments", c.Command.Name, c.Command.ArgsUsage, n)
+	}
+	p := args[0]
+	if err := backend.ValidatePath(p); err != nil {
+		return "", UsageError{Err: err}
+	}
+	return p, nil
+}
+
+// RootArg reads an optional or required first argument that is a path.
+func RootArg(c *cli.Context, min, max int, def string) (string, error) {
+	args, err := Positional(c)
+	if err != nil {
+		return "", err
+	}
+	if len(args) == 0 && min == 0 {
+		return def, nil
+	}
+	return PathArgs(c, min, max)
 }

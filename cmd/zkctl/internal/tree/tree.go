@@ -1,8 +1,6 @@
-package app
+package tree
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -17,8 +15,14 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
-// treeCommands are the commands that read and write the tree.
-func treeCommands(io zkctl.Streams) []*cli.Command {
+// Commands are the tree commands: ls, get, set, create, rm, stat, then
+// tree, find and grep.
+func Commands(io zkctl.Streams) []*cli.Command {
+	return append(nodeCommands(io), viewCommands(io)...)
+}
+
+// nodeCommands are the commands that read and write nodes.
+func nodeCommands(io zkctl.Streams) []*cli.Command {
 	return []*cli.Command{
 		{
 			Name: "ls", Usage: "list the children of a node", ArgsUsage: "PATH",
@@ -72,23 +76,6 @@ func treeCommands(io zkctl.Streams) []*cli.Command {
 	}
 }
 
-// pathArgs checks that the command got between min and max arguments
-// (flags may come among them: see positional) and that the first is a path.
-func pathArgs(c *cli.Context, min, max int) (string, error) {
-	args, err := zkctl.Positional(c)
-	if err != nil {
-		return "", err
-	}
-	if n := len(args); n < min || n > max {
-		return "", zkctl.Usagef("%s: want %s, got %d arguments", c.Command.Name, c.Command.ArgsUsage, n)
-	}
-	p := args[0]
-	if err := backend.ValidatePath(p); err != nil {
-		return "", zkctl.UsageError{Err: err}
-	}
-	return p, nil
-}
-
 // dataArg reads the data argument: "-" is stdin.
 func dataArg(c *cli.Context, io zkctl.Streams, i int) ([]byte, error) {
 	args, err := zkctl.Positional(c)
@@ -116,7 +103,7 @@ func readAll(r io.Reader) ([]byte, error) {
 }
 
 func ls(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 1, 1)
+	p, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -189,7 +176,7 @@ func ls(c *cli.Context, io zkctl.Streams) error {
 }
 
 func get(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 1, 1)
+	p, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -224,7 +211,7 @@ func get(c *cli.Context, io zkctl.Streams) error {
 }
 
 func set(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 2, 2)
+	p, err := zkctl.PathArgs(c, 2, 2)
 	if err != nil {
 		return err
 	}
@@ -253,7 +240,7 @@ func set(c *cli.Context, io zkctl.Streams) error {
 }
 
 func create(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 1, 2)
+	p, err := zkctl.PathArgs(c, 1, 2)
 	if err != nil {
 		return err
 	}
@@ -323,7 +310,7 @@ func modeFlags(c *cli.Context) (backend.Mode, error) {
 }
 
 func rm(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 1, 1)
+	p, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -345,7 +332,7 @@ func rm(c *cli.Context, io zkctl.Streams) error {
 		} else if st == nil {
 			return backend.Errorf("rm", p, backend.ErrNoNode, nil)
 		}
-		err = removeTree(ctx, s, p, walk.DefaultWorkers)
+		err = walk.Remove(ctx, s, p, walk.DefaultWorkers)
 	} else {
 		err = s.Delete(ctx, p, version)
 	}
@@ -359,7 +346,7 @@ func rm(c *cli.Context, io zkctl.Streams) error {
 }
 
 func stat(c *cli.Context, io zkctl.Streams) error {
-	p, err := pathArgs(c, 1, 1)
+	p, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -381,65 +368,4 @@ func stat(c *cli.Context, io zkctl.Streams) error {
 	}
 	zkctl.PrintStat(io.Out, *st)
 	return nil
-}
-
-// removeTree deletes the subtree at p (p itself too, unless it is "/"):
-// the deepest level first, many deletes at a time, then backend.DeleteAll
-// for whatever was created meanwhile. A node deleted by someone else
-// meanwhile is not an error.
-func removeTree(ctx context.Context, s backend.Session, p string, workers int) error {
-	nodes, err := walk.Tree(ctx, s, p, walk.Options{Workers: workers})
-	if err != nil {
-		return err
-	}
-	var levels [][]string
-	for _, n := range nodes {
-		if n.Path == "/" {
-			continue
-		}
-		for len(levels) <= n.Depth {
-			levels = append(levels, nil)
-		}
-		levels[n.Depth] = append(levels[n.Depth], n.Path)
-	}
-	deleteOne := func(ctx context.Context, q string) error {
-		err := s.Delete(ctx, q, backend.AnyVersion)
-		if err == nil || errors.Is(err, backend.ErrNoNode) || errors.Is(err, backend.ErrNotEmpty) {
-			return nil // ErrNotEmpty: a child came meanwhile; DeleteAll takes both
-		}
-		return err
-	}
-	for d := len(levels) - 1; d >= 0; d-- {
-		level := levels[d]
-		// Multi batches of deletes; a batch that fails as a whole (a node
-		// changed under it) is done again one node at a time.
-		n := (len(level) + batchOps - 1) / batchOps
-		err := walk.ForEach(ctx, n, workers, func(ctx context.Context, i int) error {
-			batch := level[i*batchOps : min(len(level), (i+1)*batchOps)]
-			if len(batch) > 1 {
-				ops := make([]backend.Op, len(batch))
-				for k, q := range batch {
-					ops[k] = backend.DeleteOp{Path: q, Version: backend.AnyVersion}
-				}
-				_, err := s.Multi(ctx, ops...)
-				var me *backend.MultiError
-				switch {
-				case err == nil:
-					return nil
-				case !errors.As(err, &me) && !errors.Is(err, backend.ErrTooLarge):
-					return err
-				}
-			}
-			for _, q := range batch {
-				if err := deleteOne(ctx, q); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return backend.DeleteAll(ctx, s, p)
 }

@@ -1,4 +1,4 @@
-package app
+package tree
 
 import (
 	"bufio"
@@ -16,8 +16,8 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
-// treeViewCommands are tree, find and grep: commands that read a whole subtree.
-func treeViewCommands(io zkctl.Streams) []*cli.Command {
+// viewCommands are tree, find and grep: commands that read a whole subtree.
+func viewCommands(io zkctl.Streams) []*cli.Command {
 	workers := &cli.IntFlag{Name: "workers", Value: walk.DefaultWorkers, Usage: "calls in flight at once"}
 	return []*cli.Command{
 		{
@@ -58,20 +58,8 @@ func treeViewCommands(io zkctl.Streams) []*cli.Command {
 	}
 }
 
-// rootArg reads an optional or required first argument that is a path.
-func rootArg(c *cli.Context, min, max int, def string) (string, error) {
-	args, err := zkctl.Positional(c)
-	if err != nil {
-		return "", err
-	}
-	if len(args) == 0 && min == 0 {
-		return def, nil
-	}
-	return pathArgs(c, min, max)
-}
-
 func treeCmd(c *cli.Context, io zkctl.Streams) error {
-	root, err := rootArg(c, 0, 1, "/")
+	root, err := zkctl.RootArg(c, 0, 1, "/")
 	if err != nil {
 		return err
 	}
@@ -125,7 +113,7 @@ func treeCmd(c *cli.Context, io zkctl.Streams) error {
 }
 
 func find(c *cli.Context, io zkctl.Streams) error {
-	root, err := pathArgs(c, 1, 1)
+	root, err := zkctl.PathArgs(c, 1, 1)
 	if err != nil {
 		return err
 	}
