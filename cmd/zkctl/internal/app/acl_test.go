@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
@@ -91,27 +90,4 @@ func TestCreatorOnlyZkctl(t *testing.T) {
 	want(Run(anon, "--acl", "world:anyone:q", "create", "/x"), zkctl.ExitUsage, "--acl with a bad permission")
 	etcdEP := "etcd://" + strings.Join(testenv.Etcd(t), ",") + ns
 	want(zkctlRun(t, "", "--endpoints", etcdEP, "--acl", "open", "create", "/x"), zkctl.ExitUsage, "--acl on etcd")
-}
-
-// TestRestoreACLRootParents: restoring a dump whose root node has an ACL
-// that does not let this client create under it (read-only) into a path
-// whose parents are missing works: the parents get the client's default,
-// not the root node's ACL (which backend.WithParents would give them).
-//
-// Seen to fail: with apply giving the root node WithParents alone, the
-// restore exited 1 ("create /deep/er: backend: not authorized").
-func TestRestoreACLRootParents(t *testing.T) {
-	ep := clusters(t)["zk"]
-	s := observer(t, ep)
-	readOnly := backend.ACL{Perms: backend.PermRead, Scheme: "world", ID: "anyone"}
-	if _, err := s.Create(t.Context(), "/ro", []byte("r"), backend.Persistent, backend.WithACL(readOnly)); err != nil {
-		t.Fatal(err)
-	}
-	r := dumpTWant(t, zkctlRun(t, "", "--endpoints", ep, "dump", "/ro"), zkctl.ExitOK, "dump")
-	dumpTWant(t, zkctlRun(t, "", "--endpoints", ep, "restore", dumpTFile(t, r.out), "--to", "/deep/er/ro"), zkctl.ExitOK, "restore")
-	for p, want := range map[string][]backend.ACL{"/deep": backend.OpenACL, "/deep/er": backend.OpenACL, "/deep/er/ro": {readOnly}} {
-		if acl, _, err := backend.GetACL(t.Context(), s, p); err != nil || !slices.Equal(acl, want) {
-			t.Fatalf("GetACL(%s) = %v, %v; want %v", p, acl, err, want)
-		}
-	}
 }

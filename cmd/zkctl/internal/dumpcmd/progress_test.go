@@ -1,6 +1,6 @@
 //go:build linux
 
-package app
+package dumpcmd_test
 
 import (
 	"bytes"
@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/app"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 )
 
 // progTScreen reads what is written to the terminal of master.
@@ -52,29 +54,29 @@ func (s *progTScreen) String() string {
 func TestProgressDump(t *testing.T) {
 	defer func(d time.Duration) { zkctl.ProgressEvery = d }(zkctl.ProgressEvery)
 	zkctl.ProgressEvery = time.Millisecond // so that even a small tree shows it
-	master, slave := openPTY(t)
+	master, slave := zkctltest.OpenPTY(t)
 	screen := progTRead(master)
 	defer func() {
 		slave.Close()
 		master.Close()
 		<-screen.done
 	}()
-	eps := clusters(t)
-	zs := observer(t, eps["zk"])
-	tree := dumpTSmallTree()
+	eps := zkctltest.Clusters(t)
+	zs := zkctltest.Observer(t, eps["zk"])
+	tree := zkctltest.SmallTree()
 	for i := range 300 {
-		tree = append(tree, dumpTNode{fmt.Sprintf("/many/n%03d", i), nil})
+		tree = append(tree, zkctltest.Node{Path: fmt.Sprintf("/many/n%03d", i)})
 	}
-	tree = append(tree, dumpTNode{"/many", nil})
-	dumpTBuild(t, zs, "/src", tree)
+	tree = append(tree, zkctltest.Node{Path: "/many", Data: nil})
+	zkctltest.Build(t, zs, "/src", tree)
 	var out bytes.Buffer
-	code := Run(context.Background(), []string{"zkctl", "--endpoints", eps["zk"], "dump", "/src"}, strings.NewReader(""), &out, slave)
+	code := app.Run(context.Background(), []string{"zkctl", "--endpoints", eps["zk"], "dump", "/src"}, strings.NewReader(""), &out, slave)
 	if code != zkctl.ExitOK || !strings.HasSuffix(out.String(), "\n]}\n") || strings.Contains(out.String(), "\r") {
 		t.Fatalf("dump with a terminal stderr: exit %d, stdout %q", code, out.String())
 	}
 	dumped := out.String()
 	out.Reset()
-	code = Run(context.Background(), []string{"zkctl", "--endpoints", eps["etcd"], "restore", "-", "--to", "/dst"}, strings.NewReader(dumped), &out, slave)
+	code = app.Run(context.Background(), []string{"zkctl", "--endpoints", eps["etcd"], "restore", "-", "--to", "/dst"}, strings.NewReader(dumped), &out, slave)
 	if code != zkctl.ExitOK || !strings.HasPrefix(out.String(), "restored ") {
 		t.Fatalf("restore with a terminal stderr: exit %d, stdout %q", code, out.String())
 	}
@@ -100,7 +102,7 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		t.Fatalf("progress on a buffer: %v, wrote %q", p, buf.String())
 	}
 
-	master, slave := openPTY(t)
+	master, slave := zkctltest.OpenPTY(t)
 	screen := progTRead(master)
 	defer func() {
 		slave.Close()

@@ -1,4 +1,4 @@
-package app
+package dumpcmd
 
 import (
 	"bufio"
@@ -125,8 +125,8 @@ func nodeMode(st backend.Stat) (backend.Mode, time.Duration) {
 	return st.Mode, st.TTL
 }
 
-// dumpCommands are dump, restore and cp.
-func dumpCommands(io zkctl.Streams) []*cli.Command {
+// Commands are dump, restore and cp.
+func Commands(io zkctl.Streams) []*cli.Command {
 	workers := &cli.IntFlag{Name: "workers", Value: walk.DefaultWorkers, Usage: "calls in flight at once"}
 	writeFlags := []cli.Flag{
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "set the data of nodes that exist with other data, instead of refusing"},

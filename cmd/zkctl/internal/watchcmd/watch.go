@@ -1,4 +1,4 @@
-package app
+package watchcmd
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
+
+// Commands is `zkctl watch`.
+func Commands(io zkctl.Streams) []*cli.Command { return []*cli.Command{watchCommand(io)} }
 
 // watchCommand is `zkctl watch`: print, or act on, changes to a node or a subtree.
 func watchCommand(io zkctl.Streams) *cli.Command {

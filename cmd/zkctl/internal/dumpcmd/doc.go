@@ -1,0 +1,3 @@
+// Package dumpcmd is zkctl dump, restore and cp: a subtree as JSON, and
+// back, across clusters and backends.
+package dumpcmd

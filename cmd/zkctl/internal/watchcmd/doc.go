@@ -1,0 +1,3 @@
+// Package watchcmd is zkctl watch: changes to a node or a subtree, printed
+// or handed to a command.
+package watchcmd
