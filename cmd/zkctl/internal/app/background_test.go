@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/backend/etcd"
+	"github.com/zkrecipes/zkrecipes/backend/zk"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
@@ -158,4 +161,50 @@ func dumpTFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// observer opens a session on the cluster ep names, for checking what zkctl did.
+func observer(t *testing.T, ep string) backend.Session {
+	t.Helper()
+	cl, err := zkctl.ParseEndpoints(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c backend.Client
+	if cl.Backend == "zk" {
+		c, err = zk.New(zk.Config{Servers: cl.Servers, Namespace: cl.Namespace})
+	} else {
+		c, err = etcd.New(etcd.Config{Endpoints: cl.Servers, Namespace: cl.Namespace})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := c.Session(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// waitFile waits until the child under test has created path.
+func waitFile(t *testing.T, path string, done <-chan result) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("zkctl exited (%d, %q) before the child started", r.code, r.errOut)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file another process creates
+	}
 }

@@ -4,6 +4,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/dumpcmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/electcmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/health"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/lockcmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/tree"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/watchcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
@@ -15,9 +19,10 @@ func commands(io zkctl.Streams) []*cli.Command {
 	cmds = append(cmds, tree.Commands(io)...)
 	cmds = append(cmds, watchcmd.Commands(io)...)
 	cmds = append(cmds, dumpcmd.Commands(io)...)
-	cmds = append(cmds, lockCommand(io))
-	cmds = append(cmds, electCommand(io))
-	cmds = append(cmds, healthCommand(io), shellCommand(io), completionCommand(io), completeCommand(io))
+	cmds = append(cmds, lockcmd.Commands(io)...)
+	cmds = append(cmds, electcmd.Commands(io)...)
+	cmds = append(cmds, health.Commands(io)...)
+	cmds = append(cmds, shell.Commands(io, Run)...)
 	cmds = append(cmds, devCommand(io))
 	cmds = append(cmds, demoCommand(io))
 	return cmds

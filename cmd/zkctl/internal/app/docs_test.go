@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
@@ -121,7 +122,7 @@ func readDocSnippets(t *testing.T, app *cli.App) docSnippets {
 // docWords splits a command line as a shell would, less its "zkctl" or
 // "go run ./cmd/zkctl".
 func docWords(line string) ([]string, error) {
-	words, err := splitWords(line)
+	words, err := shell.SplitWords(line)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +298,7 @@ func TestDocCommandLines(t *testing.T) {
 		runs = append(runs, l)
 	}
 	for _, f := range d.forms {
-		words, err := splitWords(f.text)
+		words, err := shell.SplitWords(f.text)
 		if err == nil {
 			err = checkForm(app, words)
 		}

@@ -1,4 +1,4 @@
-package app
+package electcmd_test
 
 import (
 	"bufio"
@@ -14,22 +14,26 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/app"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 	"github.com/zkrecipes/zkrecipes/recipes/election"
 )
+
+func TestMain(m *testing.M) { zkctltest.Main(m) }
 
 // TestElectRunsCommand: the command runs as leader with the election path
 // and a positive token in its environment, zkctl exits with its status and
 // resigns; a command that cannot run gets 126/127.
 func TestElectRunsCommand(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "env")
-			r := zkctlRun(t, "", "--endpoints", ep, "elect", "--id", "job-1", "/elections/job", "--",
+			r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "--id", "job-1", "/elections/job", "--",
 				"sh", "-c", `echo "$ZKCTL_ELECTION_PATH $ZKCTL_LEADER_TOKEN" > `+out+`; exit 7`)
-			if r.code != 7 {
-				t.Fatalf("exit %d (stderr %q), want the command's 7", r.code, r.errOut)
+			if r.Code != 7 {
+				t.Fatalf("exit %d (stderr %q), want the command's 7", r.Code, r.ErrOut)
 			}
 			b, err := os.ReadFile(out)
 			if err != nil {
@@ -43,7 +47,7 @@ func TestElectRunsCommand(t *testing.T) {
 				t.Fatalf("ZKCTL_LEADER_TOKEN = %q", fields[1])
 			}
 			// Resigned: no candidate is left.
-			s := observer(t, ep)
+			s := zkctltest.Observer(t, ep)
 			e, err := election.New(s, "/elections/job")
 			if err != nil {
 				t.Fatal(err)
@@ -51,17 +55,17 @@ func TestElectRunsCommand(t *testing.T) {
 			if cs, err := e.Participants(context.Background()); err != nil || len(cs) != 0 {
 				t.Fatalf("after the command: participants %+v, %v", cs, err)
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "/elections/job", "--", "no-such-command-zkctl"); r.code != zkctl.ExitNotFound {
-				t.Fatalf("missing command: exit %d, want %d", r.code, zkctl.ExitNotFound)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "/elections/job", "--", "no-such-command-zkctl"); r.Code != zkctl.ExitNotFound {
+				t.Fatalf("missing command: exit %d, want %d", r.Code, zkctl.ExitNotFound)
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "/elections/job", "--", dir); r.code != zkctl.ExitCannotRun {
-				t.Fatalf("a directory as command: exit %d, want %d", r.code, zkctl.ExitCannotRun)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "/elections/job", "--", dir); r.Code != zkctl.ExitCannotRun {
+				t.Fatalf("a directory as command: exit %d, want %d", r.Code, zkctl.ExitCannotRun)
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "--layout", "zab", "/elections/job"); r.code != zkctl.ExitUsage {
-				t.Fatalf("bad layout: exit %d, want %d", r.code, zkctl.ExitUsage)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "--layout", "zab", "/elections/job"); r.Code != zkctl.ExitUsage {
+				t.Fatalf("bad layout: exit %d, want %d", r.Code, zkctl.ExitUsage)
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "bad//path", "--", "true"); r.code != zkctl.ExitUsage {
-				t.Fatalf("bad path: exit %d, want %d", r.code, zkctl.ExitUsage)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "bad//path", "--", "true"); r.Code != zkctl.ExitUsage {
+				t.Fatalf("bad path: exit %d, want %d", r.Code, zkctl.ExitUsage)
 			}
 		})
 	}
@@ -72,9 +76,9 @@ func TestElectRunsCommand(t *testing.T) {
 // leader and participants show the candidates in order; once the leader
 // resigns, zkctl's command runs with a larger token.
 func TestElectWaitsForLeader(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := observer(t, ep)
+			s := zkctltest.Observer(t, ep)
 			e, err := election.New(s, "/elections/wait", election.WithValue([]byte("lib-leader")))
 			if err != nil {
 				t.Fatal(err)
@@ -85,19 +89,19 @@ func TestElectWaitsForLeader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait"); r.code != zkctl.ExitTimeout {
-				t.Fatalf("campaign timed out without a command: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitTimeout)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait"); r.Code != zkctl.ExitTimeout {
+				t.Fatalf("campaign timed out without a command: exit %d (%q), want %d", r.Code, r.ErrOut, zkctl.ExitTimeout)
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait", "--", "true"); r.code != zkctl.ExitWrapperError {
-				t.Fatalf("campaign timed out with a command: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitWrapperError)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "--timeout", "500ms", "/elections/wait", "--", "true"); r.Code != zkctl.ExitWrapperError {
+				t.Fatalf("campaign timed out with a command: exit %d (%q), want %d", r.Code, r.ErrOut, zkctl.ExitWrapperError)
 			}
-			r := zkctlRun(t, "", "--endpoints", ep, "-o", "json", "elect", "leader", "/elections/wait")
+			r := zkctltest.Run(t, "", "--endpoints", ep, "-o", "json", "elect", "leader", "/elections/wait")
 			var got struct {
 				Value string `json:"value"`
 				Token int64  `json:"token"`
 			}
-			if r.code != 0 || json.Unmarshal([]byte(r.out), &got) != nil || got.Value != "lib-leader" || got.Token != term.Token() {
-				t.Fatalf("elect leader: exit %d, %q; want lib-leader with token %d", r.code, r.out, term.Token())
+			if r.Code != 0 || json.Unmarshal([]byte(r.Out), &got) != nil || got.Value != "lib-leader" || got.Token != term.Token() {
+				t.Fatalf("elect leader: exit %d, %q; want lib-leader with token %d", r.Code, r.Out, term.Token())
 			}
 
 			// A second candidate from the library: participants lists both,
@@ -110,11 +114,11 @@ func TestElectWaitsForLeader(t *testing.T) {
 			c2done := make(chan error, 1)
 			go func() { _, err := e2.Campaign(c2ctx); c2done <- err }()
 			eventuallyParticipants(t, e, 2, nil)
-			r = zkctlRun(t, "", "--endpoints", ep, "elect", "participants", "/elections/wait")
-			lines := strings.Split(strings.TrimSpace(r.out), "\n")
-			if r.code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], "leader") || !strings.HasSuffix(lines[1], "lib-leader") ||
+			r = zkctltest.Run(t, "", "--endpoints", ep, "elect", "participants", "/elections/wait")
+			lines := strings.Split(strings.TrimSpace(r.Out), "\n")
+			if r.Code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], "leader") || !strings.HasSuffix(lines[1], "lib-leader") ||
 				!strings.HasPrefix(lines[2], "candidate") || !strings.HasSuffix(lines[2], "lib-second") {
-				t.Fatalf("participants: exit %d\n%s", r.code, r.out)
+				t.Fatalf("participants: exit %d\n%s", r.Code, r.Out)
 			}
 			c2cancel()
 			if err := <-c2done; !errors.Is(err, context.Canceled) {
@@ -126,9 +130,9 @@ func TestElectWaitsForLeader(t *testing.T) {
 			// leader resigns.
 			dir := t.TempDir()
 			started, out := filepath.Join(dir, "started"), filepath.Join(dir, "token")
-			done := make(chan result, 1)
+			done := make(chan zkctltest.Result, 1)
 			go func() {
-				done <- zkctlRun(t, "", "--endpoints", ep, "elect", "--value", "cli", "/elections/wait", "--",
+				done <- zkctltest.Run(t, "", "--endpoints", ep, "elect", "--value", "cli", "/elections/wait", "--",
 					"sh", "-c", `echo "$ZKCTL_LEADER_TOKEN" > `+out+`; touch `+started)
 			}()
 			eventuallyParticipants(t, e, 2, done)
@@ -137,8 +141,8 @@ func TestElectWaitsForLeader(t *testing.T) {
 			}
 			select {
 			case r := <-done:
-				if r.code != 0 {
-					t.Fatalf("zkctl elect after the handover: exit %d (%q)", r.code, r.errOut)
+				if r.Code != 0 {
+					t.Fatalf("zkctl elect after the handover: exit %d (%q)", r.Code, r.ErrOut)
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatal("zkctl never led after the library leader resigned")
@@ -150,15 +154,15 @@ func TestElectWaitsForLeader(t *testing.T) {
 			if tok, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil || tok <= term.Token() {
 				t.Fatalf("zkctl's term token %q, want above the previous term's %d", b, term.Token())
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "elect", "leader", "/elections/wait"); r.code != zkctl.ExitNoNode {
-				t.Fatalf("elect leader with no candidate: exit %d, want %d", r.code, zkctl.ExitNoNode)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "elect", "leader", "/elections/wait"); r.Code != zkctl.ExitNoNode {
+				t.Fatalf("elect leader with no candidate: exit %d, want %d", r.Code, zkctl.ExitNoNode)
 			}
 		})
 	}
 }
 
 // eventuallyParticipants waits until the election has n candidates.
-func eventuallyParticipants(t *testing.T, e *election.Election, n int, done <-chan result) {
+func eventuallyParticipants(t *testing.T, e *election.Election, n int, done <-chan zkctltest.Result) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -168,7 +172,7 @@ func eventuallyParticipants(t *testing.T, e *election.Election, n int, done <-ch
 		}
 		select {
 		case r := <-done:
-			t.Fatalf("zkctl exited (%d, %q) before it joined", r.code, r.errOut)
+			t.Fatalf("zkctl exited (%d, %q) before it joined", r.Code, r.ErrOut)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -181,17 +185,17 @@ func eventuallyParticipants(t *testing.T, e *election.Election, n int, done <-ch
 // TestElectLost: when the leader's node is deleted under a running command,
 // the command is stopped and zkctl exits with ExitLockLost.
 func TestElectLost(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			started := filepath.Join(dir, "started")
-			done := make(chan result, 1)
+			done := make(chan zkctltest.Result, 1)
 			go func() {
-				done <- zkctlRun(t, "", "--endpoints", ep, "elect", "--grace", "500ms", "/elections/lost", "--",
+				done <- zkctltest.Run(t, "", "--endpoints", ep, "elect", "--grace", "500ms", "/elections/lost", "--",
 					"sh", "-c", "touch "+started+"; exec sleep 60")
 			}()
-			waitFile(t, started, done)
-			s := observer(t, ep)
+			zkctltest.WaitFile(t, started, done)
+			s := zkctltest.Observer(t, ep)
 			e, err := election.New(s, "/elections/lost")
 			if err != nil {
 				t.Fatal(err)
@@ -205,8 +209,8 @@ func TestElectLost(t *testing.T) {
 			}
 			select {
 			case r := <-done:
-				if r.code != zkctl.ExitLockLost {
-					t.Fatalf("leadership lost: exit %d (%q), want %d", r.code, r.errOut, zkctl.ExitLockLost)
+				if r.Code != zkctl.ExitLockLost {
+					t.Fatalf("leadership lost: exit %d (%q), want %d", r.Code, r.ErrOut, zkctl.ExitLockLost)
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatal("zkctl did not stop the command after leadership was lost")
@@ -218,9 +222,9 @@ func TestElectLost(t *testing.T) {
 // TestElectObserve: observe prints the current leader, then each new one,
 // as NDJSON, until interrupted.
 func TestElectObserve(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := observer(t, ep)
+			s := zkctltest.Observer(t, ep)
 			newCandidate := func(v string) *election.Election {
 				e, err := election.New(s, "/elections/obs", election.WithValue([]byte(v)))
 				if err != nil {
@@ -248,7 +252,7 @@ func TestElectObserve(t *testing.T) {
 			done := make(chan int, 1)
 			go func() {
 				var errOut strings.Builder
-				done <- Run(obsCtx, []string{"zkctl", "--endpoints", ep, "-o", "json", "elect", "observe", "/elections/obs"}, strings.NewReader(""), pw, &errOut)
+				done <- app.Run(obsCtx, []string{"zkctl", "--endpoints", ep, "-o", "json", "elect", "observe", "/elections/obs"}, strings.NewReader(""), pw, &errOut)
 				pw.Close()
 			}()
 			lines := bufio.NewScanner(pr)

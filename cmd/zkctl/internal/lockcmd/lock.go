@@ -1,4 +1,4 @@
-package app
+package lockcmd
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/recipes/lock"
 )
+
+// Commands is `zkctl lock` and its subcommands.
+func Commands(io zkctl.Streams) []*cli.Command { return []*cli.Command{lockCommand(io)} }
 
 // lockCommand is `zkctl lock`: run a command while holding a lock.
 func lockCommand(io zkctl.Streams) *cli.Command {

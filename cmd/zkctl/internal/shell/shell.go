@@ -1,4 +1,4 @@
-package app
+package shell
 
 import (
 	"bufio"
@@ -20,8 +20,8 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
-// errUnterminatedQuote is a shell line whose quote is not closed.
-var errUnterminatedQuote = errors.New("shell: unterminated quote")
+// ErrUnterminatedQuote is a shell line whose quote is not closed.
+var ErrUnterminatedQuote = errors.New("shell: unterminated quote")
 
 const shellDescription = `Reads commands, one per line, and runs each as zkctl's arguments with the
 global flags the shell was started with: "ls /", "get /a", "-o json stat /a".
@@ -37,7 +37,17 @@ When standard input is not a terminal (zkctl shell < script) the lines run
 without a prompt and the shell exits with the status of the last command, or
 at once with the status of the first failing one when --errexit is given.`
 
-func shellCommand(io zkctl.Streams) *cli.Command {
+// Runner runs zkctl with args (args[0] is the program) and returns its
+// exit code: app.Run, which the shell runs each line with.
+type Runner func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// Commands are shell and completion (and the hidden __complete the
+// completion scripts call). run runs each line of the shell.
+func Commands(io zkctl.Streams, run Runner) []*cli.Command {
+	return []*cli.Command{shellCommand(io, run), completionCommand(io), completeCommand(io)}
+}
+
+func shellCommand(io zkctl.Streams, run Runner) *cli.Command {
 	return &cli.Command{
 		Name:        "shell",
 		Usage:       "an interactive prompt running zkctl commands, with history and completion",
@@ -45,23 +55,24 @@ func shellCommand(io zkctl.Streams) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "errexit", Aliases: []string{"e"}, Usage: "stop at the first failing command"},
 		},
-		Action: func(c *cli.Context) error { return shell(c, io) },
+		Action: func(c *cli.Context) error { return shell(c, io, run) },
 	}
 }
 
 // zkShell runs lines as zkctl commands.
 type zkShell struct {
 	ctx     context.Context
+	run     Runner
 	globals []string // the global flags the shell was started with
 	io      zkctl.Streams
 	comp    *shellCompleter
 }
 
-func shell(c *cli.Context, io zkctl.Streams) error {
+func shell(c *cli.Context, io zkctl.Streams, run Runner) error {
 	if c.NArg() > 0 {
 		return zkctl.Usagef("shell takes no arguments; pipe a script to its standard input")
 	}
-	sh := &zkShell{ctx: c.Context, globals: shellGlobals(c), io: io}
+	sh := &zkShell{ctx: c.Context, run: run, globals: shellGlobals(c), io: io}
 	sh.comp = &shellCompleter{commands: c.App.Commands, globals: c.App.Flags, inShell: true}
 	if strings.TrimSpace(c.String("endpoints")) != "" {
 		lister := &shellLister{c: c}
@@ -171,7 +182,7 @@ func (sh *zkShell) interactive(in, out *os.File) error {
 // runLine runs one line and returns its exit status (-1 for an empty line)
 // and whether the shell should end.
 func (sh *zkShell) runLine(line string, out, errOut io.Writer) (int, bool) {
-	words, err := splitWords(line)
+	words, err := SplitWords(line)
 	if err != nil {
 		fmt.Fprintf(errOut, "zkctl: %v\n", err)
 		return zkctl.ExitUsage, false
@@ -195,14 +206,14 @@ func (sh *zkShell) runLine(line string, out, errOut io.Writer) (int, bool) {
 		return zkctl.ExitUsage, false
 	}
 	args := append([]string{"zkctl"}, sh.globals...)
-	return Run(sh.ctx, append(args, words...), strings.NewReader(""), out, errOut), false
+	return sh.run(sh.ctx, append(args, words...), strings.NewReader(""), out, errOut), false
 }
 
-// splitWords splits a line as a POSIX shell does, without expansions:
+// SplitWords splits a line as a POSIX shell does, without expansions:
 // whitespace separates words; 'single quotes' keep everything; "double
 // quotes" keep everything but \" and \\; a backslash outside quotes keeps
 // the next character; a # starting a word starts a comment.
-func splitWords(line string) ([]string, error) {
+func SplitWords(line string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
 	inWord := false
@@ -228,7 +239,7 @@ func splitWords(line string) ([]string, error) {
 			inWord = true
 			end := slices.Index(rs[i+1:], '\'')
 			if end < 0 {
-				return nil, errUnterminatedQuote
+				return nil, ErrUnterminatedQuote
 			}
 			cur.WriteString(string(rs[i+1 : i+1+end]))
 			i += end + 1
@@ -246,7 +257,7 @@ func splitWords(line string) ([]string, error) {
 				cur.WriteRune(rs[i])
 			}
 			if !closed {
-				return nil, errUnterminatedQuote
+				return nil, ErrUnterminatedQuote
 			}
 		default:
 			inWord = true

@@ -1,4 +1,4 @@
-package app
+package health
 
 import (
 	"context"
@@ -51,6 +51,9 @@ member is up; 2 for bad flags. With --watch the rounds repeat every
 INTERVAL until interrupted (exit 130) or until --count rounds have run (then
 the last round's status); -o json prints one JSON object per round (NDJSON).`
 
+// Commands is `zkctl health`.
+func Commands(io zkctl.Streams) []*cli.Command { return []*cli.Command{healthCommand(io)} }
+
 func healthCommand(io zkctl.Streams) *cli.Command {
 	return &cli.Command{
 		Name:        "health",
@@ -68,28 +71,28 @@ func healthCommand(io zkctl.Streams) *cli.Command {
 	}
 }
 
-// healthReport is one round of health, as -o json prints it.
-type healthReport struct {
-	Time     time.Time      `json:"time"`
-	Backend  string         `json:"backend"`
-	Healthy  bool           `json:"healthy"`
-	Up       int            `json:"up"`
-	Problems []string       `json:"problems,omitempty"`
-	Members  []memberHealth `json:"members"`
+// Report is one round of health, as -o json prints it.
+type Report struct {
+	Time     time.Time `json:"time"`
+	Backend  string    `json:"backend"`
+	Healthy  bool      `json:"healthy"`
+	Up       int       `json:"up"`
+	Problems []string  `json:"problems,omitempty"`
+	Members  []Member  `json:"members"`
 }
 
 // Member statuses.
 const (
-	statusUp         = "up"
-	statusDown       = "down"
-	statusRefused    = "refused"     // ZooKeeper: runs, but refuses srvr and mntr
-	statusNotServing = "not-serving" // ZooKeeper: runs, but serves no clients
-	statusUnhealthy  = "unhealthy"   // etcd: answers status, but not a read
+	StatusUp         = "up"
+	StatusDown       = "down"
+	StatusRefused    = "refused"     // ZooKeeper: runs, but refuses srvr and mntr
+	StatusNotServing = "not-serving" // ZooKeeper: runs, but serves no clients
+	StatusUnhealthy  = "unhealthy"   // etcd: answers status, but not a read
 )
 
-// memberHealth is one member's answers. Fields a member did not report
+// Member is one member's answers. Fields a member did not report
 // (refused, or not this backend's) are omitted from JSON.
-type memberHealth struct {
+type Member struct {
 	Endpoint string   `json:"endpoint"`
 	Status   string   `json:"status"`
 	Error    string   `json:"error,omitempty"`
@@ -123,7 +126,7 @@ type memberHealth struct {
 }
 
 // up reports whether the member counts as up.
-func (m memberHealth) up() bool { return m.Status == statusUp || m.Status == statusRefused }
+func (m Member) up() bool { return m.Status == StatusUp || m.Status == StatusRefused }
 
 // healthLimits are health's thresholds; nil means unchecked.
 type healthLimits struct {
@@ -163,7 +166,7 @@ func health(c *cli.Context, io zkctl.Streams) error {
 	if timeout <= 0 {
 		return zkctl.Usagef("--timeout must be positive")
 	}
-	check := func(ctx context.Context) (healthReport, error) {
+	check := func(ctx context.Context) (Report, error) {
 		if cl.Backend == "zk" {
 			return zkHealth(ctx, cl.Servers, timeout), nil
 		}
@@ -206,7 +209,7 @@ func health(c *cli.Context, io zkctl.Streams) error {
 }
 
 // judge fills Up, Problems and Healthy.
-func (r *healthReport) judge(lim healthLimits) {
+func (r *Report) judge(lim healthLimits) {
 	leaders := 0
 	leaderIDs := map[string]bool{}
 	var notUp []string
@@ -268,7 +271,7 @@ func (r *healthReport) judge(lim healthLimits) {
 }
 
 // outcome is the round's outcome as an error with health's exit status.
-func (r *healthReport) outcome() error {
+func (r *Report) outcome() error {
 	switch {
 	case r.Healthy:
 		return nil
@@ -280,8 +283,8 @@ func (r *healthReport) outcome() error {
 }
 
 // zkHealth asks every ZooKeeper server in parallel.
-func zkHealth(ctx context.Context, servers []string, timeout time.Duration) healthReport {
-	rep := healthReport{Time: time.Now().UTC(), Backend: "zk", Members: make([]memberHealth, len(servers))}
+func zkHealth(ctx context.Context, servers []string, timeout time.Duration) Report {
+	rep := Report{Time: time.Now().UTC(), Backend: "zk", Members: make([]Member, len(servers))}
 	var wg sync.WaitGroup
 	for i, addr := range servers {
 		wg.Go(func() {
@@ -294,17 +297,17 @@ func zkHealth(ctx context.Context, servers []string, timeout time.Duration) heal
 	return rep
 }
 
-func zkMember(ctx context.Context, addr string) memberHealth {
-	m := memberHealth{Endpoint: addr, Status: statusUp}
+func zkMember(ctx context.Context, addr string) Member {
+	m := Member{Endpoint: addr, Status: StatusUp}
 	// down reports whether err means the server did not answer at all.
 	down := func(err error) bool {
 		if err == nil || errors.Is(err, fourletter.ErrRefused) {
 			return false
 		}
 		if errors.Is(err, fourletter.ErrNotServing) {
-			m.Status = statusNotServing
+			m.Status = StatusNotServing
 		} else {
-			m.Status = statusDown
+			m.Status = StatusDown
 		}
 		m.Error = err.Error()
 		return true
@@ -336,7 +339,7 @@ func zkMember(ctx context.Context, addr string) memberHealth {
 	if err != nil {
 		m.Refused = append(m.Refused, "mntr")
 		if !srvrOK {
-			m.Status = statusRefused
+			m.Status = StatusRefused
 		}
 		return m
 	}
@@ -357,16 +360,16 @@ func zkMember(ctx context.Context, addr string) memberHealth {
 
 // etcdHealth asks every etcd endpoint in parallel, each through a client of
 // its own so that each answer comes from that member.
-func etcdHealth(ctx context.Context, c *cli.Context, endpoints []string, timeout time.Duration) (healthReport, error) {
+func etcdHealth(ctx context.Context, c *cli.Context, endpoints []string, timeout time.Duration) (Report, error) {
 	user, password, err := zkctl.Credentials(c)
 	if err != nil {
-		return healthReport{}, err
+		return Report{}, err
 	}
 	tlsCfg, err := zkctl.TLSConfig(c)
 	if err != nil {
-		return healthReport{}, err
+		return Report{}, err
 	}
-	rep := healthReport{Time: time.Now().UTC(), Backend: "etcd", Members: make([]memberHealth, len(endpoints))}
+	rep := Report{Time: time.Now().UTC(), Backend: "etcd", Members: make([]Member, len(endpoints))}
 	var wg sync.WaitGroup
 	for i, ep := range endpoints {
 		wg.Go(func() {
@@ -383,10 +386,10 @@ func etcdHealth(ctx context.Context, c *cli.Context, endpoints []string, timeout
 	return rep, nil
 }
 
-func etcdMember(ctx context.Context, cfg clientv3.Config) memberHealth {
+func etcdMember(ctx context.Context, cfg clientv3.Config) Member {
 	ep := cfg.Endpoints[0]
-	m := memberHealth{Endpoint: ep, Status: statusUp}
-	fail := func(status string, err error) memberHealth {
+	m := Member{Endpoint: ep, Status: StatusUp}
+	fail := func(status string, err error) Member {
 		m.Status, m.Error = status, err.Error()
 		return m
 	}
@@ -395,18 +398,18 @@ func etcdMember(ctx context.Context, cfg clientv3.Config) memberHealth {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", hostPort(ep))
 	if err != nil {
-		return fail(statusDown, err)
+		return fail(StatusDown, err)
 	}
 	conn.Close()
 	cfg.Context = ctx
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return fail(statusDown, err)
+		return fail(StatusDown, err)
 	}
 	defer cli.Close()
 	st, err := cli.Status(ctx, ep)
 	if err != nil {
-		return fail(statusDown, err)
+		return fail(StatusDown, err)
 	}
 	m.Version = st.Version
 	m.MemberID = fmt.Sprintf("%x", st.Header.GetMemberId())
@@ -424,7 +427,7 @@ func etcdMember(ctx context.Context, cfg clientv3.Config) memberHealth {
 	m.Errors = st.Errors
 	alarms, err := cli.AlarmList(ctx)
 	if err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {
-		return fail(statusUnhealthy, fmt.Errorf("alarm list: %w", err))
+		return fail(StatusUnhealthy, fmt.Errorf("alarm list: %w", err))
 	}
 	if alarms != nil {
 		for _, a := range alarms.Alarms {
@@ -435,7 +438,7 @@ func etcdMember(ctx context.Context, cfg clientv3.Config) memberHealth {
 	// A linearizable read goes through raft: it fails without a quorum.
 	_, err = cli.Get(ctx, "health")
 	if err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {
-		return fail(statusUnhealthy, fmt.Errorf("read: %w", err))
+		return fail(StatusUnhealthy, fmt.Errorf("read: %w", err))
 	}
 	ms := float64(time.Since(start)) / float64(time.Millisecond)
 	m.ReadMS = &ms
@@ -452,7 +455,7 @@ func hostPort(ep string) string {
 	return ep
 }
 
-func printHealth(w io.Writer, r healthReport) {
+func printHealth(w io.Writer, r Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	i := func(p *int64) string {
@@ -467,7 +470,7 @@ func printHealth(w io.Writer, r healthReport) {
 		}
 		return s
 	}
-	note := func(m memberHealth) string {
+	note := func(m Member) string {
 		var parts []string
 		if len(m.Refused) > 0 {
 			parts = append(parts, "refused: "+strings.Join(m.Refused, ","))

@@ -1,6 +1,6 @@
 //go:build linux
 
-package app
+package shell_test
 
 import (
 	"bytes"
@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/app"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 )
 
 // shpScreen collects what the shell writes to the terminal.
@@ -44,12 +46,12 @@ func (s *shpScreen) waitFor(t *testing.T, want string, n int) {
 }
 
 func TestShellTerminal(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", "/i/alpha", "hello"); r.code != zkctl.ExitOK {
-				t.Fatalf("create: %q", r.errOut)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "create", "-p", "/i/alpha", "hello"); r.Code != zkctl.ExitOK {
+				t.Fatalf("create: %q", r.ErrOut)
 			}
-			master, slave := openPTY(t)
+			master, slave := zkctltest.OpenPTY(t)
 			screen := &shpScreen{}
 			copied := make(chan struct{})
 			go func() {
@@ -66,7 +68,7 @@ func TestShellTerminal(t *testing.T) {
 			var errOut bytes.Buffer
 			done := make(chan int, 1)
 			go func() {
-				done <- Run(context.Background(), []string{"zkctl", "--endpoints", ep, "shell"}, slave, slave, &errOut)
+				done <- app.Run(context.Background(), []string{"zkctl", "--endpoints", ep, "shell"}, slave, slave, &errOut)
 			}()
 			key := func(s string) {
 				t.Helper()

@@ -1,4 +1,4 @@
-package app
+package health_test
 
 import (
 	"bufio"
@@ -14,20 +14,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/health"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 	"github.com/zkrecipes/zkrecipes/internal/fourletter"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
+func TestMain(m *testing.M) { zkctltest.Main(m) }
+
 // hltRun runs `zkctl -o json health ARGS` against endpoints and decodes the
 // report (the last one when several rounds ran).
-func hltRun(t *testing.T, endpoints string, args ...string) (result, healthReport) {
+func hltRun(t *testing.T, endpoints string, args ...string) (zkctltest.Result, health.Report) {
 	t.Helper()
-	r := zkctlRun(t, "", append([]string{"--endpoints", endpoints, "-o", "json", "health", "--timeout", "5s"}, args...)...)
-	var rep healthReport
-	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	r := zkctltest.Run(t, "", append([]string{"--endpoints", endpoints, "-o", "json", "health", "--timeout", "5s"}, args...)...)
+	var rep health.Report
+	lines := strings.Split(strings.TrimSpace(r.Out), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-		t.Fatalf("health printed %q (exit %d, stderr %q): %v", r.out, r.code, r.errOut, err)
+		t.Fatalf("health printed %q (exit %d, stderr %q): %v", r.Out, r.Code, r.ErrOut, err)
 	}
 	return r, rep
 }
@@ -56,31 +60,31 @@ func hltServers(t *testing.T, ep string) (string, string) {
 }
 
 func TestHealthHealthy(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			r, rep := hltRun(t, ep)
-			if r.code != zkctl.ExitOK || !rep.Healthy || rep.Up != 1 || len(rep.Members) != 1 || rep.Backend != name {
-				t.Fatalf("health: exit %d (stderr %q), report %+v; want healthy, 1 member up", r.code, r.errOut, rep)
+			if r.Code != zkctl.ExitOK || !rep.Healthy || rep.Up != 1 || len(rep.Members) != 1 || rep.Backend != name {
+				t.Fatalf("health: exit %d (stderr %q), report %+v; want healthy, 1 member up", r.Code, r.ErrOut, rep)
 			}
 			m := rep.Members[0]
-			if m.Status != statusUp || m.Version == "" {
+			if m.Status != health.StatusUp || m.Version == "" {
 				t.Fatalf("member %+v: want up with a version", m)
 			}
 			switch name {
 			case "zk":
 				if m.Mode != "standalone" || m.Zxid == "" || m.Znodes == nil || *m.Znodes <= 0 || m.OpenFDs == nil || *m.OpenFDs <= 0 ||
 					m.LatencyAvgMS == nil || m.Outstanding == nil || m.Watches == nil || m.Connections == nil || *m.Connections < 1 || len(m.Refused) != 0 {
-					t.Fatalf("zk member %s: want standalone with zxid, counts, fds, latency", r.out)
+					t.Fatalf("zk member %s: want standalone with zxid, counts, fds, latency", r.Out)
 				}
 			case "etcd":
 				if m.Mode != "leader" || m.MemberID == "" || m.Leader != m.MemberID || m.RaftTerm == 0 || m.RaftIndex == 0 || m.DBSize <= 0 || m.ReadMS == nil {
-					t.Fatalf("etcd member %s: want the leader with term, index, db size and read time", r.out)
+					t.Fatalf("etcd member %s: want the leader with term, index, db size and read time", r.Out)
 				}
 			}
 			// The table, for people.
-			r = zkctlRun(t, "", "--endpoints", ep, "health")
-			if r.code != zkctl.ExitOK || !strings.HasPrefix(r.out, "ENDPOINT") || !strings.Contains(r.out, " up ") {
-				t.Fatalf("health table: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
+			r = zkctltest.Run(t, "", "--endpoints", ep, "health")
+			if r.Code != zkctl.ExitOK || !strings.HasPrefix(r.Out, "ENDPOINT") || !strings.Contains(r.Out, " up ") {
+				t.Fatalf("health table: exit %d, stdout %q, stderr %q", r.Code, r.Out, r.ErrOut)
 			}
 		})
 	}
@@ -90,48 +94,48 @@ func TestHealthEnsemble(t *testing.T) {
 	ens := testenv.ZooKeeperEnsemble(t)
 	ens.Leader()
 	r, rep := hltRun(t, "zk://"+strings.Join(ens.Endpoints(), ","))
-	if r.code != zkctl.ExitOK || !rep.Healthy || rep.Up != 3 {
-		t.Fatalf("ensemble health: exit %d (stderr %q): %s", r.code, r.errOut, r.out)
+	if r.Code != zkctl.ExitOK || !rep.Healthy || rep.Up != 3 {
+		t.Fatalf("ensemble health: exit %d (stderr %q): %s", r.Code, r.ErrOut, r.Out)
 	}
 	modes := map[string]int{}
 	for _, m := range rep.Members {
 		modes[m.Mode]++
 	}
 	if modes["leader"] != 1 || modes["follower"] != 2 {
-		t.Fatalf("ensemble modes %v, want 1 leader and 2 followers: %s", modes, r.out)
+		t.Fatalf("ensemble modes %v, want 1 leader and 2 followers: %s", modes, r.Out)
 	}
 }
 
 func TestHealthThresholds(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			breach := func(what string, args ...string) {
 				t.Helper()
 				r, rep := hltRun(t, ep, args...)
-				if r.code != zkctl.ExitUnhealthy || rep.Healthy || len(rep.Problems) == 0 {
-					t.Fatalf("%s: exit %d, report %s; want %d and a problem", what, r.code, r.out, zkctl.ExitUnhealthy)
+				if r.Code != zkctl.ExitUnhealthy || rep.Healthy || len(rep.Problems) == 0 {
+					t.Fatalf("%s: exit %d, report %s; want %d and a problem", what, r.Code, r.Out, zkctl.ExitUnhealthy)
 				}
-				if strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 || !strings.Contains(r.errOut, "unhealthy") {
-					t.Fatalf("%s: stderr %q, want one line saying unhealthy", what, r.errOut)
+				if strings.Count(strings.TrimSpace(r.ErrOut), "\n") != 0 || !strings.Contains(r.ErrOut, "unhealthy") {
+					t.Fatalf("%s: stderr %q, want one line saying unhealthy", what, r.ErrOut)
 				}
 			}
 			if name == "zk" {
 				// Outstanding requests are never negative.
 				breach("--max-outstanding -1", "--max-outstanding", "-1")
 				// A bound above any latency passes.
-				if r, _ := hltRun(t, ep, "--max-outstanding", "1000000", "--max-latency", "1h"); r.code != zkctl.ExitOK {
-					t.Fatalf("generous bounds: exit %d (%q)", r.code, r.errOut)
+				if r, _ := hltRun(t, ep, "--max-outstanding", "1000000", "--max-latency", "1h"); r.Code != zkctl.ExitOK {
+					t.Fatalf("generous bounds: exit %d (%q)", r.Code, r.ErrOut)
 				}
 			} else {
 				// A read takes longer than a nanosecond.
 				breach("--max-latency 1ns", "--max-latency", "1ns")
-				if r, _ := hltRun(t, ep, "--max-latency", "1h"); r.code != zkctl.ExitOK {
-					t.Fatalf("generous bound: exit %d (%q)", r.code, r.errOut)
+				if r, _ := hltRun(t, ep, "--max-latency", "1h"); r.Code != zkctl.ExitOK {
+					t.Fatalf("generous bound: exit %d (%q)", r.Code, r.ErrOut)
 				}
 			}
 			breach("--min-up 2 of 1", "--min-up", "2")
-			if r := zkctlRun(t, "", "--endpoints", ep, "health", "--min-up", "0"); r.code != zkctl.ExitUsage {
-				t.Fatalf("--min-up 0: exit %d, want %d", r.code, zkctl.ExitUsage)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "health", "--min-up", "0"); r.Code != zkctl.ExitUsage {
+				t.Fatalf("--min-up 0: exit %d, want %d", r.Code, zkctl.ExitUsage)
 			}
 		})
 	}
@@ -139,47 +143,47 @@ func TestHealthThresholds(t *testing.T) {
 
 func TestHealthDown(t *testing.T) {
 	closed := hltClosedPort(t)
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			scheme, servers := hltServers(t, ep)
 			both := scheme + "://" + servers + "," + closed
 			r, rep := hltRun(t, both)
-			if r.code != zkctl.ExitUnhealthy || rep.Up != 1 || len(rep.Members) != 2 {
-				t.Fatalf("one member down: exit %d, report %s; want %d with 1 up", r.code, r.out, zkctl.ExitUnhealthy)
+			if r.Code != zkctl.ExitUnhealthy || rep.Up != 1 || len(rep.Members) != 2 {
+				t.Fatalf("one member down: exit %d, report %s; want %d with 1 up", r.Code, r.Out, zkctl.ExitUnhealthy)
 			}
 			down := rep.Members[1]
-			if down.Endpoint != closed || down.Status != statusDown || down.Error == "" {
+			if down.Endpoint != closed || down.Status != health.StatusDown || down.Error == "" {
 				t.Fatalf("closed port reported %+v, want down with an error", down)
 			}
-			if rep.Members[0].Status != statusUp {
+			if rep.Members[0].Status != health.StatusUp {
 				t.Fatalf("live member reported %+v", rep.Members[0])
 			}
-			if !strings.Contains(r.errOut, closed+" is down") {
-				t.Fatalf("stderr %q does not name the down member", r.errOut)
+			if !strings.Contains(r.ErrOut, closed+" is down") {
+				t.Fatalf("stderr %q does not name the down member", r.ErrOut)
 			}
 			// Tolerated with --min-up 1.
-			if r, rep := hltRun(t, both, "--min-up", "1"); r.code != zkctl.ExitOK || !rep.Healthy {
-				t.Fatalf("--min-up 1 with one of two up: exit %d, %s", r.code, r.out)
+			if r, rep := hltRun(t, both, "--min-up", "1"); r.Code != zkctl.ExitOK || !rep.Healthy {
+				t.Fatalf("--min-up 1 with one of two up: exit %d, %s", r.Code, r.Out)
 			}
 			// Nothing answers: unavailable.
-			if r, rep := hltRun(t, scheme+"://"+closed); r.code != zkctl.ExitUnavailable || rep.Up != 0 {
-				t.Fatalf("all down: exit %d, %s; want %d", r.code, r.out, zkctl.ExitUnavailable)
+			if r, rep := hltRun(t, scheme+"://"+closed); r.Code != zkctl.ExitUnavailable || rep.Up != 0 {
+				t.Fatalf("all down: exit %d, %s; want %d", r.Code, r.Out, zkctl.ExitUnavailable)
 			}
 		})
 	}
 }
 
 func TestHealthWatch(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			r := zkctlRun(t, "", "--endpoints", ep, "-o", "json", "health", "--watch", "10ms", "--count", "3")
-			if r.code != zkctl.ExitOK {
-				t.Fatalf("health --watch --count 3: exit %d (%q)", r.code, r.errOut)
+			r := zkctltest.Run(t, "", "--endpoints", ep, "-o", "json", "health", "--watch", "10ms", "--count", "3")
+			if r.Code != zkctl.ExitOK {
+				t.Fatalf("health --watch --count 3: exit %d (%q)", r.Code, r.ErrOut)
 			}
-			sc := bufio.NewScanner(strings.NewReader(r.out))
+			sc := bufio.NewScanner(strings.NewReader(r.Out))
 			var times []time.Time
 			for sc.Scan() {
-				var rep healthReport
+				var rep health.Report
 				if err := json.Unmarshal(sc.Bytes(), &rep); err != nil || !rep.Healthy {
 					t.Fatalf("round %q: %v", sc.Text(), err)
 				}
@@ -188,12 +192,12 @@ func TestHealthWatch(t *testing.T) {
 			if len(times) != 3 || !times[1].After(times[0]) || !times[2].After(times[1]) {
 				t.Fatalf("rounds at %v, want 3 in order", times)
 			}
-			r = zkctlRun(t, "", "--endpoints", ep, "health", "--watch", "10ms", "--count", "2")
-			if r.code != zkctl.ExitOK || strings.Count(r.out, "ENDPOINT") != 2 || strings.Count(r.out, "healthy=true") != 2 {
-				t.Fatalf("text --watch: exit %d, stdout %q", r.code, r.out)
+			r = zkctltest.Run(t, "", "--endpoints", ep, "health", "--watch", "10ms", "--count", "2")
+			if r.Code != zkctl.ExitOK || strings.Count(r.Out, "ENDPOINT") != 2 || strings.Count(r.Out, "healthy=true") != 2 {
+				t.Fatalf("text --watch: exit %d, stdout %q", r.Code, r.Out)
 			}
-			if r := zkctlRun(t, "", "--endpoints", ep, "health", "--count", "2"); r.code != zkctl.ExitUsage {
-				t.Fatalf("--count without --watch: exit %d, want %d", r.code, zkctl.ExitUsage)
+			if r := zkctltest.Run(t, "", "--endpoints", ep, "health", "--count", "2"); r.Code != zkctl.ExitUsage {
+				t.Fatalf("--count without --watch: exit %d, want %d", r.Code, zkctl.ExitUsage)
 			}
 		})
 	}
@@ -285,16 +289,16 @@ func hltPrivateZK(t *testing.T, extra string, ready func(ctx context.Context, ad
 func TestHealthRefused(t *testing.T) {
 	addr := hltDefaultWhitelistZK(t)
 	r, rep := hltRun(t, "zk://"+addr)
-	if r.code != zkctl.ExitOK || !rep.Healthy {
-		t.Fatalf("refusals are not failures: exit %d (%q): %s", r.code, r.errOut, r.out)
+	if r.Code != zkctl.ExitOK || !rep.Healthy {
+		t.Fatalf("refusals are not failures: exit %d (%q): %s", r.Code, r.ErrOut, r.Out)
 	}
 	m := rep.Members[0]
-	if m.Status != statusUp || m.Mode != "standalone" || strings.Join(m.Refused, ",") != "ruok,mntr" || m.OpenFDs != nil {
-		t.Fatalf("default whitelist: %s; want up, standalone (srvr), ruok and mntr refused, no fds", r.out)
+	if m.Status != health.StatusUp || m.Mode != "standalone" || strings.Join(m.Refused, ",") != "ruok,mntr" || m.OpenFDs != nil {
+		t.Fatalf("default whitelist: %s; want up, standalone (srvr), ruok and mntr refused, no fds", r.Out)
 	}
-	r = zkctlRun(t, "", "--endpoints", "zk://"+addr, "health")
-	if !strings.Contains(r.out, "refused: ruok,mntr") {
-		t.Fatalf("table does not show the refusal: %q", r.out)
+	r = zkctltest.Run(t, "", "--endpoints", "zk://"+addr, "health")
+	if !strings.Contains(r.Out, "refused: ruok,mntr") {
+		t.Fatalf("table does not show the refusal: %q", r.Out)
 	}
 	if err := fourletter.Ruok(t.Context(), addr); !errors.Is(err, fourletter.ErrRefused) {
 		t.Fatalf("ruok on the default whitelist: %v, want ErrRefused", err)
@@ -304,13 +308,13 @@ func TestHealthRefused(t *testing.T) {
 func TestHealthNotServing(t *testing.T) {
 	addr := hltNoQuorumZK(t)
 	r, rep := hltRun(t, "zk://"+addr)
-	if r.code != zkctl.ExitUnavailable || rep.Up != 0 || rep.Members[0].Status != statusNotServing {
-		t.Fatalf("a member without quorum: exit %d, %s; want %d and not-serving", r.code, r.out, zkctl.ExitUnavailable)
+	if r.Code != zkctl.ExitUnavailable || rep.Up != 0 || rep.Members[0].Status != health.StatusNotServing {
+		t.Fatalf("a member without quorum: exit %d, %s; want %d and not-serving", r.Code, r.Out, zkctl.ExitUnavailable)
 	}
 	// Beside a serving server: unhealthy, not unavailable.
-	_, zk := hltServers(t, clusters(t)["zk"])
+	_, zk := hltServers(t, zkctltest.Clusters(t)["zk"])
 	r, rep = hltRun(t, "zk://"+zk+","+addr)
-	if r.code != zkctl.ExitUnhealthy || rep.Up != 1 || !strings.Contains(r.errOut, addr+" is not-serving") {
-		t.Fatalf("one serving, one not: exit %d (%q), %s; want %d", r.code, r.errOut, r.out, zkctl.ExitUnhealthy)
+	if r.Code != zkctl.ExitUnhealthy || rep.Up != 1 || !strings.Contains(r.ErrOut, addr+" is not-serving") {
+		t.Fatalf("one serving, one not: exit %d (%q), %s; want %d", r.Code, r.ErrOut, r.Out, zkctl.ExitUnhealthy)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package electcmd
 
 import (
 	"context"
@@ -14,6 +14,9 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/recipes/election"
 )
+
+// Commands is `zkctl elect` and its subcommands.
+func Commands(io zkctl.Streams) []*cli.Command { return []*cli.Command{electCommand(io)} }
 
 // electCommand is `zkctl elect`: run a command while leader.
 func electCommand(io zkctl.Streams) *cli.Command {

@@ -1,4 +1,4 @@
-package app
+package shell_test
 
 import (
 	"os"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 )
 
 func TestCompletionScripts(t *testing.T) {
@@ -19,9 +20,9 @@ func TestCompletionScripts(t *testing.T) {
 	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		t.Run(sh, func(t *testing.T) {
-			r := zkctlRun(t, "", "completion", sh)
-			if r.code != zkctl.ExitOK || !strings.Contains(r.out, "zkctl") || !strings.Contains(r.out, "__complete") {
-				t.Fatalf("completion %s: exit %d, stdout %q, stderr %q", sh, r.code, r.out, r.errOut)
+			r := zkctltest.Run(t, "", "completion", sh)
+			if r.Code != zkctl.ExitOK || !strings.Contains(r.Out, "zkctl") || !strings.Contains(r.Out, "__complete") {
+				t.Fatalf("completion %s: exit %d, stdout %q, stderr %q", sh, r.Code, r.Out, r.ErrOut)
 			}
 			check := checkers[sh]
 			bin, err := exec.LookPath(check[0])
@@ -29,7 +30,7 @@ func TestCompletionScripts(t *testing.T) {
 				t.Skipf("%s is not installed: no syntax check", check[0])
 			}
 			file := filepath.Join(t.TempDir(), "zkctl."+sh)
-			if err := os.WriteFile(file, []byte(r.out), 0o644); err != nil {
+			if err := os.WriteFile(file, []byte(r.Out), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if out, err := exec.Command(bin, append(check[1:], file)...).CombinedOutput(); err != nil {
@@ -38,8 +39,8 @@ func TestCompletionScripts(t *testing.T) {
 		})
 	}
 	for _, args := range [][]string{{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
-		if r := zkctlRun(t, "", args...); r.code != zkctl.ExitUsage {
-			t.Errorf("%q: exit %d, want %d", args, r.code, zkctl.ExitUsage)
+		if r := zkctltest.Run(t, "", args...); r.Code != zkctl.ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, r.Code, zkctl.ExitUsage)
 		}
 	}
 }
@@ -52,7 +53,7 @@ func TestCompletionBash(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash")
 	}
-	script := zkctlRun(t, "", "completion", "bash").out
+	script := zkctltest.Run(t, "", "completion", "bash").Out
 	dir := t.TempDir()
 	tests := []struct {
 		line    string
@@ -91,40 +92,40 @@ printf '%s|' "${COMPREPLY[@]}"
 
 func TestCompleteCommand(t *testing.T) {
 	lines := func(s string) []string { return strings.Fields(s) }
-	r := zkctlRun(t, "", "__complete", "--", "ge")
-	if r.code != zkctl.ExitOK || !slices.Equal(lines(r.out), []string{"get"}) {
-		t.Fatalf("__complete ge: exit %d, %q", r.code, r.out)
+	r := zkctltest.Run(t, "", "__complete", "--", "ge")
+	if r.Code != zkctl.ExitOK || !slices.Equal(lines(r.Out), []string{"get"}) {
+		t.Fatalf("__complete ge: exit %d, %q", r.Code, r.Out)
 	}
-	r = zkctlRun(t, "", "__complete", "--", "")
-	if got := lines(r.out); !slices.Contains(got, "shell") || !slices.Contains(got, "health") || slices.Contains(got, "__complete") || slices.Contains(got, "exit") {
+	r = zkctltest.Run(t, "", "__complete", "--", "")
+	if got := lines(r.Out); !slices.Contains(got, "shell") || !slices.Contains(got, "health") || slices.Contains(got, "__complete") || slices.Contains(got, "exit") {
 		t.Fatalf("__complete of nothing: %q", got)
 	}
-	r = zkctlRun(t, "", "__complete", "--", "health", "--max-o")
-	if !slices.Equal(lines(r.out), []string{"--max-outstanding"}) {
-		t.Fatalf("__complete health --max-o: %q", r.out)
+	r = zkctltest.Run(t, "", "__complete", "--", "health", "--max-o")
+	if !slices.Equal(lines(r.Out), []string{"--max-outstanding"}) {
+		t.Fatalf("__complete health --max-o: %q", r.Out)
 	}
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			for _, p := range []string{"/cc/one", "/cc/two"} {
-				if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", p); r.code != zkctl.ExitOK {
-					t.Fatalf("create %s: %q", p, r.errOut)
+				if r := zkctltest.Run(t, "", "--endpoints", ep, "create", "-p", p); r.Code != zkctl.ExitOK {
+					t.Fatalf("create %s: %q", p, r.ErrOut)
 				}
 			}
 			// The cluster typed on the line.
-			r := zkctlRun(t, "", "__complete", "--", "--endpoints", ep, "get", "/cc/")
-			if !slices.Equal(lines(r.out), []string{"/cc/one", "/cc/two"}) {
-				t.Fatalf("__complete paths (typed endpoints): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
+			r := zkctltest.Run(t, "", "__complete", "--", "--endpoints", ep, "get", "/cc/")
+			if !slices.Equal(lines(r.Out), []string{"/cc/one", "/cc/two"}) {
+				t.Fatalf("__complete paths (typed endpoints): exit %d, %q, stderr %q", r.Code, r.Out, r.ErrOut)
 			}
 			// The cluster typed after the command.
-			r = zkctlRun(t, "", "__complete", "--", "get", "-e", ep, "/cc/o")
-			if !slices.Equal(lines(r.out), []string{"/cc/one"}) {
-				t.Fatalf("__complete paths (endpoints after the command): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
+			r = zkctltest.Run(t, "", "__complete", "--", "get", "-e", ep, "/cc/o")
+			if !slices.Equal(lines(r.Out), []string{"/cc/one"}) {
+				t.Fatalf("__complete paths (endpoints after the command): exit %d, %q, stderr %q", r.Code, r.Out, r.ErrOut)
 			}
 			// The cluster from the environment.
 			t.Setenv("ZKCTL_ENDPOINTS", ep)
-			r = zkctlRun(t, "", "__complete", "--", "ls", "/cc/t")
-			if !slices.Equal(lines(r.out), []string{"/cc/two"}) {
-				t.Fatalf("__complete paths (ZKCTL_ENDPOINTS): exit %d, %q, stderr %q", r.code, r.out, r.errOut)
+			r = zkctltest.Run(t, "", "__complete", "--", "ls", "/cc/t")
+			if !slices.Equal(lines(r.Out), []string{"/cc/two"}) {
+				t.Fatalf("__complete paths (ZKCTL_ENDPOINTS): exit %d, %q, stderr %q", r.Code, r.Out, r.ErrOut)
 			}
 		})
 	}
