@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
@@ -40,54 +41,54 @@ func TestCreatorOnlyZkctl(t *testing.T) {
 	alice := []string{"--endpoints", ep, "--user", "alice", "--password-file", passwordFile(t, "pw-alice")}
 	bob := []string{"--endpoints", ep, "--user", "bob", "--password-file", passwordFile(t, "pw-bob")}
 	anon := []string{"--endpoints", ep}
-	Run := func(who []string, args ...string) result {
-		return zkctlRun(t, "", append(slices.Clone(who), args...)...)
+	run := func(who []string, args ...string) zkctltest.Result {
+		return zkctltest.Run(t, "", append(slices.Clone(who), args...)...)
 	}
-	want := func(r result, code int, what string) {
+	want := func(r zkctltest.Result, code int, what string) {
 		t.Helper()
-		if r.code != code {
-			t.Fatalf("%s: exit %d (stdout %q, stderr %q), want %d", what, r.code, r.out, r.errOut, code)
+		if r.Code != code {
+			t.Fatalf("%s: exit %d (stdout %q, stderr %q), want %d", what, r.Code, r.Out, r.ErrOut, code)
 		}
-		if code == zkctl.ExitError && !strings.Contains(r.errOut, "not authorized") {
-			t.Fatalf("%s: stderr %q, want it to say not authorized", what, r.errOut)
+		if code == zkctl.ExitError && !strings.Contains(r.ErrOut, "not authorized") {
+			t.Fatalf("%s: stderr %q, want it to say not authorized", what, r.ErrOut)
 		}
 	}
 	// The namespace first, open, as an operator would hand it out.
-	want(Run(anon, "ls", "/"), zkctl.ExitOK, "anonymous ls /")
+	want(run(anon, "ls", "/"), zkctl.ExitOK, "anonymous ls /")
 
-	want(Run(alice, "create", "-p", "/app/cfg", "v1"), zkctl.ExitOK, "alice creates /app/cfg")
+	want(run(alice, "create", "-p", "/app/cfg", "v1"), zkctl.ExitOK, "alice creates /app/cfg")
 	for name, who := range map[string][]string{"anonymous": anon, "bob": bob} {
-		want(Run(who, "rm", "/app/cfg"), zkctl.ExitError, name+" rm /app/cfg")
-		want(Run(who, "get", "/app/cfg"), zkctl.ExitError, name+" get /app/cfg")
-		want(Run(who, "ls", "/app"), zkctl.ExitError, name+" ls /app")
-		want(Run(who, "set", "/app/cfg", "evil"), zkctl.ExitError, name+" set /app/cfg")
-		want(Run(who, "create", "/app/intruder"), zkctl.ExitError, name+" create /app/intruder")
+		want(run(who, "rm", "/app/cfg"), zkctl.ExitError, name+" rm /app/cfg")
+		want(run(who, "get", "/app/cfg"), zkctl.ExitError, name+" get /app/cfg")
+		want(run(who, "ls", "/app"), zkctl.ExitError, name+" ls /app")
+		want(run(who, "set", "/app/cfg", "evil"), zkctl.ExitError, name+" set /app/cfg")
+		want(run(who, "create", "/app/intruder"), zkctl.ExitError, name+" create /app/intruder")
 	}
-	if r := Run(alice, "get", "/app/cfg"); r.code != zkctl.ExitOK || r.out != "v1\n" {
-		t.Fatalf("alice get /app/cfg: exit %d, %q (%q)", r.code, r.out, r.errOut)
+	if r := run(alice, "get", "/app/cfg"); r.Code != zkctl.ExitOK || r.Out != "v1\n" {
+		t.Fatalf("alice get /app/cfg: exit %d, %q (%q)", r.Code, r.Out, r.ErrOut)
 	}
-	want(Run(alice, "rm", "-r", "/app"), zkctl.ExitOK, "alice rm -r /app")
+	want(run(alice, "rm", "-r", "/app"), zkctl.ExitOK, "alice rm -r /app")
 
 	// A namespace the creator's zkctl made is the creator's too.
 	owned := append(slices.Clone(alice), "--endpoints", servers+ns+"/owned")
-	want(Run(owned, "create", "/top", "t"), zkctl.ExitOK, "alice creates /top in her namespace")
-	want(Run([]string{"--endpoints", servers + ns + "/owned"}, "rm", "/top"), zkctl.ExitError, "anonymous rm /top in alice's namespace")
+	want(run(owned, "create", "/top", "t"), zkctl.ExitOK, "alice creates /top in her namespace")
+	want(run([]string{"--endpoints", servers + ns + "/owned"}, "rm", "/top"), zkctl.ExitError, "anonymous rm /top in alice's namespace")
 
 	// --acl open and ZKCTL_ACL override the default.
-	want(Run(alice, "--acl", "open", "create", "-p", "/shared/n"), zkctl.ExitOK, "alice creates with --acl open")
-	if r := Run(anon, "rm", "/shared/n"); r.code != zkctl.ExitOK {
-		t.Fatalf("rm /shared/n with --acl open: exit %d (%q)", r.code, r.errOut)
+	want(run(alice, "--acl", "open", "create", "-p", "/shared/n"), zkctl.ExitOK, "alice creates with --acl open")
+	if r := run(anon, "rm", "/shared/n"); r.Code != zkctl.ExitOK {
+		t.Fatalf("rm /shared/n with --acl open: exit %d (%q)", r.Code, r.ErrOut)
 	}
 	t.Setenv("ZKCTL_ACL", "creator,world:anyone:r")
-	want(Run(alice, "create", "/readable", "r"), zkctl.ExitOK, "alice creates with ZKCTL_ACL")
+	want(run(alice, "create", "/readable", "r"), zkctl.ExitOK, "alice creates with ZKCTL_ACL")
 	t.Setenv("ZKCTL_ACL", "")
-	if r := Run(anon, "get", "/readable"); r.code != zkctl.ExitOK || r.out != "r\n" {
-		t.Fatalf("anonymous get of a ZKCTL_ACL world-readable node: exit %d, %q (%q)", r.code, r.out, r.errOut)
+	if r := run(anon, "get", "/readable"); r.Code != zkctl.ExitOK || r.Out != "r\n" {
+		t.Fatalf("anonymous get of a ZKCTL_ACL world-readable node: exit %d, %q (%q)", r.Code, r.Out, r.ErrOut)
 	}
-	want(Run(anon, "set", "/readable", "w"), zkctl.ExitError, "anonymous set of a read-only node")
+	want(run(anon, "set", "/readable", "w"), zkctl.ExitError, "anonymous set of a read-only node")
 
-	want(Run(anon, "--acl", "creator", "create", "/x"), zkctl.ExitUsage, "--acl creator without --user")
-	want(Run(anon, "--acl", "world:anyone:q", "create", "/x"), zkctl.ExitUsage, "--acl with a bad permission")
+	want(run(anon, "--acl", "creator", "create", "/x"), zkctl.ExitUsage, "--acl creator without --user")
+	want(run(anon, "--acl", "world:anyone:q", "create", "/x"), zkctl.ExitUsage, "--acl with a bad permission")
 	etcdEP := "etcd://" + strings.Join(testenv.Etcd(t), ",") + ns
-	want(zkctlRun(t, "", "--endpoints", etcdEP, "--acl", "open", "create", "/x"), zkctl.ExitUsage, "--acl on etcd")
+	want(zkctltest.Run(t, "", "--endpoints", etcdEP, "--acl", "open", "create", "/x"), zkctl.ExitUsage, "--acl on etcd")
 }

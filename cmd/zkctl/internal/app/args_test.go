@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"io"
@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/app"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 )
 
 // TestPlaceArgs: every flag goes where urfave/cli reads it, and nothing
@@ -15,7 +17,7 @@ import (
 // program named --timeout and `demo --endpoints URL` failed: make run skip
 // zkctl.PlaceArgs to see TestFlagsAnywhere and this test fail.)
 func TestPlaceArgs(t *testing.T) {
-	app := New(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	app := app.New(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	for _, tt := range []struct{ in, want string }{
 		{"ls / -l", "ls -l /"},
 		{"ls / -l -R", "ls -l -R /"},
@@ -59,7 +61,7 @@ func TestPlaceArgs(t *testing.T) {
 // word before "--" that is neither a flag nor PATH is a usage error and
 // the COMMAND never runs.
 func TestFlagsAnywhere(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			ran := filepath.Join(dir, "ran")
@@ -85,9 +87,9 @@ func TestFlagsAnywhere(t *testing.T) {
 				{[]string{"watch", "/a", "-R", "--bogus", "-e", ep, "--", "touch", ran}, zkctl.ExitUsage, ""},
 				{[]string{"watch", "/a", "touch", ran, "-e", ep}, zkctl.ExitUsage, ""},
 			} {
-				r := zkctlRun(t, "", row.args...)
-				if r.code != row.code || !strings.Contains(r.out, row.out) {
-					t.Errorf("zkctl %s: exit %d, stdout %q (stderr %q); want %d and %q", strings.Join(row.args, " "), r.code, r.out, r.errOut, row.code, row.out)
+				r := zkctltest.Run(t, "", row.args...)
+				if r.Code != row.code || !strings.Contains(r.Out, row.out) {
+					t.Errorf("zkctl %s: exit %d, stdout %q (stderr %q); want %d and %q", strings.Join(row.args, " "), r.Code, r.Out, r.ErrOut, row.code, row.out)
 				}
 			}
 			if _, err := os.Stat(ran); err == nil {

@@ -3,6 +3,9 @@ package app
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo/scenes"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/devcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/dumpcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/electcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/health"
@@ -23,7 +26,7 @@ func commands(io zkctl.Streams) []*cli.Command {
 	cmds = append(cmds, electcmd.Commands(io)...)
 	cmds = append(cmds, health.Commands(io)...)
 	cmds = append(cmds, shell.Commands(io, Run)...)
-	cmds = append(cmds, devCommand(io))
-	cmds = append(cmds, demoCommand(io))
+	cmds = append(cmds, devcmd.Commands(io)...)
+	cmds = append(cmds, demo.Commands(io, scenes.All())...)
 	return cmds
 }

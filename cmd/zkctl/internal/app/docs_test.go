@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -16,14 +16,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/app"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 // The documents whose zkctl command lines TestDocCommandLines checks,
 // relative to this package.
-var docFiles = []string{"../../../../README.md", referencePath}
+var docFiles = []string{"../../../../README.md", "../../../../docs/zkctl.md"}
 
 // docSnippet is a piece of a document that shows zkctl.
 type docSnippet struct {
@@ -273,7 +275,7 @@ func docPath(p zkctl.Placed) string {
 // (Before flags could come anywhere, the README's `zkctl demo --endpoints
 // URL` failed here: make run skip zkctl.PlaceArgs to see it.)
 func TestDocCommandLines(t *testing.T) {
-	app := New(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	app := app.New(zkctl.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	d := readDocSnippets(t, app)
 	if len(d.scripts) < 2 || len(d.lines) < 10 || len(d.forms) < 10 {
 		t.Fatalf("found %d scripts, %d command lines, %d forms: the documents' layout changed under this test", len(d.scripts), len(d.lines), len(d.forms))
@@ -310,12 +312,12 @@ func TestDocCommandLines(t *testing.T) {
 		return
 	}
 
-	bin := zkctlOnPath(t)
+	bin := zkctltest.OnPath(t)
 	zkServers := strings.Join(testenv.ZooKeeper(t), ",")
 	etcdServers := strings.Join(testenv.Etcd(t), ",")
 	ns := testenv.Namespace(t)
 	// run runs text in sh in a directory of its own, once for the backend.
-	Run := func(t *testing.T, backend, where, text string, env ...string) {
+	run := func(t *testing.T, backend, where, text string, env ...string) {
 		t.Helper()
 		runNS := ns + "/" + backend
 		text = strings.ReplaceAll(text, "go run ./cmd/zkctl", "zkctl")
@@ -351,7 +353,7 @@ func TestDocCommandLines(t *testing.T) {
 				if backend == "etcd" && !strings.Contains(s.text, "export ZKCTL_ENDPOINTS=zk://") {
 					continue // it does not depend on the backend: once is enough
 				}
-				Run(t, backend, s.where, s.text)
+				run(t, backend, s.where, s.text)
 			}
 			endpoints := "zk://" + zkServers + ns + "/" + backend
 			if backend == "etcd" {
@@ -361,7 +363,7 @@ func TestDocCommandLines(t *testing.T) {
 				if backend == "etcd" && strings.Contains(l.text, "://") {
 					continue // it names its cluster: once is enough
 				}
-				Run(t, backend, l.where, l.text, "ZKCTL_ENDPOINTS="+endpoints)
+				run(t, backend, l.where, l.text, "ZKCTL_ENDPOINTS="+endpoints)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 	"github.com/zkrecipes/zkrecipes/recipes/election"
 	"github.com/zkrecipes/zkrecipes/recipes/lock"
 )
@@ -26,9 +27,9 @@ import (
 //   - 130 for lock and elect without a command, interrupted: return nil on
 //     interrupt in zkctl.HoldAndRun and it is 0.
 func TestExitCodes(t *testing.T) {
-	for name, ep := range clusters(t) {
+	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			s := observer(t, ep)
+			s := zkctltest.Observer(t, ep)
 			ctx := context.Background()
 			if _, err := s.Create(ctx, "/x/kid", []byte("v"), backend.Persistent, backend.WithParents(backend.Persistent)); err != nil {
 				t.Fatal(err)
@@ -75,12 +76,12 @@ func TestExitCodes(t *testing.T) {
 				if name != "zk" && row.args[0] == "--endpoints" && row.args[1] != ep {
 					continue // it names its own cluster: once is enough
 				}
-				r := zkctlRun(t, row.stdin, row.args...)
-				if r.code != row.code {
-					t.Errorf("%d (%s): zkctl %s: exit %d (stderr %q), want %d", row.code, row.what, strings.Join(row.args, " "), r.code, r.errOut, row.code)
+				r := zkctltest.Run(t, row.stdin, row.args...)
+				if r.Code != row.code {
+					t.Errorf("%d (%s): zkctl %s: exit %d (stderr %q), want %d", row.code, row.what, strings.Join(row.args, " "), r.Code, r.ErrOut, row.code)
 				}
-				if row.code != zkctl.ExitOK && row.code < 128 && row.code != 7 && strings.Count(strings.TrimSpace(r.errOut), "\n") != 0 {
-					t.Errorf("%d (%s): the error is not one line: %q", row.code, row.what, r.errOut)
+				if row.code != zkctl.ExitOK && row.code < 128 && row.code != 7 && strings.Count(strings.TrimSpace(r.ErrOut), "\n") != 0 {
+					t.Errorf("%d (%s): the error is not one line: %q", row.code, row.what, r.ErrOut)
 				}
 			}
 
@@ -93,11 +94,11 @@ func TestExitCodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := zkctlRun(t, "", e("lock", "--timeout", "200ms", "/locks/held")...); r.code != zkctl.ExitTimeout {
-				t.Errorf("%d: lock --timeout without a command, held elsewhere: exit %d (%q)", zkctl.ExitTimeout, r.code, r.errOut)
+			if r := zkctltest.Run(t, "", e("lock", "--timeout", "200ms", "/locks/held")...); r.Code != zkctl.ExitTimeout {
+				t.Errorf("%d: lock --timeout without a command, held elsewhere: exit %d (%q)", zkctl.ExitTimeout, r.Code, r.ErrOut)
 			}
-			if r := zkctlRun(t, "", e("lock", "--timeout", "200ms", "/locks/held", "--", "true")...); r.code != zkctl.ExitWrapperError {
-				t.Errorf("%d: lock --timeout with a command, held elsewhere: exit %d (%q)", zkctl.ExitWrapperError, r.code, r.errOut)
+			if r := zkctltest.Run(t, "", e("lock", "--timeout", "200ms", "/locks/held", "--", "true")...); r.Code != zkctl.ExitWrapperError {
+				t.Errorf("%d: lock --timeout with a command, held elsewhere: exit %d (%q)", zkctl.ExitWrapperError, r.Code, r.ErrOut)
 			}
 			if err := l.Unlock(ctx); err != nil {
 				t.Fatal(err)
@@ -107,11 +108,11 @@ func TestExitCodes(t *testing.T) {
 			for _, kind := range []string{"lock", "elect"} {
 				started := filepath.Join(t.TempDir(), "started")
 				path := "/lost/" + kind
-				done := make(chan result, 1)
+				done := make(chan zkctltest.Result, 1)
 				go func() {
-					done <- zkctlRun(t, "", e(kind, "--grace", "500ms", path, "--", "sh", "-c", "touch "+started+"; exec sleep 60")...)
+					done <- zkctltest.Run(t, "", e(kind, "--grace", "500ms", path, "--", "sh", "-c", "touch "+started+"; exec sleep 60")...)
 				}()
-				waitFile(t, started, done)
+				zkctltest.WaitFile(t, started, done)
 				var node string
 				if kind == "lock" {
 					lm, err := lock.New(s, path)
@@ -137,8 +138,8 @@ func TestExitCodes(t *testing.T) {
 				if err := s.Delete(ctx, node, backend.AnyVersion); err != nil {
 					t.Fatal(err)
 				}
-				if r := <-done; r.code != zkctl.ExitLockLost {
-					t.Errorf("%d: %s lost: exit %d (%q)", zkctl.ExitLockLost, kind, r.code, r.errOut)
+				if r := <-done; r.Code != zkctl.ExitLockLost {
+					t.Errorf("%d: %s lost: exit %d (%q)", zkctl.ExitLockLost, kind, r.Code, r.ErrOut)
 				}
 			}
 
@@ -150,12 +151,12 @@ func TestExitCodes(t *testing.T) {
 				e("watch", "/x"),
 				e("health", "--watch", "1h"),
 			} {
-				r := watchTStart(t, args...)
+				r := zkctltest.Start(t, args...)
 				if args[2] != "watch" {
-					watchTUntil(t, r, fmt.Sprintf("zkctl %s printing", args[2]), nil, func(out string) bool { return strings.Contains(out, "\n") })
+					zkctltest.Until(t, r, fmt.Sprintf("zkctl %s printing", args[2]), nil, func(out string) bool { return strings.Contains(out, "\n") })
 				}
-				if code := r.stop(t); code != zkctl.ExitInterrupted {
-					t.Errorf("%d: zkctl %s interrupted: exit %d (stderr %q)", zkctl.ExitInterrupted, strings.Join(args[2:], " "), code, r.err.String())
+				if code := r.Stop(t); code != zkctl.ExitInterrupted {
+					t.Errorf("%d: zkctl %s interrupted: exit %d (stderr %q)", zkctl.ExitInterrupted, strings.Join(args[2:], " "), code, r.Err.String())
 				}
 			}
 			for _, p := range []string{"/locks/int", "/elections/int"} {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package app
+package app_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 )
 
 // killSessionTimeout is the session timeout of the zkctl the kill tests
@@ -84,7 +85,7 @@ func procParent(t *testing.T, pid int) int {
 }
 
 // readPid waits for a file holding a pid and returns the pid.
-func readPid(t *testing.T, path string, p *zkctlProc) int {
+func readPid(t *testing.T, path string, p *zkctltest.Process) int {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -96,12 +97,12 @@ func readPid(t *testing.T, path string, p *zkctlProc) int {
 			return pid
 		}
 		select {
-		case <-p.done:
-			t.Fatalf("zkctl %v exited %d before %s appeared; stderr %q", p.cmd.Args[1:], p.code, path, p.err.String())
+		case <-p.Done():
+			t.Fatalf("zkctl %v exited %d before %s appeared; stderr %q", p.Cmd.Args[1:], p.Code(), path, p.Err.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never appeared; zkctl's stderr %q", path, p.err.String())
+			t.Fatalf("%s never appeared; zkctl's stderr %q", path, p.Err.String())
 		}
 		time.Sleep(10 * time.Millisecond) // polling for a file another process writes
 	}
@@ -112,7 +113,7 @@ type killCase struct {
 	name         string
 	first, next  []string // the two zkctl command lines, without the command
 	dir          string
-	holder, succ *zkctlProc
+	holder, succ *zkctltest.Process
 	pids         []int // the command, its grandchild, its supervisor
 	killed       time.Time
 	gone         time.Duration // from the SIGKILL until all pids were gone
@@ -132,7 +133,7 @@ type killCase struct {
 // them alive.
 func TestWrappedCommandDiesWithZkctl(t *testing.T) {
 	var cases []*killCase
-	for backend, ep := range clusters(t) {
+	for backend, ep := range zkctltest.Clusters(t) {
 		st := "--session-timeout=" + killSessionTimeout.String()
 		for _, c := range []killCase{
 			{name: "lock", first: []string{"lock", "/kill/mutex"}, next: []string{"lock", "/kill/mutex"}},
@@ -149,16 +150,16 @@ func TestWrappedCommandDiesWithZkctl(t *testing.T) {
 	}
 	// All cases at once: each waits for a session to expire.
 	for _, c := range cases {
-		c.holder = startZkctl(t, nil, append(append(c.first, "--"), killCommand(c.dir)...)...)
+		c.holder = zkctltest.StartProcess(t, nil, append(append(c.first, "--"), killCommand(c.dir)...)...)
 	}
 	for _, c := range cases {
 		cmd := readPid(t, filepath.Join(c.dir, "cmd.pid"), c.holder)
 		grand := readPid(t, filepath.Join(c.dir, "grand.pid"), c.holder)
 		c.pids = []int{cmd, grand, procParent(t, cmd)}
-		c.succ = startZkctl(t, nil, append(append(c.next, "--"), nextCommand(c.dir)...)...)
+		c.succ = zkctltest.StartProcess(t, nil, append(append(c.next, "--"), nextCommand(c.dir)...)...)
 	}
 	for _, c := range cases {
-		if err := c.holder.cmd.Process.Kill(); err != nil {
+		if err := c.holder.Cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		c.killed = time.Now()
@@ -206,12 +207,12 @@ func TestWrappedCommandDiesWithZkctl(t *testing.T) {
 				break
 			}
 			select {
-			case <-c.succ.done:
-				t.Fatalf("%s: the next holder exited %d before its command started; stderr %q", c.name, c.succ.code, c.succ.err.String())
+			case <-c.succ.Done():
+				t.Fatalf("%s: the next holder exited %d before its command started; stderr %q", c.name, c.succ.Code(), c.succ.Err.String())
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: the next holder's command never started; its stderr %q", c.name, c.succ.err.String())
+				t.Fatalf("%s: the next holder's command never started; its stderr %q", c.name, c.succ.Err.String())
 			}
 			time.Sleep(10 * time.Millisecond) // polling for a file another process writes
 		}
@@ -221,13 +222,13 @@ func TestWrappedCommandDiesWithZkctl(t *testing.T) {
 	}
 	// The next holders stop as when interrupted: their commands get SIGTERM.
 	for _, c := range cases {
-		if err := c.succ.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := c.succ.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, c := range cases {
-		if code := c.succ.wait(t, 30*time.Second); code != zkctl.ExitInterrupted {
-			t.Errorf("%s: the next holder, interrupted: exit %d (stderr %q), want %d", c.name, code, c.succ.err.String(), zkctl.ExitInterrupted)
+		if code := c.succ.Wait(t, 30*time.Second); code != zkctl.ExitInterrupted {
+			t.Errorf("%s: the next holder, interrupted: exit %d (stderr %q), want %d", c.name, code, c.succ.Err.String(), zkctl.ExitInterrupted)
 		}
 	}
 }
@@ -241,13 +242,13 @@ func TestWrappedCommandDiesWithZkctl(t *testing.T) {
 // command outlives its supervisor ("pid ... still runs"); drop the SIGKILL
 // in supervisor.Child.Wait, and the grandchild outlives it all.
 func TestSupervisorDies(t *testing.T) {
-	ep := clusters(t)["zk"]
+	ep := zkctltest.Clusters(t)["zk"]
 	dir := t.TempDir()
-	z := startZkctl(t, nil, append([]string{"--endpoints", ep, "lock", "/kill/sup", "--"}, killCommand(dir)...)...)
+	z := zkctltest.StartProcess(t, nil, append([]string{"--endpoints", ep, "lock", "/kill/sup", "--"}, killCommand(dir)...)...)
 	cmd := readPid(t, filepath.Join(dir, "cmd.pid"), z)
 	grand := readPid(t, filepath.Join(dir, "grand.pid"), z)
 	sup := procParent(t, cmd)
-	zpid := z.cmd.Process.Pid
+	zpid := z.Cmd.Process.Pid
 	if err := syscall.Kill(zpid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -259,11 +260,11 @@ func TestSupervisorDies(t *testing.T) {
 	if err := syscall.Kill(zpid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if code := z.wait(t, 30*time.Second); code != zkctl.ExitWrapperError {
-		t.Errorf("zkctl after its supervisor was killed: exit %d (stderr %q), want %d", code, z.err.String(), zkctl.ExitWrapperError)
+	if code := z.Wait(t, 30*time.Second); code != zkctl.ExitWrapperError {
+		t.Errorf("zkctl after its supervisor was killed: exit %d (stderr %q), want %d", code, z.Err.String(), zkctl.ExitWrapperError)
 	}
 	waitGone(t, cmd, grand)
-	s := observer(t, ep)
+	s := zkctltest.Observer(t, ep)
 	if kids, _, err := s.Children(t.Context(), "/kill/sup"); err == nil && len(kids) != 0 {
 		t.Errorf("the lock is still held: %q", kids)
 	}
@@ -273,24 +274,24 @@ func TestSupervisorDies(t *testing.T) {
 // lock without a command or runs one: the command gets SIGTERM, the lock
 // is released, and zkctl exits 130.
 func TestInterruptedProcess(t *testing.T) {
-	ep := clusters(t)["etcd"]
+	ep := zkctltest.Clusters(t)["etcd"]
 	dir := t.TempDir()
-	held := startZkctl(t, nil, "--endpoints", ep, "lock", "/int/a")
-	Run := startZkctl(t, nil, append([]string{"--endpoints", ep, "lock", "/int/b", "--"}, killCommand(dir)...)...)
-	cmd := readPid(t, filepath.Join(dir, "cmd.pid"), Run)
+	held := zkctltest.StartProcess(t, nil, "--endpoints", ep, "lock", "/int/a")
+	run := zkctltest.StartProcess(t, nil, append([]string{"--endpoints", ep, "lock", "/int/b", "--"}, killCommand(dir)...)...)
+	cmd := readPid(t, filepath.Join(dir, "cmd.pid"), run)
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(held.out.String(), "\n") {
+	for !strings.Contains(held.Out.String(), "\n") {
 		if time.Now().After(deadline) {
-			t.Fatalf("zkctl lock printed no token: stderr %q", held.err.String())
+			t.Fatalf("zkctl lock printed no token: stderr %q", held.Err.String())
 		}
 		time.Sleep(10 * time.Millisecond) // polling another process's output
 	}
-	for _, p := range []*zkctlProc{held, Run} {
-		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	for _, p := range []*zkctltest.Process{held, run} {
+		if err := p.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		if code := p.wait(t, 30*time.Second); code != zkctl.ExitInterrupted {
-			t.Errorf("zkctl %v, interrupted: exit %d (stderr %q), want %d", p.cmd.Args[1:], code, p.err.String(), zkctl.ExitInterrupted)
+		if code := p.Wait(t, 30*time.Second); code != zkctl.ExitInterrupted {
+			t.Errorf("zkctl %v, interrupted: exit %d (stderr %q), want %d", p.Cmd.Args[1:], code, p.Err.String(), zkctl.ExitInterrupted)
 		}
 	}
 	waitGone(t, cmd)

@@ -1,10 +1,11 @@
-package app
+package app_test
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 )
 
 // TestRedactCredentials: whatever zkctl prints, on stdout or stderr, never
@@ -20,13 +21,13 @@ import (
 // the library redacts) instead of the usage error.
 func TestRedactCredentials(t *testing.T) {
 	const urlPW, envPW = "url-pw-1c9e", "env-pw-77d2"
-	eps := clusters(t)
+	eps := zkctltest.Clusters(t)
 	withUserinfo := func(ep string) string { return strings.Replace(ep, "://", "://bob:"+urlPW+"@", 1) }
-	check := func(what string, r result) {
+	check := func(what string, r zkctltest.Result) {
 		t.Helper()
 		for _, pw := range []string{urlPW, envPW} {
-			if strings.Contains(r.out, pw) || strings.Contains(r.errOut, pw) {
-				t.Fatalf("%s says the password %q: exit %d\nstdout:\n%s\nstderr:\n%s", what, pw, r.code, r.out, r.errOut)
+			if strings.Contains(r.Out, pw) || strings.Contains(r.ErrOut, pw) {
+				t.Fatalf("%s says the password %q: exit %d\nstdout:\n%s\nstderr:\n%s", what, pw, r.Code, r.Out, r.ErrOut)
 			}
 		}
 	}
@@ -45,49 +46,49 @@ func TestRedactCredentials(t *testing.T) {
 			{"--endpoints", bad, "demo", "--pace", "0"},
 			{"cp", bad + "/a", ep + "/b"},
 		} {
-			r := zkctlRun(t, "", args...)
+			r := zkctltest.Run(t, "", args...)
 			check(name+" "+strings.Join(args[2:], " "), r)
-			if r.code != zkctl.ExitUsage || !strings.Contains(r.errOut, "xxxxx@") {
-				t.Fatalf("%s %v: exit %d, stderr %q; want %d and the URL redacted", name, args[2:], r.code, r.errOut, zkctl.ExitUsage)
+			if r.Code != zkctl.ExitUsage || !strings.Contains(r.ErrOut, "xxxxx@") {
+				t.Fatalf("%s %v: exit %d, stderr %q; want %d and the URL redacted", name, args[2:], r.Code, r.ErrOut, zkctl.ExitUsage)
 			}
 		}
-		r := zkctlRun(t, "ls /\nget /x\n", "--endpoints", bad, "shell")
+		r := zkctltest.Run(t, "ls /\nget /x\n", "--endpoints", bad, "shell")
 		check(name+" shell", r)
 		t.Setenv("ZKCTL_ENDPOINTS", bad)
-		check(name+" ZKCTL_ENDPOINTS ls", zkctlRun(t, "", "ls", "/"))
-		check(name+" --help", zkctlRun(t, "", "--help"))
-		check(name+" lock --help", zkctlRun(t, "", "lock", "--help"))
+		check(name+" ZKCTL_ENDPOINTS ls", zkctltest.Run(t, "", "ls", "/"))
+		check(name+" --help", zkctltest.Run(t, "", "--help"))
+		check(name+" lock --help", zkctltest.Run(t, "", "lock", "--help"))
 		t.Setenv("ZKCTL_ENDPOINTS", "")
 	}
 
 	// ZKCTL_PASSWORD, against the real servers and unreachable ones. The
 	// ZooKeeper namespace is made open first, as an operator would.
-	if r := zkctlRun(t, "", "--endpoints", eps["zk"], "ls", "/"); r.code != zkctl.ExitOK {
-		t.Fatalf("ls /: exit %d (%q)", r.code, r.errOut)
+	if r := zkctltest.Run(t, "", "--endpoints", eps["zk"], "ls", "/"); r.Code != zkctl.ExitOK {
+		t.Fatalf("ls /: exit %d (%q)", r.Code, r.ErrOut)
 	}
 	t.Setenv("ZKCTL_PASSWORD", envPW)
 	for name, ep := range eps {
 		e := func(args ...string) []string { return append([]string{"--endpoints", ep, "--user", "alice"}, args...) }
-		check(name+" create", zkctlRun(t, "", e("create", "-p", "/r/x", "v")...))
-		check(name+" get", zkctlRun(t, "", e("-o", "json", "get", "--stat", "/r/x")...))
-		check(name+" get missing", zkctlRun(t, "", e("get", "/nope")...))
-		check(name+" health", zkctlRun(t, "", e("health", "--timeout", "5s")...))
-		check(name+" shell", zkctlRun(t, "ls /\nget /nope\n", e("shell")...))
-		check(name+" --help", zkctlRun(t, "", e("--help")...))
+		check(name+" create", zkctltest.Run(t, "", e("create", "-p", "/r/x", "v")...))
+		check(name+" get", zkctltest.Run(t, "", e("-o", "json", "get", "--stat", "/r/x")...))
+		check(name+" get missing", zkctltest.Run(t, "", e("get", "/nope")...))
+		check(name+" health", zkctltest.Run(t, "", e("health", "--timeout", "5s")...))
+		check(name+" shell", zkctltest.Run(t, "ls /\nget /nope\n", e("shell")...))
+		check(name+" --help", zkctltest.Run(t, "", e("--help")...))
 		for _, ep := range []string{unreachable[name], withUserinfo(unreachable[name])} {
-			r := zkctlRun(t, "", "--endpoints", ep, "--user", "alice", "--request-timeout", "2s", "get", "/x")
+			r := zkctltest.Run(t, "", "--endpoints", ep, "--user", "alice", "--request-timeout", "2s", "get", "/x")
 			check(name+" unreachable get", r)
-			if r.code == zkctl.ExitOK {
+			if r.Code == zkctl.ExitOK {
 				t.Fatalf("%s unreachable: exit 0", name)
 			}
-			check(name+" unreachable health", zkctlRun(t, "", "--endpoints", ep, "--user", "alice", "health", "--timeout", "2s"))
+			check(name+" unreachable health", zkctltest.Run(t, "", "--endpoints", ep, "--user", "alice", "health", "--timeout", "2s"))
 		}
 	}
 	// The demo's narration, on ZooKeeper with credentials (creator-only
 	// nodes throughout).
-	r := zkctlRun(t, "", "--endpoints", eps["zk"], "--user", "alice", "demo", "--pace", "0")
+	r := zkctltest.Run(t, "", "--endpoints", eps["zk"], "--user", "alice", "demo", "--pace", "0")
 	check("demo", r)
-	if r.code != zkctl.ExitOK {
-		t.Fatalf("demo with --user: exit %d (%q)", r.code, r.errOut)
+	if r.Code != zkctl.ExitOK {
+		t.Fatalf("demo with --user: exit %d (%q)", r.Code, r.ErrOut)
 	}
 }

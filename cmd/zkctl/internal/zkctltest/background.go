@@ -2,6 +2,8 @@ package zkctltest
 
 import (
 	"context"
+	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,8 +52,8 @@ func (r *Background) Stop(t testing.TB) int {
 	select {
 	case <-r.done:
 		return r.code
-	case <-time.After(20 * time.Second):
-		t.Fatalf("zkctl did not end after it was interrupted; stdout %q", r.Out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("zkctl did not end within 60s of the interrupt; stdout %q, stderr %q", r.Out.String(), r.Err.String())
 		return -1
 	}
 }
@@ -107,4 +109,41 @@ func Has(lines ...string) func(string) bool {
 		}
 		return true
 	}
+}
+
+// WaitOut waits until r's output matches re and returns the first
+// submatch. Another zkctl may run only after this: urfave/cli writes
+// package globals while it parses flags, and reading the output through
+// the buffer's mutex orders that parsing before the next run's.
+func (r *Background) WaitOut(t testing.TB, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(r.Out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case <-r.done:
+			if m := re.FindStringSubmatch(r.Out.String()); m != nil {
+				return m[1]
+			}
+			t.Fatalf("zkctl exited %d before printing %v; stdout %q, stderr %q", r.code, re, r.Out.String(), r.Err.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %v on stdout within 60s; stdout %q, stderr %q", re, r.Out.String(), r.Err.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling another goroutine's output
+	}
+}
+
+// Refused reports whether nothing accepts connections at addr (a server
+// zkctl started has stopped).
+func Refused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
 }

@@ -1,4 +1,4 @@
-package app
+package devcmd
 
 import (
 	"fmt"
@@ -8,6 +8,9 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 	"github.com/zkrecipes/zkrecipes/internal/devetcd"
 )
+
+// Commands is `zkctl dev`.
+func Commands(io zkctl.Streams) []*cli.Command { return []*cli.Command{devCommand(io)} }
 
 // devCommand is `zkctl dev`: a local etcd for development, nothing to install.
 func devCommand(io zkctl.Streams) *cli.Command {

@@ -1,4 +1,4 @@
-package app
+package demo_test
 
 import (
 	"encoding/json"
@@ -8,8 +8,11 @@ import (
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctltest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
+
+func TestMain(m *testing.M) { zkctltest.Main(m) }
 
 // demoMilestones are what the demo must narrate, in this order.
 var demoMilestones = []*regexp.Regexp{
@@ -47,26 +50,26 @@ var (
 // line timestamped, and the fencing tokens of the grants increasing in
 // the order they were granted (worker-1, -2, -3, worker-a, worker-b, then
 // the terms of node-1 and node-2).
-func demoCheck(t *testing.T, r result) {
+func demoCheck(t *testing.T, r zkctltest.Result) {
 	t.Helper()
-	if r.code != zkctl.ExitOK {
-		t.Fatalf("demo: exit %d, stderr %q, stdout:\n%s", r.code, r.errOut, r.out)
+	if r.Code != zkctl.ExitOK {
+		t.Fatalf("demo: exit %d, stderr %q, stdout:\n%s", r.Code, r.ErrOut, r.Out)
 	}
 	// The old leader's loss may be narrated before or after the new leader.
-	if !regexp.MustCompile(`node-1 +stops leading: election: leadership lost`).MatchString(r.out) {
-		t.Fatalf("demo: the dead leader never stopped leading; stdout:\n%s", r.out)
+	if !regexp.MustCompile(`node-1 +stops leading: election: leadership lost`).MatchString(r.Out) {
+		t.Fatalf("demo: the dead leader never stopped leading; stdout:\n%s", r.Out)
 	}
-	rest := r.out
+	rest := r.Out
 	for _, m := range demoMilestones {
 		loc := m.FindStringIndex(rest)
 		if loc == nil {
-			t.Fatalf("demo: no %q after the milestones before it; stdout:\n%s", m, r.out)
+			t.Fatalf("demo: no %q after the milestones before it; stdout:\n%s", m, r.Out)
 		}
 		rest = rest[loc[1]:]
 	}
 	var who []string
 	var tokens []int64
-	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(r.Out), "\n") {
 		if line == "" {
 			continue
 		}
@@ -95,33 +98,33 @@ func demoCheck(t *testing.T, r result) {
 // own etcd.
 func TestDemoEmbedded(t *testing.T) {
 	t.Setenv("ZKCTL_ENDPOINTS", "")
-	demoCheck(t, zkctlRun(t, "", "demo", "--pace", "0"))
+	demoCheck(t, zkctltest.Run(t, "", "demo", "--pace", "0"))
 }
 
 // TestDemoZooKeeper runs the same demo against the real ZooKeeper, and
 // checks it leaves the namespace as it found it.
 func TestDemoZooKeeper(t *testing.T) {
 	ep := "zk://" + strings.Join(testenv.ZooKeeper(t), ",") + testenv.Namespace(t)
-	if r := zkctlRun(t, "", "--endpoints", ep, "create", "-p", "/mine", "keep"); r.code != zkctl.ExitOK {
-		t.Fatalf("create: exit %d (%q)", r.code, r.errOut)
+	if r := zkctltest.Run(t, "", "--endpoints", ep, "create", "-p", "/mine", "keep"); r.Code != zkctl.ExitOK {
+		t.Fatalf("create: exit %d (%q)", r.Code, r.ErrOut)
 	}
-	demoCheck(t, zkctlRun(t, "", "--endpoints", ep, "demo", "--pace", "0"))
-	r := zkctlRun(t, "", "--endpoints", ep, "ls", "/")
-	if r.code != zkctl.ExitOK || strings.Fields(r.out)[0] != "mine" || len(strings.Fields(r.out)) != 1 {
-		t.Fatalf("ls / after the demo: exit %d, %q; want only mine (the demo's namespace removed)", r.code, r.out)
+	demoCheck(t, zkctltest.Run(t, "", "--endpoints", ep, "demo", "--pace", "0"))
+	r := zkctltest.Run(t, "", "--endpoints", ep, "ls", "/")
+	if r.Code != zkctl.ExitOK || strings.Fields(r.Out)[0] != "mine" || len(strings.Fields(r.Out)) != 1 {
+		t.Fatalf("ls / after the demo: exit %d, %q; want only mine (the demo's namespace removed)", r.Code, r.Out)
 	}
 }
 
 // TestDemoJSON: -o json narrates NDJSON events, the grants with their tokens.
 func TestDemoJSON(t *testing.T) {
 	ep := "etcd://" + strings.Join(testenv.Etcd(t), ",") + testenv.Namespace(t)
-	r := zkctlRun(t, "", "--endpoints", ep, "-o", "json", "demo", "--pace", "0")
-	if r.code != zkctl.ExitOK {
-		t.Fatalf("demo -o json: exit %d (%q)", r.code, r.errOut)
+	r := zkctltest.Run(t, "", "--endpoints", ep, "-o", "json", "demo", "--pace", "0")
+	if r.Code != zkctl.ExitOK {
+		t.Fatalf("demo -o json: exit %d (%q)", r.Code, r.ErrOut)
 	}
 	var tokens []int64
 	var steps []string
-	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(r.Out), "\n") {
 		var ev struct {
 			ElapsedMS *int64 `json:"elapsed_ms"`
 			Step      string `json:"step"`
@@ -155,8 +158,8 @@ func TestDemoJSON(t *testing.T) {
 
 func TestDemoBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"demo", "--pace", "-1s"}, {"demo", "extra"}, {"--endpoints", "redis://x", "demo"}} {
-		if r := zkctlRun(t, "", args...); r.code != zkctl.ExitUsage {
-			t.Errorf("zkctl %v: exit %d (%q), want %d", args, r.code, r.errOut, zkctl.ExitUsage)
+		if r := zkctltest.Run(t, "", args...); r.Code != zkctl.ExitUsage {
+			t.Errorf("zkctl %v: exit %d (%q), want %d", args, r.Code, r.ErrOut, zkctl.ExitUsage)
 		}
 	}
 }
@@ -167,13 +170,13 @@ func TestDemoBadFlags(t *testing.T) {
 func TestDemoInterrupted(t *testing.T) {
 	t.Setenv("ZKCTL_ENDPOINTS", "")
 	for _, at := range []string{`== 2\.`, `worker-b +asks`, `node-3 +runs for leader`} {
-		demo := devStart(t, "demo", "--pace", "200ms")
-		demo.waitOut(t, regexp.MustCompile(`(`+at+`)`))
-		ep := regexp.MustCompile(`etcd at (127\.0\.0\.1:\d+)`).FindStringSubmatch(demo.out.String())
-		if code := demo.stop(t); code != zkctl.ExitInterrupted {
-			t.Fatalf("demo interrupted at %q: exit %d (stderr %q), want %d", at, code, demo.err, zkctl.ExitInterrupted)
+		demo := zkctltest.Start(t, "demo", "--pace", "200ms")
+		demo.WaitOut(t, regexp.MustCompile(`(`+at+`)`))
+		ep := regexp.MustCompile(`etcd at (127\.0\.0\.1:\d+)`).FindStringSubmatch(demo.Out.String())
+		if code := demo.Stop(t); code != zkctl.ExitInterrupted {
+			t.Fatalf("demo interrupted at %q: exit %d (stderr %q), want %d", at, code, demo.Err, zkctl.ExitInterrupted)
 		}
-		if ep == nil || !devRefused(ep[1]) {
+		if ep == nil || !zkctltest.Refused(ep[1]) {
 			t.Fatalf("demo interrupted at %q: its etcd (%v) still serves", at, ep)
 		}
 	}

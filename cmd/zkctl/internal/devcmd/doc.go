@@ -1,0 +1,3 @@
+// Package devcmd is zkctl dev: an etcd inside zkctl for development,
+// until interrupted.
+package devcmd
