@@ -1,5 +1,7 @@
 // Package layering holds the test that keeps imports pointing down:
 // backend imports only the standard library; each backend imports backend
 // and not the other backend; recipes import backend and internal packages,
-// never a concrete backend nor another recipe.
+// never a concrete backend nor another recipe; zkctl's command groups
+// (cmd/zkctl/internal/...) import its core and not each other, and only
+// its app lists them.
 package layering

@@ -59,3 +59,42 @@ func TestImportsPointDown(t *testing.T) {
 		}
 	}
 }
+
+// zkctlCore are zkctl's packages that every command group may import: the
+// shared core, the subtree walk, the supervisor of wrapped commands.
+var zkctlCore = map[string]bool{
+	"cmd/zkctl/internal/zkctl":      true,
+	"cmd/zkctl/internal/walk":       true,
+	"cmd/zkctl/internal/supervisor": true,
+}
+
+// TestZkctlLayout keeps zkctl in the shape of containerd's ctr: only the
+// app (cmd/zkctl/internal/app) lists the command groups; a group imports
+// the core, never another group (demo/scenes imports demo, the stage it
+// plays on); the core imports no group; zkctltest is for tests only; and
+// nothing outside cmd/ imports cmd/.
+func TestZkctlLayout(t *testing.T) {
+	const internal = "cmd/zkctl/internal/"
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(p.ImportPath, module+"/")
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			irel := strings.TrimPrefix(imp, module+"/")
+			switch {
+			case !strings.HasPrefix(rel, "cmd/") && strings.HasPrefix(irel, "cmd/"):
+				t.Errorf("%s imports %s: nothing outside cmd/ imports a command", rel, irel)
+			case irel == internal+"zkctltest":
+				t.Errorf("%s imports %s: zkctltest is for tests", rel, irel)
+			case !strings.HasPrefix(rel, internal) || !strings.HasPrefix(irel, internal):
+			case rel == internal+"app", rel == internal+"zkctltest", zkctlCore[irel]:
+			case zkctlCore[rel]:
+				t.Errorf("%s imports %s: the core imports no command group", rel, irel)
+			case rel == internal+"demo/scenes" && irel == internal+"demo":
+			default:
+				t.Errorf("%s imports %s: a command group imports the core only, never another group or the app", rel, irel)
+			}
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"slices"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo"
@@ -16,17 +18,20 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
 )
 
-// commands lists zkctl's commands in the order help shows them.
+// commands lists zkctl's command groups, in the order help shows them. A
+// recipe's commands are a package of their own under cmd/zkctl/internal,
+// returning them from Commands, and a line here; its demo scene is a file
+// in demo/scenes.
 func commands(io zkctl.Streams) []*cli.Command {
-	var cmds []*cli.Command
-	cmds = append(cmds, tree.Commands(io)...)
-	cmds = append(cmds, watchcmd.Commands(io)...)
-	cmds = append(cmds, dumpcmd.Commands(io)...)
-	cmds = append(cmds, lockcmd.Commands(io)...)
-	cmds = append(cmds, electcmd.Commands(io)...)
-	cmds = append(cmds, health.Commands(io)...)
-	cmds = append(cmds, shell.Commands(io, Run)...)
-	cmds = append(cmds, devcmd.Commands(io)...)
-	cmds = append(cmds, demo.Commands(io, scenes.All())...)
-	return cmds
+	return slices.Concat(
+		tree.Commands(io),
+		watchcmd.Commands(io),
+		dumpcmd.Commands(io),
+		lockcmd.Commands(io),
+		electcmd.Commands(io),
+		health.Commands(io),
+		shell.Commands(io, Run),
+		devcmd.Commands(io),
+		demo.Commands(io, scenes.All()),
+	)
 }

@@ -184,7 +184,7 @@ func FlagTakesValue(f cli.Flag) bool {
 }
 
 // PathArgs checks that the command got between min and max arguments
-// (flags may come among them: see positional) and that the first is a path.
+// (flags may come among them: see Positional) and that the first is a path.
 func PathArgs(c *cli.Context, min, max int) (string, error) {
 	args, err := Positional(c)
 	if err != nil {
