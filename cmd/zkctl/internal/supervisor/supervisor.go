@@ -57,6 +57,7 @@ type StartError struct {
 	Reason string
 }
 
+// Error returns the reason.
 func (e *StartError) Error() string { return e.Reason }
 
 // Is reports whether target is e's Kind.

@@ -165,6 +165,8 @@ func FindCommand(cmds []*cli.Command, name string) *cli.Command {
 	return nil
 }
 
+// FindFlag returns the flag of flags named name (or one of its aliases),
+// or nil.
 func FindFlag(flags []cli.Flag, name string) cli.Flag {
 	for _, f := range flags {
 		if slices.Contains(f.Names(), name) {

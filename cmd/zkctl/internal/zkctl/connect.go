@@ -99,6 +99,8 @@ func Credentials(c *cli.Context) (string, string, error) {
 	return user, password, nil
 }
 
+// TLSConfig builds the etcd client's TLS configuration from --cacert,
+// --cert and --key: nil (no TLS) when none is given.
 func TLSConfig(c *cli.Context) (*tls.Config, error) {
 	ca, cert, key := c.String("cacert"), c.String("cert"), c.String("key")
 	if ca == "" && cert == "" && key == "" {

@@ -36,9 +36,13 @@ const (
 // UsageError marks errors in how zkctl was called.
 type UsageError struct{ Err error }
 
+// Error returns the error's text.
 func (e UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error in how zkctl was called.
 func (e UsageError) Unwrap() error { return e.Err }
 
+// Usagef formats a usage error (exit 2).
 func Usagef(format string, args ...any) error { return UsageError{fmt.Errorf(format, args...)} }
 
 // StatusError carries an exact exit code (a wrapped child's status).
@@ -47,12 +51,16 @@ type StatusError struct {
 	Err  error
 }
 
+// Error returns the error's text, or "exit status N" when it carries only
+// the code (the child's own failure, which the child reported itself).
 func (e StatusError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("exit status %d", e.Code)
 	}
 	return e.Err.Error()
 }
+
+// Unwrap returns the error the code stands for, if any.
 func (e StatusError) Unwrap() error { return e.Err }
 
 // ExitCode maps an error returned by a command to zkctl's exit code.

@@ -39,6 +39,7 @@ type StatJSON struct {
 	Modified       time.Time `json:"modified"`
 }
 
+// ToStatJSON converts a backend.Stat for printing.
 func ToStatJSON(st backend.Stat) StatJSON {
 	return StatJSON{st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren, st.Created, st.Modified}
 }
@@ -52,6 +53,8 @@ type NodeJSON struct {
 	Stat     *StatJSON `json:"stat,omitempty"`
 }
 
+// DataJSON sets n's data: as text when it is UTF-8, else base64 with its
+// encoding named.
 func DataJSON(n *NodeJSON, data []byte) {
 	s := string(data)
 	if !utf8.Valid(data) {
@@ -61,6 +64,7 @@ func DataJSON(n *NodeJSON, data []byte) {
 	n.Data = &s
 }
 
+// PrintStat prints a stat as text, one "name = value" a line.
 func PrintStat(w io.Writer, st backend.Stat) {
 	fmt.Fprintf(w, "version = %d\ncversion = %d\ncreate_token = %d\nmodify_token = %d\nephemeral_owner = %#x\ndata_length = %d\nnum_children = %d\ncreated = %s\nmodified = %s\n",
 		st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren,
