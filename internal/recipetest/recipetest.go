@@ -8,6 +8,8 @@ package recipetest
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +169,41 @@ func Children(t testing.TB, s backend.Session, dir string) []string {
 		t.Fatalf("Children(%s): %v", dir, err)
 	}
 	return kids
+}
+
+// BenchServer is a backend on one pair of servers for benchmarks: the test
+// servers (fsync on) or the fsync-off ones.
+type BenchServer struct {
+	Backend
+	Kind string // "zk" or "etcd", whatever the Name
+}
+
+// nosyncVars name the fsync-off servers (scripts/servers.sh start-nosync).
+var nosyncVars = map[string]string{
+	"zk":   "ZKRECIPES_ZK_ENDPOINTS_NOSYNC",
+	"etcd": "ZKRECIPES_ETCD_ENDPOINTS_NOSYNC",
+}
+
+// BenchServers are zk and etcd, then zk-nosync and etcd-nosync, whose
+// benchmarks skip unless the fsync-off servers are named.
+func BenchServers() []BenchServer {
+	var out []BenchServer
+	for _, bc := range Backends {
+		out = append(out, BenchServer{bc, bc.Name})
+	}
+	for _, bc := range Backends {
+		v := nosyncVars[bc.Name]
+		nb := bc
+		nb.Name += "-nosync"
+		nb.Endpoints = func(t testing.TB) []string {
+			t.Helper()
+			eps := strings.FieldsFunc(os.Getenv(v), func(r rune) bool { return r == ',' || r == ' ' })
+			if len(eps) == 0 || eps[0] == testenv.Off {
+				t.Skip("no fsync-off servers: set " + v + " (scripts/servers.sh start-nosync DIR writes DIR/nosync.env; make bench starts them)")
+			}
+			return eps
+		}
+		out = append(out, BenchServer{nb, bc.Name})
+	}
+	return out
 }

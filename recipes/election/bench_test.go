@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,7 +101,7 @@ func BenchmarkHandover(b *testing.B) {
 		cs   []benchCandidate // for the largest n
 	}
 	maxN := slices.Max(handoverCounts)
-	for _, srv := range benchServers() {
+	for _, srv := range recipetest.BenchServers() {
 		b.Run(srv.Name, func(b *testing.B) {
 			eps, ns := srv.Endpoints(b), testenv.Namespace(b)
 			e := &env{Backend: srv.Backend, Endpoints: eps, Namespace: ns, Timeout: benchSessionTimeout}
@@ -112,7 +110,7 @@ func BenchmarkHandover(b *testing.B) {
 				ours[i] = oursCandidate(mustNew(b, e.Session(b), "/handover"))
 			}
 			impls := []impl{{"ours", ours}}
-			if srv.kind == "etcd" {
+			if srv.Kind == "etcd" {
 				pfx := "/bench-peer" + ns
 				cs := make([]benchCandidate, maxN)
 				for i := range cs {
@@ -207,43 +205,6 @@ func handover(cs []benchCandidate, terms int) ([]time.Duration, error) {
 	}
 	wg.Wait()
 	return handovers, firstErr
-}
-
-// benchServer is a backend on one pair of servers: the test servers (fsync
-// on) or the fsync-off ones. (recipes/lock's benchmarks have the same.)
-type benchServer struct {
-	recipetest.Backend
-	kind string // "zk" or "etcd"
-}
-
-// nosyncVars name the fsync-off servers (scripts/servers.sh start-nosync).
-var nosyncVars = map[string]string{
-	"zk":   "ZKRECIPES_ZK_ENDPOINTS_NOSYNC",
-	"etcd": "ZKRECIPES_ETCD_ENDPOINTS_NOSYNC",
-}
-
-// benchServers are zk and etcd, then zk-nosync and etcd-nosync, whose
-// benchmarks skip unless the fsync-off servers are named.
-func benchServers() []benchServer {
-	var out []benchServer
-	for _, bc := range backends {
-		out = append(out, benchServer{bc, bc.Name})
-	}
-	for _, bc := range backends {
-		v := nosyncVars[bc.Name]
-		nb := bc
-		nb.Name += "-nosync"
-		nb.Endpoints = func(t testing.TB) []string {
-			t.Helper()
-			eps := strings.FieldsFunc(os.Getenv(v), func(r rune) bool { return r == ',' || r == ' ' })
-			if len(eps) == 0 || eps[0] == testenv.Off {
-				t.Skip("no fsync-off servers: set " + v + " (scripts/servers.sh start-nosync DIR writes DIR/nosync.env; make bench starts them)")
-			}
-			return eps
-		}
-		out = append(out, benchServer{nb, bc.Name})
-	}
-	return out
 }
 
 func cmpOr(a, b error) error {

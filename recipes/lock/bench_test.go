@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +25,6 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/peers"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
-	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 // BenchmarkMutexContended puts n contenders (contenderCounts), each with
@@ -397,11 +395,11 @@ func (im *lockImpl) run(b *testing.B, n int) {
 // BenchmarkMutexContended: n contenders, a session each, on one lock; ours
 // and the peers in turn. See the comment at the top of this file.
 func BenchmarkMutexContended(b *testing.B) {
-	for _, srv := range benchServers() {
+	for _, srv := range recipetest.BenchServers() {
 		b.Run(srv.Name, func(b *testing.B) {
 			eps := srv.Endpoints(b)
 			impls := []*lockImpl{oursLock(b, srv.Backend, eps)}
-			if srv.kind == "zk" {
+			if srv.Kind == "zk" {
 				connect := strings.Join(eps, ",")
 				impls = append(impls, gozkLock(b, eps),
 					peerLock(b, "curator-InterProcessMutex", connect, peers.CheckCurator, peers.Curator),
@@ -412,7 +410,7 @@ func BenchmarkMutexContended(b *testing.B) {
 			for _, im := range impls {
 				im.warmUp(b)
 			}
-			stats := serverStats(srv.kind, eps[0])
+			stats := serverStats(srv.Kind, eps[0])
 			for _, n := range contenderCounts {
 				b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 					for r := range benchRounds {
@@ -424,7 +422,7 @@ func BenchmarkMutexContended(b *testing.B) {
 									if err == nil {
 										after, err2 := stats()
 										err = err2
-										reportServer(b, srv.kind, before, after, b.N+n-1)
+										reportServer(b, srv.Kind, before, after, b.N+n-1)
 									}
 									if err != nil {
 										b.Logf("no server counts: %v", err)
@@ -544,43 +542,6 @@ func peerLock(b *testing.B, name, connect string, check func() error, start func
 	eps := strings.Split(connect, ",")
 	b.Cleanup(func() { cleanupZK(b, eps, im.path) }) // kazoo's parents are persistent
 	return im
-}
-
-// benchServer is a backend on one pair of servers: the test servers (fsync
-// on) or the fsync-off ones.
-type benchServer struct {
-	recipetest.Backend
-	kind string // "zk" or "etcd"
-}
-
-// nosyncVars name the fsync-off servers (scripts/servers.sh start-nosync).
-var nosyncVars = map[string]string{
-	"zk":   "ZKRECIPES_ZK_ENDPOINTS_NOSYNC",
-	"etcd": "ZKRECIPES_ETCD_ENDPOINTS_NOSYNC",
-}
-
-// benchServers are zk and etcd, then zk-nosync and etcd-nosync, whose
-// benchmarks skip unless the fsync-off servers are named.
-func benchServers() []benchServer {
-	var out []benchServer
-	for _, bc := range backends {
-		out = append(out, benchServer{bc, bc.Name})
-	}
-	for _, bc := range backends {
-		v := nosyncVars[bc.Name]
-		nb := bc
-		nb.Name += "-nosync"
-		nb.Endpoints = func(t testing.TB) []string {
-			t.Helper()
-			eps := strings.FieldsFunc(os.Getenv(v), func(r rune) bool { return r == ',' || r == ' ' })
-			if len(eps) == 0 || eps[0] == testenv.Off {
-				t.Skip("no fsync-off servers: set " + v + " (scripts/servers.sh start-nosync DIR writes DIR/nosync.env; make bench starts them)")
-			}
-			return eps
-		}
-		out = append(out, benchServer{nb, bc.Name})
-	}
-	return out
 }
 
 // serverStats returns a function that reads the cumulative counters of
