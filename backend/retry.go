@@ -222,8 +222,8 @@ func (r *retrying) Sync(ctx context.Context, path string) error {
 	return err
 }
 
-func (r *retrying) WatchTree(ctx context.Context, path string) (ch <-chan TreeEvent, err error) {
-	_, err = r.do(ctx, func() error { ch, err = r.Session.WatchTree(ctx, path); return err })
+func (r *retrying) WatchTree(ctx context.Context, path string, opts ...TreeOption) (ch <-chan TreeEvent, err error) {
+	_, err = r.do(ctx, func() error { ch, err = r.Session.WatchTree(ctx, path, opts...); return err })
 	return ch, err
 }
 

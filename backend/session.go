@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -85,13 +86,20 @@ const (
 	// NodeRemoved: a node the watcher had seen is gone.
 	NodeRemoved
 	// TreeInitialized: every node that existed when the watch started has been
-	// reported (as NodeAdded); what follows are changes.
+	// reported (as NodeAdded); what follows are changes. Sent once.
 	TreeInitialized
 	// TreeEnded: the watch is over; TreeEvent.Err says why. It is the last event.
 	TreeEnded
+	// TreeResynced: the watch recovered from a gap (a reconnect, an etcd
+	// compaction) in which it could not see every change: it read the
+	// subtree again and reported the differences as NodeAdded, NodeUpdated
+	// and NodeRemoved events before this one. After it the watcher's view
+	// equals the server's state at the re-read. Sent after every recovery,
+	// also when nothing had changed.
+	TreeResynced
 )
 
-var treeEventNames = [...]string{"", "added", "updated", "removed", "initialized", "ended"}
+var treeEventNames = [...]string{"", "added", "updated", "removed", "initialized", "ended", "resynced"}
 
 // String returns the tree event type's name.
 func (t TreeEventType) String() string {
@@ -99,6 +107,40 @@ func (t TreeEventType) String() string {
 		return treeEventNames[t]
 	}
 	return fmt.Sprintf("tree-event(%d)", int(t))
+}
+
+// TreeOptions are the settings of one WatchTree; see TreeOption.
+type TreeOptions struct {
+	// Depth is how many levels below the root are watched: 0 the root
+	// alone, 1 the root and its children; negative (the default) all.
+	Depth int
+}
+
+// TreeOption sets one of a WatchTree's TreeOptions.
+type TreeOption func(*TreeOptions)
+
+// TreeDepth limits a WatchTree to n levels below its root (0: the root
+// alone, 1: the root and its children); a negative n watches all levels.
+// Nodes deeper than n are neither reported nor read.
+func TreeDepth(n int) TreeOption { return func(o *TreeOptions) { o.Depth = n } }
+
+// NewTreeOptions applies opts to the defaults.
+func NewTreeOptions(opts ...TreeOption) TreeOptions {
+	o := TreeOptions{Depth: -1}
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
+}
+
+// Within reports whether p is in the subtree at root within the depth.
+func (o TreeOptions) Within(root, p string) bool {
+	if root != "/" && p != root && !(strings.HasPrefix(p, root) && p[len(root)] == '/') {
+		return false
+	}
+	return o.Depth < 0 || Depth(p)-Depth(root) <= o.Depth
 }
 
 // TreeEvent is one change seen by a subtree watch.
@@ -188,9 +230,11 @@ type Session interface {
 	Sync(ctx context.Context, path string) error
 	// WatchTree streams the state of the subtree at path and every change
 	// after it: first NodeAdded for every node, then TreeInitialized, then
-	// changes, until ctx ends or the session ends (TreeEnded, then close).
-	// See each backend's documentation for what it can coalesce.
-	WatchTree(ctx context.Context, path string) (<-chan TreeEvent, error)
+	// changes, with TreeResynced after each recovery from a gap, until ctx
+	// ends or the session ends (TreeEnded, then close). TreeDepth limits
+	// how deep it looks. See each backend's documentation for what it can
+	// coalesce.
+	WatchTree(ctx context.Context, path string, opts ...TreeOption) (<-chan TreeEvent, error)
 }
 
 // Client owns the connection to a cluster and hands out its current session.

@@ -93,7 +93,7 @@ func (m *treeMirror) paths() []string {
 // never dropped or coalesced: a slow reader holds the stream back. After
 // etcd compacted the revisions the watch needed, the subtree is listed
 // again and the difference is reported as changes.
-func (s *Session) WatchTree(ctx context.Context, path string) (<-chan backend.TreeEvent, error) {
+func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.TreeOption) (<-chan backend.TreeEvent, error) {
 	const op = "watchtree"
 	full, err := s.c.checkPath(op, path)
 	if err != nil {
@@ -115,7 +115,7 @@ func (s *Session) WatchTree(ctx context.Context, path string) (<-chan backend.Tr
 		defer cancel()
 		defer stop()
 		defer close(out)
-		t := &treeWatch{s: s, ctx: wctx, out: out, m: mirror}
+		t := &treeWatch{s: s, ctx: wctx, out: out, m: mirror, opts: backend.NewTreeOptions(opts...)}
 		t.run(rev)
 		// The end: TreeEnded, waiting for the reader while the session
 		// lives (a bit longer when it is the session that ended).
@@ -237,14 +237,18 @@ func (c *Client) rangeAll(ctx context.Context, start, end string, rev int64) ([]
 
 // treeWatch is the goroutine of one WatchTree.
 type treeWatch struct {
-	s   *Session
-	ctx context.Context
-	out chan<- backend.TreeEvent
-	m   *treeMirror
+	s    *Session
+	ctx  context.Context
+	out  chan<- backend.TreeEvent
+	m    *treeMirror
+	opts backend.TreeOptions
 }
 
 // send delivers one event, waiting for the reader; false when ctx ended.
 func (t *treeWatch) send(typ backend.TreeEventType, p string) bool {
+	if typ != backend.TreeInitialized && typ != backend.TreeResynced && !t.opts.Within(t.m.root, p) {
+		return true // below the depth asked for
+	}
 	ev := backend.TreeEvent{Type: typ, Path: t.s.c.rel(p)}
 	if typ == backend.NodeAdded || typ == backend.NodeUpdated {
 		st := t.m.state(p)
@@ -283,7 +287,7 @@ func (t *treeWatch) run(rev int64) {
 				sleepCtx(t.ctx, 100*time.Millisecond)
 				continue
 			}
-			if !t.resync(m) {
+			if !t.resync(m) || !t.send(backend.TreeResynced, t.m.root) {
 				return
 			}
 			next = rev + 1

@@ -147,7 +147,7 @@ func TestTreeResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make(chan backend.TreeEvent, 100)
-	tw := &treeWatch{s: s, ctx: tctx(t), out: out, m: before}
+	tw := &treeWatch{s: s, ctx: tctx(t), out: out, m: before, opts: backend.NewTreeOptions()}
 	if !tw.resync(after) {
 		t.Fatal("resync stopped")
 	}

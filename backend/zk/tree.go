@@ -25,7 +25,7 @@ import (
 // reader (one event of slack) instead of dropping events. When the watch
 // ends, an event the reader has not yet received may be replaced by
 // TreeEnded, which is always the last event.
-func (s *Session) WatchTree(ctx context.Context, path string) (<-chan backend.TreeEvent, error) {
+func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.TreeOption) (<-chan backend.TreeEvent, error) {
 	const op = "watchtree"
 	if err := s.begin(ctx, op, path); err != nil {
 		return nil, err
@@ -34,6 +34,7 @@ func (s *Session) WatchTree(ctx context.Context, path string) (<-chan backend.Tr
 		s:     s,
 		ctx:   ctx,
 		root:  path,
+		opts:  backend.NewTreeOptions(opts...),
 		out:   make(chan backend.TreeEvent, 1),
 		dirty: map[string]dirty{},
 		wake:  make(chan struct{}, 1),
@@ -63,6 +64,7 @@ type treeWatch struct {
 	s    *Session
 	ctx  context.Context
 	root string
+	opts backend.TreeOptions
 	out  chan backend.TreeEvent
 
 	mu     sync.Mutex
@@ -184,6 +186,9 @@ func (w *treeWatch) run() {
 				retry = time.After(backoff)
 			} else {
 				backoff = 0
+				if err == nil && initialized {
+					err = w.emit(backend.TreeEvent{Type: backend.TreeResynced, Path: w.root})
+				}
 			}
 			continue
 		}
@@ -248,6 +253,9 @@ func (w *treeWatch) emit(ev backend.TreeEvent) error {
 }
 
 func (w *treeWatch) emitNode(typ backend.TreeEventType, p string, n *treeNode) error {
+	if !w.opts.Within(w.root, p) {
+		return nil // below the depth asked for
+	}
 	ev := backend.TreeEvent{Type: typ, Path: p}
 	if n != nil {
 		ev.Data = slices.Clone(n.data)
