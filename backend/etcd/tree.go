@@ -87,12 +87,21 @@ func (m *treeMirror) paths() []string {
 // WatchTree streams the subtree at path: NodeAdded for every node (the node
 // itself included, parents before children), TreeInitialized, then every
 // change until ctx or the session ends (TreeEnded, then the channel is
-// closed). It lists the subtree level by level at one revision, then
-// watches, from that revision + 1, every key of depth >= depth(path) (one
-// contiguous range in this layout) and keeps those under path. Events are
-// never dropped or coalesced: a slow reader holds the stream back. After
-// etcd compacted the revisions the watch needed, the subtree is listed
-// again and the difference is reported as changes.
+// closed). It lists the subtree level by level at one revision r (with
+// TreeDepth(n), levels depth(path) to depth(path)+n only), then watches
+// from r + 1 the keys of those depths in the whole key space (one
+// contiguous range in this layout; every depth from depth(path) on without
+// a TreeDepth) and keeps those under path. Nodes deeper than the depth
+// asked for are neither read nor received; the nodes at the depth limit
+// report NumChildren 0 (their children are not counted) and an exact
+// CVersion. Events are never dropped or coalesced: a slow reader holds the
+// stream back. A watch that clientv3 or this backend opened again after a
+// connection loss or "no leader" resumes at the revision after the last
+// one applied: nothing is missed or repeated, and no TreeResynced is sent.
+// After etcd compacted the revisions the watch needed, the subtree is
+// listed again, the differences are reported (a node whose CreateToken
+// changed is NodeRemoved then NodeAdded; children are removed before their
+// parents), then TreeResynced.
 func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.TreeOption) (<-chan backend.TreeEvent, error) {
 	const op = "watchtree"
 	full, err := s.c.checkPath(op, path)
@@ -102,8 +111,9 @@ func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.Tr
 	if err := s.begin(ctx, op, path); err != nil {
 		return nil, err
 	}
+	o := backend.NewTreeOptions(opts...)
 	octx, done := s.opCtx(ctx)
-	mirror, rev, err := s.c.listTree(octx, full)
+	mirror, rev, err := s.c.listTree(octx, full, o.Depth)
 	done()
 	if err != nil {
 		return nil, s.fail(ctx, op, path, err)
@@ -115,7 +125,7 @@ func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.Tr
 		defer cancel()
 		defer stop()
 		defer close(out)
-		t := &treeWatch{s: s, ctx: wctx, out: out, m: mirror, opts: backend.NewTreeOptions(opts...)}
+		t := &treeWatch{s: s, ctx: wctx, out: out, m: mirror, opts: o, tap: tapOf(ctx)}
 		t.run(rev)
 		// The end: TreeEnded, waiting for the reader while the session
 		// lives (a bit longer when it is the session that ended).
@@ -137,10 +147,11 @@ func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.Tr
 	return out, nil
 }
 
-// listTree reads the subtree at p, level by level, at one revision.
-func (c *Client) listTree(ctx context.Context, p string) (*treeMirror, int64, error) {
+// listTree reads the subtree at p, level by level, at one revision: depth
+// levels below p (negative: all of them).
+func (c *Client) listTree(ctx context.Context, p string, depth int) (*treeMirror, int64, error) {
 	for {
-		m, rev, err := c.listTreeOnce(ctx, p)
+		m, rev, err := c.listTreeOnce(ctx, p, depth)
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			continue
 		}
@@ -148,7 +159,7 @@ func (c *Client) listTree(ctx context.Context, p string) (*treeMirror, int64, er
 	}
 }
 
-func (c *Client) listTreeOnce(ctx context.Context, p string) (*treeMirror, int64, error) {
+func (c *Client) listTreeOnce(ctx context.Context, p string, depth int) (*treeMirror, int64, error) {
 	m := newMirror(p)
 	n, err := c.readNode(ctx, p, readOpts{noChildren: true})
 	if err != nil {
@@ -168,7 +179,11 @@ func (c *Client) listTreeOnce(ctx context.Context, p string) (*treeMirror, int64
 	if n.m != nil {
 		m.meta[p] = n.m
 	}
-	for d := backend.Depth(p) + 1; d <= MaxDepth; d++ {
+	last := MaxDepth
+	if depth >= 0 {
+		last = min(last, backend.Depth(p)+depth)
+	}
+	for d := backend.Depth(p) + 1; d <= last; d++ {
 		prefix := levelPrefix(p, d, typeData)
 		kvs, err := c.rangeAll(ctx, prefix, prefixEnd(prefix), rev)
 		if err != nil {
@@ -242,6 +257,34 @@ type treeWatch struct {
 	out  chan<- backend.TreeEvent
 	m    *treeMirror
 	opts backend.TreeOptions
+	tap  func(*clientv3.Event) // sees every event the etcd watch delivers; tests only
+}
+
+// tapKey is the context key of a test's tap on a tree watch.
+type tapKey struct{}
+
+// withTap returns a context whose tree watches call tap with every event
+// their etcd watch delivers, before filtering: how the tests see what
+// reaches the client.
+func withTap(ctx context.Context, tap func(*clientv3.Event)) context.Context {
+	return context.WithValue(ctx, tapKey{}, tap)
+}
+
+func tapOf(ctx context.Context) func(*clientv3.Event) {
+	tap, _ := ctx.Value(tapKey{}).(func(*clientv3.Event))
+	return tap
+}
+
+// watchRange returns the key range of a tree watch of root, depth levels
+// deep (negative: all): every key of depths depth(root) to depth(root) +
+// depth, one contiguous range in this layout.
+func watchRange(root string, depth int) (start, end string) {
+	d := backend.Depth(root)
+	start, end = treeRange(d)
+	if depth >= 0 && d+depth < MaxDepth {
+		end = keyPrefix + depthField(d+depth+1)
+	}
+	return start, end
 }
 
 // send delivers one event, waiting for the reader; false when ctx ended.
@@ -271,7 +314,7 @@ func (t *treeWatch) run(rev int64) {
 	if !t.send(backend.TreeInitialized, t.m.root) {
 		return
 	}
-	start, end := treeRange(backend.Depth(t.m.root))
+	start, end := watchRange(t.m.root, t.opts.Depth)
 	next := rev + 1
 	for t.ctx.Err() == nil {
 		ictx, icancel := context.WithCancel(clientv3.WithRequireLeader(t.ctx))
@@ -282,7 +325,7 @@ func (t *treeWatch) run(rev int64) {
 		case t.ctx.Err() != nil:
 			return
 		case errors.Is(err, rpctypes.ErrCompacted):
-			m, rev, lerr := t.s.c.listTree(t.ctx, t.m.root)
+			m, rev, lerr := t.s.c.listTree(t.ctx, t.m.root, t.opts.Depth)
 			if lerr != nil {
 				sleepCtx(t.ctx, 100*time.Millisecond)
 				continue
@@ -292,6 +335,9 @@ func (t *treeWatch) run(rev int64) {
 			}
 			next = rev + 1
 		default:
+			// No leader, or the watch failed otherwise: open it again from
+			// the revision after the last one applied. No gap, so no
+			// re-list and no TreeResynced.
 			t.s.c.log.Debug("etcd: re-opening a tree watch", "err", err)
 			sleepCtx(t.ctx, 100*time.Millisecond)
 		}
@@ -315,6 +361,11 @@ func (t *treeWatch) follow(wch clientv3.WatchChan, next *int64) error {
 			return err
 		}
 		evs := resp.Events
+		if t.tap != nil {
+			for _, ev := range evs {
+				t.tap(ev)
+			}
+		}
 		for len(evs) > 0 {
 			// One revision at a time: its counter and extras keys first, so
 			// the stats of its data events are complete.

@@ -4,10 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/backend/backendtest"
+	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 func expectTree(t *testing.T, ch <-chan backend.TreeEvent, want ...string) []backend.TreeEvent {
@@ -127,7 +134,7 @@ func TestTreeResync(t *testing.T) {
 		mustCreate(t, s, p, nil, backend.Persistent)
 	}
 	full := s.c.abs("/r")
-	before, _, err := s.c.listTree(tctx(t), full)
+	before, _, err := s.c.listTree(tctx(t), full, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +149,7 @@ func TestTreeResync(t *testing.T) {
 	}
 	mustCreate(t, s, "/r/again", []byte("2"), backend.Persistent)
 	mustCreate(t, s, "/r/new", nil, backend.Persistent)
-	after, _, err := s.c.listTree(tctx(t), full)
+	after, _, err := s.c.listTree(tctx(t), full, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,4 +167,336 @@ func TestTreeResync(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("resync events %q, want %q", got, want)
 	}
+}
+
+// treeView is what a reader of a tree watch knows: path to data and
+// CreateToken. apply fails the test on an event that contradicts it (a
+// duplicate add, a child before its parent, a parent removed before its
+// children, a change to an unknown node).
+type treeView map[string]string
+
+func viewValue(data []byte, st backend.Stat) string {
+	return fmt.Sprintf("%q@%d", data, st.CreateToken)
+}
+
+func (v treeView) apply(t *testing.T, root string, ev backend.TreeEvent) {
+	t.Helper()
+	p := ev.Path
+	switch ev.Type {
+	case backend.NodeAdded:
+		if _, ok := v[p]; ok {
+			t.Fatalf("added %s twice", p)
+		}
+		if _, ok := v[backend.Parent(p)]; p != root && !ok {
+			t.Fatalf("added %s before its parent", p)
+		}
+		v[p] = viewValue(ev.Data, ev.Stat)
+	case backend.NodeUpdated:
+		if _, ok := v[p]; !ok {
+			t.Fatalf("updated %s, not seen before", p)
+		}
+		v[p] = viewValue(ev.Data, ev.Stat)
+	case backend.NodeRemoved:
+		if _, ok := v[p]; !ok {
+			t.Fatalf("removed %s, not seen before", p)
+		}
+		for q := range v {
+			if under(q, p) && q != p {
+				t.Fatalf("removed %s before its child %s", p, q)
+			}
+		}
+		delete(v, p)
+	default:
+		t.Fatalf("unexpected tree event %v %s", ev.Type, p)
+	}
+}
+
+// listing reads the subtree at root through the session's own calls (not
+// listTree), depth levels deep (negative: all): a fresh view to compare a
+// watcher's with.
+func listing(t *testing.T, s backend.Session, root string, depth int) treeView {
+	t.Helper()
+	v := treeView{}
+	var walk func(p string, left int)
+	walk = func(p string, left int) {
+		data, st, err := s.Get(tctx(t), p)
+		if errors.Is(err, backend.ErrNoNode) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		v[p] = viewValue(data, st)
+		if left == 0 {
+			return
+		}
+		kids, _, err := s.Children(tctx(t), p)
+		if errors.Is(err, backend.ErrNoNode) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range kids {
+			walk(backend.Join(p, k), left-1)
+		}
+	}
+	walk(root, depth)
+	return v
+}
+
+// initialView reads a tree watch's initial events into a view.
+func initialView(t *testing.T, ch <-chan backend.TreeEvent, root string) treeView {
+	t.Helper()
+	v := treeView{}
+	for {
+		ev := backendtest.NextTreeEvent(t, ch)
+		if ev.Type == backend.TreeInitialized {
+			return v
+		}
+		v.apply(t, root, ev)
+	}
+}
+
+func sameView(t *testing.T, got, want treeView) {
+	t.Helper()
+	if !maps.Equal(got, want) {
+		t.Fatalf("watcher's view\n%v\nfresh listing\n%v", got, want)
+	}
+}
+
+// TestWatchTreeDepth: with TreeDepth(1) the watch neither reads nor
+// receives the grandchildren. Shown to fail by giving watchRange the
+// depth -1 (the etcd watch then received /d/a/b/c2's keys) and by letting
+// listTreeOnce ignore its depth (the listing then held /d/a/b).
+func TestWatchTreeDepth(t *testing.T) {
+	s := testSession(t)
+	w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+	for _, p := range []string{"/d", "/d/a", "/d/a/b", "/d/a/b/c", "/o", "/o/x", "/o/x/y"} {
+		mustCreate(t, s, p, []byte(p), backend.Persistent)
+	}
+	full := s.c.abs("/d")
+	m, _, err := w.c.listTree(tctx(t), full, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.paths(); fmt.Sprint(got) != fmt.Sprint([]string{full, full + "/a"}) {
+		t.Fatalf("listing of /d one level deep: %q", got)
+	}
+
+	var mu sync.Mutex
+	var received []string
+	tap := func(ev *clientv3.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		received = append(received, string(ev.Kv.Key))
+	}
+	wctx, cancel := context.WithCancel(withTap(context.Background(), tap))
+	defer cancel()
+	ch, err := w.WatchTree(wctx, "/d", backend.TreeDepth(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectTree(t, ch, "added /d", "added /d/a", "initialized /d")
+	mustCreate(t, s, "/d/a/b/c2", nil, backend.Persistent) // below the depth
+	mustCreate(t, s, "/d/a/b2", nil, backend.Persistent)   // below the depth
+	if _, err := s.Set(tctx(t), "/o/x/y", []byte("y"), backend.AnyVersion); err != nil {
+		t.Fatal(err) // outside, deeper
+	}
+	if _, err := s.Set(tctx(t), "/o/x", []byte("x"), backend.AnyVersion); err != nil {
+		t.Fatal(err) // outside, at a watched depth
+	}
+	mustCreate(t, s, "/d/b", []byte("b"), backend.Persistent)
+	if ev := expectTree(t, ch, "added /d/b")[0]; string(ev.Data) != "b" || ev.Stat.CVersion != 0 {
+		t.Fatalf("added /d/b: %q %+v", ev.Data, ev.Stat)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	limit := backend.Depth(full) + 1
+	sawLimit := false
+	for _, k := range received {
+		q, _ := parseKey(k)
+		if backend.Depth(q) > limit {
+			t.Errorf("the watch of /d one level deep received %q", k)
+		}
+		sawLimit = sawLimit || backend.Depth(q) == limit
+	}
+	if !sawLimit {
+		t.Fatalf("the watch received no key of /d's children's depth: %q", received)
+	}
+}
+
+// TestWatchTreeNoGap: a chain of new levels created quickly while another
+// writer writes beside it; the watcher's view ends equal to a fresh
+// listing, having seen every change once, parents before children. Shown
+// to fail by opening the watch at the listing's revision + 2 (the first
+// create was missed: "added /g/c/c before its parent").
+func TestWatchTreeNoGap(t *testing.T) {
+	s := testSession(t)
+	s2 := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+	w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+	mustCreate(t, s, "/g", nil, backend.Persistent)
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := w.WatchTree(wctx, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := initialView(t, ch, "/g")
+
+	const levels, writes = 30, 40
+	errc := make(chan error, 1)
+	go func() {
+		for i := range writes {
+			p := fmt.Sprintf("/g/w%02d", i)
+			if _, err := s2.Create(tctx(t), p, nil, backend.Persistent); err != nil {
+				errc <- err
+				return
+			}
+			if _, err := s2.Set(tctx(t), p, []byte("set"), backend.AnyVersion); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	p := "/g"
+	for range levels {
+		p += "/c"
+		mustCreate(t, s, p, []byte("c"), backend.Persistent)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "/g/end", nil, backend.Persistent)
+	counts := map[backend.TreeEventType]int{}
+	for {
+		ev := backendtest.NextTreeEvent(t, ch)
+		view.apply(t, "/g", ev)
+		counts[ev.Type]++
+		if ev.Path == "/g/end" {
+			break
+		}
+	}
+	if counts[backend.NodeAdded] != levels+writes+1 || counts[backend.NodeUpdated] != writes {
+		t.Fatalf("events %v, want %d added and %d updated", counts, levels+writes+1, writes)
+	}
+	sameView(t, view, listing(t, s, "/g", -1))
+}
+
+// TestWatchTreeCompaction: the watch's connection is cut while the
+// subtree changes (a node deleted and created again, a subtree removed, a
+// subtree added, a set) and etcd compacts its history; when the
+// connection heals the watch meets ErrCompacted, lists again, reports the
+// differences, then TreeResynced, and goes on from the new listing. Shown
+// to fail by comparing modification instead of CreateToken in resync
+// ("updated /c/again" instead of removed then added), and by not sending
+// TreeResynced.
+func TestWatchTreeCompaction(t *testing.T) {
+	proxy, err := faultnet.NewProxy(testenv.Etcd(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	s := testSession(t)
+	w := testSession(t, func(c *Config) {
+		c.Namespace = s.c.ns
+		c.Endpoints = []string{proxy.Addr()}
+		c.SessionTimeout = 15 * time.Second // the cut must not end the session
+	})
+	for _, p := range []string{"/c", "/c/gone", "/c/gone/deep", "/c/same", "/c/upd", "/c/again"} {
+		mustCreate(t, s, p, []byte("1"), backend.Persistent)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := w.WatchTree(wctx, "/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := initialView(t, ch, "/c")
+
+	proxy.Cut()
+	if _, err := s.Set(tctx(t), "/c/upd", []byte("2"), backend.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	if err := backend.DeleteAll(tctx(t), s, "/c/gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(tctx(t), "/c/again", backend.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "/c/again", []byte("1"), backend.Persistent) // same data, new node
+	mustCreate(t, s, "/c/new", []byte("1"), backend.Persistent)
+	mustCreate(t, s, "/c/new/kid", []byte("1"), backend.Persistent)
+	compact(t, s)
+	proxy.Heal()
+
+	evs := expectTree(t, ch, "removed /c/gone/deep", "removed /c/gone", "removed /c/again",
+		"added /c/again", "added /c/new", "updated /c/upd", "added /c/new/kid", "resynced /c")
+	for _, ev := range evs[:len(evs)-1] {
+		view.apply(t, "/c", ev)
+	}
+	sameView(t, view, listing(t, s, "/c", -1))
+	// It goes on from the new listing.
+	if _, err := s.Set(tctx(t), "/c/same", []byte("2"), backend.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	view.apply(t, "/c", expectTree(t, ch, "updated /c/same")[0])
+	sameView(t, view, listing(t, s, "/c", -1))
+}
+
+// TestWatchTreeReconnect: the watch's connection is cut while another
+// client writes, then heals; the watch resumes at the revision after the
+// last one it had: every change arrives once, in order, and there is no
+// re-list (no TreeResynced). clientv3 resumes the watch itself on a new
+// connection. Shown to fail by sending every data event twice in apply
+// ("tree event updated /k/n data 0, want 1").
+func TestWatchTreeReconnect(t *testing.T) {
+	proxy, err := faultnet.NewProxy(testenv.Etcd(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	s := testSession(t)
+	w := testSession(t, func(c *Config) {
+		c.Namespace = s.c.ns
+		c.Endpoints = []string{proxy.Addr()}
+		c.SessionTimeout = 15 * time.Second
+	})
+	mustCreate(t, s, "/k", nil, backend.Persistent)
+	mustCreate(t, s, "/k/n", nil, backend.Persistent)
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := w.WatchTree(wctx, "/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	initialView(t, ch, "/k")
+	const writes = 60
+	for i := range writes {
+		if i == 10 {
+			proxy.Cut()
+			// The watcher's client is off: a read through it fails.
+			ctx, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			_, _, err := w.Get(ctx, "/k")
+			stop()
+			if err == nil {
+				t.Fatal("a read through the cut connection succeeded")
+			}
+		}
+		if i == 40 {
+			proxy.Heal()
+		}
+		if _, err := s.Set(tctx(t), "/k/n", fmt.Appendf(nil, "%d", i), backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range writes {
+		ev := backendtest.NextTreeEvent(t, ch)
+		if ev.Type != backend.NodeUpdated || ev.Path != "/k/n" || string(ev.Data) != fmt.Sprint(i) || ev.Stat.Version != int32(i+1) {
+			t.Fatalf("tree event %v %s data %s version %d, want updated /k/n data %d", ev.Type, ev.Path, ev.Data, ev.Stat.Version, i)
+		}
+	}
+	mustCreate(t, s, "/k/end", nil, backend.Persistent)
+	expectTree(t, ch, "added /k/end") // nothing (no TreeResynced) in between
 }
