@@ -46,9 +46,10 @@
 // exists and has no data key until its data is first set.
 //
 // The depth comes before the key type (the brief this package was written
-// from put the type first), so that all keys of depth >= d, data and
-// counters alike, form one contiguous range: WatchTree watches it with one
-// etcd watch and keeps every node's counts current.
+// from put the type first), so that all keys of consecutive depths, data
+// and counters alike, form one contiguous range: WatchTree watches the
+// depths it covers with one etcd watch and keeps every node's counts
+// current.
 //
 // A node's metadata is split by how it changes. The data key holds what a
 // set changes: a 10-byte header (format version, flags, mtime in Unix
@@ -164,7 +165,8 @@
 //	Set                           1 transaction (+1 the first time a versioned Set meets a correction)
 //	Multi                         1 read + 1 transaction (reads of more than 128 keys: 1 more per 128)
 //	GetW, ExistsW                 1 read + a watch stream request
-//	WatchTree                     1 read per level (and page) + a watch
+//	WatchTree                     1 read per level (and page), at most n+1 levels with TreeDepth(n),
+//	                              + a watch; after a compaction, the reads again
 //	Session                       1 lease grant (+1 read of the namespace node, unless Namespace is "/")
 //	Session.Close                 1 lease read + 1 delete per ephemeral node + 1 revoke
 //
@@ -190,14 +192,31 @@
 // changed, else it watches on from the new revision + 1.
 //
 // WatchTree lists the subtree level by level (each level one range read
-// under p, all at one revision, stopping at the first empty level), reports
-// it, then watches every key of depth >= depth(p) in the whole key space —
-// a contiguous range — and keeps the keys under p: it receives, and
-// filters out on the client, the changes to every other node at those
-// depths. Its events are never dropped or coalesced; a slow reader holds
-// the stream back. After a compaction it lists again and reports the
-// difference. After its context ends, read until the channel closes: the
-// final TreeEnded waits for the reader (at most 5 s once the stream is over).
+// under p, all at one revision r, stopping at the first empty level, or
+// after n levels with TreeDepth(n)), reports it, then watches from r+1 the
+// keys of the depths it covers, depth(p) to depth(p)+n (every depth from
+// depth(p) on without TreeDepth), in the whole key space (one contiguous
+// range), and keeps the keys under p. Nodes deeper than asked for are
+// neither read nor received; nodes at the depth limit report NumChildren
+// 0 (their children are not read) and their exact CVersion. The changes
+// to other nodes at the covered depths are received and filtered out on
+// the client: a watch of /config one level deep receives every change at
+// depths 1 and 2, the locks' included. Watching only p's own prefixes
+// would take two etcd watches per level (data and counters); etcd orders
+// events within one watch only, and putting several watches' events back
+// in revision order needs a progress notification on every watch, which
+// etcd sends only while every watch of the stream has caught up (it drops
+// the request otherwise), so the backend keeps one range. Events are never
+// dropped or coalesced; a slow reader holds the stream back. A watch cut
+// off by a connection loss is resumed by clientv3, and one cancelled with
+// "no leader" is opened again by the backend, both at the revision after
+// the last event applied: no gap, no duplicate, no TreeResynced. After a
+// compaction it lists again and reports the differences, identity by
+// CreateToken (a node deleted and created again is NodeRemoved then
+// NodeAdded; children are removed before their parents), then
+// TreeResynced. After its context ends, read until the channel closes:
+// the final TreeEnded waits for the reader (at most 5 s once the stream is
+// over).
 //
 // # Sessions
 //
