@@ -64,6 +64,9 @@ type Session struct {
 
 	treeMu sync.Mutex
 	trees  map[*treeWatch]struct{}
+	ptrees map[*persistWatch]struct{} // made on first use, under treeMu
+
+	persist persistState // persistent watches (persist.go)
 }
 
 var (

@@ -15,11 +15,16 @@ import (
 )
 
 // WatchTree streams the subtree at path: NodeAdded for every node (the root
-// of the watch included, when it exists), then TreeInitialized, then every
-// change, until ctx ends or the session ends (TreeEnded, then the channel is
-// closed). ZooKeeper 3.8 has persistent recursive watches but go-zookeeper
-// v1.0.4 cannot set them, so the subtree is mirrored with one-shot watches
-// and re-reads; the package documentation says what that can coalesce.
+// of the watch included, when it exists) down to the TreeDepth, then
+// TreeInitialized, then every change, with TreeResynced after each
+// reconnection, until ctx ends or the session ends (TreeEnded, then the
+// channel is closed).
+//
+// On ZooKeeper 3.6+ it runs on a persistent recursive watch (addWatch),
+// removed from the server when the watch ends; on an older server, found
+// out at the session's first WatchTree, on a mirror kept with one-shot
+// watches. The package documentation says what each can coalesce and what
+// a reconnection costs.
 //
 // Events are delivered in order, with backpressure: the watch waits for the
 // reader (one event of slack) instead of dropping events. When the watch
@@ -30,24 +35,54 @@ func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.Tr
 	if err := s.begin(ctx, op, path); err != nil {
 		return nil, err
 	}
-	w := &treeWatch{
+	o := backend.NewTreeOptions(opts...)
+	var (
+		out <-chan backend.TreeEvent
+		run func()
+	)
+	s.treeMu.Lock()
+	if s.persist.mode.Load() == treeModeOneShot {
+		w := newTreeWatch(s, ctx, path, o, make(chan backend.TreeEvent, 1))
+		s.trees[w] = struct{}{}
+		out, run = w.out, w.run
+	} else {
+		w := newPersistWatch(s, ctx, path, o)
+		if s.ptrees == nil {
+			s.ptrees = map[*persistWatch]struct{}{}
+		}
+		s.ptrees[w] = struct{}{}
+		out, run = w.out, w.run
+	}
+	s.treeMu.Unlock()
+	if !s.spawn(run) {
+		s.treeMu.Lock()
+		for w := range s.trees {
+			if w.out == out {
+				delete(s.trees, w)
+			}
+		}
+		for w := range s.ptrees {
+			if w.out == out {
+				delete(s.ptrees, w)
+			}
+		}
+		s.treeMu.Unlock()
+		return nil, backend.Errorf(op, path, s.endErr(), nil)
+	}
+	return out, nil
+}
+
+func newTreeWatch(s *Session, ctx context.Context, root string, opts backend.TreeOptions, out chan backend.TreeEvent) *treeWatch {
+	return &treeWatch{
 		s:     s,
 		ctx:   ctx,
-		root:  path,
-		opts:  backend.NewTreeOptions(opts...),
-		out:   make(chan backend.TreeEvent, 1),
+		root:  root,
+		opts:  opts,
+		out:   out,
 		dirty: map[string]dirty{},
 		wake:  make(chan struct{}, 1),
 		nodes: map[string]*treeNode{},
 	}
-	s.treeMu.Lock()
-	s.trees[w] = struct{}{}
-	s.treeMu.Unlock()
-	if !s.spawn(w.run) {
-		s.dropTree(w)
-		return nil, backend.Errorf(op, path, s.endErr(), nil)
-	}
-	return w.out, nil
 }
 
 // dirty says which of a node's one-shot watches fired.
@@ -91,8 +126,9 @@ func within(root, p string) bool {
 	return root == "/" || p == root || (strings.HasPrefix(p, root) && len(p) > len(root) && p[len(root)] == '/')
 }
 
-// routeTreeEvent marks the path of a watch event dirty in every subtree
-// watch that covers it. Called from the driver's event callback.
+// routeTreeEvent marks the path of a watch event dirty in every one-shot
+// subtree watch that covers it, and queues it in every persistent one.
+// Called from the driver's event callback.
 func (s *Session) routeTreeEvent(ev zk.Event) {
 	var d dirty
 	switch ev.Type {
@@ -111,6 +147,13 @@ func (s *Session) routeTreeEvent(ev zk.Event) {
 	}
 	s.treeMu.Lock()
 	defer s.treeMu.Unlock()
+	if ev.Type != zk.EventNodeChildrenChanged {
+		for w := range s.ptrees {
+			if within(w.root, p) {
+				w.note(ev.Type, p)
+			}
+		}
+	}
 	for w := range s.trees {
 		if within(w.root, p) {
 			w.mu.Lock()
@@ -130,6 +173,9 @@ func (s *Session) notifyTrees() {
 		w.resync = true
 		w.mu.Unlock()
 		w.poke()
+	}
+	for w := range s.ptrees {
+		w.reconnected()
 	}
 }
 

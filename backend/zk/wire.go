@@ -15,8 +15,10 @@ import (
 
 // This file speaks the little of ZooKeeper's wire protocol (jute records in
 // length-prefixed frames, big-endian) that go-zookeeper does not expose:
-// reading the session password out of the connect response, and the
-// connect-then-closeSession exchange Expire uses.
+// reading the session password out of the connect response, the
+// connect-then-closeSession exchange Expire uses, and the requests the
+// session sends on the driver's connection itself (addWatch and
+// removeWatches, see persist.go).
 
 // Protocol constants.
 const (
@@ -135,6 +137,13 @@ type sniffConn struct {
 	sentMu      sync.Mutex
 	connectSent time.Time   // when the connect request began to go out
 	sent        []time.Time // requests after it, oldest first
+
+	// writeMu serialises the driver's writes with the session's own
+	// requests (inject), so that those go out between whole frames.
+	// driverDeadline is the write deadline the driver last set.
+	writeMu        sync.Mutex
+	driverDeadline time.Time
+	gone           bool // Close was called; under writeMu
 }
 
 // requestSent is told, before its first byte is written, that frame (0 for
@@ -150,16 +159,22 @@ func (c *sniffConn) requestSent(frame int) {
 	c.sentMu.Unlock()
 }
 
-// replied is told the xid of every reply frame after the connect response.
+// replied is told the xid and error code of every reply frame after the
+// connect response. Replies to the session's own requests (ownXid) are
+// handed to the session, which waits for them; the driver then drops
+// them as answers to no request of its own.
 // The server sends one reply per request, so after k replies it has
 // received at least k of the requests sent on this connection, the last of
 // them sent no earlier than the k-th: the k-th send time is a moment by
 // which the server had certainly heard from the session. (The server may
 // answer some requests out of order, auth for one; this bound does not
 // depend on the order.) Watch notifications (xid -1) answer nothing.
-func (c *sniffConn) replied(xid int32) {
+func (c *sniffConn) replied(xid, code int32) {
 	if xid == xidNotification {
 		return
+	}
+	if ownXid(xid) {
+		c.s.persist.answer(c, xid, code)
 	}
 	c.sentMu.Lock()
 	if len(c.sent) == 0 {
@@ -207,6 +222,8 @@ func (c *sniffConn) Read(p []byte) (int, error) {
 // block for good. A write that "succeeded" leaves the request to the final
 // answer alone.
 func (c *sniffConn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	c.scratch = append(c.scratch[:0], p...)
 	c.out.scan(c.scratch)
 	if _, err := c.Conn.Write(c.scratch); err != nil {
@@ -247,7 +264,13 @@ func (c *sniffConn) sniff(b []byte) (int, error) {
 	c.sentMu.Lock()
 	sent := c.connectSent
 	c.sentMu.Unlock()
-	return used, c.s.onConnectResponse(c.addr, r, sent)
+	if err := c.s.onConnectResponse(c.addr, r, sent); err != nil {
+		return used, err
+	}
+	if r.sessionID != 0 {
+		c.s.persist.connected(c)
+	}
+	return used, nil
 }
 
 // SetReadDeadline sets the read deadline, bounded by the handshake timeout
@@ -266,9 +289,55 @@ func (c *sniffConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// Close closes the connection and forgets it.
+// SetWriteDeadline sets the write deadline the driver's writes go out
+// under; inject sets its own and puts this one back.
+func (c *sniffConn) SetWriteDeadline(t time.Time) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.driverDeadline = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// errNotAtFrame refuses to inject a request while the driver is half way
+// through writing a frame (go-zookeeper writes whole frames, so this is
+// not expected).
+var errNotAtFrame = errors.New("zk: the driver is in the middle of a frame")
+
+// inject writes frame, one whole request of the session's own, between
+// two of the driver's frames, within timeout. It passes the request
+// cursor like any request, so the watchdog counts it as sent and its
+// reply as an answer.
+func (c *sniffConn) inject(frame []byte, timeout time.Duration) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.gone {
+		return net.ErrClosed
+	}
+	if c.out.sizeN != 0 || c.out.remain != 0 {
+		return errNotAtFrame
+	}
+	c.scratch = append(c.scratch[:0], frame...)
+	c.out.scan(c.scratch)
+	c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.Conn.Write(c.scratch)
+	c.Conn.SetWriteDeadline(c.driverDeadline)
+	if err != nil {
+		// Part of a frame may have gone out: the stream is broken.
+		c.Conn.Close()
+	}
+	return err
+}
+
+// Close closes the connection and forgets it; the session's own requests
+// waiting for an answer on it end with a connection loss.
 func (c *sniffConn) Close() error {
-	c.closed.Do(func() { c.s.forgetConn(c) })
+	c.closed.Do(func() {
+		c.writeMu.Lock()
+		c.gone = true
+		c.writeMu.Unlock()
+		c.s.forgetConn(c)
+		c.s.persist.connGone(c)
+	})
 	return c.Conn.Close()
 }
 
@@ -290,9 +359,10 @@ type frameCursor struct {
 	zxid    *zxidMark // the session's last seen zxid
 	// begin, if set, is told of every request frame (by its index, 0 for
 	// the connect request) before its first body byte passes; reply, if
-	// set, of every reply frame's xid. Both run inside scan.
+	// set, of every reply frame's xid and error code once its header
+	// (xid, zxid, err) has passed. Both run inside scan.
 	begin func(frame int)
-	reply func(xid int32)
+	reply func(xid, code int32)
 
 	frames int     // frames finished before the current one
 	size   [4]byte // the current frame's length prefix
@@ -349,8 +419,8 @@ func (c *frameCursor) scan(b []byte) {
 			i++
 			c.off++
 			c.remain--
-			if c.replies && c.off == 4 && c.reply != nil {
-				c.reply(int32(binary.BigEndian.Uint32(c.head[:4])))
+			if c.replies && c.off == 16 && c.reply != nil {
+				c.reply(int32(binary.BigEndian.Uint32(c.head[:4])), int32(binary.BigEndian.Uint32(c.head[12:16])))
 			}
 			if c.replies && c.hi != 0 && c.off == c.hi {
 				c.zxid.raise(int64(binary.BigEndian.Uint64(c.head[c.lo:c.hi])))
@@ -419,3 +489,31 @@ func createSize(path string, data []byte, acl []backend.ACL, ttl bool) int {
 func setSize(path string, data []byte) int { return 4 + len(path) + 4 + len(data) + 4 }
 
 func pathVersionSize(path string) int { return 4 + len(path) + 4 }
+
+// Opcodes and arguments of the watch requests go-zookeeper v1.0.4 cannot
+// send (ZooKeeper 3.6+).
+const (
+	opRemoveWatches = 18  // removeWatches: path, watcherType int32; reply header only
+	opAddWatch      = 106 // addWatch: path, mode int32; reply header only
+
+	// addWatch modes.
+	addWatchPersistentRecursive = 1
+
+	// removeWatches watcher types. Persistent and PersistentRecursive
+	// exist from ZooKeeper 3.9 (ZOOKEEPER-4472); before, only Any (which
+	// removes the connection's every watch on the path, persistent ones
+	// included) reaches a persistent watch.
+	watcherAny                 = 3
+	watcherPersistentRecursive = 5
+)
+
+// appendPathIntRequest appends a framed request whose body is a path and
+// one int32, the shape of addWatch and removeWatches.
+func appendPathIntRequest(b []byte, xid, op int32, path string, arg int32) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(requestHeaderSize+4+len(path)+4))
+	b = binary.BigEndian.AppendUint32(b, uint32(xid))
+	b = binary.BigEndian.AppendUint32(b, uint32(op))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(path)))
+	b = append(b, path...)
+	return binary.BigEndian.AppendUint32(b, uint32(arg))
+}
