@@ -125,7 +125,7 @@ func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.Tr
 		defer cancel()
 		defer stop()
 		defer close(out)
-		t := &treeWatch{s: s, ctx: wctx, out: out, m: mirror, opts: o, tap: tapOf(ctx)}
+		t := &treeWatch{s: s, ctx: wctx, out: out, m: mirror, opts: o, hooks: treeHooksOf(ctx)}
 		t.run(rev)
 		// The end: TreeEnded, waiting for the reader while the session
 		// lives (a bit longer when it is the session that ended).
@@ -252,27 +252,36 @@ func (c *Client) rangeAll(ctx context.Context, start, end string, rev int64) ([]
 
 // treeWatch is the goroutine of one WatchTree.
 type treeWatch struct {
-	s    *Session
-	ctx  context.Context
-	out  chan<- backend.TreeEvent
-	m    *treeMirror
-	opts backend.TreeOptions
-	tap  func(*clientv3.Event) // sees every event the etcd watch delivers; tests only
+	s     *Session
+	ctx   context.Context
+	out   chan<- backend.TreeEvent
+	m     *treeMirror
+	opts  backend.TreeOptions
+	hooks *treeHooks // nil but in tests
 }
 
-// tapKey is the context key of a test's tap on a tree watch.
-type tapKey struct{}
-
-// withTap returns a context whose tree watches call tap with every event
-// their etcd watch delivers, before filtering: how the tests see what
-// reaches the client.
-func withTap(ctx context.Context, tap func(*clientv3.Event)) context.Context {
-	return context.WithValue(ctx, tapKey{}, tap)
+// treeHooks let a test see and disturb a tree watch.
+type treeHooks struct {
+	// received, if set, is called with every event the etcd watch
+	// delivers, before filtering: what reaches the client.
+	received func(*clientv3.Event)
+	// opened, if set, is called with the cancel of each etcd watch the tree
+	// watch opens: calling it ends that watch as a member losing its
+	// leader would, which one test server cannot show.
+	opened func(cancel func())
 }
 
-func tapOf(ctx context.Context) func(*clientv3.Event) {
-	tap, _ := ctx.Value(tapKey{}).(func(*clientv3.Event))
-	return tap
+// treeHooksKey is the context key of a test's treeHooks.
+type treeHooksKey struct{}
+
+// withTreeHooks returns a context whose tree watches call h.
+func withTreeHooks(ctx context.Context, h *treeHooks) context.Context {
+	return context.WithValue(ctx, treeHooksKey{}, h)
+}
+
+func treeHooksOf(ctx context.Context) *treeHooks {
+	h, _ := ctx.Value(treeHooksKey{}).(*treeHooks)
+	return h
 }
 
 // watchRange returns the key range of a tree watch of root, depth levels
@@ -319,6 +328,9 @@ func (t *treeWatch) run(rev int64) {
 	for t.ctx.Err() == nil {
 		ictx, icancel := context.WithCancel(clientv3.WithRequireLeader(t.ctx))
 		wch := t.s.c.cli.Watch(ictx, start, clientv3.WithRange(end), clientv3.WithRev(next))
+		if t.hooks != nil && t.hooks.opened != nil {
+			t.hooks.opened(icancel)
+		}
 		err := t.follow(wch, &next)
 		icancel()
 		switch {
@@ -361,9 +373,9 @@ func (t *treeWatch) follow(wch clientv3.WatchChan, next *int64) error {
 			return err
 		}
 		evs := resp.Events
-		if t.tap != nil {
+		if t.hooks != nil && t.hooks.received != nil {
 			for _, ev := range evs {
-				t.tap(ev)
+				t.hooks.received(ev)
 			}
 		}
 		for len(evs) > 0 {

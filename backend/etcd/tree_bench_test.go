@@ -57,7 +57,7 @@ func BenchmarkWatchTreeEvents(b *testing.B) {
 			out := make(chan backend.TreeEvent, 16)
 			ctx, cancel := context.WithCancel(context.Background())
 			tw := &treeWatch{s: s, ctx: ctx, out: out, m: m, opts: backend.NewTreeOptions(backend.TreeDepth(bc.depth)),
-				tap: func(*clientv3.Event) { received.Add(1) }}
+				hooks: &treeHooks{received: func(*clientv3.Event) { received.Add(1) }}}
 			done := make(chan struct{})
 			timeout := time.NewTimer(5 * time.Minute)
 			defer timeout.Stop()

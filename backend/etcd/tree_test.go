@@ -291,7 +291,7 @@ func TestWatchTreeDepth(t *testing.T) {
 		defer mu.Unlock()
 		received = append(received, string(ev.Kv.Key))
 	}
-	wctx, cancel := context.WithCancel(withTap(context.Background(), tap))
+	wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), &treeHooks{received: tap}))
 	defer cancel()
 	ch, err := w.WatchTree(wctx, "/d", backend.TreeDepth(1))
 	if err != nil {
@@ -499,4 +499,108 @@ func TestWatchTreeReconnect(t *testing.T) {
 	}
 	mustCreate(t, s, "/k/end", nil, backend.Persistent)
 	expectTree(t, ch, "added /k/end") // nothing (no TreeResynced) in between
+}
+
+// TestWatchTreeReopen: the etcd watch under a tree watch ends while
+// writes go on (as on a member that lost its leader: the hook cancels it,
+// since one test server cannot lose its leader), and the backend opens it
+// again from the revision after the last one applied: every change once,
+// in order, and no TreeResynced. Shown to fail by opening the watch again
+// from the listing's revision + 1 instead (the first change came again:
+// "tree event updated /q/n data 0 version 1, want updated /q/n data 9"),
+// and by sending TreeResynced after opening it again.
+func TestWatchTreeReopen(t *testing.T) {
+	s := testSession(t)
+	w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+	mustCreate(t, s, "/q", nil, backend.Persistent)
+	mustCreate(t, s, "/q/n", nil, backend.Persistent)
+	var mu sync.Mutex
+	var opens int
+	var cancelWatch func()
+	hooks := &treeHooks{opened: func(cancel func()) {
+		mu.Lock()
+		defer mu.Unlock()
+		opens++
+		cancelWatch = cancel
+	}}
+	openCount := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return opens
+	}
+	wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), hooks))
+	defer cancel()
+	ch, err := w.WatchTree(wctx, "/q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	initialView(t, ch, "/q")
+	// Read on while writing, so the watch is never held back by the reader.
+	events := make(chan backend.TreeEvent, 1000)
+	go func() {
+		defer close(events)
+		for ev := range ch {
+			events <- ev
+		}
+	}()
+	const writes = 60
+	reopened := 0
+	i := 0
+	set := func() {
+		t.Helper()
+		if _, err := s.Set(tctx(t), "/q/n", fmt.Appendf(nil, "%d", i), backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	for i < writes {
+		if i == 10 || i == 25 || i == 40 {
+			before := openCount()
+			mu.Lock()
+			cancelWatch()
+			mu.Unlock()
+			reopened++
+			// Writes go on while the watch is down; then wait for the new one.
+			for range 5 {
+				set()
+			}
+			deadline := time.Now().Add(wait)
+			for openCount() == before {
+				if time.Now().After(deadline) {
+					t.Fatal("the tree watch was not opened again")
+				}
+				time.Sleep(10 * time.Millisecond) // polling a condition, not ordering events
+			}
+		}
+		set()
+	}
+	next := func() backend.TreeEvent {
+		t.Helper()
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("tree watch closed")
+			}
+			return ev
+		case <-time.After(wait):
+			t.Fatalf("no tree event within %v", wait)
+		}
+		panic("unreachable")
+	}
+	for i := range writes {
+		ev := next()
+		if ev.Type != backend.NodeUpdated || ev.Path != "/q/n" || string(ev.Data) != fmt.Sprint(i) || ev.Stat.Version != int32(i+1) {
+			t.Fatalf("tree event %v %s data %s version %d, want updated /q/n data %d", ev.Type, ev.Path, ev.Data, ev.Stat.Version, i)
+		}
+	}
+	mustCreate(t, s, "/q/end", nil, backend.Persistent)
+	if ev := next(); ev.Type != backend.NodeAdded || ev.Path != "/q/end" {
+		t.Fatalf("tree event %v %s, want added /q/end (nothing, no TreeResynced, before it)", ev.Type, ev.Path)
+	}
+	if got := openCount(); got != 1+reopened {
+		t.Fatalf("the etcd watch was opened %d times, want %d", got, 1+reopened)
+	}
+	cancel()
+	for range events {
+	}
 }
