@@ -97,6 +97,8 @@ func Run(t *testing.T, cfg Config) {
 		{"StatMode", testStatMode},
 		{"WatchTree", testWatchTree},
 		{"WatchTreeMissingRoot", testWatchTreeMissingRoot},
+		{"WatchTreeGap", testWatchTreeGap},
+		{"WatchTreeDepth", testWatchTreeDepth},
 		{"RetryReadAcrossCut", testRetryReadAcrossCut},
 		{"RetryLostReplies", testLostReplies},
 		{"RetryVersionedWriteAcrossCut", testVersionedWriteAcrossCut},
