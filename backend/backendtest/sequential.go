@@ -21,6 +21,42 @@ func testSequential(t *testing.T, h *harness) {
 	t.Run("Concurrent", func(t *testing.T) { testSequentialConcurrent(t, h) })
 	t.Run("ReCreatesAndStaleCounters", func(t *testing.T) { testSequentialReCreates(t, h) })
 	t.Run("RacingReCreates", func(t *testing.T) { testSequentialRacingReCreates(t, h) })
+	t.Run("NameTaken", func(t *testing.T) { testSequentialNameTaken(t, h) })
+}
+
+// testSequentialNameTaken: a sequential create whose name was already made
+// by a plain create is ErrNodeExists, as on ZooKeeper, and changes nothing;
+// once the counter has moved past the name, creates go on.
+// (Broken on purpose: the etcd backend treating the taken name as a
+// missed guess retried until the context ended, and the first check failed.)
+func testSequentialNameTaken(t *testing.T, h *harness) {
+	s := h.session(t)
+	mustCreate(t, s, "/taken", nil, backend.Persistent)
+	// The counter is 1 after this create on both backends, so the next
+	// sequential name is n-0000000001: the node just made.
+	taken := "/taken/n-" + backend.FormatSequence(1)
+	mustCreate(t, s, taken, []byte("mine"), backend.Persistent)
+	for range 2 { // the second time from a client that knows the counter
+		_, err := s.Create(ctx(t), "/taken/n-", []byte("seq"), backend.PersistentSequential)
+		if !errors.Is(err, backend.ErrNodeExists) {
+			t.Fatalf("sequential create onto %s: %v, want ErrNodeExists", taken, err)
+		}
+	}
+	if d, _, err := s.Get(ctx(t), taken); err != nil || string(d) != "mine" {
+		t.Fatalf("%s after the refused creates: %q, %v", taken, d, err)
+	}
+	if kids, _, err := s.Children(ctx(t), "/taken"); err != nil || len(kids) != 1 {
+		t.Fatalf("children of /taken: %q, %v; want only the taken name", kids, err)
+	}
+	// A child made and deleted moves the counter past the name.
+	mustCreate(t, s, "/taken/other", nil, backend.Persistent)
+	if err := s.Delete(ctx(t), "/taken/other", backend.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Create(ctx(t), "/taken/n-", nil, backend.PersistentSequential)
+	if err != nil || got <= taken {
+		t.Fatalf("sequential create after the counter moved: %s, %v; want a name after %s", got, err, taken)
+	}
 }
 
 // testSequentialConcurrent runs 16 concurrent creators, each with its own

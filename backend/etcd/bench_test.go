@@ -199,9 +199,10 @@ func BenchmarkWatchUnderWrites(b *testing.B) {
 
 // BenchmarkSequentialCrowd (issue 12): n clients, each with a session of
 // its own, create one sequential child under one parent at the same moment,
-// b.N times. Reports the transactions sent per create ("tries/create": 1
-// would be linear work; the compare-and-retry on the parent's counter
-// makes it grow with n) and the time for the whole crowd.
+// b.N times. Reports the transactions sent per create ("tries/create": a
+// constant would be linear work; the nested guesses keep it near log2(n),
+// where a single compare-and-retry on the parent's counter made it grow
+// with n) and the time for the whole crowd.
 func BenchmarkSequentialCrowd(b *testing.B) {
 	first := testSession(b, func(c *Config) { c.SessionTimeout = 10 * time.Second })
 	mustCreate(b, first, "/crowd", nil, backend.Persistent)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -35,7 +36,7 @@ type Client struct {
 
 	seqMu    sync.Mutex
 	seqByPa  map[string]*seqParent
-	seqHints map[string][2]int64 // parent -> CVersion, mod revision of C(parent), as last seen
+	seqHints map[string]seqView // parent -> its counter, as last seen
 
 	stop      chan struct{}
 	ctx       context.Context // ended by Close: bounds the reaper's calls
@@ -101,7 +102,7 @@ func New(cfg Config) (*Client, error) {
 		sessLock: make(chan struct{}, 1),
 		sessions: map[*Session]struct{}{},
 		seqByPa:  map[string]*seqParent{},
-		seqHints: map[string][2]int64{},
+		seqHints: map[string]seqView{},
 		stop:     make(chan struct{}),
 		caps: backend.Capabilities{
 			Backend:     "etcd",
@@ -322,11 +323,40 @@ func splitPath(p string) []string {
 // so they do not race each other for the parent's counter, and remembers
 // the counter after each create so the next one skips the read.
 type seqParent struct {
-	lock  chan struct{}
-	refs  int
-	known bool
-	cv    int64 // the parent's CVersion
-	cmod  int64 // mod revision of C(parent) at which cv holds
+	lock   chan struct{}
+	refs   int
+	known  bool
+	view   seqView
+	spread int // guesses the next create sends (see createSequential)
+}
+
+// seqView is a parent's children counter as a client saw it: what a
+// sequential create needs to name its node without reading first.
+type seqView struct {
+	ver  int64 // etcd version of C(parent): 0 while absent
+	cv   int64 // the parent's CVersion: ver plus E(parent)'s correction
+	emod int64 // mod revision of E(parent): 0 while absent
+	cmod int64 // mod revision of C(parent): orders views of one parent
+}
+
+// counterView reads a seqView from the range [C(p), counterEnd(p)).
+func counterView(p string, kvs []*mvccpb.KeyValue) seqView {
+	n := nodeState{path: p}
+	n.setCounters(kvs)
+	return n.counterView()
+}
+
+// counterView returns the node's seqView.
+func (n *nodeState) counterView() seqView {
+	var v seqView
+	if n.c != nil {
+		v.ver, v.cmod = n.c.Version, n.c.ModRevision
+	}
+	if n.e != nil {
+		v.emod = n.e.ModRevision
+	}
+	v.cv = v.ver + int64(parseExtras(n.e).cextra)
+	return v
 }
 
 func (c *Client) lockSeq(ctx context.Context, parent string) (*seqParent, error) {
@@ -364,27 +394,25 @@ func (c *Client) releaseSeq(parent string, sp *seqParent) {
 // maxSeqHints bounds the parents whose counter the client remembers.
 const maxSeqHints = 4096
 
-// seqHint returns the parent's CVersion and C(parent)'s mod revision as
-// this client last saw them; a parent never seen is assumed never to have
-// had a child (0, 0).
-func (c *Client) seqHint(parent string) (cv, cmod int64) {
+// seqHint returns the parent's counter as this client last saw it; a
+// parent never seen is assumed never to have had a child (the zero view).
+func (c *Client) seqHint(parent string) seqView {
 	c.seqMu.Lock()
 	defer c.seqMu.Unlock()
-	h := c.seqHints[parent]
-	return h[0], h[1]
+	return c.seqHints[parent]
 }
 
-func (c *Client) setSeqHint(parent string, cv, cmod int64) {
+func (c *Client) setSeqHint(parent string, v seqView) {
 	c.seqMu.Lock()
 	defer c.seqMu.Unlock()
 	old, ok := c.seqHints[parent]
-	if ok && cmod != 0 && cmod < old[1] {
+	if ok && v.cmod != 0 && v.cmod < old.cmod {
 		return // an older view, answered late: keep the newer one
 	}
 	if !ok && len(c.seqHints) >= maxSeqHints {
 		clear(c.seqHints)
 	}
-	c.seqHints[parent] = [2]int64{cv, cmod}
+	c.seqHints[parent] = v
 }
 
 func (c *Client) forgetSeqHint(parent string) {
@@ -399,10 +427,5 @@ func (c *Client) noteCounter(n *nodeState) {
 	if !n.exists() {
 		return
 	}
-	var cmod int64
-	if n.c != nil {
-		cmod = n.c.ModRevision
-	}
-	st, _ := n.stat()
-	c.setSeqHint(n.path, int64(st.CVersion), cmod)
+	c.setSeqHint(n.path, n.counterView())
 }

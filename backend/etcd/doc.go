@@ -87,9 +87,9 @@
 // E and M keys, so a re-created node's CVersion starts again at 0 as in
 // ZooKeeper; a Multi that deletes a node and creates it again deletes its C
 // as well (unless it also changes the new node's children). So whatever
-// changes a node's CVersion writes C(p), and the mod revision of C(p) (0
-// while C(p) is absent, and the CVersion is then 0) pins the CVersion:
-// sequential creates rely on it.
+// changes a node's CVersion writes C(p): the version of C(p) (0 while it
+// is absent) together with the mod revision of E(p) pins the CVersion,
+// and sequential creates rely on it.
 //
 // # Ephemeral nodes and lease expiry
 //
@@ -115,19 +115,36 @@
 // deleted and created again starts again at 0. ZooKeeper numbers by another
 // count, the children created (its CVersion counts creates and deletes:
 // after 4 creates and 2 deletes it is 6, and the next suffix 4), so the
-// numbers themselves differ between the backends. The suffix is assigned
-// in the transaction that creates the node: If(mod revision of C(parent) =
-// the value the suffix came from, the name is free, the parent exists and
-// has no lease) Then(put the node, put C(parent)) Else(read the parent, the
-// name, and C and E of the parent). The first compare is the whole of the
-// guard, sound because every change of a CVersion writes C (see Stat): a
-// client's counter from before a create, a delete or a re-create of the
-// parent fails it. A failed compare hands the current CVersion to the next
-// attempt at no extra round trip. The first attempt uses the counter this
-// client last saw for the parent (after its own creates and deletes, or a
-// listing of the parent), or assumes a parent that never had a child; the
-// creates of one Client under one parent queue behind each other instead
-// of racing. Nothing is ever reserved ahead of a create.
+// numbers themselves differ between the backends.
+//
+// The suffix is assigned in the transaction that creates the node, which
+// carries k guesses of the counter, nested: If(the parent exists and has
+// no lease, E(parent)'s mod revision is the one the guesses came from)
+// Then(If(version of C(parent) = v, name v free) Then(put the node, put
+// C(parent)) Else(If(version = v+1, name v+1 free) Then(...) Else(... the
+// last guess's Else reads C and E of the parent))) Else(read the parent,
+// its lease, and C and E). A CVersion is the version of C(parent) plus the
+// correction E(parent) holds (see Multi), and every change of a CVersion
+// writes C (see Stat), so the compares pin the CVersion of the very
+// moment the create is applied: a counter from before a create, a delete
+// or a re-create of the parent simply misses. Creates that reach the
+// server together are applied one after the other and each finds the
+// counter one further on; with a guess for each of them, all succeed at
+// their first try. A create that misses learns the counter from the same
+// transaction and tries again with twice as many guesses as it missed by
+// (at most 32, fewer for large data, within etcd's default 128 operations
+// per transaction); one that hit its first guess sends one guess next
+// time. So N clients creating under one parent at once send about
+// log2(N) transactions per create, not a number growing with N
+// (TestSequentialCrowdWorkIsLinear; BenchmarkSequentialCrowd measures
+// 3.1, 4.5 and 5.7 per create for 16, 64 and 256 clients, against 7.8,
+// 16 and 40 with one guess). A name that a plain create already took is
+// ErrNodeExists, as on ZooKeeper. The first attempt starts from the
+// counter this client last saw for the parent (after its own creates and
+// deletes, or a listing of the parent), or assumes a parent that never
+// had a child; the creates of one Client under one parent queue behind
+// each other instead of racing. Nothing is ever reserved ahead of a
+// create.
 //
 // # Multi
 //
@@ -160,7 +177,8 @@
 //	Get, Exists, Sync             1 read (linearizable)
 //	Children, ChildrenW           1 read per 10,000 children, at one revision
 //	Create                        1 transaction; sequential: 1 when the client knows the
-//	                              parent's counter, else 2; +1 per lost race
+//	                              parent's counter, else 2; about log2(N) with N
+//	                              clients creating under one parent at once
 //	Delete                        1 transaction (+1 the first time a Multi left a correction)
 //	Set                           1 transaction (+1 the first time a versioned Set meets a correction)
 //	Multi                         1 read + 1 transaction (reads of more than 128 keys: 1 more per 128)

@@ -138,7 +138,7 @@ func TestMultiCreateOverLeftoverCounter(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("leftover counter: %v, %v", resp, err)
 	}
-	s.c.setSeqHint(full, 3, resp.Kvs[0].ModRevision) // a client that saw it
+	s.c.setSeqHint(full, counterView(full, resp.Kvs)) // a client that saw it
 	if _, err := s.Multi(tctx(t), backend.CreateOp{Path: "/p", Mode: backend.Persistent}); err != nil {
 		t.Fatal(err)
 	}

@@ -351,79 +351,138 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 		return "", errRetry // the compares and the reads saw one state: cannot happen
 	}
 
-	// Sequential: the suffix is the parent's CVersion, used in a
-	// transaction guarded by C(parent)'s mod revision. The first attempt
-	// uses the value this client last saw (or assumes a parent that never
-	// had a child); a failed attempt returns the current one.
+	return s.createSequential(ctx, p, parent, cmps, elseOps, puts, explain, len(value)+len(meta))
+}
+
+// Sequential creates: the tuning of the guesses (see createSequential).
+const (
+	// maxSpread bounds the guesses one transaction carries. etcd's
+	// --max-txn-ops (default 128) also bounds them: each nested level
+	// spends the most of its compares and writes from the budget its
+	// parent leaves (see spreadLimit).
+	maxSpread = 32
+	// spreadBytes bounds a transaction's size to what its guesses add.
+	spreadBytes = 256 << 10
+)
+
+// spreadLimit returns how many nested guesses fit etcd's default
+// --max-txn-ops of 128 with top compares and reads in the outer
+// transaction and writes per guess: etcd charges each level the largest
+// of its compares, writes and reads, from what the levels above it left.
+func spreadLimit(compares, reads, writes int) int {
+	budget := maxTxnOps - max(compares, reads, 1)
+	return max(1, budget/max(writes, 2)-1)
+}
+
+// createSequential creates the sequential node p + suffix under parent,
+// the suffix being the parent's CVersion when the node is created.
+//
+// A transaction carries several guesses of the counter, nested: if the
+// version of C(parent) is v, create p+(v+corr); else if it is v+1, create
+// p+(v+1+corr); and so on, where corr is the correction E(parent) adds to
+// the version (pinned by E's mod revision in the outer compare). Creates
+// that reach the server at once are applied one after the other, and each
+// finds the counter one further on: with as many guesses as there are
+// creates in flight, every one of them succeeds at its first try, so the
+// work of N clients creating at once grows with N, not N² as a single
+// compare-and-retry does. A create that misses every guess learns the
+// counter from the same transaction and tries again with the guesses
+// widened to twice the distance it missed by; one that hits guess j sends
+// about 2j next time, so a lone client sends one.
+//
+// The first attempt starts from the view this client last had of the
+// parent (after its own creates and deletes, or a listing of the parent),
+// or assumes a parent that never had a child.
+func (s *Session) createSequential(ctx context.Context, p, parent string, top []clientv3.Cmp, topElse []clientv3.Op,
+	puts func(string) []clientv3.Op, explain func([]*pb.ResponseOp, bool) error, dataBytes int) (string, error) {
 	sp, err := s.c.lockSeq(ctx, parent)
 	if err != nil {
 		return "", err
 	}
 	defer s.c.unlockSeq(parent, sp)
-	// Use what this client saw last: the last create of this parent's
-	// queue, or a later delete under it.
-	if cv, cmod := s.c.seqHint(parent); !sp.known || cmod > sp.cmod {
-		sp.cv, sp.cmod = cv, cmod
+	if v := s.c.seqHint(parent); !sp.known || v.cmod > sp.view.cmod {
+		sp.view = v
 	}
-	base := len(cmps)
+	perGuess := dataBytes + 4*len(p) + 4*backend.SequenceDigits + 64
+	most := max(1, min(maxSpread, spreadBytes/perGuess, spreadLimit(len(top)+1, len(topElse)+1, len(puts(p)))))
+	ck, ek := counterKey(parent), extrasKey(parent)
+	base := len(top)
 	for attempt := 0; ; attempt++ {
-		name := p + backend.FormatSequence(int32(sp.cv))
-		cmps = append(cmps[:base],
-			clientv3.Compare(clientv3.ModRevision(counterKey(parent)), "=", sp.cmod),
-			clientv3.Compare(clientv3.ModRevision(dataKey(name)), "=", 0))
-		eops := append(elseOps[:nameIdx:nameIdx],
-			clientv3.OpGet(dataKey(name), clientv3.WithCountOnly()),
-			clientv3.OpGet(counterKey(parent), clientv3.WithRange(counterEnd(parent))))
+		v := sp.view
+		k := min(max(sp.spread, 1), most)
+		names := make([]string, k)
+		for j := range names {
+			names[j] = p + backend.FormatSequence(int32(v.cv+int64(j)))
+		}
+		// Innermost first: the last guess's Else reads the counter.
+		inner := []clientv3.Op{clientv3.OpGet(ck, clientv3.WithRange(counterEnd(parent)))}
+		for j := k - 1; j >= 0; j-- {
+			guess := []clientv3.Cmp{
+				clientv3.Compare(clientv3.Version(ck), "=", v.ver+int64(j)),
+				clientv3.Compare(clientv3.ModRevision(dataKey(names[j])), "=", 0),
+			}
+			inner = []clientv3.Op{clientv3.OpTxn(guess, puts(names[j]), inner)}
+		}
+		cmps := append(top[:base:base], clientv3.Compare(clientv3.ModRevision(ek), "=", v.emod))
+		eops := append(topElse[:len(topElse):len(topElse)], clientv3.OpGet(ck, clientv3.WithRange(counterEnd(parent))))
 		s.c.seqTries.Add(1)
-		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(puts(name)...).Else(eops...).Commit()
+		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(inner...).Else(eops...).Commit()
 		if err != nil {
 			sp.known = false
 			s.c.forgetSeqHint(parent)
 			return "", err
 		}
+		var now seqView
 		if resp.Succeeded {
-			// C(parent) was put by this transaction: its mod revision is
-			// the transaction's, and the CVersion grew by one.
-			sp.cv++
-			sp.cmod = resp.Header.Revision
-			sp.known = true
-			s.c.setSeqHint(parent, sp.cv, sp.cmod)
-			return name, nil
+			// Walk down the guesses to the one that was taken.
+			rs := resp.Responses
+			for j := 0; j < k; j++ {
+				t := rs[0].GetResponseTxn()
+				if t.GetSucceeded() {
+					// C(parent) was put by this transaction: its version and
+					// the CVersion grew by one, E did not change.
+					sp.view = seqView{ver: v.ver + int64(j) + 1, cv: v.cv + int64(j) + 1, emod: v.emod, cmod: resp.Header.Revision}
+					sp.known = true
+					sp.spread = 2 * j
+					s.c.setSeqHint(parent, sp.view)
+					return names[j], nil
+				}
+				rs = t.GetResponses()
+			}
+			now = counterView(parent, rs[0].GetResponseRange().GetKvs())
+			if d := now.ver - v.ver; now.emod == v.emod && d >= 0 && d < int64(k) {
+				// The counter matched guess d but its name is taken: a node
+				// created under that name by other means.
+				sp.view, sp.known = now, true
+				s.c.setSeqHint(parent, now)
+				return "", condErr(backend.ErrNodeExists)
+			}
+		} else {
+			if err := explain(resp.Responses, false); err != nil {
+				return "", err
+			}
+			now = counterView(parent, resp.Responses[len(topElse)].GetResponseRange().GetKvs())
+			if now.emod == v.emod {
+				return "", errRetry // the compares and the reads saw one state: cannot happen
+			}
 		}
-		cv, cmod := counterState(parent, resp.Responses[nameIdx+1].GetResponseRange().GetKvs())
-		moved := cmod != sp.cmod
-		sp.cv, sp.cmod, sp.known = cv, cmod, true
-		s.c.setSeqHint(parent, cv, cmod)
-		nameTaken := resp.Responses[nameIdx].GetResponseRange().GetCount() > 0
-		if err := explain(resp.Responses, nameTaken && !moved); err != nil {
-			return "", err
+		// Missed: widen the guesses to twice the distance missed by.
+		sp.view, sp.known = now, true
+		s.c.setSeqHint(parent, now)
+		sp.spread = int(min(2*max(now.ver-v.ver, 1), int64(most)))
+		if now.ver < v.ver || now.emod != v.emod {
+			sp.spread = 1 // a new life of the parent, or a Multi: start again
 		}
-		if !moved {
-			return "", errRetry // cannot happen, as above
-		}
-		if attempt >= 3 {
-			// Heavy contention from other clients: back off randomly, so
-			// the contenders spread out. Every try is a raft proposal (the
-			// transaction writes); BenchmarkSequentialCrowd counts them.
-			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-3, 9)))
+		if attempt >= 8 {
+			// Still missing after widening: the counter runs faster than
+			// this client's round trip. Spread out a little.
+			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-8, 8)))
 			sleepCtx(ctx, d)
 			if err := ctx.Err(); err != nil {
 				return "", err
 			}
 		}
 	}
-}
-
-// counterState returns a node's CVersion and the mod revision of C(p) from
-// the range [C(p), E(p)].
-func counterState(p string, kvs []*mvccpb.KeyValue) (cv, cmod int64) {
-	n := nodeState{path: p}
-	n.setCounters(kvs)
-	if n.c != nil {
-		cmod = n.c.ModRevision
-	}
-	st, _ := n.stat()
-	return int64(st.CVersion), cmod
 }
 
 // setCounters sorts the keys of the range [C(p), counterEnd(p)) into C, E and M.
@@ -517,8 +576,7 @@ func (s *Session) deleteFull(ctx context.Context, p string, version int32, owner
 			return err
 		}
 		if resp.Succeeded {
-			cv, cmod := counterState(parent, resp.Responses[4].GetResponseRange().GetKvs())
-			s.c.setSeqHint(parent, cv, cmod)
+			s.c.setSeqHint(parent, counterView(parent, resp.Responses[4].GetResponseRange().GetKvs()))
 			return nil
 		}
 		n := parseNode(p, resp.Responses[:ownerIdx], readOpts{})
