@@ -50,11 +50,11 @@ func New(client backend.Client, root string, opts ...Option) (*Tree, error) {
 }
 
 func newTree(client backend.Client, root string, o options) (*Tree, error) {
-	if client == nil {
-		return nil, fmt.Errorf("%w: nil client", ErrBadOption)
-	}
 	if err := backend.ValidatePath(root); err != nil {
 		return nil, err
+	}
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrBadOption)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Tree{
