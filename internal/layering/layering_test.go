@@ -52,12 +52,29 @@ func TestImportsPointDown(t *testing.T) {
 				if own && (strings.HasPrefix(irel, "backend/zk") || strings.HasPrefix(irel, "backend/etcd")) {
 					t.Errorf("%s imports %s: recipes are written against backend only", rel, irel)
 				}
-				if own && strings.HasPrefix(irel, "recipes/") && !strings.HasPrefix(irel, rel) {
-					t.Errorf("%s imports %s: recipes do not import each other", rel, irel)
+				if own && strings.HasPrefix(irel, "recipes/") && !strings.HasPrefix(irel, rel) && !recipeImports[rel][recipeOf(irel)] {
+					t.Errorf("%s imports %s: recipes do not import each other (recipeImports lists the exceptions)", rel, irel)
 				}
 			}
 		}
 	}
+}
+
+// recipeImports lists, per recipe package, the recipes it may import (by
+// their package path, e.g. "recipes/cache"): the exceptions to "recipes do
+// not import each other". recipes/cache is built to be imported by
+// recipes (a registry, a partitioner on a cached tree), but no recipe
+// imports it yet; add an edge here when one does.
+var recipeImports = map[string]map[string]bool{}
+
+// recipeOf returns the recipe package a path under recipes/ belongs to:
+// "recipes/cache" for "recipes/cache/internal/x".
+func recipeOf(rel string) string {
+	parts := strings.SplitN(rel, "/", 3)
+	if len(parts) < 2 {
+		return rel
+	}
+	return parts[0] + "/" + parts[1]
 }
 
 // zkctlCore are zkctl's packages that every command group may import: the
