@@ -361,7 +361,19 @@ func (w *persistWatch) load(p string) error {
 	if err != nil {
 		return err
 	}
-	n, err := w.insert(p, data, st)
+	return w.loadRead(p, dataRead{data, st})
+}
+
+// dataRead is the result of one readData.
+type dataRead struct {
+	data []byte
+	stat *zk.Stat
+}
+
+// loadRead is load with p already read. The children's data are read
+// readAhead at a time, then applied in name order.
+func (w *persistWatch) loadRead(p string, r dataRead) error {
+	n, err := w.insert(p, r.data, r.stat)
 	if err != nil || !w.listable(p) {
 		return err
 	}
@@ -372,13 +384,60 @@ func (w *persistWatch) load(p string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		if err := w.load(backend.Join(p, name)); err != nil {
+	paths := make([]string, len(names))
+	for i, name := range names {
+		paths[i] = backend.Join(p, name)
+	}
+	reads, errs := readAll(paths, func(c string) (dataRead, error) {
+		d, st, err := w.readData(c)
+		return dataRead{d, st}, err
+	})
+	for i, c := range paths {
+		if isNoNode(errs[i]) {
+			continue
+		}
+		if errs[i] != nil {
+			return errs[i]
+		}
+		if err := w.loadRead(c, reads[i]); err != nil {
 			return err
 		}
 	}
 	n.cversion, n.pzxid = lst.Cversion, lst.Pzxid
 	return nil
+}
+
+// readAhead is how many reads of siblings a WatchTree has in flight at
+// once: the driver pipelines them on the connection, so a large directory
+// costs about one round trip per readAhead nodes.
+const readAhead = 32
+
+// readAll runs read on every path, readAhead at a time, and returns the
+// results in the order of paths.
+func readAll[T any](paths []string, read func(string) (T, error)) ([]T, []error) {
+	out := make([]T, len(paths))
+	errs := make([]error, len(paths))
+	if len(paths) == 1 {
+		out[0], errs[0] = read(paths[0])
+		return out, errs
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(readAhead, len(paths)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = read(paths[i])
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out, errs
 }
 
 // apply applies notes in order.
@@ -473,15 +532,20 @@ func (w *persistWatch) resyncAll() error {
 }
 
 // refresh compares the mirrored node p (and its subtree) with the server:
-// one Exists for the node; its data only if its ModifyToken moved; its
-// children only if its children version or pzxid moved since the mirror
-// last knew them.
+// one Exists for each node (siblings readAhead at a time); a node's data
+// only if its ModifyToken moved; its children only if its children
+// version or pzxid moved since the mirror last knew them.
 func (w *persistWatch) refresh(p string) error {
-	n := w.nodes[p]
 	st, err := w.readStat(p)
 	if err != nil {
 		return err
 	}
+	return w.refreshStat(p, st)
+}
+
+// refreshStat is refresh with p's stat already read (nil: p is gone).
+func (w *persistWatch) refreshStat(p string, st *zk.Stat) error {
+	n := w.nodes[p]
 	if st == nil {
 		return w.remove(p)
 	}
@@ -514,12 +578,7 @@ func (w *persistWatch) refresh(p string) error {
 		return nil
 	}
 	if n.pzxid == st.Pzxid && n.cversion == st.Cversion {
-		for _, name := range slices.Sorted(maps.Keys(n.kids)) {
-			if err := w.refresh(backend.Join(p, name)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return w.refreshKids(p, slices.Sorted(maps.Keys(n.kids)))
 	}
 	names, lst, err := w.readKids(p)
 	if isNoNode(err) {
@@ -528,6 +587,14 @@ func (w *persistWatch) refresh(p string) error {
 	if err != nil {
 		return err
 	}
+	var had, added []string
+	for _, name := range names {
+		if _, ok := n.kids[name]; ok {
+			had = append(had, name)
+		} else {
+			added = append(added, name)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(n.kids)) {
 		if _, ok := slices.BinarySearch(names, name); !ok {
 			if err := w.remove(backend.Join(p, name)); err != nil {
@@ -535,19 +602,35 @@ func (w *persistWatch) refresh(p string) error {
 			}
 		}
 	}
-	for _, name := range names {
-		child := backend.Join(p, name)
-		if _, had := n.kids[name]; had {
-			err = w.refresh(child)
-		} else {
-			err = w.load(child)
-		}
-		if err != nil {
+	if err := w.refreshKids(p, had); err != nil {
+		return err
+	}
+	for _, name := range added {
+		if err := w.load(backend.Join(p, name)); err != nil {
 			return err
 		}
 	}
 	if w.nodes[p] == n {
 		n.cversion, n.pzxid = lst.Cversion, lst.Pzxid
+	}
+	return nil
+}
+
+// refreshKids refreshes the named children of p, their stats read
+// readAhead at a time.
+func (w *persistWatch) refreshKids(p string, names []string) error {
+	paths := make([]string, len(names))
+	for i, name := range names {
+		paths[i] = backend.Join(p, name)
+	}
+	stats, errs := readAll(paths, w.readStat)
+	for i, c := range paths {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		if err := w.refreshStat(c, stats[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
