@@ -10,6 +10,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
+	"github.com/zkrecipes/zkrecipes/recipes/cache"
 )
 
 // Commands is `zkctl watch`.
@@ -28,6 +29,14 @@ func watchCommand(io zkctl.Streams) *cli.Command {
 			"without -R it is the data when the watch was set again, which may be newer).\n" +
 			"Events that happen together may be reported as one (ZooKeeper's watches are\n" +
 			"one-shot; see backend/zk).\n\n" +
+			"With -R the subtree is kept by a tree cache (recipes/cache), which outlives a\n" +
+			"lost session: after a reconnection, an etcd compaction or a new session it reads\n" +
+			"the subtree again, reports what changed meanwhile (a node deleted and created\n" +
+			"again as deleted, then created), then prints resynced PATH. With --initial (-R\n" +
+			"only), the nodes that exist when the watch starts are printed first, as created,\n" +
+			"parents first, then initialized PATH. --count counts the lines after that. While\n" +
+			"the output is slower than the changes, a node's changes may be printed as one, with\n" +
+			"its latest data; a node seen created is always seen deleted.\n\n" +
 			"With -- COMMAND, runs COMMAND once per event, one at a time, with ZKCTL_EVENT_TYPE\n" +
 			"and ZKCTL_EVENT_PATH in its environment; events that come while it runs wait. A\n" +
 			"COMMAND that fails is reported on stderr and the watch goes on; one that cannot run\n" +
@@ -36,6 +45,7 @@ func watchCommand(io zkctl.Streams) *cli.Command {
 		ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"R"}, Usage: "watch the whole subtree"},
+			&cli.BoolFlag{Name: "initial", Usage: "with -R, print the nodes that exist first, then initialized PATH"},
 			&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Usage: "exit after this many events (0: never)"},
 			&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "time between SIGTERM and SIGKILL for COMMAND when zkctl is interrupted"},
 		},
@@ -62,6 +72,9 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 	if err := backend.ValidatePath(p); err != nil {
 		return zkctl.UsageError{Err: err}
 	}
+	if c.Bool("initial") && !c.Bool("recursive") {
+		return zkctl.Usagef("watch: --initial needs -R")
+	}
 	if c.Int("count") < 0 {
 		return zkctl.Usagef("watch: --count %d: want 0 or more", c.Int("count"))
 	}
@@ -83,7 +96,9 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 	defer stop()
 
 	n := 0
-	handle := func(ev watchEvent) error {
+	// handle prints (or runs COMMAND for) one event; counted says whether
+	// it counts towards --count (the initial state does not).
+	handle := func(ev watchEvent, counted bool) error {
 		if len(argv) > 0 {
 			env := []string{"ZKCTL_EVENT_TYPE=" + ev.Type, "ZKCTL_EVENT_PATH=" + ev.Path}
 			err := zkctl.RunChild(ctx, io, argv, env, nil, nil, c.Duration("grace"))
@@ -107,6 +122,9 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 		} else {
 			fmt.Fprintf(io.Out, "%s %s\n", ev.Type, ev.Path)
 		}
+		if !counted {
+			return nil
+		}
 		n++
 		if max := c.Int("count"); max > 0 && n >= max {
 			return errWatchDone
@@ -114,9 +132,9 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 		return nil
 	}
 	if c.Bool("recursive") {
-		err = watchTree(ctx, s, p, handle)
+		err = watchTree(ctx, client, p, c.Bool("initial"), handle)
 	} else {
-		err = watchNode(ctx, s, p, handle)
+		err = watchNode(ctx, s, p, func(ev watchEvent) error { return handle(ev, true) })
 	}
 	switch {
 	case errors.Is(err, errWatchDone):
@@ -131,57 +149,61 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 // errWatchDone ends a watch after --count events.
 var errWatchDone = errors.New("watch: done")
 
-// watchTree reports the changes WatchTree sees after its initial state.
-func watchTree(ctx context.Context, s backend.Session, p string, handle func(watchEvent) error) error {
-	wctx, stop := context.WithCancel(ctx)
-	events, err := s.WatchTree(wctx, p)
+// watchTree reports the changes a tree cache of the subtree sees after its
+// initial state, and the initial state too with initial.
+func watchTree(ctx context.Context, client backend.Client, p string, initial bool, handle func(watchEvent, bool) error) error {
+	tree, err := cache.New(client, p)
 	if err != nil {
-		stop()
 		return err
 	}
-	// On return (after --count events too) end the stream, then drain it
-	// so its goroutine can end: the stream closes only once its context
-	// is done.
-	defer func() {
-		stop()
-		for range events {
-		}
-	}()
+	defer tree.Close()
+	l := tree.Listen()
+	defer l.Close()
+	if err := tree.Start(ctx); err != nil {
+		return err
+	}
 	initialized := false
-	for ev := range events {
+	for {
+		ev, err := l.Next(ctx)
+		if err != nil {
+			return err
+		}
 		var we watchEvent
 		switch ev.Type {
-		case backend.TreeInitialized:
+		case cache.Initialized:
 			initialized = true
+			if !initial {
+				continue
+			}
+			we = watchEvent{Type: "initialized", Path: ev.Path}
+			if err := handle(we, false); err != nil {
+				return err
+			}
 			continue
-		case backend.TreeEnded:
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if ev.Err != nil {
-				return ev.Err
-			}
-			return s.Err()
-		case backend.NodeAdded:
-			we = watchEvent{Type: backend.EventCreated.String(), Path: ev.Path, data: ev.Data, hasData: true}
-		case backend.NodeUpdated:
-			we = watchEvent{Type: backend.EventDataChanged.String(), Path: ev.Path, data: ev.Data, hasData: true}
-		case backend.NodeRemoved:
+		case cache.Resynced:
+			we = watchEvent{Type: "resynced", Path: ev.Path}
+		case cache.Added:
+			we = watchEvent{Type: backend.EventCreated.String(), Path: ev.Path, data: ev.New.Data, hasData: true}
+		case cache.Updated:
+			we = watchEvent{Type: backend.EventDataChanged.String(), Path: ev.Path, data: ev.New.Data, hasData: true}
+		case cache.Removed:
 			we = watchEvent{Type: backend.EventDeleted.String(), Path: ev.Path}
 		default:
 			continue
 		}
 		if !initialized {
-			continue // the state when the watch began, not a change
+			if !initial {
+				continue // the state when the watch began, not a change
+			}
+			if err := handle(we, false); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := handle(we); err != nil {
+		if err := handle(we, true); err != nil {
 			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.Err()
 }
 
 // watchNode reports the changes to one node with one-shot watches set
