@@ -110,24 +110,71 @@
 //
 // # WatchTree
 //
-// ZooKeeper 3.8 has persistent recursive watches, but go-zookeeper v1.0.4
-// cannot set them, so WatchTree mirrors the subtree with one-shot watches: a
-// data watch (GetW) and a children watch (ChildrenW) on every node, an
-// exists watch on the root while it is missing. The driver's event callback
-// marks the node of each event dirty; the watch's goroutine re-reads dirty
-// nodes (parents first) and reports the difference with the mirror: a new
-// child is read with its subtree (NodeAdded for each node, parents first), a
-// vanished one is reported with its mirrored subtree (NodeRemoved, children
-// first), a changed ModifyToken is a NodeUpdated carrying the data and stat
-// then read. After a reconnection, and after a read that failed with a
-// connection loss, the whole subtree is re-read and compared; a connection
-// loss during the first snapshot delays TreeInitialized until a full read
-// succeeded. Events reach
-// the reader in order; the watch waits for the reader (one event of slack)
-// and never drops one, except that when the watch ends an event the reader
-// has not yet received is replaced by TreeEnded, always the last event.
+// On ZooKeeper 3.6 and later WatchTree runs on a persistent recursive
+// watch (addWatch, mode PERSISTENT_RECURSIVE). go-zookeeper v1.0.4 cannot
+// send addWatch, so the session sends it on the driver's own connection:
+// the request is written between two of the driver's frames with an xid
+// the driver never uses (from -2^20 down), and its reply is taken by its
+// xid as it passes (the driver drops a reply with an xid it did not send).
+// The watch's notifications are ordinary watch events: NodeCreated,
+// NodeDataChanged and NodeDeleted for every node of the subtree, never
+// NodeChildrenChanged.
 //
-// What can be coalesced, since a one-shot watch must be re-armed by a read:
+// The watch is added first, then the subtree is read (getData for each
+// node, getChildren for each node above the TreeDepth limit; nothing below
+// it is read), so no change falls between the read and the watch.
+// Notifications are applied in the order the server sent them: a created
+// or changed node is read (getData) and reported as NodeAdded, or as
+// NodeUpdated if its ModifyToken moved (no update is reported twice); a
+// deleted one is reported as NodeRemoved with its mirrored subtree,
+// children first. A node whose deletion is already queued is not read, and
+// a read showing a node gone or of another CreateToken is left to the
+// notifications of that deletion, which the server sent before the reply
+// (ZooKeeper's ordering guarantee): a node deleted and created again is
+// NodeRemoved then NodeAdded, never NodeUpdated. Notifications below the
+// depth limit are dropped unread. Coalesced: several changes of a node
+// whose notifications wait together are read once (one NodeUpdated, the
+// latest data). Notifications wait in memory, one entry per change, while
+// the reader is slow.
+//
+// Persistent watches belong to the connection. After a reconnection the
+// watch is added again on the new connection, and the mirror is compared
+// with the server, which reads only what may have changed: one Exists per
+// node (siblings 32 at a time, pipelined); getData only for a node whose
+// ModifyToken moved; getChildren only for a node whose children version
+// or pzxid moved since the mirror last listed it. Measured: a subtree of
+// 10,011 nodes reconnected with nothing changed cost 10,011 Exists, no
+// listing and no data read (about 2 s on a 2-core test machine). The
+// differences are reported as on any change (a node deleted and created
+// again while the connection was down is NodeRemoved then NodeAdded, as
+// the CreateToken says), then TreeResynced. A read that fails with a
+// connection loss leads to the same compare; during the first read it
+// delays TreeInitialized until a compare succeeded.
+//
+// When the WatchTree's context ends, its watch is removed from the server
+// (removeWatches) before TreeEnded is sent; WatchTrees of one session on
+// the same path share the server's one watch, and the last to end removes
+// it. ZooKeeper 3.9 removes a persistent recursive watch alone (watcher
+// type PersistentRecursive, ZOOKEEPER-4472); 3.6 to 3.8 refuse that type
+// (logging an error) and then only type Any reaches it, which also removes
+// the one-shot watches (GetW, ExistsW, ChildrenW) the same session holds
+// on that very path: they never fire. A session tries the exact type once
+// and remembers the answer.
+//
+// A server without addWatch (ZooKeeper 3.5 answers UNIMPLEMENTED and
+// closes the connection, which the session rides out as a reconnection)
+// is found at a session's first WatchTree; then that WatchTree and every
+// later one of the session mirror the subtree with one-shot watches: a
+// data watch (GetW) and a children watch (ChildrenW) on every node, an
+// exists watch on the root while it is missing. The driver's event
+// callback marks the node of each event dirty; the watch's goroutine
+// re-reads dirty nodes (parents first) and reports the difference with
+// the mirror, as above. After a reconnection, and after a read that
+// failed with a connection loss, the whole subtree is re-read and
+// compared (every node's data, every listing), then TreeResynced. This
+// mirror reads below the TreeDepth limit too, reporting only what is
+// within it. What it can coalesce, since a one-shot watch must be
+// re-armed by a read:
 //
 //   - Several data changes between a watch firing and the re-read show as
 //     one NodeUpdated with the latest data.
@@ -140,10 +187,14 @@
 //   - The reads of one pass are not a snapshot: a node's data and its
 //     children list are read one after the other.
 //
-// A read the server refuses (a node the session may not read: ErrNoAuth)
-// ends the watch with that error rather than leave a hole in the mirror.
-// The mirror costs two watches and a copy of the data of every node in the
-// subtree; large subtrees are better watched where they change.
+// Either way, events reach the reader in order; the watch waits for the
+// reader (one event of slack) and never drops one, except that when the
+// watch ends an event the reader has not yet received is replaced by
+// TreeEnded, always the last event. A read the server refuses (a node
+// the session may not read: ErrNoAuth) ends the watch with that error
+// rather than leave a hole in the mirror. The mirror keeps a copy of the
+// data of every node in the subtree; large subtrees are better watched
+// where they change.
 //
 // # Multi
 //
