@@ -225,7 +225,9 @@
 // in revision order needs a progress notification on every watch, which
 // etcd sends only while every watch of the stream has caught up (it drops
 // the request otherwise), so the backend keeps one range. Events are never
-// dropped or coalesced; a slow reader holds the stream back. A watch cut
+// dropped or coalesced; those a slow reader has not taken yet wait in the
+// client's memory, without bound (clientv3 keeps receiving and buffers a
+// watch's responses until they are read). A watch cut
 // off by a connection loss is resumed by clientv3, and one cancelled with
 // "no leader" is opened again by the backend, both at the revision after
 // the last event applied: no gap, no duplicate, no TreeResynced. After a

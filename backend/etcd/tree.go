@@ -94,8 +94,10 @@ func (m *treeMirror) paths() []string {
 // a TreeDepth) and keeps those under path. Nodes deeper than the depth
 // asked for are neither read nor received; the nodes at the depth limit
 // report NumChildren 0 (their children are not counted) and an exact
-// CVersion. Events are never dropped or coalesced: a slow reader holds the
-// stream back. A watch that clientv3 or this backend opened again after a
+// CVersion. Events are never dropped or coalesced; those a slow reader has
+// not taken yet wait in the client's memory, without bound (clientv3 keeps
+// receiving a watch's responses and buffers them until they are read). A
+// watch that clientv3 or this backend opened again after a
 // connection loss or "no leader" resumes at the revision after the last
 // one applied: nothing is missed or repeated, and no TreeResynced is sent.
 // After etcd compacted the revisions the watch needed, the subtree is
