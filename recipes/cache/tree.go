@@ -344,6 +344,9 @@ func (t *Tree) watch(ctx context.Context, s backend.Session) error {
 			t.replace(fresh)
 			fresh = nil
 		case backend.TreeResynced:
+			if !live {
+				continue // the diff at TreeInitialized covers it
+			}
 			t.mu.Lock()
 			t.emitLocked(Event{Type: Resynced, Path: t.root})
 			t.mu.Unlock()
