@@ -30,7 +30,7 @@
 // A node is identified by its CreateToken (ZooKeeper czxid, etcd create
 // revision), never by its version: a node deleted and created again while
 // the cache could not see it, even with the same data and version 0, is a
-// Removed (with its cached subtree) and an Added, never an Update
+// Removed (with its cached subtree) and an Added, never an Updated
 // (CURATOR-391). An update is a change of ModifyToken; a change the copy
 // already has is never reported again (no duplicate Added, CURATOR-324).
 //
@@ -42,14 +42,15 @@
 // every node the cache holds when it was made, so a listener made at any
 // time sees a state, then changes: replaying its events onto an empty
 // tree gives the cache's copy. Events come in the order the cache applied
-// them, which is the order the backend reported the changes: the order the
-// server applied them, for each path and across paths, parents added
-// before their children and children removed before their parents. A
-// resync reports its removals first (children first), then its additions
-// and updates (parents first). What the backends themselves coalesce
-// (backend/zk: several changes between a watch firing and the re-read; a
-// node created and deleted between two reads) never reaches the cache as
-// separate changes.
+// them, which is the order the backend reported the changes: for each path
+// the order the server applied them, on both backends; across paths too on
+// etcd, whose watch is one ordered stream, while backend/zk re-reads the
+// nodes whose one-shot watches fired, parents first. Parents are always
+// added before their children and children removed before their parents.
+// A resync reports its removals first (children first), then its additions
+// and updates (parents first). What a backend itself coalesces (backend/zk:
+// several changes between a watch firing and the re-read; a node created
+// and deleted between two reads) reaches the cache as the net change.
 //
 // # Slow listeners
 //
