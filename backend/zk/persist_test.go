@@ -294,12 +294,12 @@ func TestWatchTreeNoDuplicates(t *testing.T) {
 			seen[p] = ev.Stat
 		}
 		mode.check(t, w)
-		const rounds = 50
+		const rounds = 200
 		for i := 1; i <= rounds; i++ {
 			if _, err := s.Set(ctxT(t), "/r/k", []byte(fmt.Sprint(i)), -1); err != nil {
 				t.Fatal(err)
 			}
-			if i%20 == 10 {
+			if i%50 == 10 {
 				if err := s.Delete(ctxT(t), "/r/k", -1); err != nil {
 					t.Fatal(err)
 				}

@@ -440,19 +440,44 @@ func readAll[T any](paths []string, read func(string) (T, error)) ([]T, []error)
 	return out, errs
 }
 
-// apply applies notes in order.
+// apply applies notes in order. The nodes the notes say were created or
+// changed are read first, readAhead at a time and once each: every read
+// goes out after the batch was taken, so it shows at least what all the
+// batch's notes of its node announce.
 func (w *persistWatch) apply(notes []treeNote) error {
 	later := map[string]int{} // NodeDeleted notes of each path after the current one
+	last := map[string]zk.EventType{}
 	for _, n := range notes {
 		if n.typ == zk.EventNodeDeleted {
 			later[n.path]++
 		}
+		last[n.path] = n.typ
+	}
+	var paths []string
+	for p, typ := range last {
+		if (typ == zk.EventNodeCreated || typ == zk.EventNodeDataChanged) && w.opts.Within(w.root, p) {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	reads, errs := readAll(paths, func(p string) (dataRead, error) {
+		d, st, err := w.readData(p)
+		return dataRead{d, st}, err
+	})
+	read := make(map[string]int, len(paths))
+	for i, p := range paths {
+		read[p] = i
 	}
 	for _, n := range notes {
 		if n.typ == zk.EventNodeDeleted {
 			later[n.path]--
 		}
-		if err := w.applyNote(n, later[n.path] > 0); err != nil {
+		var r *dataRead
+		var err error
+		if i, ok := read[n.path]; ok {
+			r, err = &reads[i], errs[i]
+		}
+		if err := w.applyNote(n, later[n.path] > 0, r, err); err != nil {
 			return err
 		}
 	}
@@ -460,15 +485,16 @@ func (w *persistWatch) apply(notes []treeNote) error {
 }
 
 // applyNote applies one notification. deletedLater says a NodeDeleted of
-// the same path follows in this batch.
+// the same path follows in this batch; r and rerr are the node's read, if
+// it was made ahead.
 //
 // The server sends a notification before any reply that shows its change
 // (ZooKeeper's ordering guarantee), and the driver hands notifications to
 // the callback before it hands over later replies: so when a read shows a
 // node missing, or a node of another CreateToken, the notes of the deletion
 // (and re-creation) are already queued, and are left to them. A created
-// or changed node whose deletion is queued is not read at all.
-func (w *persistWatch) applyNote(n treeNote, deletedLater bool) error {
+// or changed node whose deletion is queued is not applied.
+func (w *persistWatch) applyNote(n treeNote, deletedLater bool, r *dataRead, rerr error) error {
 	p := n.path
 	if !w.opts.Within(w.root, p) {
 		return nil // below the depth: no reads
@@ -486,13 +512,17 @@ func (w *persistWatch) applyNote(n treeNote, deletedLater bool) error {
 	if p != w.root && w.nodes[backend.Parent(p)] == nil {
 		return nil // the parent's deletion is queued
 	}
-	data, st, err := w.readData(p)
-	if isNoNode(err) {
+	if r == nil {
+		data, st, err := w.readData(p)
+		r, rerr = &dataRead{data, st}, err
+	}
+	if isNoNode(rerr) {
 		return nil
 	}
-	if err != nil {
-		return err
+	if rerr != nil {
+		return rerr
 	}
+	data, st := r.data, r.stat
 	old := w.nodes[p]
 	switch {
 	case old == nil:
