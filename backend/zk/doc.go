@@ -138,18 +138,25 @@
 // the reader is slow.
 //
 // Persistent watches belong to the connection. After a reconnection the
-// watch is added again on the new connection, and the mirror is compared
-// with the server, which reads only what may have changed: one Exists per
-// node (siblings 32 at a time, pipelined); getData only for a node whose
-// ModifyToken moved; getChildren only for a node whose children version
-// or pzxid moved since the mirror last listed it. Measured: a subtree of
-// 10,011 nodes reconnected with nothing changed cost 10,011 Exists, no
-// listing and no data read (about 2 s on a 2-core test machine). The
-// differences are reported as on any change (a node deleted and created
-// again while the connection was down is NodeRemoved then NodeAdded, as
-// the CreateToken says), then TreeResynced. A read that fails with a
-// connection loss leads to the same compare; during the first read it
-// delays TreeInitialized until a compare succeeded.
+// watch is added again on the new connection and the notifications that
+// came on the old one are applied. If the server's zxid in the addWatch
+// reply equals the largest zxid of a reply on the old connection, nothing
+// changed anywhere in between (every notification up to that zxid came
+// before that reply) and nothing is read. Otherwise the mirror is
+// compared with the server, reading only what may have changed: one
+// Exists per node (siblings 32 at a time, pipelined); getData only for a
+// node whose ModifyToken moved; getChildren only for a node whose
+// children version or pzxid moved since the mirror last listed it.
+// Exists per node is the floor: no request of ZooKeeper's tells a leaf's
+// ModifyToken without one per leaf. Measured on a 2-core test machine: a
+// subtree of 10,011 nodes in 11 directories, reconnected with a change
+// elsewhere, cost 10,011 Exists, no listing and no data read (about 2 s);
+// with no change anywhere, no read. The differences are reported as on
+// any change (a node deleted and created again while the connection was
+// down is NodeRemoved then NodeAdded, as the CreateToken says), then
+// TreeResynced, in both cases. A read that fails with a connection loss
+// leads to the compare whatever the zxid; during the first read it delays
+// TreeInitialized until a compare succeeded.
 //
 // When the WatchTree's context ends, its watch is removed from the server
 // (removeWatches) before TreeEnded is sent; WatchTrees of one session on

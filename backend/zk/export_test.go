@@ -18,12 +18,15 @@ func TreeMode(s *Session) string {
 	return "unknown"
 }
 
-// TreeReads are the reads s's persistent WatchTrees made.
-type TreeReads struct{ Light, Lists, Data int64 }
+// TreeReads are the reads s's persistent WatchTrees made, and the
+// reconnections after which they compared nothing (the server's zxid had
+// not moved).
+type TreeReads struct{ Light, Lists, Data, QuietGaps int64 }
 
 // TreeReadsOf returns the reads s's persistent WatchTrees made so far.
 func TreeReadsOf(s *Session) TreeReads {
-	return TreeReads{s.persist.lightReads.Load(), s.persist.listReads.Load(), s.persist.dataReads.Load()}
+	p := &s.persist
+	return TreeReads{p.lightReads.Load(), p.listReads.Load(), p.dataReads.Load(), p.quietGaps.Load()}
 }
 
 // RemoveWatchType is the watcher type s's removeWatches took (0: none sent yet).

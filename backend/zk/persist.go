@@ -72,12 +72,19 @@ type persistState struct {
 	lightReads atomic.Int64 // Exists
 	listReads  atomic.Int64 // Children
 	dataReads  atomic.Int64 // Get
+	quietGaps  atomic.Int64 // reconnections the zxid showed had missed nothing
 }
 
 // ownCall is a request of the session's own waiting for its reply.
 type ownCall struct {
 	conn  *sniffConn
-	reply chan int32 // the reply's error code; closed if the connection went
+	reply chan ownReply // closed if the connection went
+}
+
+// ownReply is the header of a reply to one of the session's own requests.
+type ownReply struct {
+	zxid int64 // the server's last zxid when it answered
+	code int32
 }
 
 // heldWatch is one persistent recursive watch the session's WatchTrees
@@ -112,11 +119,11 @@ func (p *persistState) connGone(c *sniffConn) {
 }
 
 // answer is told of the reply to one of the session's own requests.
-func (p *persistState) answer(c *sniffConn, xid, code int32) {
+func (p *persistState) answer(c *sniffConn, xid int32, zxid int64, code int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if call, ok := p.calls[xid]; ok && call.conn == c {
-		call.reply <- code
+		call.reply <- ownReply{zxid, code}
 		delete(p.calls, xid)
 	}
 }
@@ -128,40 +135,40 @@ func (p *persistState) forget(xid int32) {
 }
 
 // ownRequest sends a path-and-int32 request on the current connection and
-// waits for its error code. It returns the connection it went on. A
-// request whose answer cannot come (no connection, or it closed) is
+// waits for its reply. It returns the connection it went on. A request
+// whose answer cannot come (no connection, or it closed) is
 // backend.ErrConnectionLoss: it may or may not have reached the server.
-func (s *Session) ownRequest(ctx context.Context, opcode int32, path string, arg int32) (int32, *sniffConn, error) {
+func (s *Session) ownRequest(ctx context.Context, opcode int32, path string, arg int32) (ownReply, *sniffConn, error) {
 	opName := ownOpName(opcode)
 	p := &s.persist
 	p.mu.Lock()
 	c := p.conn
 	if c == nil {
 		p.mu.Unlock()
-		return 0, nil, backend.Errorf(opName, path, backend.ErrConnectionLoss, errors.New("not connected"))
+		return ownReply{}, nil, backend.Errorf(opName, path, backend.ErrConnectionLoss, errors.New("not connected"))
 	}
 	if p.calls == nil {
 		p.calls = map[int32]ownCall{}
 	}
 	xid := int32(ownXidBase - int64(p.next%ownXidRange))
 	p.next++
-	reply := make(chan int32, 1)
+	reply := make(chan ownReply, 1)
 	p.calls[xid] = ownCall{conn: c, reply: reply}
 	p.mu.Unlock()
 
 	if err := c.inject(appendPathIntRequest(nil, xid, opcode, s.full(path), arg), s.Timeout()); err != nil {
 		p.forget(xid)
-		return 0, c, backend.Errorf(opName, path, backend.ErrConnectionLoss, err)
+		return ownReply{}, c, backend.Errorf(opName, path, backend.ErrConnectionLoss, err)
 	}
 	select {
-	case code, ok := <-reply:
+	case r, ok := <-reply:
 		if !ok {
-			return 0, c, backend.Errorf(opName, path, backend.ErrConnectionLoss, errors.New("the connection closed before the reply"))
+			return ownReply{}, c, backend.Errorf(opName, path, backend.ErrConnectionLoss, errors.New("the connection closed before the reply"))
 		}
-		return code, c, nil
+		return r, c, nil
 	case <-ctx.Done():
 		p.forget(xid)
-		return 0, c, backend.Errorf(opName, path, ctx.Err(), nil)
+		return ownReply{}, c, backend.Errorf(opName, path, ctx.Err(), nil)
 	}
 }
 
@@ -212,11 +219,22 @@ func (s *Session) holdWatch(path string) {
 	h.refs++
 }
 
+// watchGap says what a re-added watch missed: from is the largest zxid of
+// a reply on the connection the watch was on before (every notification
+// of a change up to it was delivered there), to the server's last zxid
+// when the watch was added again. Equal and non-zero: no change at all
+// happened in between, anywhere. Zero: not known.
+type watchGap struct{ from, to int64 }
+
+// none reports whether the gap is known to hold no change.
+func (g watchGap) none() bool { return g.from != 0 && g.from == g.to }
+
 // ensureWatch makes sure the persistent recursive watch at path is set on
 // the current connection, adding it if it was not added there (a new
 // connection has none). A server without addWatch makes the session's
-// tree mode one-shot and returns errNoPersistentWatches in the chain.
-func (s *Session) ensureWatch(ctx context.Context, path string) error {
+// tree mode one-shot and returns errNoPersistentWatches in the chain. The
+// caller that adds the watch again gets the gap it had.
+func (s *Session) ensureWatch(ctx context.Context, path string) (watchGap, error) {
 	p := &s.persist
 	p.watchMu.Lock()
 	defer p.watchMu.Unlock()
@@ -225,21 +243,25 @@ func (s *Session) ensureWatch(ctx context.Context, path string) error {
 	cur := p.conn
 	p.mu.Unlock()
 	if h == nil || (h.on != nil && h.on == cur) {
-		return nil
+		return watchGap{}, nil
 	}
-	code, on, err := s.ownRequest(ctx, opAddWatch, path, addWatchPersistentRecursive)
+	r, on, err := s.ownRequest(ctx, opAddWatch, path, addWatchPersistentRecursive)
 	if err != nil {
-		return err
+		return watchGap{}, err
 	}
-	if err := codeError("addwatch", path, code); err != nil {
-		if code == codeUnimplemented {
+	if err := codeError("addwatch", path, r.code); err != nil {
+		if r.code == codeUnimplemented {
 			p.mode.CompareAndSwap(treeModeUnknown, treeModeOneShot)
 		}
-		return err
+		return watchGap{}, err
 	}
 	p.mode.Store(treeModePersistent)
+	var gap watchGap
+	if h.on != nil {
+		gap = watchGap{from: h.on.zxid.v.Load(), to: r.zxid}
+	}
 	h.on = on
-	return nil
+	return gap, nil
 }
 
 // releaseWatch counts one WatchTree fewer on the watch at path; the last
@@ -278,16 +300,16 @@ func (s *Session) removeWatch(ctx context.Context, path string) error {
 		typ = watcherPersistentRecursive
 	}
 	for {
-		code, _, err := s.ownRequest(ctx, opRemoveWatches, path, typ)
+		r, _, err := s.ownRequest(ctx, opRemoveWatches, path, typ)
 		if err != nil {
 			return err
 		}
-		if code == codeOK || code == codeNoWatcher {
+		if r.code == codeOK || r.code == codeNoWatcher {
 			p.removeType.Store(typ)
 			return nil
 		}
 		if typ == watcherAny {
-			return codeError("removewatches", path, code)
+			return codeError("removewatches", path, r.code)
 		}
 		typ = watcherAny
 	}

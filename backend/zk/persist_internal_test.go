@@ -192,7 +192,12 @@ func TestOwnRequestsBetweenFrames(t *testing.T) {
 	for cut := 0; cut <= len(stream); cut++ {
 		var got []seen
 		var mark zxidMark
-		in := frameCursor{replies: true, zxid: &mark, reply: func(xid, code int32) { got = append(got, seen{xid, code}) }}
+		in := frameCursor{replies: true, zxid: &mark, reply: func(xid int32, zxid int64, code int32) {
+			if zxid != 5 {
+				t.Errorf("cut at %d: reply %d with zxid %d, want the server's 5", cut, xid, zxid)
+			}
+			got = append(got, seen{xid, code})
+		}}
 		b := bytes.Clone(stream)
 		in.scan(b[:cut])
 		in.scan(b[cut:])

@@ -32,7 +32,12 @@ type persistWatch struct {
 
 	// Owned by run.
 	nodes      map[string]*mirrorNode
-	needResync bool // the watch must be added again and the tree compared
+	needResync bool       // the watch must be added again and the tree compared
+	pending    []treeNote // notes taken since needResync, applied by resyncAll
+	// mustCompare says the mirror may lack changes the notes announced (a
+	// read failed on the way): the next resync compares it with the
+	// server whatever the gap.
+	mustCompare bool
 }
 
 // treeNote is one notification of the persistent watch.
@@ -161,9 +166,11 @@ func (w *persistWatch) run() {
 			if resync {
 				w.needResync, retry = true, nil
 			}
-			if !w.needResync {
+			if w.needResync {
+				w.pending = append(w.pending, notes...)
+			} else {
 				err = w.guard(w.apply(notes))
-			} // else the re-read covers the notes
+			}
 		case <-retry:
 			retry = nil
 		case <-w.ctx.Done():
@@ -181,7 +188,7 @@ func (w *persistWatch) run() {
 func (w *persistWatch) addWatch() error {
 	var backoff time.Duration
 	for {
-		err := w.s.ensureWatch(w.ctx, w.root)
+		_, err := w.s.ensureWatch(w.ctx, w.root)
 		if !errors.Is(err, backend.ErrConnectionLoss) {
 			return err
 		}
@@ -220,7 +227,7 @@ func (w *persistWatch) fallBack() {
 
 func (w *persistWatch) guard(err error) error {
 	if errors.Is(err, backend.ErrConnectionLoss) {
-		w.needResync = true
+		w.needResync, w.mustCompare = true, true
 		return nil
 	}
 	return err
@@ -548,17 +555,36 @@ func (w *persistWatch) applyNote(n treeNote, deletedLater bool, r *dataRead, rer
 	}
 }
 
-// resyncAll sets the watch again on the new connection, then compares the
-// mirror with the server, reading only what may have changed, and reports
-// the differences.
+// resyncAll sets the watch again on the new connection, applies the
+// notes that came before, then compares the mirror with the server,
+// reading only what may have changed, and reports the differences. When
+// the server's zxid shows that nothing at all changed since the last
+// reply on the old connection, and the mirror had applied every note of
+// it, there is nothing to compare.
 func (w *persistWatch) resyncAll() error {
-	if err := w.s.ensureWatch(w.ctx, w.root); err != nil {
+	gap, err := w.s.ensureWatch(w.ctx, w.root)
+	if err != nil {
 		return err
 	}
-	if w.nodes[w.root] == nil {
-		return w.load(w.root)
+	notes := w.pending
+	w.pending = nil
+	if err := w.apply(notes); err != nil {
+		w.mustCompare = true
+		return err
 	}
-	return w.refresh(w.root)
+	if !w.mustCompare && gap.none() {
+		w.s.persist.quietGaps.Add(1)
+		return nil
+	}
+	if w.nodes[w.root] == nil {
+		err = w.load(w.root)
+	} else {
+		err = w.refresh(w.root)
+	}
+	if err == nil {
+		w.mustCompare = false
+	}
+	return err
 }
 
 // refresh compares the mirrored node p (and its subtree) with the server:

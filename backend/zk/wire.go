@@ -144,6 +144,11 @@ type sniffConn struct {
 	writeMu        sync.Mutex
 	driverDeadline time.Time
 	gone           bool // Close was called; under writeMu
+
+	// zxid is the largest zxid in a reply to a request on this connection:
+	// every notification the server sent on it before that reply has been
+	// handed to the driver's callback (the driver reads frame by frame).
+	zxid zxidMark
 }
 
 // requestSent is told, before its first byte is written, that frame (0 for
@@ -159,22 +164,25 @@ func (c *sniffConn) requestSent(frame int) {
 	c.sentMu.Unlock()
 }
 
-// replied is told the xid and error code of every reply frame after the
-// connect response. Replies to the session's own requests (ownXid) are
-// handed to the session, which waits for them; the driver then drops
-// them as answers to no request of its own.
+// replied is told the xid, zxid and error code of every reply frame
+// after the connect response. Replies to the session's own requests
+// (ownXid) are handed to the session, which waits for them; the driver
+// then drops them as answers to no request of its own.
 // The server sends one reply per request, so after k replies it has
 // received at least k of the requests sent on this connection, the last of
 // them sent no earlier than the k-th: the k-th send time is a moment by
 // which the server had certainly heard from the session. (The server may
 // answer some requests out of order, auth for one; this bound does not
 // depend on the order.) Watch notifications (xid -1) answer nothing.
-func (c *sniffConn) replied(xid, code int32) {
+func (c *sniffConn) replied(xid int32, zxid int64, code int32) {
 	if xid == xidNotification {
 		return
 	}
+	if xid >= 0 || ownXid(xid) {
+		c.zxid.raise(zxid)
+	}
 	if ownXid(xid) {
-		c.s.persist.answer(c, xid, code)
+		c.s.persist.answer(c, xid, zxid, code)
 	}
 	c.sentMu.Lock()
 	if len(c.sent) == 0 {
@@ -359,10 +367,10 @@ type frameCursor struct {
 	zxid    *zxidMark // the session's last seen zxid
 	// begin, if set, is told of every request frame (by its index, 0 for
 	// the connect request) before its first body byte passes; reply, if
-	// set, of every reply frame's xid and error code once its header
-	// (xid, zxid, err) has passed. Both run inside scan.
+	// set, of every reply frame's header (xid, zxid as the server sent
+	// it, err) once it has passed. Both run inside scan.
 	begin func(frame int)
-	reply func(xid, code int32)
+	reply func(xid int32, zxid int64, code int32)
 
 	frames int     // frames finished before the current one
 	size   [4]byte // the current frame's length prefix
@@ -420,7 +428,7 @@ func (c *frameCursor) scan(b []byte) {
 			c.off++
 			c.remain--
 			if c.replies && c.off == 16 && c.reply != nil {
-				c.reply(int32(binary.BigEndian.Uint32(c.head[:4])), int32(binary.BigEndian.Uint32(c.head[12:16])))
+				c.reply(int32(binary.BigEndian.Uint32(c.head[:4])), int64(binary.BigEndian.Uint64(c.head[4:12])), int32(binary.BigEndian.Uint32(c.head[12:16])))
 			}
 			if c.replies && c.hi != 0 && c.off == c.hi {
 				c.zxid.raise(int64(binary.BigEndian.Uint64(c.head[c.lo:c.hi])))
