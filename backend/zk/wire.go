@@ -101,7 +101,7 @@ func readFrame(r io.Reader, limit int) ([]byte, error) {
 var errSessionReplaced = errors.New("zk: the server answered with another session; the session is lost")
 
 // sniffConn is a connection the driver dialed through the session's dialer.
-// It reads ZooKeeper's frames as they pass in both directions, for two
+// It reads ZooKeeper's frames as they pass in both directions, for three
 // reasons:
 //
 //   - It copies the first frame the server sends, the connect response, and
@@ -119,6 +119,9 @@ var errSessionReplaced = errors.New("zk: the server answered with another sessio
 //     landing on a server that is behind what the session has read) and the
 //     SetWatches request's relativeZxid (which makes the server fire the
 //     watches whose nodes changed while the session was away).
+//   - It carries the session's own requests, addWatch and removeWatches
+//     (inject, and persist.go), between the driver's frames, and hands
+//     their replies to the session by xid.
 type sniffConn struct {
 	net.Conn
 	s         *Session
