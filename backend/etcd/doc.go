@@ -47,8 +47,8 @@
 //
 // The depth comes before the key type (the brief this package was written
 // from put the type first), so that all keys of consecutive depths, data
-// and counters alike, form one contiguous range: WatchTree watches the
-// depths it covers with one etcd watch and keeps every node's counts
+// and counters alike, form one contiguous range: WatchTree can watch the
+// depths it covers with one etcd watch and keep every node's counts
 // current.
 //
 // A node's metadata is split by how it changes. The data key holds what a
@@ -183,8 +183,10 @@
 //	Set                           1 transaction (+1 the first time a versioned Set meets a correction)
 //	Multi                         1 read + 1 transaction (reads of more than 128 keys: 1 more per 128)
 //	GetW, ExistsW                 1 read + a watch stream request
-//	WatchTree                     1 read per level (and page), at most n+1 levels with TreeDepth(n),
-//	                              + a watch; after a compaction, the reads again
+//	WatchTree                     1 Status per endpoint + 1 read per level (and page), at most
+//	                              n+1 levels with TreeDepth(n), + 2 watches per level (etcd 3.6+,
+//	                              and 1 progress request per batch of events) or 1 watch;
+//	                              after a compaction, the reads again
 //	Session                       1 lease grant (+1 read of the namespace node, unless Namespace is "/")
 //	Session.Close                 1 lease read + 1 delete per ephemeral node + 1 revoke
 //
@@ -211,28 +213,40 @@
 //
 // WatchTree lists the subtree level by level (each level one range read
 // under p, all at one revision r, stopping at the first empty level, or
-// after n levels with TreeDepth(n)), reports it, then watches from r+1 the
-// keys of the depths it covers, depth(p) to depth(p)+n (every depth from
-// depth(p) on without TreeDepth), in the whole key space (one contiguous
-// range), and keeps the keys under p. Nodes deeper than asked for are
-// neither read nor received; nodes at the depth limit report NumChildren
-// 0 (their children are not read) and their exact CVersion. The changes
-// to other nodes at the covered depths are received and filtered out on
-// the client: a watch of /config one level deep receives every change at
-// depths 1 and 2, the locks' included. Watching only p's own prefixes
-// would take two etcd watches per level (data and counters); etcd orders
-// events within one watch only, and putting several watches' events back
-// in revision order needs a progress notification on every watch, which
-// etcd sends only while every watch of the stream has caught up (it drops
-// the request otherwise), so the backend keeps one range. Events are never
-// dropped or coalesced; those a slow reader has not taken yet wait in the
-// client's memory, without bound (clientv3 keeps receiving and buffers a
-// watch's responses until they are read). A watch cut
-// off by a connection loss is resumed by clientv3, and one cancelled with
-// "no leader" is opened again by the backend, both at the revision after
-// the last event applied: no gap, no duplicate, no TreeResynced. After a
-// compaction it lists again and reports the differences, identity by
-// CreateToken (a node deleted and created again is NodeRemoved then
+// after n levels with TreeDepth(n)), reports it, then watches from r+1.
+// On etcd 3.6 and later (asked of every endpoint with a Status call) it
+// watches only the subtree: per level, the data keys and the counter keys
+// of that depth under p, two etcd watches on a gRPC stream of the tree
+// watch's own, down to one level below the deepest node (or to the depth
+// asked for). A level's first node opens the watches of the level below
+// it from that node's revision: none of its children can be older.
+// etcd orders events within one watch only, so the events of the levels
+// are held until every watch has passed their revision, then applied in
+// revision order (in one revision, deletes children first, then puts
+// parents first). A watch is known to have passed revision v when it
+// delivered an event at v or a progress notification at v or later; when
+// events wait, the tree watch asks for progress (etcd 3.6 and later send
+// the notification only once every watch of the stream has sent all its
+// events up to it, and drop the request while one is catching up, so it
+// asks again every 100 ms). A change thus reaches the reader a round trip
+// later than its etcd event. On older servers, whose progress notification
+// may overtake events, and for subtrees more than 8 levels deep, the tree
+// watch keeps one etcd watch of every key of the depths it covers,
+// depth(p) to depth(p)+n (every depth from depth(p) on without TreeDepth),
+// in the whole key space (one contiguous range), and filters on the
+// client: it receives the changes to every other node at those depths
+// (a watch of /config one level deep receives every change at depths 1
+// and 2, the locks' included). Either way, nodes deeper than asked for
+// are neither read nor received, and nodes at the depth limit report
+// NumChildren 0 (their children are not read) and their exact CVersion.
+// Events are never dropped or coalesced; those a slow reader has not
+// taken yet wait in the client's memory, without bound (clientv3 keeps
+// receiving and buffers a watch's responses until they are read). A watch
+// cut off by a connection loss is resumed by clientv3, and one cancelled
+// with "no leader" is opened again by the backend, both at the revision
+// after the last event applied: no gap, no duplicate, no TreeResynced.
+// After a compaction it lists again and reports the differences, identity
+// by CreateToken (a node deleted and created again is NodeRemoved then
 // NodeAdded; children are removed before their parents), then
 // TreeResynced. After its context ends, read until the channel closes:
 // the final TreeEnded waits for the reader (at most 5 s once the stream is

@@ -89,21 +89,25 @@ func (m *treeMirror) paths() []string {
 // change until ctx or the session ends (TreeEnded, then the channel is
 // closed). It lists the subtree level by level at one revision r (with
 // TreeDepth(n), levels depth(path) to depth(path)+n only), then watches
-// from r + 1 the keys of those depths in the whole key space (one
-// contiguous range in this layout; every depth from depth(path) on without
-// a TreeDepth) and keeps those under path. Nodes deeper than the depth
-// asked for are neither read nor received; the nodes at the depth limit
-// report NumChildren 0 (their children are not counted) and an exact
-// CVersion. Events are never dropped or coalesced; those a slow reader has
-// not taken yet wait in the client's memory, without bound (clientv3 keeps
-// receiving a watch's responses and buffers them until they are read). A
-// watch that clientv3 or this backend opened again after a
-// connection loss or "no leader" resumes at the revision after the last
-// one applied: nothing is missed or repeated, and no TreeResynced is sent.
-// After etcd compacted the revisions the watch needed, the subtree is
-// listed again, the differences are reported (a node whose CreateToken
-// changed is NodeRemoved then NodeAdded; children are removed before their
-// parents), then TreeResynced.
+// from r + 1. On etcd 3.6 and later it watches each level of the subtree
+// (its data keys and its counter keys: two etcd watches per level, on a
+// gRPC stream of its own, a new level from the revision its first node
+// appeared at) and puts their events back in revision order with progress
+// notifications; a subtree deeper than 8 levels, or an older server, gets
+// one watch of every key of the depths covered, in the whole key space,
+// filtered on the client. Nodes deeper than the depth asked for are
+// neither read nor received; the nodes at the depth limit report
+// NumChildren 0 (their children are not counted) and an exact CVersion.
+// Events are never dropped or coalesced; those a slow reader has not taken
+// yet wait in the client's memory, without bound (clientv3 keeps receiving
+// a watch's responses and buffers them until they are read). A watch that
+// clientv3 or this backend opened again after a connection loss or "no
+// leader" resumes at the revision after the last one applied: nothing is
+// missed or repeated, and no TreeResynced is sent. After etcd compacted
+// the revisions the watch needed, the subtree is listed again, the
+// differences are reported (a node whose CreateToken changed is
+// NodeRemoved then NodeAdded; children are removed before their parents),
+// then TreeResynced.
 func (s *Session) WatchTree(ctx context.Context, path string, opts ...backend.TreeOption) (<-chan backend.TreeEvent, error) {
 	const op = "watchtree"
 	full, err := s.c.checkPath(op, path)
@@ -271,6 +275,9 @@ type treeHooks struct {
 	// watch opens: calling it ends that watch as a member losing its
 	// leader would, which one test server cannot show.
 	opened func(cancel func())
+	// singleRange makes the tree watch use the single range of its depths
+	// even on a server that supports the level watches.
+	singleRange bool
 }
 
 // treeHooksKey is the context key of a test's treeHooks.
@@ -327,14 +334,24 @@ func (t *treeWatch) run(rev int64) {
 	}
 	start, end := watchRange(t.m.root, t.opts.Depth)
 	next := rev + 1
+	levels := t.levelsSupported()
 	for t.ctx.Err() == nil {
-		ictx, icancel := context.WithCancel(clientv3.WithRequireLeader(t.ctx))
-		wch := t.s.c.cli.Watch(ictx, start, clientv3.WithRange(end), clientv3.WithRev(next))
-		if t.hooks != nil && t.hooks.opened != nil {
-			t.hooks.opened(icancel)
+		var err error
+		if levels {
+			next, err = t.followLevels(next)
+			if errors.Is(err, errTooDeep) {
+				levels = false // for good: a deep subtree tends to stay deep
+				continue
+			}
+		} else {
+			ictx, icancel := context.WithCancel(clientv3.WithRequireLeader(t.ctx))
+			wch := t.s.c.cli.Watch(ictx, start, clientv3.WithRange(end), clientv3.WithRev(next))
+			if t.hooks != nil && t.hooks.opened != nil {
+				t.hooks.opened(icancel)
+			}
+			err = t.follow(wch, &next)
+			icancel()
 		}
-		err := t.follow(wch, &next)
-		icancel()
 		switch {
 		case t.ctx.Err() != nil:
 			return

@@ -245,6 +245,20 @@ func listing(t *testing.T, s backend.Session, root string, depth int) treeView {
 	return v
 }
 
+// treeModes runs a test of WatchTree with the level watches (on a server
+// that has them) and with the single range, through the hooks it gets.
+func treeModes(t *testing.T, test func(t *testing.T, h *treeHooks)) {
+	t.Run("levels", func(t *testing.T) {
+		s := testSession(t)
+		tw := &treeWatch{s: s, ctx: tctx(t)}
+		if !tw.levelsSupported() {
+			t.Skip("the server is older than etcd 3.6: no level watches")
+		}
+		test(t, &treeHooks{})
+	})
+	t.Run("range", func(t *testing.T) { test(t, &treeHooks{singleRange: true}) })
+}
+
 // initialView reads a tree watch's initial events into a view.
 func initialView(t *testing.T, ch <-chan backend.TreeEvent, root string) treeView {
 	t.Helper()
@@ -270,118 +284,148 @@ func sameView(t *testing.T, got, want treeView) {
 // depth -1 (the etcd watch then received /d/a/b/c2's keys) and by letting
 // listTreeOnce ignore its depth (the listing then held /d/a/b).
 func TestWatchTreeDepth(t *testing.T) {
-	s := testSession(t)
-	w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
-	for _, p := range []string{"/d", "/d/a", "/d/a/b", "/d/a/b/c", "/o", "/o/x", "/o/x/y"} {
-		mustCreate(t, s, p, []byte(p), backend.Persistent)
-	}
-	full := s.c.abs("/d")
-	m, _, err := w.c.listTree(tctx(t), full, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := m.paths(); fmt.Sprint(got) != fmt.Sprint([]string{full, full + "/a"}) {
-		t.Fatalf("listing of /d one level deep: %q", got)
-	}
+	treeModes(t, func(t *testing.T, h *treeHooks) {
+		s := testSession(t)
+		w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+		for _, p := range []string{"/d", "/d/a", "/d/a/b", "/d/a/b/c", "/o", "/o/x", "/o/x/y"} {
+			mustCreate(t, s, p, []byte(p), backend.Persistent)
+		}
+		full := s.c.abs("/d")
+		m, _, err := w.c.listTree(tctx(t), full, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.paths(); fmt.Sprint(got) != fmt.Sprint([]string{full, full + "/a"}) {
+			t.Fatalf("listing of /d one level deep: %q", got)
+		}
 
-	var mu sync.Mutex
-	var received []string
-	tap := func(ev *clientv3.Event) {
+		var mu sync.Mutex
+		var received []string
+		tap := func(ev *clientv3.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			received = append(received, string(ev.Kv.Key))
+		}
+		h.received = tap
+		wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), h))
+		defer cancel()
+		ch, err := w.WatchTree(wctx, "/d", backend.TreeDepth(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectTree(t, ch, "added /d", "added /d/a", "initialized /d")
+		mustCreate(t, s, "/d/a/b/c2", nil, backend.Persistent) // below the depth
+		mustCreate(t, s, "/d/a/b2", nil, backend.Persistent)   // below the depth
+		if _, err := s.Set(tctx(t), "/o/x/y", []byte("y"), backend.AnyVersion); err != nil {
+			t.Fatal(err) // outside, deeper
+		}
+		if _, err := s.Set(tctx(t), "/o/x", []byte("x"), backend.AnyVersion); err != nil {
+			t.Fatal(err) // outside, at a watched depth
+		}
+		mustCreate(t, s, "/d/b", []byte("b"), backend.Persistent)
+		if ev := expectTree(t, ch, "added /d/b")[0]; string(ev.Data) != "b" || ev.Stat.CVersion != 0 {
+			t.Fatalf("added /d/b: %q %+v", ev.Data, ev.Stat)
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		received = append(received, string(ev.Kv.Key))
-	}
-	wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), &treeHooks{received: tap}))
-	defer cancel()
-	ch, err := w.WatchTree(wctx, "/d", backend.TreeDepth(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	expectTree(t, ch, "added /d", "added /d/a", "initialized /d")
-	mustCreate(t, s, "/d/a/b/c2", nil, backend.Persistent) // below the depth
-	mustCreate(t, s, "/d/a/b2", nil, backend.Persistent)   // below the depth
-	if _, err := s.Set(tctx(t), "/o/x/y", []byte("y"), backend.AnyVersion); err != nil {
-		t.Fatal(err) // outside, deeper
-	}
-	if _, err := s.Set(tctx(t), "/o/x", []byte("x"), backend.AnyVersion); err != nil {
-		t.Fatal(err) // outside, at a watched depth
-	}
-	mustCreate(t, s, "/d/b", []byte("b"), backend.Persistent)
-	if ev := expectTree(t, ch, "added /d/b")[0]; string(ev.Data) != "b" || ev.Stat.CVersion != 0 {
-		t.Fatalf("added /d/b: %q %+v", ev.Data, ev.Stat)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	limit := backend.Depth(full) + 1
-	sawLimit := false
-	for _, k := range received {
-		q, _ := parseKey(k)
-		if backend.Depth(q) > limit {
-			t.Errorf("the watch of /d one level deep received %q", k)
+		limit := backend.Depth(full) + 1
+		sawLimit := false
+		for _, k := range received {
+			q, _ := parseKey(k)
+			if backend.Depth(q) > limit {
+				t.Errorf("the watch of /d one level deep received %q", k)
+			}
+			sawLimit = sawLimit || backend.Depth(q) == limit
+			if !h.singleRange && !under(q, full) {
+				t.Errorf("the level watches of /d received %q, outside /d", k)
+			}
 		}
-		sawLimit = sawLimit || backend.Depth(q) == limit
-	}
-	if !sawLimit {
-		t.Fatalf("the watch received no key of /d's children's depth: %q", received)
-	}
+		if !sawLimit {
+			t.Fatalf("the watch received no key of /d's children's depth: %q", received)
+		}
+	})
 }
 
 // TestWatchTreeNoGap: a chain of new levels created quickly while another
 // writer writes beside it; the watcher's view ends equal to a fresh
 // listing, having seen every change once, parents before children. Shown
 // to fail by opening the watch at the listing's revision + 2 (the first
-// create was missed: "added /g/c/c before its parent").
+// change was missed). With the level watches, shown to fail by opening a
+// new level's watches from the revision after its first node's (72 of 74
+// adds), by applying events without waiting until every watch has passed
+// their revision (48 of 74), by not opening new levels (43 of 74), by not
+// ordering a revision's events ("removed /g/m/m before its child
+// /g/m/m/m"), and by never asking for progress (TestWatchTree: no event
+// within 20 s).
 func TestWatchTreeNoGap(t *testing.T) {
-	s := testSession(t)
-	s2 := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
-	w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
-	mustCreate(t, s, "/g", nil, backend.Persistent)
-	wctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := w.WatchTree(wctx, "/g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	view := initialView(t, ch, "/g")
+	treeModes(t, func(t *testing.T, h *treeHooks) {
+		s := testSession(t)
+		s2 := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+		w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+		mustCreate(t, s, "/g", nil, backend.Persistent)
+		wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), h))
+		defer cancel()
+		ch, err := w.WatchTree(wctx, "/g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		view := initialView(t, ch, "/g")
 
-	const levels, writes = 30, 40
-	errc := make(chan error, 1)
-	go func() {
-		for i := range writes {
-			p := fmt.Sprintf("/g/w%02d", i)
-			if _, err := s2.Create(tctx(t), p, nil, backend.Persistent); err != nil {
-				errc <- err
-				return
+		// Three new levels in one transaction (with the level watches: each
+		// watched from that revision on).
+		if _, err := s.Multi(tctx(t),
+			backend.CreateOp{Path: "/g/m"}, backend.CreateOp{Path: "/g/m/m"}, backend.CreateOp{Path: "/g/m/m/m"},
+		); err != nil {
+			t.Fatal(err)
+		}
+		// And two of them removed in one (children first, whichever watch
+		// saw them).
+		if _, err := s.Multi(tctx(t),
+			backend.DeleteOp{Path: "/g/m/m/m", Version: -1}, backend.DeleteOp{Path: "/g/m/m", Version: -1},
+		); err != nil {
+			t.Fatal(err)
+		}
+		// Then, beside a writer, a chain deeper than the level watches
+		// follow (they give way to the single range as it grows).
+		const levels, writes = 30, 40
+		errc := make(chan error, 1)
+		go func() {
+			for i := range writes {
+				p := fmt.Sprintf("/g/w%02d", i)
+				if _, err := s2.Create(tctx(t), p, nil, backend.Persistent); err != nil {
+					errc <- err
+					return
+				}
+				if _, err := s2.Set(tctx(t), p, []byte("set"), backend.AnyVersion); err != nil {
+					errc <- err
+					return
+				}
 			}
-			if _, err := s2.Set(tctx(t), p, []byte("set"), backend.AnyVersion); err != nil {
-				errc <- err
-				return
+			errc <- nil
+		}()
+		p := "/g"
+		for range levels {
+			p += "/c"
+			mustCreate(t, s, p, []byte("c"), backend.Persistent)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, s, "/g/end", nil, backend.Persistent)
+		counts := map[backend.TreeEventType]int{}
+		for {
+			ev := backendtest.NextTreeEvent(t, ch)
+			view.apply(t, "/g", ev)
+			counts[ev.Type]++
+			if ev.Path == "/g/end" {
+				break
 			}
 		}
-		errc <- nil
-	}()
-	p := "/g"
-	for range levels {
-		p += "/c"
-		mustCreate(t, s, p, []byte("c"), backend.Persistent)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	mustCreate(t, s, "/g/end", nil, backend.Persistent)
-	counts := map[backend.TreeEventType]int{}
-	for {
-		ev := backendtest.NextTreeEvent(t, ch)
-		view.apply(t, "/g", ev)
-		counts[ev.Type]++
-		if ev.Path == "/g/end" {
-			break
+		if counts[backend.NodeAdded] != levels+writes+4 || counts[backend.NodeUpdated] != writes || counts[backend.NodeRemoved] != 2 {
+			t.Fatalf("events %v, want %d added and %d updated", counts, levels+writes+4, writes)
 		}
-	}
-	if counts[backend.NodeAdded] != levels+writes+1 || counts[backend.NodeUpdated] != writes {
-		t.Fatalf("events %v, want %d added and %d updated", counts, levels+writes+1, writes)
-	}
-	sameView(t, view, listing(t, s, "/g", -1))
+		sameView(t, view, listing(t, s, "/g", -1))
+	})
 }
 
 // TestWatchTreeCompaction: the watch's connection is cut while the
@@ -393,56 +437,58 @@ func TestWatchTreeNoGap(t *testing.T) {
 // ("updated /c/again" instead of removed then added), and by not sending
 // TreeResynced.
 func TestWatchTreeCompaction(t *testing.T) {
-	proxy, err := faultnet.NewProxy(testenv.Etcd(t)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	s := testSession(t)
-	w := testSession(t, func(c *Config) {
-		c.Namespace = s.c.ns
-		c.Endpoints = []string{proxy.Addr()}
-		c.SessionTimeout = 15 * time.Second // the cut must not end the session
+	treeModes(t, func(t *testing.T, h *treeHooks) {
+		proxy, err := faultnet.NewProxy(testenv.Etcd(t)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = proxy.Close() })
+		s := testSession(t)
+		w := testSession(t, func(c *Config) {
+			c.Namespace = s.c.ns
+			c.Endpoints = []string{proxy.Addr()}
+			c.SessionTimeout = 15 * time.Second // the cut must not end the session
+		})
+		for _, p := range []string{"/c", "/c/gone", "/c/gone/deep", "/c/same", "/c/upd", "/c/again"} {
+			mustCreate(t, s, p, []byte("1"), backend.Persistent)
+		}
+		wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), h))
+		defer cancel()
+		ch, err := w.WatchTree(wctx, "/c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		view := initialView(t, ch, "/c")
+
+		proxy.Cut()
+		if _, err := s.Set(tctx(t), "/c/upd", []byte("2"), backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		if err := backend.DeleteAll(tctx(t), s, "/c/gone"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(tctx(t), "/c/again", backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, s, "/c/again", []byte("1"), backend.Persistent) // same data, new node
+		mustCreate(t, s, "/c/new", []byte("1"), backend.Persistent)
+		mustCreate(t, s, "/c/new/kid", []byte("1"), backend.Persistent)
+		compact(t, s)
+		proxy.Heal()
+
+		evs := expectTree(t, ch, "removed /c/gone/deep", "removed /c/gone", "removed /c/again",
+			"added /c/again", "added /c/new", "updated /c/upd", "added /c/new/kid", "resynced /c")
+		for _, ev := range evs[:len(evs)-1] {
+			view.apply(t, "/c", ev)
+		}
+		sameView(t, view, listing(t, s, "/c", -1))
+		// It goes on from the new listing.
+		if _, err := s.Set(tctx(t), "/c/same", []byte("2"), backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		view.apply(t, "/c", expectTree(t, ch, "updated /c/same")[0])
+		sameView(t, view, listing(t, s, "/c", -1))
 	})
-	for _, p := range []string{"/c", "/c/gone", "/c/gone/deep", "/c/same", "/c/upd", "/c/again"} {
-		mustCreate(t, s, p, []byte("1"), backend.Persistent)
-	}
-	wctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := w.WatchTree(wctx, "/c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	view := initialView(t, ch, "/c")
-
-	proxy.Cut()
-	if _, err := s.Set(tctx(t), "/c/upd", []byte("2"), backend.AnyVersion); err != nil {
-		t.Fatal(err)
-	}
-	if err := backend.DeleteAll(tctx(t), s, "/c/gone"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(tctx(t), "/c/again", backend.AnyVersion); err != nil {
-		t.Fatal(err)
-	}
-	mustCreate(t, s, "/c/again", []byte("1"), backend.Persistent) // same data, new node
-	mustCreate(t, s, "/c/new", []byte("1"), backend.Persistent)
-	mustCreate(t, s, "/c/new/kid", []byte("1"), backend.Persistent)
-	compact(t, s)
-	proxy.Heal()
-
-	evs := expectTree(t, ch, "removed /c/gone/deep", "removed /c/gone", "removed /c/again",
-		"added /c/again", "added /c/new", "updated /c/upd", "added /c/new/kid", "resynced /c")
-	for _, ev := range evs[:len(evs)-1] {
-		view.apply(t, "/c", ev)
-	}
-	sameView(t, view, listing(t, s, "/c", -1))
-	// It goes on from the new listing.
-	if _, err := s.Set(tctx(t), "/c/same", []byte("2"), backend.AnyVersion); err != nil {
-		t.Fatal(err)
-	}
-	view.apply(t, "/c", expectTree(t, ch, "updated /c/same")[0])
-	sameView(t, view, listing(t, s, "/c", -1))
 }
 
 // TestWatchTreeReconnect: the watch's connection is cut while another
@@ -452,53 +498,55 @@ func TestWatchTreeCompaction(t *testing.T) {
 // connection. Shown to fail by sending every data event twice in apply
 // ("tree event updated /k/n data 0, want 1").
 func TestWatchTreeReconnect(t *testing.T) {
-	proxy, err := faultnet.NewProxy(testenv.Etcd(t)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	s := testSession(t)
-	w := testSession(t, func(c *Config) {
-		c.Namespace = s.c.ns
-		c.Endpoints = []string{proxy.Addr()}
-		c.SessionTimeout = 15 * time.Second
-	})
-	mustCreate(t, s, "/k", nil, backend.Persistent)
-	mustCreate(t, s, "/k/n", nil, backend.Persistent)
-	wctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := w.WatchTree(wctx, "/k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	initialView(t, ch, "/k")
-	const writes = 60
-	for i := range writes {
-		if i == 10 {
-			proxy.Cut()
-			// The watcher's client is off: a read through it fails.
-			ctx, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			_, _, err := w.Get(ctx, "/k")
-			stop()
-			if err == nil {
-				t.Fatal("a read through the cut connection succeeded")
-			}
-		}
-		if i == 40 {
-			proxy.Heal()
-		}
-		if _, err := s.Set(tctx(t), "/k/n", fmt.Appendf(nil, "%d", i), backend.AnyVersion); err != nil {
+	treeModes(t, func(t *testing.T, h *treeHooks) {
+		proxy, err := faultnet.NewProxy(testenv.Etcd(t)[0])
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for i := range writes {
-		ev := backendtest.NextTreeEvent(t, ch)
-		if ev.Type != backend.NodeUpdated || ev.Path != "/k/n" || string(ev.Data) != fmt.Sprint(i) || ev.Stat.Version != int32(i+1) {
-			t.Fatalf("tree event %v %s data %s version %d, want updated /k/n data %d", ev.Type, ev.Path, ev.Data, ev.Stat.Version, i)
+		t.Cleanup(func() { _ = proxy.Close() })
+		s := testSession(t)
+		w := testSession(t, func(c *Config) {
+			c.Namespace = s.c.ns
+			c.Endpoints = []string{proxy.Addr()}
+			c.SessionTimeout = 15 * time.Second
+		})
+		mustCreate(t, s, "/k", nil, backend.Persistent)
+		mustCreate(t, s, "/k/n", nil, backend.Persistent)
+		wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), h))
+		defer cancel()
+		ch, err := w.WatchTree(wctx, "/k")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	mustCreate(t, s, "/k/end", nil, backend.Persistent)
-	expectTree(t, ch, "added /k/end") // nothing (no TreeResynced) in between
+		initialView(t, ch, "/k")
+		const writes = 60
+		for i := range writes {
+			if i == 10 {
+				proxy.Cut()
+				// The watcher's client is off: a read through it fails.
+				ctx, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				_, _, err := w.Get(ctx, "/k")
+				stop()
+				if err == nil {
+					t.Fatal("a read through the cut connection succeeded")
+				}
+			}
+			if i == 40 {
+				proxy.Heal()
+			}
+			if _, err := s.Set(tctx(t), "/k/n", fmt.Appendf(nil, "%d", i), backend.AnyVersion); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range writes {
+			ev := backendtest.NextTreeEvent(t, ch)
+			if ev.Type != backend.NodeUpdated || ev.Path != "/k/n" || string(ev.Data) != fmt.Sprint(i) || ev.Stat.Version != int32(i+1) {
+				t.Fatalf("tree event %v %s data %s version %d, want updated /k/n data %d", ev.Type, ev.Path, ev.Data, ev.Stat.Version, i)
+			}
+		}
+		mustCreate(t, s, "/k/end", nil, backend.Persistent)
+		expectTree(t, ch, "added /k/end") // nothing (no TreeResynced) in between
+	})
 }
 
 // TestWatchTreeReopen: the etcd watch under a tree watch ends while
@@ -510,97 +558,99 @@ func TestWatchTreeReconnect(t *testing.T) {
 // "tree event updated /q/n data 0 version 1, want updated /q/n data 9"),
 // and by sending TreeResynced after opening it again.
 func TestWatchTreeReopen(t *testing.T) {
-	s := testSession(t)
-	w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
-	mustCreate(t, s, "/q", nil, backend.Persistent)
-	mustCreate(t, s, "/q/n", nil, backend.Persistent)
-	var mu sync.Mutex
-	var opens int
-	var cancelWatch func()
-	hooks := &treeHooks{opened: func(cancel func()) {
-		mu.Lock()
-		defer mu.Unlock()
-		opens++
-		cancelWatch = cancel
-	}}
-	openCount := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return opens
-	}
-	wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), hooks))
-	defer cancel()
-	ch, err := w.WatchTree(wctx, "/q")
-	if err != nil {
-		t.Fatal(err)
-	}
-	initialView(t, ch, "/q")
-	// Read on while writing, so the watch is never held back by the reader.
-	events := make(chan backend.TreeEvent, 1000)
-	go func() {
-		defer close(events)
-		for ev := range ch {
-			events <- ev
+	treeModes(t, func(t *testing.T, h *treeHooks) {
+		s := testSession(t)
+		w := testSession(t, func(c *Config) { c.Namespace = s.c.ns })
+		mustCreate(t, s, "/q", nil, backend.Persistent)
+		mustCreate(t, s, "/q/n", nil, backend.Persistent)
+		var mu sync.Mutex
+		var opens int
+		var cancelWatch func()
+		h.opened = func(cancel func()) {
+			mu.Lock()
+			defer mu.Unlock()
+			opens++
+			cancelWatch = cancel
 		}
-	}()
-	const writes = 60
-	reopened := 0
-	i := 0
-	set := func() {
-		t.Helper()
-		if _, err := s.Set(tctx(t), "/q/n", fmt.Appendf(nil, "%d", i), backend.AnyVersion); err != nil {
+		openCount := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return opens
+		}
+		wctx, cancel := context.WithCancel(withTreeHooks(context.Background(), h))
+		defer cancel()
+		ch, err := w.WatchTree(wctx, "/q")
+		if err != nil {
 			t.Fatal(err)
 		}
-		i++
-	}
-	for i < writes {
-		if i == 10 || i == 25 || i == 40 {
-			before := openCount()
-			mu.Lock()
-			cancelWatch()
-			mu.Unlock()
-			reopened++
-			// Writes go on while the watch is down; then wait for the new one.
-			for range 5 {
-				set()
+		initialView(t, ch, "/q")
+		// Read on while writing, so the watch is never held back by the reader.
+		events := make(chan backend.TreeEvent, 1000)
+		go func() {
+			defer close(events)
+			for ev := range ch {
+				events <- ev
 			}
-			deadline := time.Now().Add(wait)
-			for openCount() == before {
-				if time.Now().After(deadline) {
-					t.Fatal("the tree watch was not opened again")
+		}()
+		const writes = 60
+		reopened := 0
+		i := 0
+		set := func() {
+			t.Helper()
+			if _, err := s.Set(tctx(t), "/q/n", fmt.Appendf(nil, "%d", i), backend.AnyVersion); err != nil {
+				t.Fatal(err)
+			}
+			i++
+		}
+		for i < writes {
+			if i == 10 || i == 25 || i == 40 {
+				before := openCount()
+				mu.Lock()
+				cancelWatch()
+				mu.Unlock()
+				reopened++
+				// Writes go on while the watch is down; then wait for the new one.
+				for range 5 {
+					set()
 				}
-				time.Sleep(10 * time.Millisecond) // polling a condition, not ordering events
+				deadline := time.Now().Add(wait)
+				for openCount() == before {
+					if time.Now().After(deadline) {
+						t.Fatal("the tree watch was not opened again")
+					}
+					time.Sleep(10 * time.Millisecond) // polling a condition, not ordering events
+				}
+			}
+			set()
+		}
+		next := func() backend.TreeEvent {
+			t.Helper()
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatal("tree watch closed")
+				}
+				return ev
+			case <-time.After(wait):
+				t.Fatalf("no tree event within %v", wait)
+			}
+			panic("unreachable")
+		}
+		for i := range writes {
+			ev := next()
+			if ev.Type != backend.NodeUpdated || ev.Path != "/q/n" || string(ev.Data) != fmt.Sprint(i) || ev.Stat.Version != int32(i+1) {
+				t.Fatalf("tree event %v %s data %s version %d, want updated /q/n data %d", ev.Type, ev.Path, ev.Data, ev.Stat.Version, i)
 			}
 		}
-		set()
-	}
-	next := func() backend.TreeEvent {
-		t.Helper()
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatal("tree watch closed")
-			}
-			return ev
-		case <-time.After(wait):
-			t.Fatalf("no tree event within %v", wait)
+		mustCreate(t, s, "/q/end", nil, backend.Persistent)
+		if ev := next(); ev.Type != backend.NodeAdded || ev.Path != "/q/end" {
+			t.Fatalf("tree event %v %s, want added /q/end (nothing, no TreeResynced, before it)", ev.Type, ev.Path)
 		}
-		panic("unreachable")
-	}
-	for i := range writes {
-		ev := next()
-		if ev.Type != backend.NodeUpdated || ev.Path != "/q/n" || string(ev.Data) != fmt.Sprint(i) || ev.Stat.Version != int32(i+1) {
-			t.Fatalf("tree event %v %s data %s version %d, want updated /q/n data %d", ev.Type, ev.Path, ev.Data, ev.Stat.Version, i)
+		if got := openCount(); got != 1+reopened {
+			t.Fatalf("the etcd watch was opened %d times, want %d", got, 1+reopened)
 		}
-	}
-	mustCreate(t, s, "/q/end", nil, backend.Persistent)
-	if ev := next(); ev.Type != backend.NodeAdded || ev.Path != "/q/end" {
-		t.Fatalf("tree event %v %s, want added /q/end (nothing, no TreeResynced, before it)", ev.Type, ev.Path)
-	}
-	if got := openCount(); got != 1+reopened {
-		t.Fatalf("the etcd watch was opened %d times, want %d", got, 1+reopened)
-	}
-	cancel()
-	for range events {
-	}
+		cancel()
+		for range events {
+		}
+	})
 }
