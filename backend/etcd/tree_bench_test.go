@@ -92,3 +92,51 @@ func BenchmarkWatchTreeEvents(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWatchTreeLatency: one Set under /a, then wait for its
+// NodeUpdated from a WatchTree of /a: a write's round trip plus the time
+// its event takes to reach the reader, with the level watches (which wait
+// for a progress notification before they let an event through) and with
+// the single range.
+func BenchmarkWatchTreeLatency(b *testing.B) {
+	for _, mode := range []string{"levels", "range"} {
+		b.Run(mode, func(b *testing.B) {
+			s := testSession(b)
+			w := testSession(b, func(c *Config) { c.Namespace = s.c.ns })
+			mustCreate(b, s, "/a", nil, backend.Persistent)
+			mustCreate(b, s, "/a/n", nil, backend.Persistent)
+			h := &treeHooks{singleRange: mode == "range"}
+			if tw := (&treeWatch{s: w, ctx: tctx(b), hooks: h}); mode == "levels" && !tw.levelsSupported() {
+				b.Skip("the server is older than etcd 3.6: no level watches")
+			}
+			ctx, cancel := context.WithCancel(withTreeHooks(context.Background(), h))
+			defer cancel()
+			ch, err := w.WatchTree(ctx, "/a")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for ev := range ch {
+				if ev.Type == backend.TreeInitialized {
+					break
+				}
+			}
+			timeout := time.NewTimer(time.Minute)
+			defer timeout.Stop()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Set(ctx, "/a/n", []byte("x"), backend.AnyVersion); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-ch:
+				case <-timeout.C:
+					b.Fatal("no event within a minute")
+				}
+			}
+			b.StopTimer()
+			cancel()
+			for range ch {
+			}
+		})
+	}
+}
