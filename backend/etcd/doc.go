@@ -214,8 +214,9 @@
 // WatchTree lists the subtree level by level (each level one range read
 // under p, all at one revision r, stopping at the first empty level, or
 // after n levels with TreeDepth(n)), reports it, then watches from r+1.
-// On etcd 3.6 and later (asked of every endpoint with a Status call) it
-// watches only the subtree: per level, the data keys and the counter keys
+// On etcd 3.6 and later (asked of every endpoint with a Status call; one
+// that does not answer within 5 s counts as older) it watches only the
+// subtree: per level, the data keys and the counter keys
 // of that depth under p, two etcd watches on a gRPC stream of the tree
 // watch's own, down to one level below the deepest node (or to the depth
 // asked for). A level's first node opens the watches of the level below
