@@ -101,8 +101,9 @@ func until(t testing.TB, l *Listener, match func(Event) bool) []Event {
 func isType(typ EventType) func(Event) bool { return func(ev Event) bool { return ev.Type == typ } }
 
 // ownGoroutines returns the stacks of the goroutines running code of this
-// package or a backend's subtree watch: after every cache is closed there
-// must be none.
+// package or a backend's subtree watch (backend/zk's one-shot mirror or
+// persistent watch, backend/etcd's watch): after every cache is closed
+// there must be none.
 func ownGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	for {
@@ -115,7 +116,8 @@ func ownGoroutines() []string {
 	}
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "recipes/cache.(*Tree)") || strings.Contains(g, "(*treeWatch)") {
+		if strings.Contains(g, "recipes/cache.(*Tree)") || strings.Contains(g, "(*treeWatch)") ||
+			strings.Contains(g, "(*persistWatch)") || strings.Contains(g, ").WatchTree.func") {
 			out = append(out, g)
 		}
 	}
