@@ -198,6 +198,10 @@ func (t *treeWatch) followLevels(next int64) (int64, error) {
 		select {
 		case <-t.ctx.Done():
 			return next, nil
+		case <-ctx.Done():
+			// The watches were cancelled under us (a test's hook): the
+			// forwarders may have left without a word.
+			return next, errors.New("etcd: level watches cancelled")
 		case <-retry.C:
 			askedFor = 0
 		case lr := <-in:
