@@ -163,10 +163,12 @@
 // the same path share the server's one watch, and the last to end removes
 // it. ZooKeeper 3.9 removes a persistent recursive watch alone (watcher
 // type PersistentRecursive, ZOOKEEPER-4472); 3.6 to 3.8 refuse that type
-// (logging an error) and then only type Any reaches it, which also removes
-// the one-shot watches (GetW, ExistsW, ChildrenW) the same session holds
-// on that very path: they never fire. A session tries the exact type once
-// and remembers the answer.
+// (logging an error) and then only type Any reaches it, which would also
+// remove the one-shot watches (GetW, ExistsW, ChildrenW) the same session
+// holds on that very path, and they would never fire: so while a caller
+// waits on one of those, the persistent watch is left on the server until
+// the connection ends (its notifications are dropped). A session tries
+// the exact type once and remembers the answer.
 //
 // A server without addWatch (ZooKeeper 3.5 answers UNIMPLEMENTED and
 // closes the connection, which the session rides out as a reconnection)

@@ -288,11 +288,20 @@ func (s *Session) releaseWatch(ctx context.Context, path string) error {
 	return s.removeWatch(ctx, path)
 }
 
+// oneShotsOn reports whether a caller waits on a one-shot watch at the
+// full path.
+func (s *Session) oneShotsOn(full string) bool {
+	s.oneShotMu.Lock()
+	defer s.oneShotMu.Unlock()
+	return s.oneShots[full] > 0
+}
+
 // removeWatch removes the persistent recursive watch at path from the
 // server. ZooKeeper 3.9 removes it alone (watcher type
 // PersistentRecursive); 3.6 to 3.8 know no such type and refuse it, and
-// then only Any reaches it, which also removes any one-shot watch this
-// session holds on that very path (they then never fire).
+// then only Any reaches it, which would also remove any one-shot watch
+// this session holds on that very path: while a caller waits on one, the
+// persistent watch stays until the connection ends.
 func (s *Session) removeWatch(ctx context.Context, path string) error {
 	p := &s.persist
 	typ := p.removeType.Load()
@@ -300,6 +309,13 @@ func (s *Session) removeWatch(ctx context.Context, path string) error {
 		typ = watcherPersistentRecursive
 	}
 	for {
+		if typ == watcherAny && s.oneShotsOn(s.full(path)) {
+			// Before 3.9 the removal would take a caller's one-shot watch
+			// on this very path with it, and that watch would never fire.
+			// Leave the persistent watch to its connection: its
+			// notifications reach no tree and are dropped.
+			return nil
+		}
 		r, _, err := s.ownRequest(ctx, opRemoveWatches, path, typ)
 		if err != nil {
 			return err

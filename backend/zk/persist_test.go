@@ -119,6 +119,43 @@ func TestWatchTreeRemovesItsWatch(t *testing.T) {
 	waitWatches(t, s.ID(), nil)
 }
 
+// TestWatchTreeEndSparesOneShotWatch: ending a WatchTree must not take a
+// one-shot watch of the same session on the same path with it. Before
+// ZooKeeper 3.9 the only removal that reaches a persistent watch (type
+// Any) removes the path's one-shot watches too, and the caller's GetW
+// would never fire; the backend then leaves the persistent watch to its
+// connection. Broken on purpose: without the oneShotsOn check in
+// removeWatch, the GetW below never fired and the test timed out.
+func TestWatchTreeEndSparesOneShotWatch(t *testing.T) {
+	cfg := testConfig(t)
+	s := newSession(t, cfg)
+	mustCreate(t, s, "/r", []byte("1"), backend.Persistent)
+	_, _, fired, err := s.GetW(ctxT(t), "/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := s.WatchTree(tctx, "/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	initialTree(t, ch)
+	cancel()
+	drainToEnd(t, ch)
+	if _, err := s.Set(ctxT(t), "/r", []byte("2"), backend.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-fired:
+		if ev.Type != backend.EventDataChanged {
+			t.Fatalf("one-shot watch: %+v, want data-changed", ev)
+		}
+	case <-time.After(wait):
+		t.Fatal("the one-shot watch on /r never fired after the WatchTree on /r ended")
+	}
+}
+
 // TestWatchTreeDepthReadsNothingBelow: with TreeDepth, changes below the
 // depth are neither reported nor read. Broken on purpose: without the
 // depth check in applyNote, the create below the depth was read and

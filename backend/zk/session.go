@@ -67,6 +67,12 @@ type Session struct {
 	ptrees map[*persistWatch]struct{} // made on first use, under treeMu
 
 	persist persistState // persistent watches (persist.go)
+
+	// oneShots counts the one-shot watches a caller still waits on, by
+	// full path (forward): removing a persistent watch on a server before
+	// 3.9 would remove them too (see releaseWatch).
+	oneShotMu sync.Mutex
+	oneShots  map[string]int
 }
 
 var (

@@ -18,8 +18,23 @@ import (
 // into a buffered channel nobody reads.
 func (s *Session) forward(ctx context.Context, path string, zch <-chan zk.Event) <-chan backend.Event {
 	out := make(chan backend.Event, 1)
+	full := s.full(path)
+	s.oneShotMu.Lock()
+	if s.oneShots == nil {
+		s.oneShots = map[string]int{}
+	}
+	s.oneShots[full]++
+	s.oneShotMu.Unlock()
+	done := func() {
+		s.oneShotMu.Lock()
+		if s.oneShots[full]--; s.oneShots[full] <= 0 {
+			delete(s.oneShots, full)
+		}
+		s.oneShotMu.Unlock()
+	}
 	ok := s.spawn(func() {
 		defer close(out)
+		defer done()
 		var ev backend.Event
 		select {
 		case zev, ok := <-zch:
@@ -36,6 +51,7 @@ func (s *Session) forward(ctx context.Context, path string, zch <-chan zk.Event)
 		out <- ev
 	})
 	if !ok {
+		done()
 		out <- backend.Event{Type: backend.EventNotWatching, Path: path, Err: s.endErr()}
 		close(out)
 	}
