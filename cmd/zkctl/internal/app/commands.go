@@ -12,6 +12,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/electcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/health"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/lockcmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/mirrorcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/tree"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/watchcmd"
@@ -27,6 +28,7 @@ func commands(io zkctl.Streams) []*cli.Command {
 		tree.Commands(io),
 		watchcmd.Commands(io),
 		dumpcmd.Commands(io),
+		mirrorcmd.Commands(io),
 		lockcmd.Commands(io),
 		electcmd.Commands(io),
 		health.Commands(io),
