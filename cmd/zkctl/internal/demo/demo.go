@@ -35,7 +35,7 @@ func Commands(io zkctl.Streams, scenes []Scene) []*cli.Command {
 func demoCommand(io zkctl.Streams, scenes []Scene) *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "watch the recipes at work: hot reload, a fenced lock, a paused holder refused, a leader replaced",
+		Usage: "watch the recipes at work: hot reload, a live service view, a fenced lock, a paused holder refused, a leader replaced",
 		Description: "Walks through what zkrecipes does, narrating each step with the time since the start.\n" +
 			"Without --endpoints it starts an etcd inside zkctl, so nothing has to be installed;\n" +
 			"with --endpoints (zk://... or etcd://...) it runs the same steps on that cluster, in a\n" +
@@ -136,14 +136,24 @@ func (d *Stage) play(ctx context.Context, i int, sc Scene) error {
 	return sc.Play(ctx, d)
 }
 
+// Client opens a client of its own for who, closed at the end of the
+// scene: for recipes that take a client and follow its sessions (caches).
+func (d *Stage) Client(who string) (backend.Client, error) {
+	client, err := zkctl.Connect(d.c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", who, err)
+	}
+	d.clients = append(d.clients, client)
+	return client, nil
+}
+
 // Actor opens a client and a session of its own for who, closed at the
 // end of the scene.
 func (d *Stage) Actor(ctx context.Context, who string) (backend.Session, error) {
-	client, err := zkctl.Connect(d.c)
+	client, err := d.Client(who)
 	if err != nil {
 		return nil, err
 	}
-	d.clients = append(d.clients, client)
 	s, err := client.Session(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: session: %w", who, err)

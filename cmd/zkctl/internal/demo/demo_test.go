@@ -21,18 +21,24 @@ var demoMilestones = []*regexp.Regexp{
 	regexp.MustCompile(`operator +publishes /config/greeting = "bonjour"`),
 	regexp.MustCompile(`app +applies greeting = "bonjour"`),
 	regexp.MustCompile(`app +applies greeting = "hola"`),
-	regexp.MustCompile(`== 2\. One lock, three workers`),
+	regexp.MustCompile(`== 2\. Service view`),
+	regexp.MustCompile(`dashboard +copy of /services ready, 3 nodes; /services/api: api-1 at 127\.0\.0\.1:8081`),
+	regexp.MustCompile(`dashboard +sees added /services/api/api-2 = 127\.0\.0\.1:8082`),
+	regexp.MustCompile(`server +api-1 crashed: expires its session`),
+	regexp.MustCompile(`dashboard +sees removed /services/api/api-1 \(was 127\.0\.0\.1:8081\)`),
+	regexp.MustCompile(`dashboard +/services/api now, read from memory: api-2 at 127\.0\.0\.1:8082`),
+	regexp.MustCompile(`== 3\. One lock, three workers`),
 	regexp.MustCompile(`worker-1 +holds the lock: fencing token \d+`),
 	regexp.MustCompile(`observer +queue of /locks/report: worker-1 holds .*, worker-2 waits .*, worker-3 waits`),
 	regexp.MustCompile(`worker-2 +holds the lock: fencing token \d+`),
 	regexp.MustCompile(`worker-3 +holds the lock: fencing token \d+`),
-	regexp.MustCompile(`== 3\. Fencing`),
+	regexp.MustCompile(`== 4\. Fencing`),
 	regexp.MustCompile(`worker-a +holds the lock: fencing token \d+`),
 	regexp.MustCompile(`server +.*expires its session`),
 	regexp.MustCompile(`worker-b +holds the lock: fencing token \d+`),
 	regexp.MustCompile(`worker-a +guarded write refused: lock: .*lost`),
 	regexp.MustCompile(`storage +refuses worker-a's write: stale fencing token`),
-	regexp.MustCompile(`== 4\. Leader election`),
+	regexp.MustCompile(`== 5\. Leader election`),
 	regexp.MustCompile(`node-1 +leads the scheduler: fencing token \d+`),
 	regexp.MustCompile(`observer +candidates of /election/scheduler: node-1 leads, node-2 follows, node-3 follows`),
 	regexp.MustCompile(`server +node-1 crashed: expires its session`),
@@ -143,8 +149,8 @@ func TestDemoJSON(t *testing.T) {
 			tokens = append(tokens, ev.Token)
 		}
 	}
-	if got := strings.Join(steps, ","); got != "1,2,3,4," {
-		t.Fatalf("demo -o json steps %q, want 1,2,3,4 and the end", got)
+	if got := strings.Join(steps, ","); got != "1,2,3,4,5," {
+		t.Fatalf("demo -o json steps %q, want 1,2,3,4,5 and the end", got)
 	}
 	if len(tokens) != 7 {
 		t.Fatalf("demo -o json: %d tokens (%v), want 7", len(tokens), tokens)
