@@ -1,0 +1,363 @@
+package cache
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/fourletter"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
+)
+
+// benchSessionTimeout is the benchmarks' session timeout: long, so that
+// idle sessions ping rarely and the server's counters are mostly the
+// caches'.
+const benchSessionTimeout = 20 * time.Second
+
+// benchTimeout bounds one run of a benchmark.
+const benchTimeout = 5 * time.Minute
+
+// Shape of BenchmarkTreeEvents' writes: eventNodes nodes under eventRoot,
+// set in turn by eventWriters goroutines on one session (one writer, that
+// many calls in flight).
+const (
+	eventRoot    = "/ev"
+	eventNodes   = 64
+	eventWriters = 8
+)
+
+// BenchmarkTreeEvents measures events per second through Trees: n caches
+// (1 and 16, each on a client of its own, as separate processes would
+// have) on one subtree of 64 nodes while one writer sets them, b.N sets in
+// all, 8 in flight. Each cache has one listener, read by a goroutine of its
+// own that only counts. The run ends when every listener has seen a node
+// the writer creates after its last set. Metrics:
+//
+//	writes/s        the writer's sets per second
+//	events/s/cache  Added, Updated and Removed events each listener took per
+//	                second, from the first set to the end marker
+//	events/s        the same, summed over the caches
+//	events/write    events per set per cache: 1 when nothing coalesced;
+//	                below 1 when the backend (backend/zk re-reads a node
+//	                once for several notifications) or a lagging listener's
+//	                queue merged changes
+//
+// Run: go test -run '^$' -bench TreeEvents -benchtime 5000x ./recipes/cache
+func BenchmarkTreeEvents(b *testing.B) {
+	for _, srv := range recipetest.BenchServers() {
+		for _, n := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/caches=%d", srv.Name, n), func(b *testing.B) { benchEvents(b, srv, n) })
+		}
+	}
+}
+
+func benchEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
+	eps := srv.Endpoints(b)
+	ns := testenv.Namespace(b)
+	open := func() backend.Client { return srv.Open(b, eps, ns, benchSessionTimeout) }
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+	defer cancel()
+	ws, err := open().Session(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := func(i int) string { return fmt.Sprintf("%s/n%02d", eventRoot, i%eventNodes) }
+	for i := range eventNodes {
+		if _, err := ws.Create(ctx, path(i), nil, backend.Persistent, backend.WithParents(backend.Persistent)); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	counts := make([]atomic.Int64, caches)
+	ended := make([]chan struct{}, caches)
+	var readers sync.WaitGroup
+	var trees []*Tree
+	defer func() {
+		for _, t := range trees {
+			t.Close()
+		}
+		readers.Wait()
+	}()
+	for i := range caches {
+		t, err := New(open(), eventRoot)
+		if err != nil {
+			b.Fatal(err)
+		}
+		trees = append(trees, t)
+		if err := t.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		l := t.Listen()
+		ended[i] = make(chan struct{})
+		readers.Go(func() {
+			defer l.Close()
+			initialized := false
+			for {
+				ev, err := l.Next(ctx)
+				if err != nil {
+					return // the cache was closed: the end of the run, or a failure the main goroutine sees
+				}
+				switch ev.Type {
+				case Initialized:
+					initialized = true
+				case Added, Updated, Removed:
+					if !initialized {
+						continue
+					}
+					if ev.Path == eventRoot+"/end" {
+						close(ended[i])
+						return
+					}
+					counts[i].Add(1)
+				}
+			}
+		})
+	}
+
+	b.ResetTimer()
+	start := time.Now()
+	var next atomic.Int64
+	var writers sync.WaitGroup
+	var werr atomic.Value
+	for range eventWriters {
+		writers.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= b.N {
+					return
+				}
+				if _, err := ws.Set(ctx, path(k), []byte(strconv.Itoa(k)), backend.AnyVersion); err != nil {
+					werr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	written := time.Since(start)
+	if err, _ := werr.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ws.Create(ctx, eventRoot+"/end", nil, backend.Persistent); err != nil {
+		b.Fatal(err)
+	}
+	for i := range ended {
+		select {
+		case <-ended[i]:
+		case <-ctx.Done():
+			b.Fatalf("cache %d did not see the end marker: %v", i, ctx.Err())
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var total int64
+	for i := range counts {
+		total += counts[i].Load()
+	}
+	perCache := float64(total) / float64(caches)
+	b.ReportMetric(float64(b.N)/written.Seconds(), "writes/s")
+	b.ReportMetric(perCache/elapsed.Seconds(), "events/s/cache")
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(perCache/float64(b.N), "events/write")
+}
+
+// reconnectNodes is the size of BenchmarkTreeReconnect's subtree.
+const reconnectNodes = 10_000
+
+// BenchmarkTreeReconnect measures what a Tree of 10,000 nodes pays for a
+// connection cut while nothing changed: its client's connection runs
+// through a fault proxy, and each op resets it (faultnet Reset: every
+// connection closed at once, new ones accepted). On ZooKeeper an op ends
+// when the cache reports Resynced (the backend's recovery after the
+// reconnection); on etcd, whose watch resumes at its revision without a
+// resync, when the cache reports a change the writer made after the reset.
+// Metrics:
+//
+//	load-ms       the first Start: the initial read of the subtree (once)
+//	ns/op         reset to recovered, as above
+//	srv-pkts/op   ZooKeeper: packets the server received per op (mntr
+//	              zk_packets_received; pings of the two sessions included)
+//	srv-ranges/op etcd: Range calls the server handled per op
+//	              (grpc_server_handled_total), the cache's and the writer's
+//
+// Run: go test -run '^$' -bench TreeReconnect -benchtime 20x ./recipes/cache
+func BenchmarkTreeReconnect(b *testing.B) {
+	for _, srv := range recipetest.BenchServers() {
+		b.Run(fmt.Sprintf("%s/nodes=%d", srv.Name, reconnectNodes), func(b *testing.B) { benchReconnect(b, srv) })
+	}
+}
+
+func benchReconnect(b *testing.B, srv recipetest.BenchServer) {
+	eps := srv.Endpoints(b)
+	ns := testenv.Namespace(b)
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+	defer cancel()
+	ws, err := srv.Open(b, eps, ns, benchSessionTimeout).Session(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buildTree(b, ctx, ws, "/big", reconnectNodes)
+	p, err := faultnet.NewProxy(eps[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	t, err := New(srv.Open(b, []string{p.Addr()}, ns, benchSessionTimeout), "/big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Close()
+	loadStart := time.Now()
+	if err := t.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	load := time.Since(loadStart)
+	l := t.Listen()
+	defer l.Close()
+	// The listener's stream begins with the cache's state.
+	for {
+		ev, err := l.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ev.Type == Initialized {
+			break
+		}
+	}
+	if t.Len() != reconnectNodes+1 {
+		b.Fatalf("cache holds %d nodes, want %d", t.Len(), reconnectNodes+1)
+	}
+	counter := serverCounter(srv.Kind, eps[0])
+	before, err := counter(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		p.Reset()
+		var marker string
+		if srv.Kind == "etcd" {
+			marker = strconv.Itoa(i)
+			if _, err := ws.Set(ctx, "/big", []byte(marker), backend.AnyVersion); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for {
+			ev, err := l.Next(ctx)
+			if err != nil {
+				b.Fatalf("op %d: %v", i, err)
+			}
+			if srv.Kind == "zk" && ev.Type == Resynced {
+				break
+			}
+			if srv.Kind == "zk" {
+				b.Fatalf("op %d: %v %s after a reset with nothing changed", i, ev.Type, ev.Path)
+			}
+			if ev.Type == Updated && ev.Path == "/big" && string(ev.New.Data) == marker {
+				break
+			}
+		}
+	}
+	b.StopTimer()
+	after, err := counter(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(load.Milliseconds()), "load-ms")
+	unit := map[string]string{"zk": "srv-pkts/op", "etcd": "srv-ranges/op"}[srv.Kind]
+	b.ReportMetric(float64(after-before)/float64(b.N), unit)
+}
+
+// buildTree makes root with n nodes below it: 100 parents (root/dNN) and
+// their children (root/dNN/nNNNNN), in multis of 40 creates (etcd allows
+// 128 writes in a transaction; a create takes two).
+func buildTree(b *testing.B, ctx context.Context, s backend.Session, root string, n int) {
+	b.Helper()
+	const parents, batch = 100, 40
+	var ops []backend.Op
+	flush := func() {
+		if len(ops) == 0 {
+			return
+		}
+		if _, err := s.Multi(ctx, ops...); err != nil {
+			b.Fatalf("building %s: %v", root, err)
+		}
+		ops = ops[:0]
+	}
+	add := func(op backend.Op) {
+		if ops = append(ops, op); len(ops) == batch {
+			flush()
+		}
+	}
+	add(backend.CreateOp{Path: root, Mode: backend.Persistent})
+	flush()
+	for d := range parents {
+		add(backend.CreateOp{Path: fmt.Sprintf("%s/d%02d", root, d), Mode: backend.Persistent})
+	}
+	flush()
+	for i := range n - parents {
+		add(backend.CreateOp{Path: fmt.Sprintf("%s/d%02d/n%05d", root, i%parents, i), Data: []byte("0123456789abcdef"), Mode: backend.Persistent})
+	}
+	flush()
+}
+
+// serverCounter returns a function reading the server's count of what
+// BenchmarkTreeReconnect reports: ZooKeeper's packets received, etcd's
+// Range calls handled.
+func serverCounter(kind, addr string) func(context.Context) (int64, error) {
+	if kind == "zk" {
+		return func(ctx context.Context) (int64, error) {
+			m, err := fourletter.GetMntr(ctx, addr)
+			if err != nil {
+				return 0, err
+			}
+			return strconv.ParseInt(m.Values["zk_packets_received"], 10, 64)
+		}
+	}
+	return func(ctx context.Context) (int64, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Close = true // no idle connection left behind (goleak)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var sum int64
+		found := false
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "grpc_server_handled_total{") || !strings.Contains(line, `grpc_method="Range"`) {
+				continue
+			}
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				return 0, err
+			}
+			sum += int64(v)
+			found = true
+		}
+		if err := sc.Err(); err != nil {
+			return 0, err
+		}
+		if !found {
+			return 0, errors.New("etcd /metrics: no grpc_server_handled_total for Range")
+		}
+		return sum, nil
+	}
+}
