@@ -83,3 +83,32 @@ func parseLockRun(line string) (LockRun, error) {
 	}
 	return r, nil
 }
+
+// BenchCache has the peer run `bench-cache path n`: n caches (Curator's
+// CuratorCache), each on a session of its own, on the subtree at path.
+// ready is called once every cache has its initial state; the caller then
+// writes, and last creates path/end. BenchCache returns the create, change
+// and delete events the caches reported after their initial read, summed
+// over them (path/end not counted), once every cache has seen path/end,
+// or an error when the peer reports one, exits, or ctx ends first. Unlike
+// Send it never fails the test, so any goroutine may call it.
+func (p *Peer) BenchCache(ctx context.Context, path string, n int, ready func() error) (int64, error) {
+	if err := p.write(fmt.Sprintf("bench-cache %s %d", path, n)); err != nil {
+		return 0, err
+	}
+	if _, err := p.Expect(ctx, "cache-ready "+path); err != nil {
+		return 0, err
+	}
+	if err := ready(); err != nil {
+		return 0, err
+	}
+	line, err := p.Expect(ctx, "benched-cache "+path+" ")
+	if err != nil {
+		return 0, err
+	}
+	_, v, ok := strings.Cut(line, " events=")
+	if !ok {
+		return 0, fmt.Errorf("peers: bad bench-cache answer %q", line)
+	}
+	return strconv.ParseInt(v, 10, 64)
+}

@@ -38,7 +38,17 @@
 //	                     benched-lock PATH cycles=C      both: a lock benchmark (below); C, W, H
 //	                     window-ns=W handoffs=H          counted grants, ns, hand-offs; X, Y the
 //	                     p50-ns=X p99-ns=Y               hand-off percentiles in ns
+//	bench-cache PATH N   cache-ready PATH, then          Curator: a cache benchmark (below); E the
+//	                     benched-cache PATH events=E     events after the caches' initial reads
 //	exit                 bye, then exit status 0         both: releases grants, closes the session
+//
+// bench-cache starts N CuratorCaches on PATH, each on a bench session of its
+// own, and answers cache-ready once every one has its initial state; the
+// caller then writes under PATH and last creates PATH/end. Once every cache
+// has seen PATH/end created it answers with E, the create, change and
+// delete events the caches reported after their initial reads, summed
+// (PATH/end not counted), and closes the caches. Peer.BenchCache sends it;
+// recipes/cache/bench_test.go counts its Trees' events the same way.
 //
 // bench-lock measures InterProcessMutex or kazoo's Lock the way
 // recipes/lock/bench_test.go measures the Go locks, so the numbers compare:

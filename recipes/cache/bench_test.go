@@ -16,6 +16,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
 	"github.com/zkrecipes/zkrecipes/internal/fourletter"
+	"github.com/zkrecipes/zkrecipes/internal/peers"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
@@ -53,31 +54,88 @@ const (
 //	                once for several notifications) or a lagging listener's
 //	                queue merged changes
 //
+// On ZooKeeper each (server, n) runs ours, then curator-CuratorCache: the
+// same n caches as Curator 5.4's CuratorCache in the Curator peer
+// (internal/peers bench-cache, one JVM holding the n sessions), counted the
+// same way. B/op and allocs/op are ours only.
+//
 // Run: go test -run '^$' -bench TreeEvents -benchtime 5000x ./recipes/cache
 func BenchmarkTreeEvents(b *testing.B) {
 	for _, srv := range recipetest.BenchServers() {
 		for _, n := range []int{1, 16} {
-			b.Run(fmt.Sprintf("%s/caches=%d", srv.Name, n), func(b *testing.B) { benchEvents(b, srv, n) })
+			b.Run(fmt.Sprintf("%s/caches=%d/ours", srv.Name, n), func(b *testing.B) { benchEvents(b, srv, n) })
+			if srv.Kind == "zk" {
+				b.Run(fmt.Sprintf("%s/caches=%d/curator-CuratorCache", srv.Name, n), func(b *testing.B) { benchCuratorEvents(b, srv, n) })
+			}
 		}
 	}
 }
 
-func benchEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
-	eps := srv.Endpoints(b)
-	ns := testenv.Namespace(b)
-	open := func() backend.Client { return srv.Open(b, eps, ns, benchSessionTimeout) }
-	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
-	defer cancel()
-	ws, err := open().Session(ctx)
+// eventPath is the node BenchmarkTreeEvents' k-th set writes.
+func eventPath(k int) string { return fmt.Sprintf("%s/n%02d", eventRoot, k%eventNodes) }
+
+// eventSetup opens the writer's session in a namespace of the benchmark's
+// own and creates the nodes it sets.
+func eventSetup(b *testing.B, ctx context.Context, srv recipetest.BenchServer) (eps []string, ns string, ws backend.Session) {
+	b.Helper()
+	eps = srv.Endpoints(b)
+	ns = testenv.Namespace(b)
+	ws, err := srv.Open(b, eps, ns, benchSessionTimeout).Session(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	path := func(i int) string { return fmt.Sprintf("%s/n%02d", eventRoot, i%eventNodes) }
 	for i := range eventNodes {
-		if _, err := ws.Create(ctx, path(i), nil, backend.Persistent, backend.WithParents(backend.Persistent)); err != nil {
+		if _, err := ws.Create(ctx, eventPath(i), nil, backend.Persistent, backend.WithParents(backend.Persistent)); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return eps, ns, ws
+}
+
+// writeEvents makes n sets, eventWriters in flight, then creates the end
+// marker, and returns how long the sets took.
+func writeEvents(ctx context.Context, ws backend.Session, n int) (time.Duration, error) {
+	start := time.Now()
+	var next atomic.Int64
+	var writers sync.WaitGroup
+	var werr atomic.Value
+	for range eventWriters {
+		writers.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					return
+				}
+				if _, err := ws.Set(ctx, eventPath(k), []byte(strconv.Itoa(k)), backend.AnyVersion); err != nil {
+					werr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	written := time.Since(start)
+	if err, _ := werr.Load().(error); err != nil {
+		return written, err
+	}
+	_, err := ws.Create(ctx, eventRoot+"/end", nil, backend.Persistent)
+	return written, err
+}
+
+// reportEvents reports BenchmarkTreeEvents' metrics: n sets in written,
+// events (over all caches) in elapsed.
+func reportEvents(b *testing.B, n, caches int, events int64, written, elapsed time.Duration) {
+	perCache := float64(events) / float64(caches)
+	b.ReportMetric(float64(n)/written.Seconds(), "writes/s")
+	b.ReportMetric(perCache/elapsed.Seconds(), "events/s/cache")
+	b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(perCache/float64(n), "events/write")
+}
+
+func benchEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+	defer cancel()
+	eps, ns, ws := eventSetup(b, ctx, srv)
 
 	counts := make([]atomic.Int64, caches)
 	ended := make([]chan struct{}, caches)
@@ -90,7 +148,7 @@ func benchEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
 		readers.Wait()
 	}()
 	for i := range caches {
-		t, err := New(open(), eventRoot)
+		t, err := New(srv.Open(b, eps, ns, benchSessionTimeout), eventRoot)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -127,29 +185,8 @@ func benchEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
 
 	b.ResetTimer()
 	start := time.Now()
-	var next atomic.Int64
-	var writers sync.WaitGroup
-	var werr atomic.Value
-	for range eventWriters {
-		writers.Go(func() {
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= b.N {
-					return
-				}
-				if _, err := ws.Set(ctx, path(k), []byte(strconv.Itoa(k)), backend.AnyVersion); err != nil {
-					werr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		})
-	}
-	writers.Wait()
-	written := time.Since(start)
-	if err, _ := werr.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := ws.Create(ctx, eventRoot+"/end", nil, backend.Persistent); err != nil {
+	written, err := writeEvents(ctx, ws, b.N)
+	if err != nil {
 		b.Fatal(err)
 	}
 	for i := range ended {
@@ -165,11 +202,34 @@ func benchEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
 	for i := range counts {
 		total += counts[i].Load()
 	}
-	perCache := float64(total) / float64(caches)
-	b.ReportMetric(float64(b.N)/written.Seconds(), "writes/s")
-	b.ReportMetric(perCache/elapsed.Seconds(), "events/s/cache")
-	b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(perCache/float64(b.N), "events/write")
+	reportEvents(b, b.N, caches, total, written, elapsed)
+}
+
+// benchCuratorEvents is benchEvents with Curator's CuratorCache in the
+// Curator peer (internal/peers, bench-cache): the same writes, counted the
+// same way, the time from the first set to the peer's answer that every
+// cache saw the end marker.
+func benchCuratorEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+	defer cancel()
+	eps, ns, ws := eventSetup(b, ctx, srv)
+	peer := peers.Curator(b, strings.Join(eps, ","), peers.WithNamespace(ns), peers.ForBenchmark(),
+		peers.WithSessionTimeout(benchSessionTimeout))
+	var start time.Time
+	var written time.Duration
+	events, err := peer.BenchCache(ctx, eventRoot, caches, func() error {
+		b.ResetTimer()
+		start = time.Now()
+		var err error
+		written, err = writeEvents(ctx, ws, b.N)
+		return err
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	reportEvents(b, b.N, caches, events, written, elapsed)
 }
 
 // reconnectNodes is the size of BenchmarkTreeReconnect's subtree.

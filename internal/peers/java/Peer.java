@@ -25,6 +25,9 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.cache.ChildData;
+import org.apache.curator.framework.recipes.cache.CuratorCache;
+import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
@@ -142,6 +145,69 @@ public final class Peer {
                 c.close();
             }
             benchClients.clear();
+        }
+    }
+
+    /**
+     * CacheBench is one bench-cache run: n CuratorCaches on PATH, each on a
+     * bench session of its own, count the create, change and delete events
+     * they report after their initial read, until each has seen PATH/end
+     * created (the Go side writes, then creates it), as the Go benchmark
+     * counts its Trees' (recipes/cache/bench_test.go, BenchmarkTreeEvents).
+     * It prints "cache-ready PATH" once every cache is initialized, then
+     * "benched-cache PATH events=E" (summed over the caches, the end marker
+     * not counted) once every cache has seen the end.
+     */
+    static final class CacheBench {
+        static void run(String path, int n) throws Exception {
+            List<CuratorFramework> clients = benchClients(n);
+            String end = path + "/end";
+            AtomicLong events = new AtomicLong();
+            CountDownLatch ready = new CountDownLatch(n);
+            CountDownLatch ended = new CountDownLatch(n);
+            List<CuratorCache> caches = new ArrayList<>();
+            try {
+                for (int i = 0; i < n; i++) {
+                    CuratorCache c = CuratorCache.build(clients.get(i), path);
+                    c.listenable().addListener(new CuratorCacheListener() {
+                        volatile boolean initialized;
+                        boolean seenEnd;
+
+                        @Override
+                        public void event(Type type, ChildData oldData, ChildData data) {
+                            if (!initialized || seenEnd) {
+                                return;
+                            }
+                            if (type == Type.NODE_CREATED && data != null && data.getPath().equals(end)) {
+                                seenEnd = true;
+                                ended.countDown();
+                                return;
+                            }
+                            events.incrementAndGet();
+                        }
+
+                        @Override
+                        public void initialized() {
+                            initialized = true;
+                            ready.countDown();
+                        }
+                    });
+                    caches.add(c);
+                    c.start();
+                }
+                if (!ready.await(120, TimeUnit.SECONDS)) {
+                    throw new IllegalStateException("bench-cache: caches not initialized after 120s");
+                }
+                say("cache-ready " + path);
+                if (!ended.await(600, TimeUnit.SECONDS)) {
+                    throw new IllegalStateException("bench-cache: end marker not seen by every cache after 600s");
+                }
+                say("benched-cache " + path + " events=" + events.get());
+            } finally {
+                for (CuratorCache c : caches) {
+                    c.close();
+                }
+            }
         }
     }
 
@@ -418,6 +484,24 @@ public final class Peer {
                         say("error bench-lock " + path + ": " + message(e));
                     }
                 }, "bench-lock " + path);
+                t.setDaemon(true);
+                t.start();
+                return true;
+            }
+            case "bench-cache": {
+                need(f, 3, "bench-cache PATH N");
+                final String path = f[1];
+                final int n = Integer.parseInt(f[2]);
+                if (n < 1) {
+                    throw new IllegalArgumentException("bench-cache: N must be at least 1");
+                }
+                Thread t = new Thread(() -> {
+                    try {
+                        CacheBench.run(path, n);
+                    } catch (Exception e) {
+                        say("error bench-cache " + path + ": " + message(e));
+                    }
+                }, "bench-cache " + path);
                 t.setDaemon(true);
                 t.start();
                 return true;
