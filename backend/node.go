@@ -171,6 +171,9 @@ type CreateOptions struct {
 	// ACLs (its access control is RBAC over key ranges), a non-nil ACL is
 	// ErrUnsupported, never ignored.
 	ACL []ACL
+	// Stat, when not nil, receives the new node's Stat if the create's
+	// reply carries it (see CreatedStat).
+	Stat *Stat
 }
 
 // CreateOption sets one create option.
@@ -189,6 +192,17 @@ func WithParents(m Mode) CreateOption {
 // WithParents makes). On a backend without per-node ACLs
 // (Capabilities.ACL false: etcd) the create fails with ErrUnsupported.
 func WithACL(acl ...ACL) CreateOption { return func(o *CreateOptions) { o.ACL = acl } }
+
+// CreatedStat asks for the new node's Stat, written to *st when the
+// create's own reply gives it, at no extra round trip
+// (Capabilities.CreatedStat): on etcd always (the transaction's revision is
+// the node's CreateToken); on ZooKeeper not yet (go-zookeeper v1.0.4 does
+// not send create2), and *st is left as it was.
+// A caller sets *st to the zero Stat and reads it only when
+// st.CreateToken != 0; it is the Stat a read right after the create
+// would return. A create whose reply was lost and that was found again
+// (CreateWithGUID) leaves it too.
+func CreatedStat(st *Stat) CreateOption { return func(o *CreateOptions) { o.Stat = st } }
 
 // NewCreateOptions resolves opts and checks them against mode. An invalid
 // combination is an error wrapping ErrUnsupported or ErrBadPath... never ignored.

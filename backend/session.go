@@ -168,6 +168,9 @@ type Capabilities struct {
 	// ExactMode tells whether Stat.Mode (and Stat.TTL) is the mode the node
 	// was created with, or only Ephemeral or Persistent (ZooKeeper).
 	ExactMode bool
+	// CreatedStat tells whether a create fills the Stat CreatedStat asks
+	// for (etcd), or leaves it (ZooKeeper, until create2 is sent).
+	CreatedStat bool
 }
 
 // Session is one session with the coordination service: the owner of ephemeral

@@ -95,6 +95,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ContainerAndTTL", testContainerAndTTL},
 		{"GetACL", testGetACL},
 		{"StatMode", testStatMode},
+		{"CreatedStat", testCreatedStat},
 		{"WatchTree", testWatchTree},
 		{"WatchTreeMissingRoot", testWatchTreeMissingRoot},
 		{"WatchTreeGap", testWatchTreeGap},

@@ -111,6 +111,7 @@ func New(cfg Config) (*Client, error) {
 			Container:   true,
 			ACL:         false,
 			ExactMode:   true,
+			CreatedStat: true,
 		},
 	}
 	c.ctx, c.cancelCtx = context.WithCancel(context.Background())
@@ -233,7 +234,7 @@ func (c *Client) ensureNamespace(ctx context.Context, s *Session) error {
 	cur := ""
 	for _, part := range splitPath(c.ns) {
 		cur += "/" + part
-		if _, err := s.createFull(octx, cur, nil, backend.Persistent, 0); err != nil && !errors.Is(err, backend.ErrNodeExists) {
+		if _, _, err := s.createFull(octx, cur, nil, backend.Persistent, 0, time.Now().UnixMilli()); err != nil && !errors.Is(err, backend.ErrNodeExists) {
 			return s.fail(ctx, "session", c.ns, err)
 		}
 	}

@@ -275,8 +275,12 @@ func (s *Session) Create(ctx context.Context, path string, data []byte, mode bac
 	octx, done := s.opCtx(ctx)
 	defer done()
 	for attempt := 0; ; attempt++ {
-		created, err := s.createFull(octx, full, data, mode, o.TTL)
+		now := time.Now().UnixMilli()
+		created, rev, err := s.createFull(octx, full, data, mode, o.TTL, now)
 		if err == nil {
+			if o.Stat != nil {
+				*o.Stat = s.createdStat(rev, now, data, mode, o.TTL)
+			}
 			return s.c.rel(created), nil
 		}
 		if errors.Is(err, backend.ErrNoNode) && o.CreateParents && attempt < 5 {
@@ -289,10 +293,25 @@ func (s *Session) Create(ctx context.Context, path string, data []byte, mode bac
 	}
 }
 
-// createFull creates the node at the full path p and returns its full path.
-func (s *Session) createFull(ctx context.Context, p string, data []byte, mode backend.Mode, ttl time.Duration) (string, error) {
+// createdStat is the Stat of a node this session just created at
+// revision rev: what a read would return before anything else changed it.
+func (s *Session) createdStat(rev, now int64, data []byte, mode backend.Mode, ttl time.Duration) backend.Stat {
+	t := time.UnixMilli(now)
+	st := backend.Stat{CreateToken: rev, ModifyToken: rev, DataLength: int32(len(data)), Mode: mode, Created: t, Modified: t}
+	if mode.IsEphemeral() {
+		st.EphemeralOwner = int64(s.lease)
+	}
+	if mode.IsTTL() {
+		st.TTL = ttl
+	}
+	return st
+}
+
+// createFull creates the node at the full path p, with now (Unix
+// milliseconds) as its ctime and mtime, and returns its full path and the
+// revision of the create.
+func (s *Session) createFull(ctx context.Context, p string, data []byte, mode backend.Mode, ttl time.Duration, now int64) (string, int64, error) {
 	parent := backend.Parent(p)
-	now := time.Now().UnixMilli()
 	h := header{mode: mode, ctime: now, mtime: now, ttl: ttl.Milliseconds()}
 	value, meta := h.dataValue(data), h.metaValue()
 	var putOpts []clientv3.OpOption
@@ -340,15 +359,15 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 		elseOps = append(elseOps, clientv3.OpGet(dataKey(p), clientv3.WithCountOnly()))
 		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(puts(p)...).Else(elseOps...).Commit()
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		if resp.Succeeded {
-			return p, nil
+			return p, resp.Header.Revision, nil
 		}
 		if err := explain(resp.Responses, resp.Responses[nameIdx].GetResponseRange().GetCount() > 0); err != nil {
-			return "", err
+			return "", 0, err
 		}
-		return "", errRetry // the compares and the reads saw one state: cannot happen
+		return "", 0, errRetry // the compares and the reads saw one state: cannot happen
 	}
 
 	return s.createSequential(ctx, p, parent, cmps, elseOps, puts, explain, len(value)+len(meta))
@@ -394,10 +413,10 @@ func spreadLimit(compares, reads, writes int) int {
 // parent (after its own creates and deletes, or a listing of the parent),
 // or assumes a parent that never had a child.
 func (s *Session) createSequential(ctx context.Context, p, parent string, top []clientv3.Cmp, topElse []clientv3.Op,
-	puts func(string) []clientv3.Op, explain func([]*pb.ResponseOp, bool) error, dataBytes int) (string, error) {
+	puts func(string) []clientv3.Op, explain func([]*pb.ResponseOp, bool) error, dataBytes int) (string, int64, error) {
 	sp, err := s.c.lockSeq(ctx, parent)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer s.c.unlockSeq(parent, sp)
 	if v := s.c.seqHint(parent); !sp.known || v.cmod > sp.view.cmod {
@@ -430,7 +449,7 @@ func (s *Session) createSequential(ctx context.Context, p, parent string, top []
 		if err != nil {
 			sp.known = false
 			s.c.forgetSeqHint(parent)
-			return "", err
+			return "", 0, err
 		}
 		var now seqView
 		if resp.Succeeded {
@@ -445,7 +464,7 @@ func (s *Session) createSequential(ctx context.Context, p, parent string, top []
 					sp.known = true
 					sp.spread = 2 * j
 					s.c.setSeqHint(parent, sp.view)
-					return names[j], nil
+					return names[j], resp.Header.Revision, nil
 				}
 				rs = t.GetResponses()
 			}
@@ -455,15 +474,15 @@ func (s *Session) createSequential(ctx context.Context, p, parent string, top []
 				// created under that name by other means.
 				sp.view, sp.known = now, true
 				s.c.setSeqHint(parent, now)
-				return "", condErr(backend.ErrNodeExists)
+				return "", 0, condErr(backend.ErrNodeExists)
 			}
 		} else {
 			if err := explain(resp.Responses, false); err != nil {
-				return "", err
+				return "", 0, err
 			}
 			now = counterView(parent, resp.Responses[len(topElse)].GetResponseRange().GetKvs())
 			if now.emod == v.emod {
-				return "", errRetry // the compares and the reads saw one state: cannot happen
+				return "", 0, errRetry // the compares and the reads saw one state: cannot happen
 			}
 		}
 		// Missed: widen the guesses to twice the distance missed by.
@@ -479,7 +498,7 @@ func (s *Session) createSequential(ctx context.Context, p, parent string, top []
 			d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-8, 8)))
 			sleepCtx(ctx, d)
 			if err := ctx.Err(); err != nil {
-				return "", err
+				return "", 0, err
 			}
 		}
 	}

@@ -57,4 +57,12 @@
 // handed, with the data read, to the holder's monitor (TakeWatch, then
 // grant.Config.Watch), so a grant costs no second read of the node for the
 // loss signal; Delete and Leave end a watch nobody took.
+//
+// Where the backend gives the new node's stat with the create
+// (backend.CreatedStat, Capabilities.CreatedStat: etcd), that stat, owned
+// by the session that created it, stands for the read back: a contender
+// that nothing blocks proceeds after its create and one listing, and the
+// holder's monitor sets its own watch on the node after the grant, off the
+// grant's path. The listing still shows the node is there, and the session
+// is still checked alive after it.
 package contender
