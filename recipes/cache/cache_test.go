@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/fourletter"
 )
 
 func TestBadInput(t *testing.T) {
@@ -462,4 +463,64 @@ func TestCloseAndStart(t *testing.T) {
 		}
 		noGoroutinesLeft(t)
 	})
+}
+
+// TestCloseLeavesNoServerWatch (ZooKeeper, where the server can tell): a
+// cache that closed leaves no watch of its session on the server, counted
+// with the four-letter word wchc, while the session itself lives on
+// (kazoo#542 leaked watchers). Broken on purpose: backend/zk never
+// sending removeWatches when the cache's WatchTree ended left the
+// persistent watch on /w listed, and the test failed. etcd's watches end with their gRPC stream's
+// cancellation; the goroutine checks cover them.
+func TestCloseLeavesNoServerWatch(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		if e.Backend.Name != "zk" {
+			t.Skip("only ZooKeeper lists a session's watches (wchc)")
+		}
+		c := client(t, e)
+		s, err := c.Session(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, s, "/w", "", backend.Persistent)
+		mustCreate(t, s, "/w/a", "a", backend.Persistent)
+		tree, err := New(c, "/w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustStart(t, tree)
+		if got := sessionWatches(t, e, s.ID()); len(got) == 0 {
+			t.Fatalf("a started cache holds no watch on the server (wchc); the count proves nothing")
+		}
+		if err := tree.Close(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "no watch of the session left on the server", func() bool {
+			return len(sessionWatches(t, e, s.ID())) == 0
+		})
+		if s.Err() != nil {
+			t.Fatalf("the session ended with the cache: %v", s.Err())
+		}
+	})
+}
+
+// sessionWatches returns the paths the ZooKeeper server holds watches on
+// for session id (wchc).
+func sessionWatches(t *testing.T, e *env, id int64) []string {
+	t.Helper()
+	b, err := fourletter.Do(ctxT(t), e.Endpoints[0], "wchc")
+	if err != nil {
+		t.Fatalf("wchc: %v", err)
+	}
+	var paths []string
+	mine := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "0x"):
+			mine = strings.TrimSpace(line) == fmt.Sprintf("0x%x", id)
+		case mine && strings.TrimSpace(line) != "":
+			paths = append(paths, strings.TrimSpace(line))
+		}
+	}
+	return paths
 }
