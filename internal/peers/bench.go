@@ -85,7 +85,7 @@ func parseLockRun(line string) (LockRun, error) {
 }
 
 // BenchCache has the peer run `bench-cache path n`: n caches (Curator's
-// CuratorCache), each on a session of its own, on the subtree at path.
+// CuratorCache, kazoo's TreeCache), each on a session of its own, on the subtree at path.
 // ready is called once every cache has its initial state; the caller then
 // writes, and last creates path/end. BenchCache returns the create, change
 // and delete events the caches reported after their initial read, summed

@@ -38,11 +38,12 @@
 //	                     benched-lock PATH cycles=C      both: a lock benchmark (below); C, W, H
 //	                     window-ns=W handoffs=H          counted grants, ns, hand-offs; X, Y the
 //	                     p50-ns=X p99-ns=Y               hand-off percentiles in ns
-//	bench-cache PATH N   cache-ready PATH, then          Curator: a cache benchmark (below); E the
-//	                     benched-cache PATH events=E     events after the caches' initial reads
+//	bench-cache PATH N   cache-ready PATH, then          both: a cache benchmark (below): CuratorCache,
+//	                     benched-cache PATH events=E     kazoo TreeCache; E the events after the
+//	                                                     caches' initial reads
 //	exit                 bye, then exit status 0         both: releases grants, closes the session
 //
-// bench-cache starts N CuratorCaches on PATH, each on a bench session of its
+// bench-cache starts N caches (CuratorCache, kazoo's TreeCache) on PATH, each on a bench session of its
 // own, and answers cache-ready once every one has its initial state; the
 // caller then writes under PATH and last creates PATH/end. Once every cache
 // has seen PATH/end created it answers with E, the create, change and

@@ -54,10 +54,11 @@ const (
 //	                once for several notifications) or a lagging listener's
 //	                queue merged changes
 //
-// On ZooKeeper each (server, n) runs ours, then curator-CuratorCache: the
-// same n caches as Curator 5.4's CuratorCache in the Curator peer
-// (internal/peers bench-cache, one JVM holding the n sessions), counted the
-// same way. B/op and allocs/op are ours only.
+// On ZooKeeper each (server, n) runs ours, then curator-CuratorCache and
+// kazoo-TreeCache: the same n caches as Curator 5.4's CuratorCache and
+// kazoo 2.8's TreeCache in the peers (internal/peers bench-cache, one JVM or
+// Python process holding the n sessions), counted the same way. B/op and
+// allocs/op are ours only.
 //
 // Run: go test -run '^$' -bench TreeEvents -benchtime 5000x ./recipes/cache
 func BenchmarkTreeEvents(b *testing.B) {
@@ -65,7 +66,8 @@ func BenchmarkTreeEvents(b *testing.B) {
 		for _, n := range []int{1, 16} {
 			b.Run(fmt.Sprintf("%s/caches=%d/ours", srv.Name, n), func(b *testing.B) { benchEvents(b, srv, n) })
 			if srv.Kind == "zk" {
-				b.Run(fmt.Sprintf("%s/caches=%d/curator-CuratorCache", srv.Name, n), func(b *testing.B) { benchCuratorEvents(b, srv, n) })
+				b.Run(fmt.Sprintf("%s/caches=%d/curator-CuratorCache", srv.Name, n), func(b *testing.B) { benchPeerEvents(b, srv, n, peers.Curator) })
+				b.Run(fmt.Sprintf("%s/caches=%d/kazoo-TreeCache", srv.Name, n), func(b *testing.B) { benchPeerEvents(b, srv, n, peers.Kazoo) })
 			}
 		}
 	}
@@ -205,26 +207,26 @@ func benchEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
 	reportEvents(b, b.N, caches, total, written, elapsed)
 }
 
-// benchCuratorEvents is benchEvents with Curator's CuratorCache in the
-// Curator peer (internal/peers, bench-cache): the same writes, counted the
-// same way, the time from the first set to the peer's answer that every
-// cache saw the end marker.
-func benchCuratorEvents(b *testing.B, srv recipetest.BenchServer, caches int) {
+// benchPeerEvents is benchEvents with a peer's caches (internal/peers,
+// bench-cache: Curator's CuratorCache or kazoo's TreeCache): the same
+// writes, counted the same way, the time from the first set to the peer's
+// answer that every cache saw the end marker.
+func benchPeerEvents(b *testing.B, srv recipetest.BenchServer, caches int, start func(testing.TB, string, ...peers.Option) *peers.Peer) {
 	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
 	defer cancel()
 	eps, ns, ws := eventSetup(b, ctx, srv)
-	peer := peers.Curator(b, strings.Join(eps, ","), peers.WithNamespace(ns), peers.ForBenchmark(),
+	peer := start(b, strings.Join(eps, ","), peers.WithNamespace(ns), peers.ForBenchmark(),
 		peers.WithSessionTimeout(benchSessionTimeout))
-	var start time.Time
+	var began time.Time
 	var written time.Duration
 	events, err := peer.BenchCache(ctx, eventRoot, caches, func() error {
 		b.ResetTimer()
-		start = time.Now()
+		began = time.Now()
 		var err error
 		written, err = writeEvents(ctx, ws, b.N)
 		return err
 	})
-	elapsed := time.Since(start)
+	elapsed := time.Since(began)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)

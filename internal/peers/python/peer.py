@@ -18,6 +18,7 @@ import threading
 import time
 
 from kazoo.client import KazooClient
+from kazoo.recipe.cache import TreeCache, TreeEvent
 
 _out_lock = threading.Lock()
 
@@ -209,6 +210,63 @@ class Peer:
             self.close_bench_sessions()  # drops any node a contender left
             say("error bench-lock %s: %s" % (path, message(exc)))
 
+    def bench_cache(self, path, n):
+        """One bench-cache run: n kazoo TreeCaches on path, each on a bench
+        session of its own, count the added, updated and removed events
+        they report after their initial read, until each has seen path/end
+        added, as the Go benchmark counts its Trees'
+        (recipes/cache/bench_test.go, BenchmarkTreeEvents)."""
+        caches = []
+        try:
+            clients = self.bench_sessions(n)
+            end = path.rstrip("/") + "/end"
+            mu = threading.Lock()
+            counts = {"events": 0}
+            ready = threading.Semaphore(0)
+            ended = threading.Semaphore(0)
+
+            def listener():
+                state = {"initialized": False, "ended": False}
+
+                def on_event(event):
+                    if state["ended"]:
+                        return
+                    if event.event_type == TreeEvent.INITIALIZED:
+                        state["initialized"] = True
+                        ready.release()
+                        return
+                    if not state["initialized"] or event.event_type not in (
+                            TreeEvent.NODE_ADDED, TreeEvent.NODE_UPDATED, TreeEvent.NODE_REMOVED):
+                        return
+                    if event.event_type == TreeEvent.NODE_ADDED and event.event_data.path == end:
+                        state["ended"] = True
+                        ended.release()
+                        return
+                    with mu:
+                        counts["events"] += 1
+                return on_event
+
+            for c in clients:
+                cache = TreeCache(c, path)
+                cache.listen(listener())
+                caches.append(cache)
+                cache.start()
+            for _ in range(n):
+                if not ready.acquire(timeout=120):
+                    raise RuntimeError("bench-cache: caches not initialized after 120s")
+            say("cache-ready " + path)
+            for _ in range(n):
+                if not ended.acquire(timeout=600):
+                    raise RuntimeError("bench-cache: end marker not seen by every cache after 600s")
+            with mu:
+                events = counts["events"]
+            say("benched-cache %s events=%d" % (path, events))
+        except Exception as exc:
+            say("error bench-cache %s: %s" % (path, message(exc)))
+        finally:
+            for cache in caches:
+                cache.close()
+
     def forget(self, hold):
         with self.mu:
             if hold in self.holds:
@@ -293,6 +351,13 @@ class Peer:
                 raise ValueError("bench-lock: N and CYCLES must be at least 1")
             threading.Thread(target=self.bench_lock, args=(args[0], n, cycles),
                              name="bench-lock " + args[0], daemon=True).start()
+        elif cmd == "bench-cache":
+            need(2, "bench-cache PATH N")
+            n = int(args[1])
+            if n < 1:
+                raise ValueError("bench-cache: N must be at least 1")
+            threading.Thread(target=self.bench_cache, args=(args[0], n),
+                             name="bench-cache " + args[0], daemon=True).start()
         elif cmd == "exit":
             return False
         else:
