@@ -115,35 +115,11 @@ func New(cfg Config) (*Client, error) {
 		},
 	}
 	c.ctx, c.cancelCtx = context.WithCancel(context.Background())
-	c.wg.Add(1)
-	go c.keepWatchStream()
 	if cfg.ReapInterval > 0 {
 		c.wg.Add(1)
 		go c.reapLoop(cfg.ReapInterval)
 	}
 	return c, nil
-}
-
-// streamKeeperKey is watched for a client's whole life; nothing writes it.
-const streamKeeperKey = keyPrefix + "k"
-
-// keepWatchStream holds one idle watch open for the client's life, with
-// the metadata every watch of this backend carries (WithRequireLeader).
-// clientv3 runs the watches that share metadata on one gRPC stream and
-// closes the stream when its last watch ends, so without this one each
-// lock hand-off, which ends one watch and opens the next, paid for a new
-// stream: HTTP/2 headers, a goroutine and about 40 allocations, and a
-// round trip more before the watch is in place.
-func (c *Client) keepWatchStream() {
-	defer c.wg.Done()
-	ctx := clientv3.WithRequireLeader(c.ctx)
-	for c.ctx.Err() == nil {
-		for range c.cli.Watch(ctx, streamKeeperKey) {
-			// Nothing writes the key: what comes is the watch's end
-			// (no leader, the client closing), and then the channel closes.
-		}
-		sleepCtx(c.ctx, time.Second)
-	}
 }
 
 // Session returns the current live session, or opens a new one (one lease)
