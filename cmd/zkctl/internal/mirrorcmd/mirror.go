@@ -30,7 +30,8 @@ func mirrorCommand(io zkctl.Streams) *cli.Command {
 		Description: "SRC-URL and DST-URL name two clusters as --endpoints does (zk://host:port,...[/namespace]\n" +
 			"or etcd://...; --endpoints is not used), in any direction. PATH (default /) is the\n" +
 			"subtree mirrored, the same path in both namespaces. --user, --password-file, --acl and\n" +
-			"the TLS flags apply to both sides.\n\n" +
+			"the TLS flags apply to both sides, as for `zkctl cp`: --acl is ZooKeeper's and the TLS\n" +
+			"flags etcd's, so either one with a side of the other kind is a usage error.\n\n" +
 			"A tree cache of the source (recipes/cache) reads the subtree; the destination is\n" +
 			"made equal to it (parents first, nodes the source lacks removed, children first),\n" +
 			"then every change the cache sees is applied to the destination. After every\n" +
