@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,21 +24,10 @@ var treeNodes = flag.Int("zk.treenodes", 1000, "leaves under the subtree TestWat
 // id, from the four-letter word wchc (one-shot and persistent alike).
 func serverWatches(t *testing.T, id int64) []string {
 	t.Helper()
-	b, err := fourletter.Do(ctxT(t), testenv.ZooKeeper(t)[0], "wchc")
+	paths, err := fourletter.SessionWatches(ctxT(t), testenv.ZooKeeper(t)[0], id)
 	if err != nil {
 		t.Fatalf("wchc: %v", err)
 	}
-	var paths []string
-	mine := false
-	for _, line := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(line, "0x"):
-			mine = strings.TrimSpace(line) == fmt.Sprintf("0x%x", id)
-		case mine && strings.TrimSpace(line) != "":
-			paths = append(paths, strings.TrimSpace(line))
-		}
-	}
-	slices.Sort(paths)
 	return paths
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -330,4 +331,33 @@ func truncate(b []byte) string {
 		return string(b[:200]) + "..."
 	}
 	return string(b)
+}
+
+// SessionWatches asks the server at addr for its watches by session
+// (wchc) and returns the paths session id holds watches on, one-shot and
+// persistent alike, sorted.
+func SessionWatches(ctx context.Context, addr string, id int64) ([]string, error) {
+	b, err := Do(ctx, addr, "wchc")
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionWatches(b, id), nil
+}
+
+// ParseSessionWatches reads a wchc reply: a line "0x<session>" per
+// session, then the paths it watches, one per indented line.
+func ParseSessionWatches(reply []byte, id int64) []string {
+	var paths []string
+	mine := false
+	want := fmt.Sprintf("0x%x", id)
+	for _, line := range strings.Split(string(reply), "\n") {
+		switch {
+		case strings.HasPrefix(line, "0x"):
+			mine = strings.TrimSpace(line) == want
+		case mine && strings.TrimSpace(line) != "":
+			paths = append(paths, strings.TrimSpace(line))
+		}
+	}
+	slices.Sort(paths)
+	return paths
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -196,5 +197,18 @@ func TestCancel(t *testing.T) {
 	l.Close()
 	if c, ok := <-accepted; ok {
 		c.Close()
+	}
+}
+
+// TestParseSessionWatches: the paths listed under one session, and only
+// those. (Broken on purpose: matching the session by prefix took
+// 0x1a's paths for 0x1's.)
+func TestParseSessionWatches(t *testing.T) {
+	reply := []byte("0x1a\n\t/x\n0x1\n\t/b\n\t/a\n0x2\n\t/c\n")
+	if got := ParseSessionWatches(reply, 1); !slices.Equal(got, []string{"/a", "/b"}) {
+		t.Fatalf("watches of 0x1: %q, want [/a /b]", got)
+	}
+	if got := ParseSessionWatches(reply, 3); got != nil {
+		t.Fatalf("watches of 0x3: %q, want none", got)
 	}
 }

@@ -508,19 +508,9 @@ func TestCloseLeavesNoServerWatch(t *testing.T) {
 // for session id (wchc).
 func sessionWatches(t *testing.T, e *env, id int64) []string {
 	t.Helper()
-	b, err := fourletter.Do(ctxT(t), e.Endpoints[0], "wchc")
+	paths, err := fourletter.SessionWatches(ctxT(t), e.Endpoints[0], id)
 	if err != nil {
 		t.Fatalf("wchc: %v", err)
-	}
-	var paths []string
-	mine := false
-	for _, line := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(line, "0x"):
-			mine = strings.TrimSpace(line) == fmt.Sprintf("0x%x", id)
-		case mine && strings.TrimSpace(line) != "":
-			paths = append(paths, strings.TrimSpace(line))
-		}
 	}
 	return paths
 }
