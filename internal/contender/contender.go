@@ -165,12 +165,10 @@ type Contender struct {
 	path string // the node's full path
 	name string // its base name
 
-	// own is the node's stat, from the create's reply where the backend
-	// gives it (backend.CreatedStat), else read once on the live session
-	// before the first wait (nil until then): it carries the create token
-	// and shows the session owns the node. A later listing that still
-	// holds the node's name then proves the node is there, with no second
-	// read of it.
+	// own is the node's stat, read once on the live session before the
+	// first wait (nil until then): it carries the create token and shows the
+	// session owns the node. A later listing that still holds the node's
+	// name then proves the node is there, with no second read of it.
 	own *backend.Stat
 	// watch is the data watch that read set on the node, for the holder's
 	// monitor to start on (TakeWatch), so that a grant costs no second read
@@ -211,7 +209,6 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	// the create gets CleanupTimeout more to end.
 	type outcome struct {
 		path string
-		st   *backend.Stat // the node's stat, when the create's reply gave it
 		err  error
 	}
 	done := make(chan outcome, 1)
@@ -222,14 +219,13 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer cancel()
-		// Where the backend gives the stat with the create (etcd), the
-		// grant needs no read of the node: Lock is a create and a listing.
-		st := new(backend.Stat)
-		created, err := backend.CreateWithGUID(cctx, s, p, guid, cfg.Data, backend.EphemeralSequential, append(opts, backend.CreatedStat(st))...)
-		if st.CreateToken == 0 || st.EphemeralOwner != s.ID() {
-			st = nil
-		}
-		done <- outcome{created, st, err}
+		// The stat the create gives (backend.CreatedStat) is not used
+		// yet: with it, a lock grant needing no read, a waiter on etcd 3.4
+		// under -race missed its blocker's deletion in about one run of
+		// TestNoHerd in 40, and the cause is not found (see the package
+		// documentation). The node is read back, as before.
+		created, err := backend.CreateWithGUID(cctx, s, p, guid, cfg.Data, backend.EphemeralSequential, opts...)
+		done <- outcome{created, err}
 	}()
 	var o outcome
 	select {
@@ -255,7 +251,7 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 		return nil, o.err
 	}
 	log.Debug("contender joined", "path", o.path)
-	return &Contender{s: s, cfg: cfg, log: log, path: o.path, name: backend.Base(o.path), own: o.st}, nil
+	return &Contender{s: s, cfg: cfg, log: log, path: o.path, name: backend.Base(o.path)}, nil
 }
 
 // removeAbandoned deletes node, created for a contender that gave up, with a
@@ -319,11 +315,10 @@ func (c *Contender) Check(ctx context.Context) (queue []Entry, self int, blocker
 }
 
 // Wait blocks until nothing blocks the contender, ctx ends or the session
-// ends. On success it returns the stat of its own node, owned by the live
-// session: given by the create's reply where the backend gives it
-// (backend.CreatedStat: etcd), else read back when Wait first finds itself
-// blocked (off the hand-off path) or, when nothing blocked it at the first
-// look, right then. After a wake-up, the listing that shows nothing blocks it also
+// ends. On success it returns the stat of its own node, read back on the
+// live session and owned by it: read when Wait first finds itself blocked
+// (off the hand-off path) or, when nothing blocked it at the first look,
+// right then. After a wake-up, the listing that shows nothing blocks it also
 // shows its node is still there, and the session is checked alive after that
 // listing, so the hand-off costs one read. The stat's create token is the
 // node's; its data version is as of that read. On failure the node is deleted
@@ -353,10 +348,9 @@ func (c *Contender) wait(ctx context.Context) (backend.Stat, error) {
 				return c.confirm(ctx) // not blocked on the first look: read the node now
 			}
 			// The listing just read holds the node's name, so the node was
-			// there at the listing; its name carries our GUID and the
-			// create's reply or the read before the wait showed this session
-			// owns it. The session must still be alive now, after the
-			// listing.
+			// there at the listing; its name carries our GUID and the read
+			// before the wait showed this session owns it. The session must
+			// still be alive now, after the listing.
 			if serr := c.s.Err(); serr != nil {
 				return backend.Stat{}, serr
 			}
@@ -396,13 +390,6 @@ func (c *Contender) Try(ctx context.Context) (st backend.Stat, queue []Entry, bl
 	queue, _, blocker, err = c.Check(ctx)
 	if err != nil || blocker != "" {
 		return backend.Stat{}, queue, blocker, err
-	}
-	if c.own != nil {
-		// The create gave the stat, and the listing holds the node: no read.
-		if serr := c.s.Err(); serr != nil {
-			return backend.Stat{}, queue, "", serr
-		}
-		return *c.own, queue, "", nil
 	}
 	st, err = c.confirm(ctx)
 	return st, queue, "", err
