@@ -373,6 +373,12 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 	return s.createSequential(ctx, p, parent, cmps, elseOps, puts, explain, len(value)+len(meta))
 }
 
+// errUnreadableTxn is a sequential create's transaction answered in a
+// shape it did not send: whether it created a node is unknown, so it is a
+// connection loss (the outcome-unknown class; CreateWithGUID then finds
+// the node by its GUID).
+var errUnreadableTxn = fmt.Errorf("%w: etcd: a sequential create's answer does not match its transaction", backend.ErrConnectionLoss)
+
 // Sequential creates: the tuning of the guesses (see createSequential).
 const (
 	// maxSpread bounds the guesses one transaction carries. etcd's
@@ -453,11 +459,21 @@ func (s *Session) createSequential(ctx context.Context, p, parent string, top []
 		}
 		var now seqView
 		if resp.Succeeded {
-			// Walk down the guesses to the one that was taken.
+			// Walk down the guesses to the one that was taken, by what
+			// each level's responses are (puts: its Then ran; the next
+			// level's transaction: its Else ran), not by the nested
+			// Succeeded flags, which etcd has been reported to leave unset
+			// (etcd-io/etcd#19678): a create taken for failed would be
+			// made again, leaving a node of ours that blocks us. An
+			// answer of another shape is an unknown outcome.
 			rs := resp.Responses
 			for j := 0; j < k; j++ {
-				t := rs[0].GetResponseTxn()
-				if t.GetSucceeded() {
+				var inner []*pb.ResponseOp
+				if len(rs) == 1 && rs[0].GetResponseTxn() != nil {
+					inner = rs[0].GetResponseTxn().GetResponses()
+				}
+				switch {
+				case len(inner) > 0 && inner[0].GetResponsePut() != nil:
 					// C(parent) was put by this transaction: its version and
 					// the CVersion grew by one, E did not change.
 					sp.view = seqView{ver: v.ver + int64(j) + 1, cv: v.cv + int64(j) + 1, emod: v.emod, cmod: resp.Header.Revision}
@@ -465,8 +481,11 @@ func (s *Session) createSequential(ctx context.Context, p, parent string, top []
 					sp.spread = 2 * j
 					s.c.setSeqHint(parent, sp.view)
 					return names[j], resp.Header.Revision, nil
+				case len(inner) == 1 && (inner[0].GetResponseTxn() != nil || (j == k-1 && inner[0].GetResponseRange() != nil)):
+					rs = inner
+				default:
+					return "", 0, errUnreadableTxn
 				}
-				rs = t.GetResponses()
 			}
 			now = counterView(parent, rs[0].GetResponseRange().GetKvs())
 			if d := now.ver - v.ver; now.emod == v.emod && d >= 0 && d < int64(k) {

@@ -220,10 +220,7 @@ func Join(ctx context.Context, s backend.Session, cfg Config) (*Contender, error
 	go func() {
 		defer cancel()
 		// The stat the create gives (backend.CreatedStat) is not used
-		// yet: with it, a lock grant needing no read, a waiter on etcd 3.4
-		// under -race missed its blocker's deletion in about one run of
-		// TestNoHerd in 40, and the cause is not found (see the package
-		// documentation). The node is read back, as before.
+		// yet (see the package documentation): the node is read back.
 		created, err := backend.CreateWithGUID(cctx, s, p, guid, cfg.Data, backend.EphemeralSequential, opts...)
 		done <- outcome{created, err}
 	}()

@@ -60,9 +60,9 @@
 //
 // The backend can give the new node's stat with the create
 // (backend.CreatedStat, on etcd), which would spare the read back on a
-// grant that nothing blocked. It is not used: with it, on etcd 3.4 under
-// the race detector, about one run of TestNoHerd in 40 had a waiter that
-// never saw its blocker's deletion (the waiters' own path unchanged; not
-// understood, and not seen on etcd 3.7). Until that is found, every grant
-// reads its node back.
+// grant that nothing blocked. It is not used yet: it was taken out when
+// TestNoHerd failed on etcd 3.4 with it, a failure later found to be the
+// test's (it took the grants in the order the waiters were started, not
+// the order they queued), too late to put it back with the runs it needs.
+// Every grant reads its node back.
 package contender

@@ -180,15 +180,35 @@ func TestNoHerd(t *testing.T) {
 		if err := l.Unlock(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
+		// The waiters hold in queue order, which is the order their
+		// creates landed, not the order they were started in: take each
+		// grant as it comes. (Taking them in start order deadlocked the
+		// test whenever two creates landed the other way round, about one
+		// run in 50 on etcd 3.4 once concurrent creates no longer retried
+		// one by one: the test waited for a waiter queued behind one whose
+		// grant it had not yet taken.)
+		type grant struct {
+			i int
+			r lockResult
+		}
+		grants := make(chan grant, waiters)
 		for i, ch := range results {
-			r := result(t, ch)
-			if r.err != nil {
-				t.Fatalf("waiter %d: %v", i, r.err)
+			go func() { grants <- grant{i, <-ch} }()
+		}
+		for n := range waiters {
+			var g grant
+			select {
+			case g = <-grants:
+			case <-time.After(wait):
+				t.Fatalf("after %d releases, no waiter got the lock within %v", n, wait)
 			}
-			if got := woken.Load(); got != int32(i+1) {
-				t.Fatalf("after %d releases: %d wake-ups; want %d", i+1, got, i+1)
+			if g.r.err != nil {
+				t.Fatalf("waiter %d: %v", g.i, g.r.err)
 			}
-			if err := r.l.Unlock(ctxT(t)); err != nil {
+			if got := woken.Load(); got != int32(n+1) {
+				t.Fatalf("after %d releases: %d wake-ups; want %d", n+1, got, n+1)
+			}
+			if err := g.r.l.Unlock(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
 		}
