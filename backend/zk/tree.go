@@ -272,29 +272,40 @@ func (w *treeWatch) guard(err error) error {
 // end delivers TreeEnded and closes the channel, without blocking: the
 // channel has room for one event and only run sends, so after taking back
 // an event the reader has not received, TreeEnded fits.
-func (w *treeWatch) end(err error) {
+func (w *treeWatch) end(err error) { endTree(w.s, w.ctx, w.out, w.root, err) }
+
+func (w *treeWatch) emit(ev backend.TreeEvent) error { return emitTree(w.s, w.ctx, w.out, ev) }
+
+// endTree delivers a tree watch's TreeEnded on out and closes it, without
+// blocking: the channel has room for one event and only the watch's own
+// goroutine sends, so after taking back an event the reader has not
+// received, TreeEnded fits. The watch's context or the session's end, if
+// either came, is the reason given.
+func endTree(s *Session, ctx context.Context, out chan backend.TreeEvent, root string, err error) {
 	switch {
-	case w.ctx.Err() != nil:
-		err = w.ctx.Err()
-	case w.s.feed.Err() != nil:
-		err = w.s.feed.Err()
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case s.feed.Err() != nil:
+		err = s.feed.Err()
 	}
 	select {
-	case <-w.out:
+	case <-out:
 	default:
 	}
-	w.out <- backend.TreeEvent{Type: backend.TreeEnded, Path: w.root, Err: err}
-	close(w.out)
+	out <- backend.TreeEvent{Type: backend.TreeEnded, Path: root, Err: err}
+	close(out)
 }
 
-func (w *treeWatch) emit(ev backend.TreeEvent) error {
+// emitTree delivers one event of a tree watch, waiting for the reader
+// until the watch's context or the session ends.
+func emitTree(s *Session, ctx context.Context, out chan backend.TreeEvent, ev backend.TreeEvent) error {
 	select {
-	case w.out <- ev:
+	case out <- ev:
 		return nil
-	case <-w.ctx.Done():
-		return w.ctx.Err()
-	case <-w.s.feed.Done():
-		return w.s.feed.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.feed.Done():
+		return s.feed.Err()
 	}
 }
 

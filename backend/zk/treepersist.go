@@ -233,31 +233,9 @@ func (w *persistWatch) guard(err error) error {
 	return err
 }
 
-func (w *persistWatch) end(err error) {
-	switch {
-	case w.ctx.Err() != nil:
-		err = w.ctx.Err()
-	case w.s.feed.Err() != nil:
-		err = w.s.feed.Err()
-	}
-	select {
-	case <-w.out:
-	default:
-	}
-	w.out <- backend.TreeEvent{Type: backend.TreeEnded, Path: w.root, Err: err}
-	close(w.out)
-}
+func (w *persistWatch) end(err error) { endTree(w.s, w.ctx, w.out, w.root, err) }
 
-func (w *persistWatch) emit(ev backend.TreeEvent) error {
-	select {
-	case w.out <- ev:
-		return nil
-	case <-w.ctx.Done():
-		return w.ctx.Err()
-	case <-w.s.feed.Done():
-		return w.s.feed.Err()
-	}
-}
+func (w *persistWatch) emit(ev backend.TreeEvent) error { return emitTree(w.s, w.ctx, w.out, ev) }
 
 func (w *persistWatch) emitNode(typ backend.TreeEventType, p string, n *mirrorNode) error {
 	ev := backend.TreeEvent{Type: typ, Path: p}
