@@ -230,7 +230,8 @@ func expect(t *testing.T, p *peers.Peer, prefix string) string {
 
 // checkLayout logs the nodes below p and checks that each matches exactly
 // one of want (patterns over the path relative to p) and each pattern
-// exactly one node.
+// exactly one node; a pattern starting with "?" at most one (a container
+// the server may already have reaped).
 func checkLayout(t *testing.T, who string, nodes []node, want ...string) {
 	t.Helper()
 	for _, n := range nodes {
@@ -240,7 +241,7 @@ func checkLayout(t *testing.T, who string, nodes []node, want ...string) {
 	for _, n := range nodes {
 		matched := 0
 		for i, w := range want {
-			if regexp.MustCompile("^" + w + "$").MatchString(n.rel) {
+			if regexp.MustCompile("^" + strings.TrimPrefix(w, "?") + "$").MatchString(n.rel) {
 				hits[i]++
 				matched++
 			}
@@ -250,7 +251,7 @@ func checkLayout(t *testing.T, who string, nodes []node, want ...string) {
 		}
 	}
 	for i, w := range want {
-		if hits[i] != 1 {
+		if hits[i] != 1 && !(strings.HasPrefix(w, "?") && hits[i] == 0) {
 			t.Errorf("%s: pattern %q matches %d nodes, want 1", who, w, hits[i])
 		}
 	}
@@ -359,8 +360,10 @@ func TestReadWriteLockLayout(t *testing.T) {
 func TestSemaphoreLayout(t *testing.T) {
 	layouts := map[string][]string{
 		// Curator: leases/ holds one node per lease; locks/ a short-lived
-		// mutex node while a lease is being acquired.
-		"curator": {`locks`, `leases`, `leases/_c_` + uuid36 + `-lease-` + seq10},
+		// mutex node while a lease is being acquired, a container the
+		// server reaps once empty (within a second on the test servers,
+		// so it may be gone when the test looks: CI saw it gone once).
+		"curator": {`?locks`, `leases`, `leases/_c_` + uuid36 + `-lease-` + seq10},
 		// kazoo: one node per lease, named by a uuid4().hex; PATH's data
 		// is max_leases; a kazoo Lock at the sibling PATH-__lock__ is held
 		// while acquiring.
