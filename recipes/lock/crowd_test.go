@@ -24,9 +24,12 @@ func TestCrowd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	// The backends' default session timeout (10 s): 256 clients on a 2-core
-	// machine under the race detector keep a 4 s session only just.
-	recipetest.ForEach(t, 10*time.Second, func(t *testing.T, e *env) {
+	// 20 s sessions: 256 clients on a 2-core machine under the race
+	// detector keep a 4 s session only just, and a clean-clone CI saw 3 of
+	// 256 etcd clients lose even 10 s ones (keep-alives starved while the
+	// whole suite ran). What is tested is that no Lock ends on a deadline
+	// of its own, not how short a session the machine can keep.
+	recipetest.ForEach(t, 20*time.Second, func(t *testing.T, e *env) {
 		for _, n := range []int{64, 256} {
 			t.Run(fmt.Sprint(n), func(t *testing.T) {
 				mutexes := make([]*Mutex, n)
