@@ -1,0 +1,567 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// Directories under the queue's path.
+const (
+	entriesDir = "entries" // kazoo LockingQueue's items
+	takenDir   = "taken"   // kazoo LockingQueue's claims
+	delayedDir = "delayed" // items not yet due
+	heldDir    = "held"    // index of holds: claims kept by a Nack with After
+	deadDir    = "dead"    // dead letters
+	waitersDir = "waiters" // consumers waiting for an item
+)
+
+// holdData is the data of a hold: a persistent claim node a Nack with
+// After leaves, so that no consumer takes the item until it is due.
+const holdData = "zkrecipes-hold"
+
+// Queue is one queue under a path, as seen through one session: producers
+// Put into it, consumers Take from it. A Queue is safe for concurrent use;
+// several Takes on one Queue are several consumers.
+type Queue struct {
+	s    backend.Session
+	path string
+	o    options
+	id   []byte // this consumer's claim data
+
+	entries, taken, delayed, held, dead, waiters string
+
+	mu      sync.Mutex
+	closed  bool
+	ensured bool
+	items   map[*Item]struct{}
+	wg      sync.WaitGroup
+	done    chan struct{}
+}
+
+// New returns the queue at path on session s. It does no I/O: the
+// directories are made by the first Put or Take that needs them.
+func New(s backend.Session, path string, opts ...Option) (*Queue, error) {
+	if err := backend.ValidatePath(path); err != nil || path == "/" {
+		return nil, backend.Errorf("queue", path, backend.ErrBadPath, err)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.consumerID == "" {
+		o.consumerID = strings.ReplaceAll(backend.NewGUID(), "-", "")
+	}
+	q := &Queue{
+		s: s, path: path, o: o, id: []byte(o.consumerID),
+		entries: backend.Join(path, entriesDir),
+		taken:   backend.Join(path, takenDir),
+		delayed: backend.Join(path, delayedDir),
+		held:    backend.Join(path, heldDir),
+		dead:    backend.Join(path, deadDir),
+		waiters: backend.Join(path, waitersDir),
+		items:   map[*Item]struct{}{},
+		done:    make(chan struct{}),
+	}
+	return q, nil
+}
+
+// Path returns the queue's path.
+func (q *Queue) Path() string { return q.path }
+
+// ConsumerID returns the data this Queue writes in its claim nodes.
+func (q *Queue) ConsumerID() string { return string(q.id) }
+
+// Close ends the Queue: blocked Takes return ErrClosed, and the claims of
+// items not yet acknowledged are released (Nack), so the items go back to
+// the queue at once. It waits for that, bounded by a few seconds. Close is
+// idempotent.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	close(q.done)
+	items := make([]*Item, 0, len(q.items))
+	for it := range q.items {
+		items = append(items, it)
+	}
+	q.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	for _, it := range items {
+		if err := it.Nack(ctx); err != nil && !errors.Is(err, ErrLost) {
+			errs = append(errs, err)
+		}
+	}
+	q.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// cleanupTimeout bounds the clean-up work done on a fresh context: a
+// release after the caller's ctx ended, Close's releases.
+const cleanupTimeout = 10 * time.Second
+
+func (q *Queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
+// ensure makes the directories, once per Queue (not as containers: kazoo
+// makes them persistent, and an emptied container would vanish under a
+// waiting consumer, CURATOR-308).
+func (q *Queue) ensure(ctx context.Context) error {
+	q.mu.Lock()
+	done := q.ensured
+	q.mu.Unlock()
+	if done {
+		return nil
+	}
+	for _, d := range []string{q.entries, q.taken, q.delayed, q.held, q.dead} {
+		if _, err := q.s.Create(ctx, d, nil, backend.Persistent, backend.WithParents(backend.Persistent)); err != nil && !errors.Is(err, backend.ErrNodeExists) {
+			return err
+		}
+	}
+	q.mu.Lock()
+	q.ensured = true
+	q.mu.Unlock()
+	return nil
+}
+
+func (o *putOptions) check(now time.Time) (due time.Time, err error) {
+	if o.prio < 0 || o.prio > MaxPriority {
+		return time.Time{}, fmt.Errorf("%w: %d, want 0..%d", ErrBadPriority, o.prio, MaxPriority)
+	}
+	if o.idSet {
+		if err := checkID(o.id); err != nil {
+			return time.Time{}, err
+		}
+	}
+	switch {
+	case o.delaySet && !o.at.IsZero():
+		return time.Time{}, fmt.Errorf("%w: both Delay and At", ErrBadDelay)
+	case o.delaySet && o.delay < 0:
+		return time.Time{}, fmt.Errorf("%w: %v is negative", ErrBadDelay, o.delay)
+	case o.delaySet && o.delay > 0:
+		return now.Add(o.delay), nil
+	case !o.at.IsZero() && o.at.Before(now):
+		return time.Time{}, fmt.Errorf("%w: %v is in the past (now %v)", ErrBadDelay, o.at, now)
+	case !o.at.IsZero():
+		return o.at, nil
+	}
+	return time.Time{}, nil
+}
+
+// Put adds an item and returns its id: the WithID id, or else the name of
+// its node. A delayed item without WithID gets a fresh id, since its node
+// is renamed when it becomes due. Nothing is written when an argument is
+// bad (ErrBadPriority, ErrBadDelay, ErrBadID, backend.ErrTooLarge).
+func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string, error) {
+	po := putOptions{prio: DefaultPriority}
+	for _, opt := range opts {
+		opt(&po)
+	}
+	now := q.o.clock()
+	due, err := po.check(now)
+	if err != nil {
+		return "", err
+	}
+	if max := q.s.Capabilities().MaxDataSize; max > 0 && len(data) > max {
+		return "", backend.Errorf("put", q.path, backend.ErrTooLarge, fmt.Errorf("%d bytes of data, at most %d", len(data), max))
+	}
+	if q.isClosed() {
+		return "", ErrClosed
+	}
+	if err := q.ensure(ctx); err != nil {
+		return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
+	}
+	id := po.id
+	if !due.IsZero() && id == "" {
+		id = strings.ReplaceAll(backend.NewGUID(), "-", "")
+	}
+	var p string
+	if due.IsZero() {
+		p = backend.Join(q.entries, entryBase(po.prio, id))
+	} else {
+		p = backend.Join(q.delayed, delayedBase(due, po.prio, id))
+	}
+	var created string
+	if id != "" {
+		created, err = backend.CreateWithGUID(ctx, q.s, p, id, data, backend.PersistentSequential)
+	} else {
+		created, err = q.s.Create(ctx, p, data, backend.PersistentSequential)
+		if errors.Is(err, backend.ErrConnectionLoss) {
+			err = fmt.Errorf("%w: %w", ErrUncertain, err)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
+	}
+	if id != "" {
+		return id, nil
+	}
+	return backend.Base(created), nil
+}
+
+// PutAll adds all items in one transaction, all with the same options: all
+// are added or none. WithID is not allowed. The backend bounds how many fit:
+// ZooKeeper's request size (jute.maxbuffer, 1 MB by default), etcd's 128
+// operations per transaction; beyond them nothing is written and the error
+// matches backend.ErrTooLarge. It returns the items' ids in order.
+func (q *Queue) PutAll(ctx context.Context, data [][]byte, opts ...PutOption) ([]string, error) {
+	po := putOptions{prio: DefaultPriority}
+	for _, opt := range opts {
+		opt(&po)
+	}
+	if po.idSet {
+		return nil, fmt.Errorf("%w: WithID in PutAll", ErrBadID)
+	}
+	due, err := po.check(q.o.clock())
+	if err != nil {
+		return nil, err
+	}
+	if q.isClosed() {
+		return nil, ErrClosed
+	}
+	if len(data) == 0 {
+		return nil, nil
+	}
+	if err := q.ensure(ctx); err != nil {
+		return nil, fmt.Errorf("queue: put on %s: %w", q.path, err)
+	}
+	ops := make([]backend.Op, len(data))
+	ids := make([]string, len(data))
+	for i, d := range data {
+		p := backend.Join(q.entries, entryBase(po.prio, ""))
+		if !due.IsZero() {
+			ids[i] = strings.ReplaceAll(backend.NewGUID(), "-", "")
+			p = backend.Join(q.delayed, delayedBase(due, po.prio, ids[i]))
+		}
+		ops[i] = backend.CreateOp{Path: p, Data: d, Mode: backend.PersistentSequential}
+	}
+	res, err := q.s.Multi(ctx, ops...)
+	if err != nil {
+		if errors.Is(err, backend.ErrConnectionLoss) {
+			err = fmt.Errorf("%w: %w", ErrUncertain, err)
+		}
+		return nil, fmt.Errorf("queue: put all on %s: %w", q.path, err)
+	}
+	for i, r := range res {
+		if ids[i] == "" {
+			ids[i] = backend.Base(r.Path)
+		}
+	}
+	return ids, nil
+}
+
+// Len returns the number of items in the queue: available, taken and
+// delayed, as the server counts its children (one read per directory, not
+// a listing).
+func (q *Queue) Len(ctx context.Context) (int, error) {
+	n := 0
+	for _, d := range []string{q.entries, q.delayed} {
+		st, err := q.s.Exists(ctx, d)
+		if err != nil {
+			return 0, fmt.Errorf("queue: len of %s: %w", q.path, err)
+		}
+		if st != nil {
+			n += int(st.NumChildren)
+		}
+	}
+	return n, nil
+}
+
+// State says where an item stands.
+type State string
+
+// The states List reports.
+const (
+	Available State = "available" // can be taken now
+	Taken     State = "taken"     // claimed by a consumer
+	Held      State = "held"      // nacked with After, not yet due again
+	Delayed   State = "delayed"   // put with a delay, not yet due
+)
+
+// Info describes one item as List and Peek see it.
+type Info struct {
+	ID       string    // the item's id (its WithID id, or its node name)
+	Name     string    // its node's name
+	Priority int       // 0..999, lower first
+	State    State     // where it stands
+	Due      time.Time // when a Held or Delayed item is due
+	Attempt  int       // claims so far (Peek only; 0 in List)
+	Data     []byte    // Peek only
+}
+
+// List returns every item in the order consumers take them: available and
+// taken items by priority and sequence, then delayed items by due time.
+func (q *Queue) List(ctx context.Context) ([]Info, error) {
+	v, err := q.look(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []Info
+	for _, e := range v.entries {
+		i := Info{ID: e.itemID(), Name: e.name, Priority: e.prio, State: Available}
+		if due, held := v.holds[e.name]; held {
+			i.State, i.Due = Held, time.UnixMilli(due)
+		} else if v.takenSet[e.name] {
+			i.State = Taken
+		}
+		out = append(out, i)
+	}
+	for _, e := range v.delayedList {
+		out = append(out, Info{ID: e.itemID(), Name: e.name, Priority: e.prio, State: Delayed, Due: time.UnixMilli(e.due)})
+	}
+	return out, nil
+}
+
+// Peek returns the item the next Take would get, without taking it, or
+// ErrEmpty.
+func (q *Queue) Peek(ctx context.Context) (Info, error) {
+	for {
+		v, err := q.look(ctx, false)
+		if err != nil {
+			return Info{}, err
+		}
+		if len(v.available) == 0 {
+			return Info{}, ErrEmpty
+		}
+		e := v.available[0]
+		data, st, err := q.s.Get(ctx, backend.Join(q.entries, e.name))
+		if errors.Is(err, backend.ErrNoNode) {
+			continue // taken and acknowledged meanwhile: look again
+		}
+		if err != nil {
+			return Info{}, fmt.Errorf("queue: peek at %s: %w", q.path, err)
+		}
+		return Info{ID: e.itemID(), Name: e.name, Priority: e.prio, State: Available, Attempt: int(st.Version), Data: data}, nil
+	}
+}
+
+// Remove deletes every item with the id (a WithID id, or a node name),
+// whatever its state: a consumer holding one finds its Ack fails with
+// ErrLost. It returns how many it removed, or ErrNotFound.
+func (q *Queue) Remove(ctx context.Context, id string) (int, error) {
+	v, err := q.look(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range v.entries {
+		if e.itemID() != id {
+			continue
+		}
+		ops := []backend.Op{backend.DeleteOp{Path: backend.Join(q.entries, e.name), Version: backend.AnyVersion}}
+		if due, held := v.holds[e.name]; held {
+			ops = append(ops,
+				backend.DeleteOp{Path: backend.Join(q.taken, e.name), Version: backend.AnyVersion},
+				backend.DeleteOp{Path: backend.Join(q.held, holdName(time.UnixMilli(due), e.name)), Version: backend.AnyVersion})
+		}
+		if _, err := q.s.Multi(ctx, ops...); err == nil {
+			n++
+		} else if !errors.Is(err, backend.ErrNoNode) {
+			return n, fmt.Errorf("queue: remove %q from %s: %w", id, q.path, err)
+		}
+	}
+	for _, e := range v.delayedList {
+		if e.itemID() != id {
+			continue
+		}
+		if err := q.s.Delete(ctx, backend.Join(q.delayed, e.name), backend.AnyVersion); err == nil {
+			n++
+		} else if !errors.Is(err, backend.ErrNoNode) {
+			return n, fmt.Errorf("queue: remove %q from %s: %w", id, q.path, err)
+		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%w: %q in %s", ErrNotFound, id, q.path)
+	}
+	return n, nil
+}
+
+// view is one look at the queue's directories.
+type view struct {
+	entries     []entry          // every recognised entry, in take order
+	available   []entry          // those neither taken nor held
+	takenSet    map[string]bool  // names under taken/
+	holds       map[string]int64 // entry name -> due (unix ms), from held/
+	holdNames   []string         // held/ children, for due releases
+	delayedList []entry          // delayed items by due time
+	// Watches, when look was asked to set them: they fire on a change of
+	// the entries, taken, delayed or held listing.
+	events []<-chan backend.Event
+}
+
+// look lists the four directories. With watch, each listing sets a child
+// watch (ended when ctx ends). A missing directory is empty.
+func (q *Queue) look(ctx context.Context, watch bool) (*view, error) {
+	v := &view{takenSet: map[string]bool{}, holds: map[string]int64{}}
+	list := func(dir string) ([]string, error) {
+		if watch {
+			kids, _, ev, err := q.s.ChildrenW(ctx, dir)
+			if errors.Is(err, backend.ErrNoNode) {
+				_, ev, err = q.s.ExistsW(ctx, dir)
+				if err == nil {
+					v.events = append(v.events, ev)
+				}
+				return nil, err
+			}
+			if err == nil {
+				v.events = append(v.events, ev)
+			}
+			return kids, err
+		}
+		kids, _, err := q.s.Children(ctx, dir)
+		if errors.Is(err, backend.ErrNoNode) {
+			return nil, nil
+		}
+		return kids, err
+	}
+	// taken before entries: a claim seen in taken/ whose entry is then
+	// listed is excluded; an entry listed after its claim ended is free.
+	taken, err := list(q.taken)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list %s: %w", q.taken, err)
+	}
+	held, err := list(q.held)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list %s: %w", q.held, err)
+	}
+	names, err := list(q.entries)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list %s: %w", q.entries, err)
+	}
+	delayed, err := list(q.delayed)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list %s: %w", q.delayed, err)
+	}
+	for _, t := range taken {
+		v.takenSet[t] = true
+	}
+	v.holdNames = held
+	for _, h := range held {
+		if due, name, ok := parseHold(h); ok {
+			v.holds[name] = due
+		}
+	}
+	for _, n := range names {
+		if e, ok := parseEntry(n); ok {
+			v.entries = append(v.entries, e)
+		}
+	}
+	slices.SortFunc(v.entries, cmpEntry)
+	for _, e := range v.entries {
+		if !v.takenSet[e.name] {
+			v.available = append(v.available, e)
+		}
+	}
+	for _, n := range delayed {
+		if e, ok := parseDelayed(n); ok {
+			v.delayedList = append(v.delayedList, e)
+		}
+	}
+	slices.SortFunc(v.delayedList, func(a, b entry) int {
+		if a.due != b.due {
+			if a.due < b.due {
+				return -1
+			}
+			return 1
+		}
+		return cmpEntry(a, b)
+	})
+	return v, nil
+}
+
+func cmpEntry(a, b entry) int {
+	switch {
+	case a.less(b):
+		return -1
+	case b.less(a):
+		return 1
+	}
+	return 0
+}
+
+// nextDue returns the earliest due time among holds and delayed items
+// (unix ms), or 0 when there is none.
+func (v *view) nextDue() int64 {
+	var next int64
+	for _, due := range v.holds {
+		if next == 0 || due < next {
+			next = due
+		}
+	}
+	if len(v.delayedList) > 0 && (next == 0 || v.delayedList[0].due < next) {
+		next = v.delayedList[0].due
+	}
+	return next
+}
+
+// promote makes due items available: a delayed item becomes an entry
+// (same priority and id, a new sequence: FIFO by due time), a hold is
+// released. Any consumer may do it; the versions make it happen once. It
+// reports whether it changed anything.
+func (q *Queue) promote(ctx context.Context, v *view) (bool, error) {
+	now := q.o.clock().UnixMilli()
+	changed := false
+	for _, h := range v.holdNames {
+		due, name, ok := parseHold(h)
+		if !ok || due > now {
+			continue
+		}
+		ops := []backend.Op{backend.DeleteOp{Path: backend.Join(q.held, h), Version: backend.AnyVersion}}
+		if v.takenSet[name] {
+			ops = append(ops, backend.DeleteOp{Path: backend.Join(q.taken, name), Version: backend.AnyVersion})
+		}
+		_, err := q.s.Multi(ctx, ops...)
+		switch {
+		case err == nil:
+			changed = true
+		case errors.Is(err, backend.ErrNoNode):
+			changed = true // another consumer released it
+		default:
+			return changed, fmt.Errorf("queue: release hold %s: %w", h, err)
+		}
+	}
+	for _, e := range v.delayedList {
+		if e.due > now {
+			break
+		}
+		p := backend.Join(q.delayed, e.name)
+		data, st, err := q.s.Get(ctx, p)
+		if errors.Is(err, backend.ErrNoNode) {
+			changed = true
+			continue
+		}
+		if err != nil {
+			return changed, fmt.Errorf("queue: promote %s: %w", p, err)
+		}
+		_, err = q.s.Multi(ctx,
+			backend.DeleteOp{Path: p, Version: st.Version},
+			backend.CreateOp{Path: backend.Join(q.entries, entryBase(e.prio, e.id)), Data: data, Mode: backend.PersistentSequential})
+		switch {
+		case err == nil, errors.Is(err, backend.ErrNoNode), errors.Is(err, backend.ErrBadVersion):
+			changed = true
+		case errors.Is(err, backend.ErrConnectionLoss):
+			// The move is one transaction: it landed or not, and the next
+			// look sees which.
+			return true, nil
+		default:
+			return changed, fmt.Errorf("queue: promote %s: %w", p, err)
+		}
+	}
+	return changed, nil
+}
