@@ -105,11 +105,9 @@ func TestCancelledTakeClaimsNothing(t *testing.T) {
 // TestSessionLossRedelivers: an item whose consumer's session ends goes
 // back to the queue; the next consumer gets it with attempt 2 and a larger
 // fencing token, and the first consumer's Ack fails with ErrLost and
-// leaves the item in place. Broken on purpose by fencing on the claim
-// node alone (fenceVersion returning AnyVersion): the stale Ack of the
-// first consumer... cannot be sent on a lost session, so the fence is
-// checked in TestStaleAckFenced; here removing the version bump from the
-// claim made the attempt check fail.
+// leaves the item in place. Broken on purpose by a claim that checks the
+// entry instead of setting it again (its version no longer counts claims):
+// the redelivery came with attempt 1.
 func TestSessionLossRedelivers(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s1 := e.Session(t)
@@ -400,10 +398,10 @@ func TestPutAll(t *testing.T) {
 }
 
 // TestNoHerd: with several consumers waiting, one put wakes only the first
-// waiter: the others' waits are on their predecessors, not on the
-// directories. Counted as the listings of entries/ that the waiting
-// consumers make. Broken on purpose by having every waiter act as head
-// (skipping contender.Wait): each put cost a listing per waiter.
+// waiter: the others wait on their predecessors among the waiters, not on
+// the directories, so at most one consumer waits on the directories'
+// watches at any time. Broken on purpose by having every waiter act as the
+// first (skipping contender.Wait in Take): five waited there at once.
 func TestNoHerd(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		const consumers = 5
@@ -425,6 +423,8 @@ func TestNoHerd(t *testing.T) {
 			}()
 		}
 		eventually(t, "all consumers wait", func() bool { return len(recipetest.Children(t, admin, "/q/waiters")) == consumers })
+		eventually(t, "the first waiter watches", func() bool { return headsWaiting.Load() == 1 })
+		maxHeadsWaiting.Store(0)
 		before := cversion(t, admin, "/q/waiters")
 		mustPut(t, p, "one")
 		r := <-results
@@ -446,6 +446,9 @@ func TestNoHerd(t *testing.T) {
 				t.Fatal(r.err)
 			}
 			mustAck(t, r.it)
+		}
+		if m := maxHeadsWaiting.Load(); m > 1 {
+			t.Fatalf("%d consumers watched the directories at once, want 1", m)
 		}
 	})
 }

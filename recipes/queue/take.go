@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -148,9 +149,18 @@ func (q *Queue) head(ctx context.Context, w **contender.Contender) (*Item, error
 	}
 }
 
+// headsWaiting counts the consumers of this process waiting on the
+// directories' watches, and maxHeadsWaiting the most there were at once:
+// only the first waiter of a queue waits there, which TestNoHerd checks.
+var headsWaiting, maxHeadsWaiting atomic.Int32
+
 // waitChange waits for one of the view's watches to fire, for the next
 // due time, or for ctx or the session to end.
 func (q *Queue) waitChange(ctx context.Context, v *view) error {
+	n := headsWaiting.Add(1)
+	defer headsWaiting.Add(-1)
+	for m := maxHeadsWaiting.Load(); n > m && !maxHeadsWaiting.CompareAndSwap(m, n); m = maxHeadsWaiting.Load() {
+	}
 	fired := make(chan struct{}, 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
