@@ -1,0 +1,130 @@
+// Package queue is a distributed work queue: producers Put items, consumers
+// Take them, in priority order and first in, first out within a priority,
+// with delays, and with at-least-once delivery whose acknowledgements are
+// fenced. It runs unchanged on ZooKeeper and etcd, and on ZooKeeper it
+// shares its path with kazoo's LockingQueue (Python): a kazoo producer or
+// consumer and a Go one work on one queue.
+//
+// # Delivery
+//
+// Take claims an item; it stays in the queue, taken, until the consumer
+// calls Ack (removed for good) or Nack (given back). An item whose consumer
+// is lost holding it (its session ends: the process died, the network cut
+// it off for longer than the session timeout) goes back to the queue by
+// itself, so every item put is delivered until one consumer acknowledges
+// it: at least once. A delivery after a loss is counted: Item.Attempt is 2
+// the second time a zkrecipes consumer claims an item, and MaxAttempts moves
+// an item that failed too often (nacked, or its consumers lost) to the dead
+// letters, with its history (DeadLetters). AtMostOnce turns all this off:
+// Take removes the item as it hands it out, as kazoo's Queue and Curator's
+// DistributedQueue without a lock path do.
+//
+// Each claim carries a fencing token, Item.Token (the claim node's create
+// token: ZooKeeper czxid, etcd create revision), larger for every later
+// claim, and a signal, Item.Done, closed when the claim can no longer be
+// trusted (LossPolicy). Ack, Nack and Guard (a transaction of the caller's
+// writes to the same store) land only while the claim stands on the server:
+// a consumer that was lost and came back, or whose claim was taken over,
+// gets ErrLost and writes nothing. Writes to other stores are the caller's
+// to fence with Token: the queue cannot stop a paused process from writing
+// there after its claim was taken over (CURATOR-605 is this bug in
+// Curator's queue, which exposes no token).
+//
+// # Order and time
+//
+// Priorities run 0..999, lower first (kazoo's; DefaultPriority is 100).
+// Within a priority, items come in the order the server numbered their
+// nodes: the order their puts reached it. A Nack without After leaves the
+// item in its place, so it is the next one taken (kazoo's release); with
+// After it is held from every zkrecipes consumer until then, and kazoo's
+// consumers see it as taken (see Holds below).
+//
+// A delayed item (Delay, At) is invisible until due. Due is a wall-clock
+// time: Delay adds to the producer's clock, and a consumer compares with
+// its own. Neither ZooKeeper nor etcd offers a server time a client can
+// read without writing, so a producer whose clock runs behind the
+// consumers' by s delivers its delayed items s early (TestDelay shows an
+// item delayed one hour by a producer one hour behind delivered at once),
+// and one ahead delivers them s late. Keep clocks in sync (NTP) to within
+// what your delays can bear; WithClock substitutes a clock. A due item
+// becomes an ordinary item at the tail of its priority: delayed items are
+// FIFO by due time.
+//
+// # Waiting without a herd
+//
+// A consumer that finds nothing joins the queue's waiters: an
+// ephemeral-sequential node under waiters/, as a lock's contenders queue.
+// Only the first waiter watches the directories; the others wait for the
+// waiter ahead of them to leave. The first waiter leaves as soon as it has
+// an item, or as soon as it sees more than one, so a put wakes one consumer
+// and k puts wake at most k, not every consumer on every put (Curator's
+// DistributedQueue wakes them all).
+//
+// # Layout
+//
+// Under the queue's path, on both backends:
+//
+//	entries/entry-<ppp>-<seq>        an item: kazoo's name, the data as put
+//	entries/entry-<ppp>-<id>-<seq>   an item put WithID
+//	taken/<entry name>               a claim: ephemeral, data the consumer's id
+//	                                 (kazoo's); persistent with data
+//	                                 "zkrecipes-hold" for a hold
+//	held/<due ms>-<entry name>       the index of holds, by due time
+//	delayed/due-<ms>-<ppp>-<id>-<seq> a delayed item, moved to entries/ when due
+//	dead/<entry name>                a dead letter: JSON (DeadLetter)
+//	waiters/_c_<guid>-waiter-<seq>   a consumer waiting for an item
+//
+// <ppp> is the priority in three digits, <seq> the server's 10-character
+// sequence suffix, <ms> a 13-digit Unix time in milliseconds. Names are
+// ordered by their parsed priority and sequence, never as strings (the
+// sequence wraps past 2^31; kazoo#730). Names in entries/ that are not
+// items are ignored.
+//
+// A claim is one transaction: create taken/<name>, and set the entry's data
+// again at the version just read. The entry's version therefore counts the
+// claims (Attempt) and moves on with every new claim, which is what fences:
+// Ack is one transaction checking the claim node and the entry's version,
+// deleting both. A claim node re-created by another consumer after ours
+// ended does not pass, because that consumer's claim moved the version.
+// kazoo's consumers do not set the entry, so their claims are not counted
+// and do not fence ours; kazoo's consume checks its claim node's data.
+//
+// Holds: a Nack with After replaces the ephemeral claim with a persistent
+// one and indexes it under held/; the first zkrecipes consumer to look
+// after the due time deletes both. A queue read by kazoo consumers alone
+// never releases a hold.
+//
+// # Interoperation and its limits
+//
+// kazoo's LockingQueue (put, put_all, get, consume, release, len) works on
+// the same queue: same entry names and priorities, same claims. kazoo sorts
+// names as strings, so an item put WithID (whose name carries the id) is
+// out of FIFO order for kazoo's consumers, and kazoo ignores delayed/ and
+// held/ (it never sees a delayed item early, and never releases a hold).
+// Curator's DistributedQueue, DistributedPriorityQueue, DistributedDelayQueue
+// and SimpleDistributedQueue use other names and, except the last, their
+// own item framing: they cannot share a queue with this package yet.
+//
+// Size: on ZooKeeper one listing of entries/ must fit the client's and the
+// server's jute.maxbuffer (1 MB by default), about 40,000 items with names
+// of 20 characters (Curator's Tech Note 4). A queue that can grow beyond
+// that needs more than this flat layout; it is not offered yet. On etcd the
+// listing has no such bound, but every take lists the directories.
+//
+// # Failures
+//
+// Errors match the package's sentinels with errors.Is, and wrap the
+// backend's: ErrBadPriority, ErrBadDelay, ErrBadID and backend.ErrTooLarge
+// (data over the backend's limit) refuse a Put before anything is written;
+// ErrEmpty from TryTake and Peek; ErrLost from Ack, Nack and Guard when the
+// claim is gone; ErrClosed after Close; context errors when ctx ends.
+//
+// A reply lost on the way (ErrConnectionLoss) is resolved wherever the
+// outcome can be read back: a Put WithID finds its node again by the id
+// instead of putting twice; a claim reads its claim node back and keeps it
+// only if it is this session's; an Ack or Nack looks whether the claim
+// node is still this session's and sends again if so. A Put without an id
+// cannot tell its node from another producer's, and returns ErrUncertain
+// (matching backend.ErrConnectionLoss) rather than putting twice. A Take
+// whose ctx ends leaves no claim and no waiter behind.
+package queue
