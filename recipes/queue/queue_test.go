@@ -461,3 +461,49 @@ func cversion(t testing.TB, s backend.Session, p string) int32 {
 	}
 	return st.CVersion
 }
+
+// TestTakeAcrossDisconnection: a Take started while the connection is cut
+// outlives the cut (shorter than the session timeout) and takes the item
+// put after the connection came back. Broken on purpose by returning the
+// connection loss from Take instead of waiting it out, it still passed:
+// the backend's own retries (30 s by default) wait out a cut shorter than
+// the session, so Take's wait for the connection is reached only under a
+// shorter backend.RetryPolicy. What this test guards is the behaviour, not
+// that branch.
+func TestTakeAcrossDisconnection(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		s, proxy := e.Proxied(t, 8*time.Second)
+		q := newQueue(t, s, "/q", WithLossPolicy(OnLost))
+		if err := q.ensure(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		admin := e.Session(t)
+		type res struct {
+			it  *Item
+			err error
+		}
+		results := make(chan res, 1)
+		proxy.Cut()
+		if _, err := backend.WaitState(ctxT(t), s, backend.Suspended); err != nil {
+			t.Fatal(err)
+		}
+		// The Take starts while the connection is down: its first looks fail.
+		go func() {
+			it, err := q.Take(ctxT(t))
+			results <- res{it, err}
+		}()
+		proxy.Heal()
+		if _, err := backend.WaitState(ctxT(t), s, backend.Connected, backend.Reconnected); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, newQueue(t, admin, "/q"), "after")
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("Take across the cut: %v", r.err)
+		}
+		if string(r.it.Data) != "after" {
+			t.Fatalf("took %q", r.it.Data)
+		}
+		mustAck(t, r.it)
+	})
+}

@@ -45,11 +45,13 @@ func (q *Queue) TryTake(ctx context.Context) (*Item, error) {
 // soon as it sees more than one item, so a put wakes one waiter, not all.
 // A Take that ends without an item leaves nothing claimed.
 func (q *Queue) Take(ctx context.Context) (*Item, error) {
-	it, err := q.TryTake(ctx)
-	if !errors.Is(err, ErrEmpty) {
-		return it, err
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil, ErrClosed
 	}
 	q.wg.Add(1)
+	q.mu.Unlock()
 	defer q.wg.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -60,6 +62,31 @@ func (q *Queue) Take(ctx context.Context) (*Item, error) {
 		case <-ctx.Done():
 		}
 	}()
+	for {
+		it, err := q.take(ctx)
+		if it != nil {
+			return it, nil
+		}
+		// A connection that drops is waited out: a blocking Take ends only
+		// with an item, its ctx, the session, or Close.
+		if errors.Is(err, backend.ErrConnectionLoss) && ctx.Err() == nil && q.s.Err() == nil {
+			q.o.logger.Debug("queue: take waits for the connection", "path", q.path, "err", err)
+			if _, werr := backend.WaitState(ctx, q.s, backend.Connected, backend.Reconnected); werr != nil {
+				return nil, q.takeErr(ctx, werr)
+			}
+			grant.Pause(ctx, 50*time.Millisecond) // the state may say connected while calls still fail
+			continue
+		}
+		return nil, q.takeErr(ctx, err)
+	}
+}
+
+// take is one try of Take: the fast path, then the waiters.
+func (q *Queue) take(ctx context.Context) (*Item, error) {
+	it, err := q.TryTake(ctx)
+	if !errors.Is(err, ErrEmpty) {
+		return it, err
+	}
 	var w *contender.Contender
 	defer func() {
 		if w != nil {
@@ -74,16 +101,16 @@ func (q *Queue) Take(ctx context.Context) (*Item, error) {
 				Dir: q.waiters, Layout: waiterLayout, BlockedBy: contender.Predecessor, Logger: q.o.logger,
 			})
 			if err != nil {
-				return nil, q.takeErr(ctx, err)
+				return nil, err
 			}
 			if _, err := w.Wait(ctx); err != nil {
 				w = nil // Wait deleted the node
-				return nil, q.takeErr(ctx, err)
+				return nil, err
 			}
 		}
 		it, err := q.head(ctx, &w)
 		if it != nil || err != nil {
-			return it, q.takeErr(ctx, err)
+			return it, err
 		}
 	}
 }
