@@ -27,7 +27,7 @@ type Item struct {
 	Attempt int
 
 	q       *Queue
-	name    string // the entry's name
+	e       entry  // the item's node
 	version int32  // the entry's data version as our claim left it: the fence
 	token   int64
 	mon     *grant.Monitor // nil at most once
@@ -43,8 +43,14 @@ type Item struct {
 // whose claim was superseded. 0 under AtMostOnce.
 func (it *Item) Token() int64 { return it.token }
 
-// Name returns the name of the item's node under entries/.
-func (it *Item) Name() string { return it.name }
+// Name returns the item's name: its node's name under entries/, or, in
+// the sharded layout, "<bucket>-<node name>". Its claim node is
+// taken/<Name>.
+func (it *Item) Name() string { return it.e.claimName() }
+
+// path returns the item's node; claim its claim node.
+func (it *Item) path() string  { return it.q.itemPath(it.e) }
+func (it *Item) claim() string { return backend.Join(it.q.taken, it.e.claimName()) }
 
 // Done returns a channel closed once, when the claim can no longer be
 // trusted (see LossPolicy), or after Ack or Nack. Under AtMostOnce it is
@@ -66,7 +72,7 @@ func (it *Item) Err() error {
 }
 
 func (it *Item) lost(cause error) error {
-	return fmt.Errorf("%w: %s/%s: %w", ErrLost, it.q.entries, it.name, cause)
+	return fmt.Errorf("%w: %s: %w", ErrLost, it.path(), cause)
 }
 
 // fence returns the checks that make a write land only while this claim
@@ -75,8 +81,8 @@ func (it *Item) lost(cause error) error {
 // node of the same name re-created after ours ended fails the second check.
 func (it *Item) fence() []backend.Op {
 	return []backend.Op{
-		backend.CheckOp{Path: backend.Join(it.q.taken, it.name), Version: backend.AnyVersion},
-		backend.CheckOp{Path: backend.Join(it.q.entries, it.name), Version: it.fenceVersion()},
+		backend.CheckOp{Path: it.claim(), Version: backend.AnyVersion},
+		backend.CheckOp{Path: it.path(), Version: it.fenceVersion()},
 	}
 }
 
@@ -132,8 +138,8 @@ func (it *Item) Ack(ctx context.Context) error {
 	}
 	return it.finish(ctx, "ack", func() []backend.Op {
 		return append(it.fence(),
-			backend.DeleteOp{Path: backend.Join(it.q.entries, it.name), Version: it.fenceVersion()},
-			backend.DeleteOp{Path: backend.Join(it.q.taken, it.name), Version: backend.AnyVersion})
+			backend.DeleteOp{Path: it.path(), Version: it.fenceVersion()},
+			backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion})
 	})
 }
 
@@ -169,23 +175,22 @@ func (it *Item) Nack(ctx context.Context, opts ...NackOption) error {
 		}
 		return it.finish(ctx, "dead-letter", func() []backend.Op {
 			return append(it.fence(),
-				backend.DeleteOp{Path: backend.Join(q.entries, it.name), Version: it.version},
-				backend.DeleteOp{Path: backend.Join(q.taken, it.name), Version: backend.AnyVersion},
-				q.deadLetterOp(it.name, it.ID, it.Priority, it.Attempt, why, it.Data))
+				backend.DeleteOp{Path: it.path(), Version: it.version},
+				backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion},
+				q.deadLetterOp(it.Name(), it.ID, it.Priority, it.Attempt, why, it.Data))
 		})
 	}
 	if no.after > 0 {
 		due := q.o.clock().Add(no.after)
 		return it.finish(ctx, "nack", func() []backend.Op {
-			taken := backend.Join(q.taken, it.name)
 			return append(it.fence(),
-				backend.DeleteOp{Path: taken, Version: backend.AnyVersion},
-				backend.CreateOp{Path: taken, Data: []byte(holdData), Mode: backend.Persistent},
-				backend.CreateOp{Path: backend.Join(q.held, holdName(due, it.name)), Mode: backend.Persistent})
+				backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion},
+				backend.CreateOp{Path: it.claim(), Data: []byte(holdData), Mode: backend.Persistent},
+				backend.CreateOp{Path: backend.Join(q.held, holdName(due, it.Name())), Mode: backend.Persistent})
 		})
 	}
 	return it.finish(ctx, "nack", func() []backend.Op {
-		return append(it.fence(), backend.DeleteOp{Path: backend.Join(q.taken, it.name), Version: backend.AnyVersion})
+		return append(it.fence(), backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion})
 	})
 }
 
@@ -219,7 +224,7 @@ func (it *Item) finish(ctx context.Context, what string, ops func() []backend.Op
 			if it.q.s.Err() != nil {
 				return it.lost(it.q.s.Err())
 			}
-			return fmt.Errorf("queue: %s %s/%s: %w", what, it.q.entries, it.name, err)
+			return fmt.Errorf("queue: %s %s: %w", what, it.path(), err)
 		}
 		landed, rerr := it.landed(ctx)
 		if rerr == nil && landed {
@@ -242,7 +247,7 @@ func (it *Item) finish(ctx context.Context, what string, ops func() []backend.Op
 // landed tells, after a lost reply, whether the transaction that ends the
 // claim landed: the claim node is gone or no longer this session's.
 func (it *Item) landed(ctx context.Context) (bool, error) {
-	st, err := it.q.s.Exists(ctx, backend.Join(it.q.taken, it.name))
+	st, err := it.q.s.Exists(ctx, it.claim())
 	if err != nil {
 		return false, err
 	}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/devetcd"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
+	"github.com/zkrecipes/zkrecipes/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(devetcd.ClosingShared(m)) } // the example's etcd
@@ -68,4 +70,32 @@ func mustAck(t testing.TB, it *Item) {
 	if err := it.Ack(ctxT(t)); err != nil {
 		t.Fatalf("Ack(%s): %v", it.ID, err)
 	}
+}
+
+// layout is a queue layout the tests run on: kazoo's flat one, and the
+// sharded one with buckets small enough that a test fills several.
+type layout struct {
+	name string
+	opts []Option
+}
+
+var layouts = []layout{{"kazoo", nil}, {"sharded", []Option{Sharded(16)}}}
+
+// forEachLayout runs fn per backend and per layout.
+func forEachLayout(t *testing.T, fn func(t *testing.T, e *env, lay layout)) {
+	forEach(t, func(t *testing.T, e *env) {
+		for _, lay := range layouts {
+			t.Run(lay.name, func(t *testing.T) {
+				le := *e
+				le.Namespace = testenv.Namespace(t) // a namespace per layout
+				fn(t, &le, lay)
+			})
+		}
+	})
+}
+
+// queue opens a Queue of this layout at path on s, closed at cleanup.
+func (lay layout) queue(t testing.TB, s backend.Session, path string, opts ...Option) *Queue {
+	t.Helper()
+	return newQueue(t, s, path, append(slices.Clone(lay.opts), opts...)...)
 }

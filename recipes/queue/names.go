@@ -39,7 +39,8 @@ func delayedBase(due time.Time, prio int, id string) string {
 
 // entry is one item's name, read.
 type entry struct {
-	name string
+	bucket string // the bucket holding it (Sharded), "" in entries/
+	name   string
 	prio int
 	id   string // "" for a name without one
 	seq  int64  // in the order the server hands suffixes out
@@ -52,13 +53,16 @@ func (e entry) itemID() string {
 	if e.id != "" {
 		return e.id
 	}
-	return e.name
+	return e.claimName()
 }
 
 // less orders entries: priority first (lower first), then sequence.
 func (e entry) less(o entry) bool {
 	if e.prio != o.prio {
 		return e.prio < o.prio
+	}
+	if e.bucket != o.bucket {
+		return e.bucket < o.bucket // fixed width: "<ppp>-<10 digits>"
 	}
 	if e.seq != o.seq {
 		return e.seq < o.seq

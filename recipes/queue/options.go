@@ -30,6 +30,7 @@ const MaxPriority = 999
 type Option func(*options) error
 
 type options struct {
+	bucketSize  int // Sharded; 0: kazoo's flat entries/
 	maxAttempts int
 	atMostOnce  bool
 	policy      LossPolicy
@@ -51,6 +52,21 @@ func MaxAttempts(n int) Option {
 			return fmt.Errorf("%w: MaxAttempts(%d)", ErrBadOption, n)
 		}
 		o.maxAttempts = n
+		return nil
+	}
+}
+
+// Sharded keeps items in buckets of about bucketSize items (see the
+// package doc's Layout), so that a take lists at most a bucket or two and
+// no listing outgrows ZooKeeper's packet limit: for queues that may hold
+// more than a few ten thousand items. kazoo cannot share a sharded queue.
+// bucketSize runs from 16 to 10,000; 1,000 is a good default.
+func Sharded(bucketSize int) Option {
+	return func(o *options) error {
+		if bucketSize < 16 || bucketSize > 10000 {
+			return fmt.Errorf("%w: Sharded(%d), want 16..10000", ErrBadOption, bucketSize)
+		}
+		o.bucketSize = bucketSize
 		return nil
 	}
 }

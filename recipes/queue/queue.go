@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -15,6 +16,7 @@ import (
 // Directories under the queue's path.
 const (
 	entriesDir = "entries" // kazoo LockingQueue's items
+	bucketsDir = "buckets" // items in buckets (Sharded)
 	takenDir   = "taken"   // kazoo LockingQueue's claims
 	delayedDir = "delayed" // items not yet due
 	heldDir    = "held"    // index of holds: claims kept by a Nack with After
@@ -35,12 +37,13 @@ type Queue struct {
 	o    options
 	id   []byte // this consumer's claim data
 
-	entries, taken, delayed, held, dead, waiters string
+	entries, buckets, taken, delayed, held, dead, waiters string
 
 	mu      sync.Mutex
 	closed  bool
 	ensured bool
 	items   map[*Item]struct{}
+	tails   map[int]bucket // Sharded: the last bucket of each priority, as last seen
 	wg      sync.WaitGroup
 	done    chan struct{}
 }
@@ -63,6 +66,8 @@ func New(s backend.Session, path string, opts ...Option) (*Queue, error) {
 	q := &Queue{
 		s: s, path: path, o: o, id: []byte(o.consumerID),
 		entries: backend.Join(path, entriesDir),
+		buckets: backend.Join(path, bucketsDir),
+		tails:   map[int]bucket{},
 		taken:   backend.Join(path, takenDir),
 		delayed: backend.Join(path, delayedDir),
 		held:    backend.Join(path, heldDir),
@@ -129,7 +134,11 @@ func (q *Queue) ensure(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	for _, d := range []string{q.entries, q.taken, q.delayed, q.held, q.dead} {
+	dirs := []string{q.entries, q.taken, q.delayed, q.held, q.dead}
+	if q.o.bucketSize > 0 {
+		dirs[0] = q.buckets
+	}
+	for _, d := range dirs {
 		if _, err := q.s.Create(ctx, d, nil, backend.Persistent, backend.WithParents(backend.Persistent)); err != nil && !errors.Is(err, backend.ErrNodeExists) {
 			return err
 		}
@@ -188,31 +197,21 @@ func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string
 		return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
 	}
 	id := po.id
-	if !due.IsZero() && id == "" {
-		id = strings.ReplaceAll(backend.NewGUID(), "-", "")
-	}
-	var p string
-	if due.IsZero() {
-		p = backend.Join(q.entries, entryBase(po.prio, id))
-	} else {
-		p = backend.Join(q.delayed, delayedBase(due, po.prio, id))
-	}
-	var created string
-	if id != "" {
-		created, err = backend.CreateWithGUID(ctx, q.s, p, id, data, backend.PersistentSequential)
-	} else {
-		created, err = q.s.Create(ctx, p, data, backend.PersistentSequential)
-		if errors.Is(err, backend.ErrConnectionLoss) {
-			err = fmt.Errorf("%w: %w", ErrUncertain, err)
+	if !due.IsZero() {
+		if id == "" {
+			id = strings.ReplaceAll(backend.NewGUID(), "-", "")
 		}
+		p := backend.Join(q.delayed, delayedBase(due, po.prio, id))
+		if _, err := backend.CreateWithGUID(ctx, q.s, p, id, data, backend.PersistentSequential); err != nil {
+			return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
+		}
+		return id, nil
 	}
+	es, err := q.writeItems(ctx, po.prio, []string{id}, [][]byte{data}, nil)
 	if err != nil {
 		return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
 	}
-	if id != "" {
-		return id, nil
-	}
-	return backend.Base(created), nil
+	return es[0].itemID(), nil
 }
 
 // PutAll adds all items in one transaction, all with the same options: all
@@ -241,37 +240,46 @@ func (q *Queue) PutAll(ctx context.Context, data [][]byte, opts ...PutOption) ([
 	if err := q.ensure(ctx); err != nil {
 		return nil, fmt.Errorf("queue: put on %s: %w", q.path, err)
 	}
-	ops := make([]backend.Op, len(data))
 	ids := make([]string, len(data))
+	if due.IsZero() {
+		es, err := q.writeItems(ctx, po.prio, ids, data, nil)
+		if err != nil {
+			return nil, fmt.Errorf("queue: put all on %s: %w", q.path, err)
+		}
+		for i, e := range es {
+			ids[i] = e.itemID()
+		}
+		return ids, nil
+	}
+	ops := make([]backend.Op, len(data))
 	for i, d := range data {
-		p := backend.Join(q.entries, entryBase(po.prio, ""))
-		if !due.IsZero() {
-			ids[i] = strings.ReplaceAll(backend.NewGUID(), "-", "")
-			p = backend.Join(q.delayed, delayedBase(due, po.prio, ids[i]))
-		}
-		ops[i] = backend.CreateOp{Path: p, Data: d, Mode: backend.PersistentSequential}
+		ids[i] = strings.ReplaceAll(backend.NewGUID(), "-", "")
+		ops[i] = backend.CreateOp{Path: backend.Join(q.delayed, delayedBase(due, po.prio, ids[i])), Data: d, Mode: backend.PersistentSequential}
 	}
-	res, err := q.s.Multi(ctx, ops...)
-	if err != nil {
-		if errors.Is(err, backend.ErrConnectionLoss) {
-			err = fmt.Errorf("%w: %w", ErrUncertain, err)
-		}
-		return nil, fmt.Errorf("queue: put all on %s: %w", q.path, err)
-	}
-	for i, r := range res {
-		if ids[i] == "" {
-			ids[i] = backend.Base(r.Path)
-		}
+	if _, err := q.s.Multi(ctx, ops...); err != nil {
+		return nil, fmt.Errorf("queue: put all on %s: %w", q.path, uncertain(err))
 	}
 	return ids, nil
 }
 
 // Len returns the number of items in the queue: available, taken and
-// delayed, as the server counts its children (one read per directory, not
-// a listing).
+// delayed, as the server counts its children: one read per directory, not
+// a listing (in the sharded layout, one listing of the buckets and a read
+// per bucket).
 func (q *Queue) Len(ctx context.Context) (int, error) {
+	dirs := []string{q.entries, q.delayed}
+	if q.o.bucketSize > 0 {
+		kids, _, err := q.s.Children(ctx, q.buckets)
+		if err != nil && !errors.Is(err, backend.ErrNoNode) {
+			return 0, fmt.Errorf("queue: len of %s: %w", q.path, err)
+		}
+		dirs = dirs[1:]
+		for _, k := range kids {
+			dirs = append(dirs, backend.Join(q.buckets, k))
+		}
+	}
 	n := 0
-	for _, d := range []string{q.entries, q.delayed} {
+	for _, d := range dirs {
 		st, err := q.s.Exists(ctx, d)
 		if err != nil {
 			return 0, fmt.Errorf("queue: len of %s: %w", q.path, err)
@@ -308,16 +316,16 @@ type Info struct {
 // List returns every item in the order consumers take them: available and
 // taken items by priority and sequence, then delayed items by due time.
 func (q *Queue) List(ctx context.Context) ([]Info, error) {
-	v, err := q.look(ctx, false)
+	v, err := q.look(ctx, false, -1)
 	if err != nil {
 		return nil, err
 	}
 	var out []Info
 	for _, e := range v.entries {
-		i := Info{ID: e.itemID(), Name: e.name, Priority: e.prio, State: Available}
-		if due, held := v.holds[e.name]; held {
+		i := Info{ID: e.itemID(), Name: e.claimName(), Priority: e.prio, State: Available}
+		if due, held := v.holds[e.claimName()]; held {
 			i.State, i.Due = Held, time.UnixMilli(due)
-		} else if v.takenSet[e.name] {
+		} else if v.takenSet[e.claimName()] {
 			i.State = Taken
 		}
 		out = append(out, i)
@@ -332,7 +340,7 @@ func (q *Queue) List(ctx context.Context) ([]Info, error) {
 // ErrEmpty.
 func (q *Queue) Peek(ctx context.Context) (Info, error) {
 	for {
-		v, err := q.look(ctx, false)
+		v, err := q.look(ctx, false, 1)
 		if err != nil {
 			return Info{}, err
 		}
@@ -340,35 +348,36 @@ func (q *Queue) Peek(ctx context.Context) (Info, error) {
 			return Info{}, ErrEmpty
 		}
 		e := v.available[0]
-		data, st, err := q.s.Get(ctx, backend.Join(q.entries, e.name))
+		data, st, err := q.s.Get(ctx, q.itemPath(e))
 		if errors.Is(err, backend.ErrNoNode) {
 			continue // taken and acknowledged meanwhile: look again
 		}
 		if err != nil {
 			return Info{}, fmt.Errorf("queue: peek at %s: %w", q.path, err)
 		}
-		return Info{ID: e.itemID(), Name: e.name, Priority: e.prio, State: Available, Attempt: int(st.Version), Data: data}, nil
+		return Info{ID: e.itemID(), Name: e.claimName(), Priority: e.prio, State: Available, Attempt: int(st.Version), Data: data}, nil
 	}
 }
 
-// Remove deletes every item with the id (a WithID id, or a node name),
-// whatever its state: a consumer holding one finds its Ack fails with
-// ErrLost. It returns how many it removed, or ErrNotFound.
+// Remove deletes every item with the id (a WithID id, or a name as Info
+// gives it), whatever its state: a consumer holding one finds its Ack fails
+// with ErrLost. It returns how many it removed, or ErrNotFound. It lists
+// the whole queue.
 func (q *Queue) Remove(ctx context.Context, id string) (int, error) {
-	v, err := q.look(ctx, false)
+	v, err := q.look(ctx, false, -1)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, e := range v.entries {
-		if e.itemID() != id {
+		if e.itemID() != id && e.claimName() != id {
 			continue
 		}
-		ops := []backend.Op{backend.DeleteOp{Path: backend.Join(q.entries, e.name), Version: backend.AnyVersion}}
-		if due, held := v.holds[e.name]; held {
+		ops := []backend.Op{backend.DeleteOp{Path: q.itemPath(e), Version: backend.AnyVersion}}
+		if due, held := v.holds[e.claimName()]; held {
 			ops = append(ops,
-				backend.DeleteOp{Path: backend.Join(q.taken, e.name), Version: backend.AnyVersion},
-				backend.DeleteOp{Path: backend.Join(q.held, holdName(time.UnixMilli(due), e.name)), Version: backend.AnyVersion})
+				backend.DeleteOp{Path: backend.Join(q.taken, e.claimName()), Version: backend.AnyVersion},
+				backend.DeleteOp{Path: backend.Join(q.held, holdName(time.UnixMilli(due), e.claimName())), Version: backend.AnyVersion})
 		}
 		if _, err := q.s.Multi(ctx, ops...); err == nil {
 			n++
@@ -377,7 +386,7 @@ func (q *Queue) Remove(ctx context.Context, id string) (int, error) {
 		}
 	}
 	for _, e := range v.delayedList {
-		if e.itemID() != id {
+		if e.itemID() != id && e.name != id {
 			continue
 		}
 		if err := q.s.Delete(ctx, backend.Join(q.delayed, e.name), backend.AnyVersion); err == nil {
@@ -392,61 +401,75 @@ func (q *Queue) Remove(ctx context.Context, id string) (int, error) {
 	return n, nil
 }
 
+// namesListed counts the names the listings of this process returned:
+// TestShardedListsABucket checks that a take lists a bounded number.
+var namesListed atomic.Int64
+
 // view is one look at the queue's directories.
 type view struct {
-	entries     []entry          // every recognised entry, in take order
+	entries     []entry          // the items listed, in take order
 	available   []entry          // those neither taken nor held
 	takenSet    map[string]bool  // names under taken/
-	holds       map[string]int64 // entry name -> due (unix ms), from held/
+	holds       map[string]int64 // claim name -> due (unix ms), from held/
 	holdNames   []string         // held/ children, for due releases
 	delayedList []entry          // delayed items by due time
 	// Watches, when look was asked to set them: they fire on a change of
-	// the entries, taken, delayed or held listing.
+	// a listing the view was made of.
+	mu     sync.Mutex
 	events []<-chan backend.Event
 }
 
-// look lists the four directories. With watch, each listing sets a child
-// watch (ended when ctx ends). A missing directory is empty.
-func (q *Queue) look(ctx context.Context, watch bool) (*view, error) {
+// look lists the directories: taken/, held/ and delayed/ whole, and the
+// items; all the listings at once. In the sharded layout it lists buckets
+// until it has found enough items neither taken nor held (every bucket
+// when enough < 0). With watch, each listing sets a child watch, ended when
+// ctx ends. A missing directory is empty.
+func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error) {
 	v := &view{takenSet: map[string]bool{}, holds: map[string]int64{}}
 	list := func(dir string) ([]string, error) {
+		var kids []string
+		var ev <-chan backend.Event
+		var err error
 		if watch {
-			kids, _, ev, err := q.s.ChildrenW(ctx, dir)
+			kids, _, ev, err = q.s.ChildrenW(ctx, dir)
 			if errors.Is(err, backend.ErrNoNode) {
+				kids = nil
 				_, ev, err = q.s.ExistsW(ctx, dir)
-				if err == nil {
-					v.events = append(v.events, ev)
-				}
-				return nil, err
 			}
-			if err == nil {
-				v.events = append(v.events, ev)
+		} else {
+			kids, _, err = q.s.Children(ctx, dir)
+			if errors.Is(err, backend.ErrNoNode) {
+				return nil, nil
 			}
-			return kids, err
 		}
-		kids, _, err := q.s.Children(ctx, dir)
-		if errors.Is(err, backend.ErrNoNode) {
-			return nil, nil
+		if err != nil {
+			return nil, fmt.Errorf("queue: list %s: %w", dir, err)
 		}
-		return kids, err
+		namesListed.Add(int64(len(kids)))
+		if ev != nil {
+			v.mu.Lock()
+			v.events = append(v.events, ev)
+			v.mu.Unlock()
+		}
+		return kids, nil
 	}
-	// taken before entries: a claim seen in taken/ whose entry is then
-	// listed is excluded; an entry listed after its claim ended is free.
-	taken, err := list(q.taken)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list %s: %w", q.taken, err)
+	// taken/ is listed before or with the items: a claim seen there whose
+	// item is then listed is excluded, and an item listed after its claim
+	// ended is free. The listings go out together (one round trip on
+	// ZooKeeper, where a session's requests are answered in order).
+	var taken, held, names, delayed []string
+	var errs [4]error
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); taken, errs[0] = list(q.taken) }()
+	go func() { defer wg.Done(); held, errs[1] = list(q.held) }()
+	go func() { defer wg.Done(); delayed, errs[2] = list(q.delayed) }()
+	wg.Wait()
+	if q.o.bucketSize == 0 {
+		names, errs[3] = list(q.entries)
 	}
-	held, err := list(q.held)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list %s: %w", q.held, err)
-	}
-	names, err := list(q.entries)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list %s: %w", q.entries, err)
-	}
-	delayed, err := list(q.delayed)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list %s: %w", q.delayed, err)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
 	}
 	for _, t := range taken {
 		v.takenSet[t] = true
@@ -457,14 +480,22 @@ func (q *Queue) look(ctx context.Context, watch bool) (*view, error) {
 			v.holds[name] = due
 		}
 	}
-	for _, n := range names {
-		if e, ok := parseEntry(n); ok {
-			v.entries = append(v.entries, e)
+	if q.o.bucketSize > 0 {
+		es, err := q.bucketsEnough(ctx, list, enough, func(e entry) bool { return v.takenSet[e.claimName()] })
+		if err != nil {
+			return nil, err
+		}
+		v.entries = es
+	} else {
+		for _, n := range names {
+			if e, ok := parseEntry(n); ok {
+				v.entries = append(v.entries, e)
+			}
 		}
 	}
 	slices.SortFunc(v.entries, cmpEntry)
 	for _, e := range v.entries {
-		if !v.takenSet[e.name] {
+		if !v.takenSet[e.claimName()] {
 			v.available = append(v.available, e)
 		}
 	}
@@ -510,10 +541,10 @@ func (v *view) nextDue() int64 {
 	return next
 }
 
-// promote makes due items available: a delayed item becomes an entry
-// (same priority and id, a new sequence: FIFO by due time), a hold is
-// released. Any consumer may do it; the versions make it happen once. It
-// reports whether it changed anything.
+// promote makes due items available: a delayed item becomes an item (same
+// priority and id, a new sequence: FIFO by due time), a hold is released.
+// Any consumer may do it; the versions make it happen once. It reports
+// whether it changed anything.
 func (q *Queue) promote(ctx context.Context, v *view) (bool, error) {
 	now := q.o.clock().UnixMilli()
 	changed := false
@@ -549,9 +580,7 @@ func (q *Queue) promote(ctx context.Context, v *view) (bool, error) {
 		if err != nil {
 			return changed, fmt.Errorf("queue: promote %s: %w", p, err)
 		}
-		_, err = q.s.Multi(ctx,
-			backend.DeleteOp{Path: p, Version: st.Version},
-			backend.CreateOp{Path: backend.Join(q.entries, entryBase(e.prio, e.id)), Data: data, Mode: backend.PersistentSequential})
+		_, err = q.writeItems(ctx, e.prio, []string{e.id}, [][]byte{data}, []backend.Op{backend.DeleteOp{Path: p, Version: st.Version}})
 		switch {
 		case err == nil, errors.Is(err, backend.ErrNoNode), errors.Is(err, backend.ErrBadVersion):
 			changed = true

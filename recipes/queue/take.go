@@ -18,7 +18,7 @@ func (q *Queue) TryTake(ctx context.Context) (*Item, error) {
 		return nil, err
 	}
 	for {
-		v, err := q.look(ctx, false)
+		v, err := q.look(ctx, false, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +140,7 @@ func (q *Queue) takeErr(ctx context.Context, err error) error {
 func (q *Queue) head(ctx context.Context, w **contender.Contender) (*Item, error) {
 	for {
 		wctx, stopWatches := context.WithCancel(ctx)
-		v, err := q.look(wctx, true)
+		v, err := q.look(wctx, true, 2)
 		if err != nil {
 			stopWatches()
 			return nil, err
@@ -242,8 +242,8 @@ func (q *Queue) claimFirst(ctx context.Context, candidates []entry) (*Item, erro
 // delete of the claim node that fail it if another consumer claimed it.
 // nil, nil: someone else got it first.
 func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
-	ep := backend.Join(q.entries, e.name)
-	tp := backend.Join(q.taken, e.name)
+	ep := q.itemPath(e)
+	tp := backend.Join(q.taken, e.claimName())
 	data, st, err := q.s.Get(ctx, ep)
 	if errors.Is(err, backend.ErrNoNode) {
 		return nil, nil
@@ -251,7 +251,7 @@ func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	it := &Item{Data: data, ID: e.itemID(), Priority: e.prio, Attempt: int(st.Version) + 1, q: q, name: e.name, version: st.Version + 1}
+	it := &Item{Data: data, ID: e.itemID(), Priority: e.prio, Attempt: int(st.Version) + 1, q: q, e: e, version: st.Version + 1}
 	if q.o.atMostOnce {
 		_, err := q.s.Multi(ctx,
 			backend.CreateOp{Path: tp, Data: q.id, Mode: backend.Ephemeral},
@@ -282,7 +282,7 @@ func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
 			backend.CreateOp{Path: tp, Data: q.id, Mode: backend.Ephemeral},
 			backend.DeleteOp{Path: ep, Version: st.Version},
 			backend.DeleteOp{Path: tp, Version: backend.AnyVersion},
-			q.deadLetterOp(e.name, e.itemID(), e.prio, int(st.Version), "attempts exhausted: its consumers were lost holding it", data))
+			q.deadLetterOp(e.claimName(), e.itemID(), e.prio, int(st.Version), "attempts exhausted: its consumers were lost holding it", data))
 		if err != nil && !isMultiRace(err) && !errors.Is(err, backend.ErrConnectionLoss) {
 			return nil, err
 		}

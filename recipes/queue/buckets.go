@@ -1,0 +1,290 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+)
+
+// The sharded layout (Sharded) keeps items in bucket nodes under
+// buckets/, so that no listing holds more than about one bucket's items:
+//
+//	buckets/<ppp>-<n>/entry-<ppp>-[<id>-]<seq>
+//
+// <n> is the bucket's number within its priority, 10 digits. A bucket is
+// open while its data version is 0; producers put into the last bucket of
+// a priority with a transaction that checks it is still open. The put that
+// gets a sequence number of at least the bucket size closes it (sets its
+// data to "closed") and creates the next one, in one transaction, so a
+// closed bucket always has a successor and the last bucket of a priority
+// is always open. Consumers take from the first non-empty bucket and
+// delete closed buckets they find empty.
+
+// bucketClosed is the data of a closed bucket.
+const bucketClosed = "closed"
+
+// bucket is one bucket's name, read.
+type bucket struct {
+	name string
+	prio int
+	n    int64
+}
+
+func bucketName(prio int, n int64) string { return fmt.Sprintf("%03d-%010d", prio, n) }
+
+func parseBucket(name string) (bucket, bool) {
+	if len(name) != 14 || name[3] != '-' {
+		return bucket{}, false
+	}
+	prio, err1 := strconv.Atoi(name[:3])
+	n, err2 := strconv.ParseInt(name[4:], 10, 64)
+	if err1 != nil || err2 != nil || prio < 0 || n < 0 {
+		return bucket{}, false
+	}
+	return bucket{name: name, prio: prio, n: n}, true
+}
+
+func cmpBucket(a, b bucket) int {
+	if a.prio != b.prio {
+		return a.prio - b.prio
+	}
+	switch {
+	case a.n < b.n:
+		return -1
+	case a.n > b.n:
+		return 1
+	}
+	return 0
+}
+
+// listBuckets returns the buckets in take order.
+func (q *Queue) listBuckets(ctx context.Context, list func(string) ([]string, error)) ([]bucket, error) {
+	names, err := list(q.buckets)
+	if err != nil {
+		return nil, err
+	}
+	bs := make([]bucket, 0, len(names))
+	for _, n := range names {
+		if b, ok := parseBucket(n); ok {
+			bs = append(bs, b)
+		}
+	}
+	slices.SortFunc(bs, cmpBucket)
+	return bs, nil
+}
+
+// tail returns the last bucket of prio, from the cache unless refresh, and
+// creates the first one when the priority has none.
+func (q *Queue) tail(ctx context.Context, prio int, refresh bool) (bucket, error) {
+	q.mu.Lock()
+	b, ok := q.tails[prio]
+	q.mu.Unlock()
+	if ok && !refresh {
+		return b, nil
+	}
+	bs, err := q.listBuckets(ctx, func(dir string) ([]string, error) {
+		kids, _, err := q.s.Children(ctx, dir)
+		return kids, err
+	})
+	if err != nil {
+		return bucket{}, err
+	}
+	found := false
+	for _, c := range bs {
+		if c.prio == prio {
+			b, found = c, true
+		}
+	}
+	if !found {
+		b = bucket{name: bucketName(prio, 0), prio: prio}
+		_, err := q.s.Create(ctx, backend.Join(q.buckets, b.name), nil, backend.Persistent)
+		if err != nil && !errors.Is(err, backend.ErrNodeExists) {
+			return bucket{}, err
+		}
+	}
+	q.mu.Lock()
+	q.tails[prio] = b
+	q.mu.Unlock()
+	return b, nil
+}
+
+// closeBucket closes b and opens its successor, unless another producer
+// did; it is called by the put that filled b.
+func (q *Queue) closeBucket(ctx context.Context, b bucket) {
+	next := bucket{name: bucketName(b.prio, b.n+1), prio: b.prio, n: b.n + 1}
+	_, err := q.s.Multi(ctx,
+		backend.SetOp{Path: backend.Join(q.buckets, b.name), Data: []byte(bucketClosed), Version: 0},
+		backend.CreateOp{Path: backend.Join(q.buckets, next.name), Mode: backend.Persistent})
+	if err != nil && !isMultiRace(err) {
+		q.o.logger.Debug("queue: closing a bucket failed", "bucket", b.name, "err", err)
+		return
+	}
+	q.mu.Lock()
+	if cur, ok := q.tails[b.prio]; !ok || cur.n < next.n {
+		q.tails[b.prio] = next
+	}
+	q.mu.Unlock()
+}
+
+// writeItems creates items of one priority in one transaction after the
+// operations in pre (a promotion's delete), in entries/ or, sharded, in
+// the last bucket of the priority. ids[i] ("" for none) goes in item i's
+// name. A lost reply is resolved for a single item with an id by looking
+// for it; otherwise it is ErrUncertain. It returns the created names (with
+// the bucket, for the sharded layout) and the bucket.
+func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][]byte, pre []backend.Op) ([]entry, error) {
+	lookup := len(ids) == 1 && ids[0] != ""
+	if q.o.bucketSize == 0 && len(pre) == 0 && len(ids) == 1 {
+		p := backend.Join(q.entries, entryBase(prio, ids[0]))
+		var created string
+		var err error
+		if lookup {
+			created, err = backend.CreateWithGUID(ctx, q.s, p, ids[0], data[0], backend.PersistentSequential)
+		} else {
+			created, err = q.s.Create(ctx, p, data[0], backend.PersistentSequential)
+		}
+		if err != nil {
+			return nil, uncertain(err)
+		}
+		e, _ := parseEntry(backend.Base(created))
+		return []entry{e}, nil
+	}
+	refresh := false
+	for {
+		dir := q.entries
+		var b bucket
+		ops := slices.Clone(pre)
+		if q.o.bucketSize > 0 {
+			var err error
+			if b, err = q.tail(ctx, prio, refresh); err != nil {
+				return nil, err
+			}
+			dir = backend.Join(q.buckets, b.name)
+			ops = append(ops, backend.CheckOp{Path: dir, Version: 0})
+		}
+		first := len(ops)
+		for i := range data {
+			ops = append(ops, backend.CreateOp{Path: backend.Join(dir, entryBase(prio, ids[i])), Data: data[i], Mode: backend.PersistentSequential})
+		}
+		res, err := q.s.Multi(ctx, ops...)
+		var me *backend.MultiError
+		switch {
+		case err == nil:
+			out := make([]entry, 0, len(data))
+			var last int64
+			for _, r := range res[first:] {
+				e, _ := parseEntry(backend.Base(r.Path))
+				e.bucket = b.name
+				last = max(last, e.seq)
+				out = append(out, e)
+			}
+			if q.o.bucketSize > 0 && last >= int64(q.o.bucketSize-1) {
+				q.closeBucket(ctx, b)
+			}
+			return out, nil
+		case q.o.bucketSize > 0 && errors.As(err, &me) && me.Index == first-1 && ctx.Err() == nil:
+			refresh = true // the bucket closed or went: put into its successor
+			continue
+		case lookup && errors.Is(err, backend.ErrConnectionLoss) && ctx.Err() == nil:
+			if e, ok, ferr := q.findID(ctx, dir, ids[0]); ferr == nil && ok {
+				e.bucket = b.name
+				return []entry{e}, nil
+			} else if ferr != nil && !errors.Is(ferr, backend.ErrConnectionLoss) {
+				return nil, ferr
+			}
+			if _, werr := backend.WaitState(ctx, q.s, backend.Connected, backend.Reconnected); werr != nil {
+				return nil, werr
+			}
+			continue
+		}
+		return nil, uncertain(err)
+	}
+}
+
+// findID looks for an item with the id in dir.
+func (q *Queue) findID(ctx context.Context, dir, id string) (entry, bool, error) {
+	kids, _, err := q.s.Children(ctx, dir)
+	if err != nil {
+		return entry{}, false, err
+	}
+	for _, k := range kids {
+		if e, ok := parseEntry(k); ok && e.id == id {
+			return e, true, nil
+		}
+	}
+	return entry{}, false, nil
+}
+
+// uncertain marks a lost reply as ErrUncertain.
+func uncertain(err error) error {
+	if errors.Is(err, backend.ErrConnectionLoss) && !errors.Is(err, ErrUncertain) {
+		return fmt.Errorf("%w: %w", ErrUncertain, err)
+	}
+	return err
+}
+
+// itemDir returns the directory holding e.
+func (q *Queue) itemDir(e entry) string {
+	if e.bucket == "" {
+		return q.entries
+	}
+	return backend.Join(q.buckets, e.bucket)
+}
+
+// itemPath returns e's node.
+func (q *Queue) itemPath(e entry) string { return backend.Join(q.itemDir(e), e.name) }
+
+// claimName returns the name of e's claim node under taken/: its own name
+// in entries/ (kazoo's), or "<bucket>-<name>" in the sharded layout.
+func (e entry) claimName() string {
+	if e.bucket == "" {
+		return e.name
+	}
+	return e.bucket + "-" + e.name
+}
+
+// bucketsEnough lists buckets in order until it has found enough items not
+// in skip (all of them when enough < 0), deleting closed buckets it finds
+// empty (not the last of their priority: that one is open). With list
+// setting watches, every bucket listed is watched.
+func (q *Queue) bucketsEnough(ctx context.Context, list func(string) ([]string, error), enough int, skip func(entry) bool) ([]entry, error) {
+	bs, err := q.listBuckets(ctx, list)
+	if err != nil {
+		return nil, err
+	}
+	var out []entry
+	free := 0
+	for i, b := range bs {
+		kids, err := list(backend.Join(q.buckets, b.name))
+		if err != nil {
+			return nil, err
+		}
+		if len(kids) == 0 && i+1 < len(bs) && bs[i+1].prio == b.prio {
+			// Closed (it has a successor) and empty: remove it. A late
+			// item makes it ErrNotEmpty; an open one ErrBadVersion.
+			_ = q.s.Delete(ctx, backend.Join(q.buckets, b.name), 1)
+			continue
+		}
+		start := len(out)
+		for _, k := range kids {
+			if e, ok := parseEntry(k); ok {
+				e.bucket = b.name
+				out = append(out, e)
+			}
+		}
+		slices.SortFunc(out[start:], cmpEntry)
+		for _, e := range out[start:] {
+			if !skip(e) {
+				free++
+			}
+		}
+		if enough >= 0 && free >= enough {
+			break
+		}
+	}
+	return out, nil
+}
