@@ -27,8 +27,8 @@ type Item struct {
 	Attempt int
 
 	q       *Queue
-	e       entry  // the item's node
-	version int32  // the entry's data version as our claim left it: the fence
+	e       entry // the item's node
+	version int32 // the entry's data version as our claim left it: the fence
 	token   int64
 	mon     *grant.Monitor // nil at most once
 

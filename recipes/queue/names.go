@@ -41,10 +41,10 @@ func delayedBase(due time.Time, prio int, id string) string {
 type entry struct {
 	bucket string // the bucket holding it (Sharded), "" in entries/
 	name   string
-	prio int
-	id   string // "" for a name without one
-	seq  int64  // in the order the server hands suffixes out
-	due  int64  // unix ms, for a delayed item
+	prio   int
+	id     string // "" for a name without one
+	seq    int64  // in the order the server hands suffixes out
+	due    int64  // unix ms, for a delayed item
 }
 
 // itemID returns the id the item is known by: its own id, or the entry
