@@ -13,6 +13,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/health"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/lockcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/mirrorcmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/queuecmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/tree"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/watchcmd"
@@ -31,6 +32,7 @@ func commands(io zkctl.Streams) []*cli.Command {
 		mirrorcmd.Commands(io),
 		lockcmd.Commands(io),
 		electcmd.Commands(io),
+		queuecmd.Commands(io),
 		health.Commands(io),
 		shell.Commands(io, Run),
 		devcmd.Commands(io),
