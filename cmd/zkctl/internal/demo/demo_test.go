@@ -44,18 +44,31 @@ var demoMilestones = []*regexp.Regexp{
 	regexp.MustCompile(`server +node-1 crashed: expires its session`),
 	regexp.MustCompile(`node-2 +leads the scheduler: fencing token \d+`),
 	regexp.MustCompile(`observer +leader of /election/scheduler: node-2, with token \d+ > \d+`),
+	// The work queue (scenes/workqueue.go): leave it out of scenes.All and
+	// every run fails here; its own checks fail the demo if the redelivered
+	// job is not worker-1's, attempt 2, with a larger token.
+	regexp.MustCompile(`== 6\. Work queue`),
+	regexp.MustCompile(`worker-1 +takes "send invoice #42" \(attempt 1\): fencing token \d+`),
+	regexp.MustCompile(`worker-2 +takes "resize photo 7" \(attempt 1\): fencing token \d+`),
+	regexp.MustCompile(`worker-2 +takes "rebuild the search index" \(attempt 1\): fencing token \d+`),
+	regexp.MustCompile(`server +worker-1 crashed mid-job: expires its session`),
+	regexp.MustCompile(`worker-2 +takes "send invoice #42" \(attempt 2\): fencing token \d+`),
+	regexp.MustCompile(`worker-1 +wakes up and acknowledges the invoice: refused: queue: item lost`),
+	regexp.MustCompile(`storage +refuses worker-1's write: stale fencing token`),
+	regexp.MustCompile(`producer +/queues/jobs holds 0 jobs`),
 	regexp.MustCompile(`== done`),
 }
 
 var (
 	demoLine  = regexp.MustCompile(`^\[ *\d+\.\d\ds\] `)
-	demoToken = regexp.MustCompile(`^\[ *[\d.]+s\] (\S+) +(?:holds the lock|leads the scheduler): fencing token (\d+)$`)
+	demoToken = regexp.MustCompile(`^\[ *[\d.]+s\] (\S+) +(?:holds the lock|leads the scheduler|takes ".*" \(attempt \d+\)): fencing token (\d+)$`)
 )
 
 // demoCheck checks a text run of the demo: every milestone in order, every
 // line timestamped, and the fencing tokens of the grants increasing in
 // the order they were granted (worker-1, -2, -3, worker-a, worker-b, then
-// the terms of node-1 and node-2).
+// the terms of node-1 and node-2, then the work queue's claims: worker-1's,
+// worker-2's three).
 func demoCheck(t *testing.T, r zkctltest.Result) {
 	t.Helper()
 	if r.Code != zkctl.ExitOK {
@@ -90,7 +103,7 @@ func demoCheck(t *testing.T, r zkctltest.Result) {
 			who, tokens = append(who, m[1]), append(tokens, tok)
 		}
 	}
-	if want := []string{"worker-1", "worker-2", "worker-3", "worker-a", "worker-b", "node-1", "node-2"}; strings.Join(who, ",") != strings.Join(want, ",") {
+	if want := []string{"worker-1", "worker-2", "worker-3", "worker-a", "worker-b", "node-1", "node-2", "worker-1", "worker-2", "worker-2", "worker-2"}; strings.Join(who, ",") != strings.Join(want, ",") {
 		t.Fatalf("demo: grants to %v, want %v", who, want)
 	}
 	for i := 1; i < len(tokens); i++ {
@@ -149,11 +162,11 @@ func TestDemoJSON(t *testing.T) {
 			tokens = append(tokens, ev.Token)
 		}
 	}
-	if got := strings.Join(steps, ","); got != "1,2,3,4,5," {
-		t.Fatalf("demo -o json steps %q, want 1,2,3,4,5 and the end", got)
+	if got := strings.Join(steps, ","); got != "1,2,3,4,5,6," {
+		t.Fatalf("demo -o json steps %q, want 1,2,3,4,5,6 and the end", got)
 	}
-	if len(tokens) != 7 {
-		t.Fatalf("demo -o json: %d tokens (%v), want 7", len(tokens), tokens)
+	if len(tokens) != 11 {
+		t.Fatalf("demo -o json: %d tokens (%v), want 11", len(tokens), tokens)
 	}
 	for i := 1; i < len(tokens); i++ {
 		if tokens[i] <= tokens[i-1] {
