@@ -74,8 +74,14 @@
 //	dead/<entry name>                a dead letter: JSON (DeadLetter)
 //	waiters/_c_<guid>-waiter-<seq>   a consumer waiting for an item
 //
+// With Sharded, items live in buckets instead of entries/:
+//
+//	buckets/<ppp>-<n>/entry-<ppp>-[<id>-]<seq>   an item in bucket n of its priority
+//	taken/<ppp>-<n>-<item name>                  its claim
+//
 // <ppp> is the priority in three digits, <seq> the server's 10-character
-// sequence suffix, <ms> a 13-digit Unix time in milliseconds. Names are
+// sequence suffix, <ms> a 13-digit Unix time in milliseconds, <n> a
+// 10-digit bucket number. Names are
 // ordered by their parsed priority and sequence, never as strings (the
 // sequence wraps past 2^31; kazoo#730). Names in entries/ that are not
 // items are ignored.
@@ -105,11 +111,26 @@
 // and SimpleDistributedQueue use other names and, except the last, their
 // own item framing: they cannot share a queue with this package yet.
 //
-// Size: on ZooKeeper one listing of entries/ must fit the client's and the
-// server's jute.maxbuffer (1 MB by default), about 40,000 items with names
-// of 20 characters (Curator's Tech Note 4). A queue that can grow beyond
-// that needs more than this flat layout; it is not offered yet. On etcd the
-// listing has no such bound, but every take lists the directories.
+// # Size
+//
+// On ZooKeeper one listing of entries/ must fit the client's and the
+// server's jute.maxbuffer (1 MB by default): about 40,000 items with names
+// of 20 characters (Curator's Tech Note 4). And every take lists entries/
+// whole, on etcd too, so a take costs more the longer the queue. Sharded
+// lifts both: items go in buckets of about the bucket size, a take lists
+// the buckets' names and then only the first bucket with an item free
+// (one more when the first has none), and no listing is longer than a
+// bucket. Its costs: kazoo cannot share the queue; Len reads every bucket;
+// a bucket may hold more than the bucket size when several producers fill
+// it at once (by at most their PutAll batches); and delayed/ is still one
+// directory, so the delayed items at any time must fit one listing.
+//
+// A bucket is open while its data version is 0. A put is one transaction
+// that checks its bucket is open and creates the item; the put whose
+// sequence number reaches the bucket size closes the bucket and creates
+// the next in one transaction, so the last bucket of a priority is always
+// open, a closed bucket never gets another item, and order holds across
+// buckets. Consumers delete the closed buckets they find empty.
 //
 // # Failures
 //

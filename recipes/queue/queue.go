@@ -217,8 +217,8 @@ func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string
 // PutAll adds all items in one transaction, all with the same options: all
 // are added or none. WithID is not allowed. The backend bounds how many fit:
 // ZooKeeper's request size (jute.maxbuffer, 1 MB by default), etcd's 128
-// operations per transaction; beyond them nothing is written and the error
-// matches backend.ErrTooLarge. It returns the items' ids in order.
+// writes per transaction (two per item: about 60 items); beyond them
+// nothing is written and the error matches backend.ErrTooLarge. It returns the items' ids in order.
 func (q *Queue) PutAll(ctx context.Context, data [][]byte, opts ...PutOption) ([]string, error) {
 	po := putOptions{prio: DefaultPriority}
 	for _, opt := range opts {
