@@ -247,15 +247,11 @@ func (e entry) claimName() string {
 	return e.bucket + "-" + e.name
 }
 
-// bucketsEnough lists buckets in order until it has found enough items not
+// bucketsEnough lists the buckets bs (in take order) one by one until it has found enough items not
 // in skip (all of them when enough < 0), deleting closed buckets it finds
 // empty (not the last of their priority: that one is open). With list
 // setting watches, every bucket listed is watched.
-func (q *Queue) bucketsEnough(ctx context.Context, list func(string) ([]string, error), enough int, skip func(entry) bool) ([]entry, error) {
-	bs, err := q.listBuckets(ctx, list)
-	if err != nil {
-		return nil, err
-	}
+func (q *Queue) bucketsEnough(ctx context.Context, bs []bucket, list func(string) ([]string, error), enough int, skip func(entry) bool) ([]entry, error) {
 	var out []entry
 	free := 0
 	for i, b := range bs {

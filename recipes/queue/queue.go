@@ -458,16 +458,19 @@ func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error)
 	// ended is free. The listings go out together (one round trip on
 	// ZooKeeper, where a session's requests are answered in order).
 	var taken, held, names, delayed []string
+	var bs []bucket
 	var errs [4]error
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); taken, errs[0] = list(q.taken) }()
 	go func() { defer wg.Done(); held, errs[1] = list(q.held) }()
 	go func() { defer wg.Done(); delayed, errs[2] = list(q.delayed) }()
-	wg.Wait()
 	if q.o.bucketSize == 0 {
 		names, errs[3] = list(q.entries)
+	} else {
+		bs, errs[3] = q.listBuckets(ctx, list)
 	}
+	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -481,7 +484,7 @@ func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error)
 		}
 	}
 	if q.o.bucketSize > 0 {
-		es, err := q.bucketsEnough(ctx, list, enough, func(e entry) bool { return v.takenSet[e.claimName()] })
+		es, err := q.bucketsEnough(ctx, bs, list, enough, func(e entry) bool { return v.takenSet[e.claimName()] })
 		if err != nil {
 			return nil, err
 		}
