@@ -112,3 +112,83 @@ func (p *Peer) BenchCache(ctx context.Context, path string, n int, ready func() 
 	}
 	return strconv.ParseInt(v, 10, 64)
 }
+
+// QueueRun is what one bench-queue command measured (see the package doc):
+// the same quantities, measured the same way, as the Go queue benchmark
+// (recipes/queue/peerbench_test.go).
+type QueueRun struct {
+	Items  int           // items received, each once
+	Window time.Duration // from before the first put to the last item's receipt
+	P50    time.Duration // put-to-take latency: from the producer reading the clock before its put
+	P99    time.Duration // to a consumer receiving the item, on the peer process's one clock
+}
+
+// ItemsPerSecond returns the items received per second of the window.
+func (r QueueRun) ItemsPerSecond() float64 {
+	if r.Window <= 0 {
+		return 0
+	}
+	return float64(r.Items) / r.Window.Seconds()
+}
+
+// BenchQueue has the peer run `bench-queue path items consumers [kind]`:
+// one producer puts items items on the queue at path while consumers
+// consumers, each on a session of its own, take them. kind "" is the
+// peer's default: kazoo's LockingQueue (get, consume) or Curator's
+// DistributedQueue with a lock path (at least once); "SimpleDistributedQueue"
+// runs Curator's at-most-once queue instead. It returns what the peer
+// measured once it answers, or an error when the peer reports one, exits,
+// or ctx ends first. Unlike Send it never fails the test, so any goroutine
+// may call it.
+func (p *Peer) BenchQueue(ctx context.Context, path string, items, consumers int, kind string) (QueueRun, error) {
+	cmd := fmt.Sprintf("bench-queue %s %d %d", path, items, consumers)
+	if kind != "" {
+		cmd += " " + kind
+	}
+	if err := p.write(cmd); err != nil {
+		return QueueRun{}, err
+	}
+	line, err := p.Expect(ctx, "benched-queue "+path+" ")
+	if err != nil {
+		return QueueRun{}, err
+	}
+	return parseQueueRun(line)
+}
+
+// parseQueueRun parses "benched-queue PATH items=N window-ns=W p50-ns=X
+// p99-ns=Y".
+func parseQueueRun(line string) (QueueRun, error) {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return QueueRun{}, fmt.Errorf("peers: bad bench-queue answer %q", line)
+	}
+	var r QueueRun
+	seen := map[string]bool{}
+	for _, kv := range f[2:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return QueueRun{}, fmt.Errorf("peers: bad bench-queue answer %q: %q", line, kv)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return QueueRun{}, fmt.Errorf("peers: bad bench-queue answer %q: %w", line, err)
+		}
+		switch k {
+		case "items":
+			r.Items = int(n)
+		case "window-ns":
+			r.Window = time.Duration(n)
+		case "p50-ns":
+			r.P50 = time.Duration(n)
+		case "p99-ns":
+			r.P99 = time.Duration(n)
+		default:
+			continue
+		}
+		seen[k] = true
+	}
+	if len(seen) != 4 {
+		return QueueRun{}, fmt.Errorf("peers: bad bench-queue answer %q: want items, window-ns, p50-ns and p99-ns", line)
+	}
+	return r, nil
+}

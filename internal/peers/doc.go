@@ -41,6 +41,18 @@
 //	bench-cache PATH N   cache-ready PATH, then          both: a cache benchmark (below): CuratorCache,
 //	                     benched-cache PATH events=E     kazoo TreeCache; E the events after the
 //	                                                     caches' initial reads
+//	lq-put PATH PRIO DATA
+//	                     lq-put PATH                     kazoo: LockingQueue(PATH).put(DATA, PRIO); DATA
+//	                                                     is one token (no spaces)
+//	lq-get PATH TIMEOUT_S
+//	                     lq-got PATH DATA, or            kazoo: LockingQueue(PATH).get(TIMEOUT_S) (< 0:
+//	                     lq-empty PATH                   no timeout); the entry stays locked by the peer
+//	lq-consume PATH      lq-consumed PATH True|False     kazoo: .consume() of the entry the peer holds
+//	lq-release PATH      lq-released PATH True|False     kazoo: .release() of the entry the peer holds
+//	lq-len PATH          lq-len PATH N                   kazoo: len(LockingQueue(PATH))
+//	bench-queue PATH ITEMS CONSUMERS [KIND]
+//	                     benched-queue PATH items=N      both: a queue benchmark (below); N the items
+//	                     window-ns=W p50-ns=X p99-ns=Y   received, W ns, X, Y put-to-take percentiles
 //	exit                 bye, then exit status 0         both: releases grants, closes the session
 //
 // bench-cache starts N caches (CuratorCache, kazoo's TreeCache) on PATH, each on a bench session of its
@@ -66,6 +78,29 @@
 // percentiles are sorted[int(p*(len-1))]. The run is in a thread of its
 // own: the peer keeps reading commands. Peer.BenchLock sends it and parses
 // the answer; ForBenchmark gives the Curator JVM its full JIT.
+//
+// The lq-* commands drive one kazoo LockingQueue per PATH, as one kazoo
+// consumer: it holds at most one entry, and an lq-get while it holds one
+// answers that entry again (kazoo's get does). lq-get runs in a thread of
+// its own; one lq-* command at a time per PATH. Peer.QueuePut, QueueGet,
+// QueueConsume, QueueRelease and QueueLen send them.
+//
+// bench-queue measures a queue the way recipes/queue/peerbench_test.go
+// measures ours: one producer (the peer's own session) puts ITEMS items,
+// one at a time, each holding the time it read just before its put, while
+// CONSUMERS consumers, each on a bench session of its own (those of
+// bench-lock), take them and acknowledge each before the next. A sample is
+// from that time to a consumer receiving the item; producer and consumers
+// are in the one process, so the clock is its monotonic clock
+// (time.monotonic_ns, System.nanoTime) and the samples need no clock
+// agreement between processes. W is from before the first put to the last
+// item's receipt, so N/W is items per second. KIND is kazoo's LockingQueue
+// (the default: get, consume), Curator's DistributedQueue (the default:
+// QueueBuilder with lockPath(PATH+"-locks"), at least once; puts in the
+// foreground) or SimpleDistributedQueue (offer, take; at most once). kazoo
+// and SimpleDistributedQueue consumers leave when they take one of the
+// stop items the producer puts after the items. The run is in a thread of
+// its own. Peer.BenchQueue sends it and parses the answer.
 //
 // Any failure prints "error <message>". Connection state changes print
 // "state <STATE>": Curator's CONNECTED, SUSPENDED, RECONNECTED, LOST,
@@ -93,6 +128,17 @@
 //	                     PATH itself                      data: max_leases, e.g. "2"
 //	                     PATH-__lock__/ (a sibling kazoo Lock, held only while acquiring)
 //	kazoo Election       PATH/<hex32>__lock__<seq>        data: the election id
+//	kazoo LockingQueue   PATH/entries/entry-<ppp>-<seq>   data: the item; persistent (<ppp>: the
+//	                                                      priority, %03d)
+//	                     PATH/taken/<entry's name>        data: the consumer's <hex32>; ephemeral
+//	Curator DistributedQueue
+//	                     PATH/queue-<seq>                 data: Curator's item framing; persistent
+//	                     PATH-locks/queue-<seq>           ephemeral, while a consumer processes the item
+//	                                                      (bench-queue's lockPath)
+//
+// The queue rows are from the libraries' source and recipes/queue's
+// interop test (kazoo), not checked by this package's tests; their entries
+// are persistent despite their sequence.
 //
 // Curator's and kazoo's locks on one path do not exclude each other (see
 // TestMixedLibrariesDoNotExclude): each recognises only its own node names.

@@ -35,6 +35,12 @@ import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.framework.recipes.locks.Revoker;
+import org.apache.curator.framework.recipes.queue.DistributedQueue;
+import org.apache.curator.framework.recipes.queue.QueueBuilder;
+import org.apache.curator.framework.recipes.queue.QueueConsumer;
+import org.apache.curator.framework.recipes.queue.QueueSerializer;
+import org.apache.curator.framework.recipes.queue.SimpleDistributedQueue;
+import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 
 public final class Peer {
@@ -331,6 +337,185 @@ public final class Peer {
         }
     }
 
+    /**
+     * QueueBench is one bench-queue run: one producer (the peer's own
+     * session) puts `items` items, each holding its send time on the
+     * process's monotonic clock (System.nanoTime), while n consumers, each
+     * on a bench session of its own, take them. A latency sample is from the
+     * producer reading the clock before its put to a consumer receiving the
+     * item; the window is from before the first put to the last item's
+     * receipt. Kinds:
+     *
+     * DistributedQueue: QueueBuilder with lockPath(PATH + "-locks"), the
+     * at-least-once queue: a consumer locks an item (an ephemeral node
+     * under the lock path), hands it to its QueueConsumer, then deletes it
+     * and the lock. Each consumer is a queue of its own, processing items in
+     * its one thread (the builder's default executor). The producer is a
+     * producer-only queue with putInBackground(false): one put at a time, as
+     * the Go producer puts.
+     *
+     * SimpleDistributedQueue: offer and take, at most once (take deletes the
+     * item). After the items the producer offers one stop item per
+     * consumer: a consumer leaves when it takes one.
+     */
+    static final class QueueBench {
+        static final byte[] STOP = "stop".getBytes(StandardCharsets.UTF_8);
+
+        final int items;
+        final List<Long> latencies = new ArrayList<>();
+        final AtomicLong received = new AtomicLong();
+        final AtomicLong last = new AtomicLong();
+        volatile long start; // before the first put
+        final AtomicReference<Exception> failure = new AtomicReference<>();
+        final CountDownLatch done = new CountDownLatch(1);
+
+        QueueBench(int items) {
+            this.items = items;
+        }
+
+        /** got records one item, sent at sent on System.nanoTime's clock. */
+        void got(long sent) {
+            long now = System.nanoTime();
+            synchronized (latencies) {
+                latencies.add(now - sent);
+            }
+            last.accumulateAndGet(now, Math::max);
+            if (received.incrementAndGet() == items) {
+                done.countDown();
+            }
+        }
+
+        void fail(Exception e) {
+            failure.compareAndSet(null, e);
+            done.countDown();
+        }
+
+        static final QueueSerializer<Long> SERIALIZER = new QueueSerializer<Long>() {
+            @Override
+            public byte[] serialize(Long item) {
+                return Long.toString(item).getBytes(StandardCharsets.UTF_8);
+            }
+
+            @Override
+            public Long deserialize(byte[] bytes) {
+                return Long.parseLong(new String(bytes, StandardCharsets.UTF_8));
+            }
+        };
+
+        static String run(String path, int items, int n, String kind) throws Exception {
+            List<CuratorFramework> clients = benchClients(n);
+            QueueBench b = new QueueBench(items);
+            switch (kind) {
+                case "DistributedQueue":
+                    b.distributed(path, clients);
+                    break;
+                case "SimpleDistributedQueue":
+                    b.simple(path, clients);
+                    break;
+                default:
+                    throw new IllegalArgumentException("bench-queue: kind " + kind
+                            + ": Curator has DistributedQueue and SimpleDistributedQueue");
+            }
+            Exception e = b.failure.get();
+            if (e != null) {
+                throw e;
+            }
+            long[] all;
+            synchronized (b.latencies) {
+                all = new long[b.latencies.size()];
+                for (int i = 0; i < all.length; i++) {
+                    all[i] = b.latencies.get(i);
+                }
+            }
+            if (all.length != items) {
+                throw new IllegalStateException("received " + all.length + " items, put " + items);
+            }
+            Arrays.sort(all);
+            return "benched-queue " + path + " items=" + all.length + " window-ns=" + (b.last.get() - b.start)
+                    + " p50-ns=" + LockBench.percentile(all, 0.50) + " p99-ns=" + LockBench.percentile(all, 0.99);
+        }
+
+        void distributed(String path, List<CuratorFramework> clients) throws Exception {
+            List<DistributedQueue<Long>> queues = new ArrayList<>();
+            try {
+                for (CuratorFramework c : clients) {
+                    QueueConsumer<Long> consumer = new QueueConsumer<Long>() {
+                        @Override
+                        public void consumeMessage(Long sent) {
+                            got(sent);
+                        }
+
+                        @Override
+                        public void stateChanged(CuratorFramework client, ConnectionState state) {
+                        }
+                    };
+                    DistributedQueue<Long> q = QueueBuilder.builder(c, consumer, SERIALIZER, path)
+                            .lockPath(path + "-locks").buildQueue();
+                    queues.add(q);
+                    q.start();
+                }
+                DistributedQueue<Long> producer = QueueBuilder.builder(client, null, SERIALIZER, path)
+                        .putInBackground(false).buildQueue();
+                queues.add(producer);
+                producer.start();
+                start = System.nanoTime();
+                for (int i = 0; i < items; i++) {
+                    producer.put(System.nanoTime());
+                }
+                if (!done.await(600, TimeUnit.SECONDS)) {
+                    throw new IllegalStateException("bench-queue: " + received.get() + " of " + items
+                            + " items received after 600s");
+                }
+                // The last item's consumer deletes it after consumeMessage:
+                // closing the queues before would interrupt that (logged).
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (!client.getChildren().forPath(path).isEmpty() && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+            } finally {
+                for (DistributedQueue<Long> q : queues) {
+                    q.close();
+                }
+            }
+        }
+
+        void simple(String path, List<CuratorFramework> clients) throws Exception {
+            Thread[] threads = new Thread[clients.size()];
+            for (int i = 0; i < threads.length; i++) {
+                SimpleDistributedQueue q = new SimpleDistributedQueue(clients.get(i), path);
+                threads[i] = new Thread(() -> {
+                    try {
+                        for (;;) {
+                            byte[] b = q.take();
+                            if (Arrays.equals(b, STOP)) {
+                                return;
+                            }
+                            got(Long.parseLong(new String(b, StandardCharsets.UTF_8)));
+                        }
+                    } catch (Exception e) {
+                        fail(e);
+                    }
+                }, "bench-queue " + i);
+                threads[i].setDaemon(true);
+                threads[i].start();
+            }
+            SimpleDistributedQueue producer = new SimpleDistributedQueue(client, path);
+            start = System.nanoTime();
+            try {
+                for (int i = 0; i < items; i++) {
+                    producer.offer(Long.toString(System.nanoTime()).getBytes(StandardCharsets.UTF_8));
+                }
+            } finally {
+                for (Thread t : threads) { // even after a failed offer: no consumer waits for ever
+                    producer.offer(STOP);
+                }
+            }
+            for (Thread t : threads) {
+                t.join();
+            }
+        }
+    }
+
     static synchronized void forget(Hold h) {
         holds.remove(h);
     }
@@ -502,6 +687,29 @@ public final class Peer {
                         say("error bench-cache " + path + ": " + message(e));
                     }
                 }, "bench-cache " + path);
+                t.setDaemon(true);
+                t.start();
+                return true;
+            }
+            case "bench-queue": {
+                if (f.length != 4 && f.length != 5) {
+                    throw new IllegalArgumentException("usage: bench-queue PATH ITEMS CONSUMERS [KIND]");
+                }
+                final String path = f[1];
+                final int items = Integer.parseInt(f[2]);
+                final int n = Integer.parseInt(f[3]);
+                final String kind = f.length == 5 ? f[4] : "DistributedQueue";
+                if (items < 1 || n < 1) {
+                    throw new IllegalArgumentException("bench-queue: ITEMS and CONSUMERS must be at least 1");
+                }
+                Thread t = new Thread(() -> {
+                    try {
+                        say(QueueBench.run(path, items, n, kind));
+                    } catch (Exception e) {
+                        closeBenchClients(); // drops any lock a consumer left
+                        say("error bench-queue " + path + ": " + message(e));
+                    }
+                }, "bench-queue " + path);
                 t.setDaemon(true);
                 t.start();
                 return true;

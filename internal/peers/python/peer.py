@@ -173,6 +173,69 @@ class LockBench:
             percentile(all_handoffs, 0.50), percentile(all_handoffs, 0.99))
 
 
+class QueueBench:
+    """One bench-queue run over kazoo's LockingQueue: one producer (the
+    peer's own session) puts `items` items, each holding its send time on
+    the process's monotonic clock, while n consumers, each a LockingQueue on
+    a bench session of its own, loop get, consume. A consumer's latency
+    sample is from the producer reading the clock before put to its get
+    returning; the window is from before the first put to the last item's
+    get. After the items the producer puts one stop item per consumer (same
+    priority, so after every item): a consumer leaves when it gets one."""
+
+    STOP = b"stop"
+
+    def __init__(self, producer, clients, path, items):
+        self.producer = producer
+        self.clients = clients
+        self.path = path
+        self.items = items
+        self.start = 0
+        self.latencies = [[] for _ in clients]
+        self.last = [0 for _ in clients]
+        self.failure = None
+
+    def consume(self, i):
+        q = self.clients[i].LockingQueue(self.path)
+        mine = self.latencies[i]
+        try:
+            while True:
+                value = q.get()
+                got = time.monotonic_ns()
+                if value == self.STOP:
+                    q.consume()
+                    return
+                mine.append(got - int(value))
+                self.last[i] = got
+                if not q.consume():
+                    raise RuntimeError("consume: the entry's lock is no longer ours")
+        except Exception as exc:
+            self.failure = self.failure or exc
+
+    def run(self):
+        threads = [threading.Thread(target=self.consume, args=(i,), name="bench-queue %d" % i, daemon=True)
+                   for i in range(len(self.clients))]
+        for t in threads:
+            t.start()
+        q = self.producer.LockingQueue(self.path)
+        self.start = time.monotonic_ns()
+        try:
+            for _ in range(self.items):
+                q.put(str(time.monotonic_ns()).encode())
+        finally:
+            for _ in threads:  # even after a failed put: no consumer waits for ever
+                q.put(self.STOP)
+        for t in threads:
+            t.join()
+        if self.failure is not None:
+            raise self.failure
+        lat = sorted(v for mine in self.latencies for v in mine)
+        if len(lat) != self.items:
+            raise RuntimeError("took %d items, put %d" % (len(lat), self.items))
+        return "benched-queue %s items=%d window-ns=%d p50-ns=%d p99-ns=%d" % (
+            self.path, len(lat), max(self.last) - self.start, percentile(lat, 0.50), percentile(lat, 0.99))
+
+
 class Peer:
     def __init__(self, client, hosts, timeout):
         self.client = client
@@ -184,6 +247,7 @@ class Peer:
         self.candidates = []
         self.bench_mu = threading.Lock()
         self.bench_clients = []  # bench-lock's sessions, one per contender, kept for later runs
+        self.queues = {}  # path -> the LockingQueue of the lq-* commands
 
     def bench_sessions(self, n):
         """Returns the first n bench clients, starting those missing."""
@@ -266,6 +330,34 @@ class Peer:
         finally:
             for cache in caches:
                 cache.close()
+
+    def bench_queue(self, path, items, n, kind):
+        try:
+            if kind != "LockingQueue":
+                raise ValueError("bench-queue: kind %r: kazoo has LockingQueue" % kind)
+            say(QueueBench(self.client, self.bench_sessions(n), path, items).run())
+        except Exception as exc:
+            self.close_bench_sessions()  # drops any entry a consumer had locked
+            say("error bench-queue %s: %s" % (path, message(exc)))
+
+    def locking_queue(self, path):
+        """Returns the one LockingQueue of the lq-* commands on path."""
+        with self.mu:
+            q = self.queues.get(path)
+            if q is None:
+                q = self.queues[path] = self.client.LockingQueue(path)
+            return q
+
+    def lq_get(self, path, timeout):
+        try:
+            value = self.locking_queue(path).get(timeout)
+        except Exception as exc:
+            say("error lq-get %s: %s" % (path, message(exc)))
+            return
+        if value is None:
+            say("lq-empty " + path)
+        else:
+            say("lq-got %s %s" % (path, value.decode("utf-8", "replace")))
 
     def forget(self, hold):
         with self.mu:
@@ -358,6 +450,33 @@ class Peer:
                 raise ValueError("bench-cache: N must be at least 1")
             threading.Thread(target=self.bench_cache, args=(args[0], n),
                              name="bench-cache " + args[0], daemon=True).start()
+        elif cmd == "lq-put":
+            need(3, "lq-put PATH PRIO DATA")
+            self.locking_queue(args[0]).put(args[2].encode(), priority=int(args[1]))
+            say("lq-put " + args[0])
+        elif cmd == "lq-get":
+            need(2, "lq-get PATH TIMEOUT_S")
+            timeout = float(args[1])
+            threading.Thread(target=self.lq_get, args=(args[0], None if timeout < 0 else timeout),
+                             name="lq-get " + args[0], daemon=True).start()
+        elif cmd == "lq-consume":
+            need(1, "lq-consume PATH")
+            say("lq-consumed %s %s" % (args[0], self.locking_queue(args[0]).consume()))
+        elif cmd == "lq-release":
+            need(1, "lq-release PATH")
+            say("lq-released %s %s" % (args[0], self.locking_queue(args[0]).release()))
+        elif cmd == "lq-len":
+            need(1, "lq-len PATH")
+            say("lq-len %s %d" % (args[0], len(self.locking_queue(args[0]))))
+        elif cmd == "bench-queue":
+            if len(args) not in (3, 4):
+                raise ValueError("usage: bench-queue PATH ITEMS CONSUMERS [KIND]")
+            items, n = int(args[1]), int(args[2])
+            if items < 1 or n < 1:
+                raise ValueError("bench-queue: ITEMS and CONSUMERS must be at least 1")
+            kind = args[3] if len(args) == 4 else "LockingQueue"
+            threading.Thread(target=self.bench_queue, args=(args[0], items, n, kind),
+                             name="bench-queue " + args[0], daemon=True).start()
         elif cmd == "exit":
             return False
         else:
