@@ -138,7 +138,8 @@ func (q *Queue) closeBucket(ctx context.Context, b bucket) {
 // the bucket, for the sharded layout) and the bucket.
 func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][]byte, pre []backend.Op) ([]entry, error) {
 	lookup := len(ids) == 1 && ids[0] != ""
-	if q.o.bucketSize == 0 && len(pre) == 0 && len(ids) == 1 {
+	size := q.bucketSize()
+	if size == 0 && len(pre) == 0 && len(ids) == 1 {
 		p := backend.Join(q.entries, entryBase(prio, ids[0]))
 		var created string
 		var err error
@@ -158,7 +159,7 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 		dir := q.entries
 		var b bucket
 		ops := slices.Clone(pre)
-		if q.o.bucketSize > 0 {
+		if size > 0 {
 			var err error
 			if b, err = q.tail(ctx, prio, refresh); err != nil {
 				return nil, err
@@ -182,11 +183,11 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 				last = max(last, e.seq)
 				out = append(out, e)
 			}
-			if q.o.bucketSize > 0 && last >= int64(q.o.bucketSize-1) {
+			if size > 0 && last >= int64(size-1) {
 				q.closeBucket(ctx, b)
 			}
 			return out, nil
-		case q.o.bucketSize > 0 && errors.As(err, &me) && me.Index == first-1 && ctx.Err() == nil:
+		case size > 0 && errors.As(err, &me) && me.Index == first-1 && ctx.Err() == nil:
 			refresh = true // the bucket closed or went: put into its successor
 			continue
 		case lookup && errors.Is(err, backend.ErrConnectionLoss) && ctx.Err() == nil:

@@ -60,7 +60,12 @@ func MaxAttempts(n int) Option {
 // package doc's Layout), so that a take lists at most a bucket or two and
 // no listing outgrows ZooKeeper's packet limit: for queues that may hold
 // more than a few ten thousand items. kazoo cannot share a sharded queue.
-// bucketSize runs from 16 to 10,000; 1,000 is a good default.
+// bucketSize runs from 16 to 10,000; 1,000 is a good default. The layout
+// belongs to the queue, not to the client: the client that first puts or
+// takes with Sharded makes the queue sharded (and New's caller gets
+// ErrBadOption then if the queue already holds items in kazoo's layout);
+// every client, with or without this option, adopts the layout and bucket
+// size it finds.
 func Sharded(bucketSize int) Option {
 	return func(o *options) error {
 		if bucketSize < 16 || bucketSize > 10000 {

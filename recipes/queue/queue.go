@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,13 +40,15 @@ type Queue struct {
 
 	entries, buckets, taken, delayed, held, dead, waiters string
 
-	mu      sync.Mutex
-	closed  bool
-	ensured bool
-	items   map[*Item]struct{}
-	tails   map[int]bucket // Sharded: the last bucket of each priority, as last seen
-	wg      sync.WaitGroup
-	done    chan struct{}
+	mu       sync.Mutex
+	closed   bool
+	ensured  bool
+	resolved bool // the layout is settled
+	size     int  // the bucket size of a sharded queue; 0: kazoo's layout
+	items    map[*Item]struct{}
+	tails    map[int]bucket // Sharded: the last bucket of each priority, as last seen
+	wg       sync.WaitGroup
+	done     chan struct{}
 }
 
 // New returns the queue at path on session s. It does no I/O: the
@@ -77,6 +80,17 @@ func New(s backend.Session, path string, opts ...Option) (*Queue, error) {
 		done:    make(chan struct{}),
 	}
 	return q, nil
+}
+
+// sharded reports whether the queue keeps its items in buckets, as far as
+// resolve has settled it.
+func (q *Queue) sharded() bool { return q.bucketSize() > 0 }
+
+// bucketSize returns the bucket size of a sharded queue, 0 for kazoo's layout.
+func (q *Queue) bucketSize() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.size
 }
 
 // Path returns the queue's path.
@@ -124,9 +138,9 @@ func (q *Queue) isClosed() bool {
 	return q.closed
 }
 
-// ensure makes the directories, once per Queue (not as containers: kazoo
-// makes them persistent, and an emptied container would vanish under a
-// waiting consumer, CURATOR-308).
+// ensure settles the layout (see resolve) and makes the directories, once
+// per Queue (not as containers: kazoo makes them persistent, and an
+// emptied container would vanish under a waiting consumer, CURATOR-308).
 func (q *Queue) ensure(ctx context.Context) error {
 	q.mu.Lock()
 	done := q.ensured
@@ -134,9 +148,12 @@ func (q *Queue) ensure(ctx context.Context) error {
 	if done {
 		return nil
 	}
+	if err := q.resolve(ctx, true); err != nil {
+		return err
+	}
 	dirs := []string{q.entries, q.taken, q.delayed, q.held, q.dead}
-	if q.o.bucketSize > 0 {
-		dirs[0] = q.buckets
+	if q.size > 0 {
+		dirs[0] = q.buckets // made by resolve
 	}
 	for _, d := range dirs {
 		if _, err := q.s.Create(ctx, d, nil, backend.Persistent, backend.WithParents(backend.Persistent)); err != nil && !errors.Is(err, backend.ErrNodeExists) {
@@ -147,6 +164,68 @@ func (q *Queue) ensure(ctx context.Context) error {
 	q.ensured = true
 	q.mu.Unlock()
 	return nil
+}
+
+// resolve settles the queue's layout, once it exists: a queue with a
+// buckets/ node is sharded, with the bucket size that node's data holds,
+// whatever this Queue's options say; one without is kazoo's, unless this
+// Queue asked for Sharded, in which case (with create) it makes buckets/,
+// provided entries/ holds no items (they would be stranded). Reading a
+// queue that does not exist yet leaves the layout unsettled.
+func (q *Queue) resolve(ctx context.Context, create bool) error {
+	q.mu.Lock()
+	done := q.resolved
+	q.mu.Unlock()
+	if done {
+		return nil
+	}
+	size := 0
+	data, _, err := q.s.Get(ctx, q.buckets)
+	switch {
+	case err == nil:
+		size = parseBucketSize(data)
+	case !errors.Is(err, backend.ErrNoNode):
+		return err
+	case q.o.bucketSize > 0 && create:
+		st, err := q.s.Exists(ctx, q.entries)
+		if err != nil {
+			return err
+		}
+		if st != nil && st.NumChildren > 0 {
+			return fmt.Errorf("%w: Sharded on %s, which holds %d items in kazoo's layout", ErrBadOption, q.path, st.NumChildren)
+		}
+		_, err = q.s.Create(ctx, q.buckets, []byte(strconv.Itoa(q.o.bucketSize)), backend.Persistent, backend.WithParents(backend.Persistent))
+		if errors.Is(err, backend.ErrNodeExists) {
+			return q.resolve(ctx, create) // another client made it first: read its size
+		}
+		if err != nil {
+			return err
+		}
+		size = q.o.bucketSize
+	case q.o.bucketSize > 0:
+		q.mu.Lock()
+		q.size = q.o.bucketSize // not there yet: read as this Queue would make it
+		q.mu.Unlock()
+		return nil
+	default:
+		if !create {
+			return nil
+		}
+	}
+	q.mu.Lock()
+	q.size, q.resolved = size, true
+	q.mu.Unlock()
+	return nil
+}
+
+// parseBucketSize reads the bucket size buckets/ holds; a node without a
+// valid one (another tool made it) gets 1000.
+func parseBucketSize(data []byte) int {
+	n, err := strconv.Atoi(string(data))
+	if err != nil || n < 16 || n > 10000 {
+		return 1000
+	}
+	return n
 }
 
 func (o *putOptions) check(now time.Time) (due time.Time, err error) {
@@ -267,8 +346,11 @@ func (q *Queue) PutAll(ctx context.Context, data [][]byte, opts ...PutOption) ([
 // a listing (in the sharded layout, one listing of the buckets and a read
 // per bucket).
 func (q *Queue) Len(ctx context.Context) (int, error) {
+	if err := q.resolve(ctx, false); err != nil {
+		return 0, fmt.Errorf("queue: len of %s: %w", q.path, err)
+	}
 	dirs := []string{q.entries, q.delayed}
-	if q.o.bucketSize > 0 {
+	if q.sharded() {
 		kids, _, err := q.s.Children(ctx, q.buckets)
 		if err != nil && !errors.Is(err, backend.ErrNoNode) {
 			return 0, fmt.Errorf("queue: len of %s: %w", q.path, err)
@@ -425,6 +507,9 @@ type view struct {
 // when enough < 0). With watch, each listing sets a child watch, ended when
 // ctx ends. A missing directory is empty.
 func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error) {
+	if err := q.resolve(ctx, false); err != nil {
+		return nil, err
+	}
 	v := &view{takenSet: map[string]bool{}, holds: map[string]int64{}}
 	list := func(dir string) ([]string, error) {
 		var kids []string
@@ -465,7 +550,7 @@ func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error)
 	go func() { defer wg.Done(); taken, errs[0] = list(q.taken) }()
 	go func() { defer wg.Done(); held, errs[1] = list(q.held) }()
 	go func() { defer wg.Done(); delayed, errs[2] = list(q.delayed) }()
-	if q.o.bucketSize == 0 {
+	if !q.sharded() {
 		names, errs[3] = list(q.entries)
 	} else {
 		bs, errs[3] = q.listBuckets(ctx, list)
@@ -483,7 +568,7 @@ func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error)
 			v.holds[name] = due
 		}
 	}
-	if q.o.bucketSize > 0 {
+	if q.sharded() {
 		es, err := q.bucketsEnough(ctx, bs, list, enough, func(e entry) bool { return v.takenSet[e.claimName()] })
 		if err != nil {
 			return nil, err

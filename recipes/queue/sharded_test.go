@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -90,6 +91,39 @@ func TestShardedListsABucket(t *testing.T) {
 		// closed one before it that no take has looked at since.
 		if len(buckets) > 4 {
 			t.Fatalf("buckets left after draining: %v", buckets)
+		}
+	})
+}
+
+// TestLayoutAdopted: the layout is the queue's: a client without Sharded
+// takes from a sharded queue, one with another bucket size adopts the
+// queue's, and Sharded on a queue holding items in kazoo's layout is
+// refused. Broken on purpose by resolve ignoring buckets/ (the layout from
+// the options alone): the plain consumer found nothing.
+func TestLayoutAdopted(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		p := newQueue(t, e.Session(t), "/s", Sharded(16))
+		mustPut(t, p, "in a bucket")
+		plain := newQueue(t, e.Session(t), "/s")
+		if n, err := plain.Len(ctxT(t)); err != nil || n != 1 {
+			t.Fatalf("Len by a client without Sharded = %d, %v", n, err)
+		}
+		it := mustTake(t, plain)
+		if string(it.Data) != "in a bucket" {
+			t.Fatalf("took %q", it.Data)
+		}
+		mustAck(t, it)
+		other := newQueue(t, e.Session(t), "/s", Sharded(500))
+		mustPut(t, other, "x")
+		if other.bucketSize() != 16 {
+			t.Fatalf("bucket size %d, want the queue's 16", other.bucketSize())
+		}
+
+		flat := newQueue(t, e.Session(t), "/f")
+		mustPut(t, flat, "flat item")
+		late := newQueue(t, e.Session(t), "/f", Sharded(16))
+		if _, err := late.Put(ctxT(t), []byte("y")); !errors.Is(err, ErrBadOption) {
+			t.Fatalf("Sharded on a flat queue with items: %v, want ErrBadOption", err)
 		}
 	})
 }
