@@ -71,7 +71,8 @@ type Monitor struct {
 	mu        sync.Mutex
 	err       error
 	closed    bool
-	releasing bool // the holder is deleting the node: its deletion is no loss
+	releasing bool  // the holder is deleting the node: its deletion is no loss
+	pending   error // a loss reported while releasing, for EndRelease
 }
 
 // Start starts watching the node and returns the Monitor. The grant is lost
@@ -122,6 +123,9 @@ func (m *Monitor) Err() error {
 func (m *Monitor) Lose(cause error) {
 	m.mu.Lock()
 	releasing := m.releasing
+	if releasing && m.pending == nil {
+		m.pending = cause // EndRelease reports it if the release fails
+	}
 	m.mu.Unlock()
 	if releasing {
 		return
@@ -161,11 +165,18 @@ func (m *Monitor) BeginRelease() error {
 	return m.err
 }
 
-// EndRelease undoes BeginRelease: a later deletion of the node is a loss again.
+// EndRelease undoes BeginRelease: a later deletion of the node is a loss
+// again, and a loss reported while the holder was releasing (which the
+// watchers do not report twice) is reported now.
 func (m *Monitor) EndRelease() {
 	m.mu.Lock()
 	m.releasing = false
+	pending := m.pending
+	m.pending = nil
 	m.mu.Unlock()
+	if pending != nil {
+		m.Lose(pending)
+	}
 }
 
 // Stop ends the watching and waits for the monitor's goroutines. It does

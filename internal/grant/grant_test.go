@@ -149,6 +149,30 @@ func TestMonitor(t *testing.T) {
 				}
 			})
 
+			// A loss while the holder releases is held back; when the
+			// release fails it is reported. Broken on purpose by EndRelease
+			// dropping the pending loss: Done stayed open (a queue item whose
+			// Ack failed during a suspension kept looking held).
+			t.Run("lost during a failed release", func(t *testing.T) {
+				m := start(t, s, "/failed-release", OnSuspend, nil)
+				if err := m.BeginRelease(); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Delete(ctxT(t), "/failed-release", backend.AnyVersion); err != nil {
+					t.Fatal(err)
+				}
+				m.Lose(ErrSuspended) // as the state watcher would, during the release
+				select {
+				case <-m.Done():
+					t.Fatal("a loss during the release closed Done before EndRelease")
+				default:
+				}
+				m.EndRelease()
+				if err := waitDone(t, m); !errors.Is(err, errLost) {
+					t.Fatalf("Err %v after the failed release; want the loss", err)
+				}
+			})
+
 			for _, p := range []Policy{OnSuspend, OnLost} {
 				t.Run(fmt.Sprintf("reset-policy-%d", p), func(t *testing.T) {
 					proxy, err := faultnet.NewProxy(eps[0])
