@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/grant"
 )
 
 // The sharded layout (Sharded) keeps items in bucket nodes under
@@ -137,19 +139,12 @@ func (q *Queue) closeBucket(ctx context.Context, b bucket) {
 // for it; otherwise it is ErrUncertain. It returns the created names (with
 // the bucket, for the sharded layout) and the bucket.
 func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][]byte, pre []backend.Op) ([]entry, error) {
-	lookup := len(ids) == 1 && ids[0] != ""
 	size := q.bucketSize()
+	lookup := len(ids) == 1 && ids[0] != ""
 	if size == 0 && len(pre) == 0 && len(ids) == 1 {
-		p := backend.Join(q.entries, entryBase(prio, ids[0]))
-		var created string
-		var err error
-		if lookup {
-			created, err = backend.CreateWithGUID(ctx, q.s, p, ids[0], data[0], backend.PersistentSequential)
-		} else {
-			created, err = q.s.Create(ctx, p, data[0], backend.PersistentSequential)
-		}
+		created, err := q.createFindable(ctx, backend.Join(q.entries, entryBase(prio, ids[0])), ids[0], data[0], parseEntry)
 		if err != nil {
-			return nil, uncertain(err)
+			return nil, err
 		}
 		e, _ := parseEntry(backend.Base(created))
 		return []entry{e}, nil
@@ -191,7 +186,7 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 			refresh = true // the bucket closed or went: put into its successor
 			continue
 		case lookup && errors.Is(err, backend.ErrConnectionLoss) && ctx.Err() == nil:
-			if e, ok, ferr := q.findID(ctx, dir, ids[0]); ferr == nil && ok {
+			if e, ok, ferr := q.findID(ctx, dir, ids[0], parseEntry); ferr == nil && ok {
 				e.bucket = b.name
 				return []entry{e}, nil
 			} else if ferr != nil && !errors.Is(ferr, backend.ErrConnectionLoss) {
@@ -206,14 +201,43 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 	}
 }
 
-// findID looks for an item with the id in dir.
-func (q *Queue) findID(ctx context.Context, dir, id string) (entry, bool, error) {
+// createFindable creates the sequential node path for an item with id (""
+// for none): a lost reply is resolved by looking for the id, compared
+// whole (an id may be part of another: "job-1" of "job-10"), and is
+// ErrUncertain for an item without one. It returns the created path.
+func (q *Queue) createFindable(ctx context.Context, path, id string, data []byte, parse func(string) (entry, bool)) (string, error) {
+	for {
+		created, err := q.s.Create(ctx, path, data, backend.PersistentSequential)
+		if err == nil || id == "" || !errors.Is(err, backend.ErrConnectionLoss) || ctx.Err() != nil {
+			return created, uncertain(err)
+		}
+		for {
+			e, ok, ferr := q.findID(ctx, backend.Parent(path), id, parse)
+			if ferr == nil && ok {
+				return backend.Join(backend.Parent(path), e.name), nil
+			}
+			if ferr == nil {
+				break // not there: create again
+			}
+			if !errors.Is(ferr, backend.ErrConnectionLoss) {
+				return "", ferr
+			}
+			if _, werr := backend.WaitState(ctx, q.s, backend.Connected, backend.Reconnected); werr != nil {
+				return "", werr
+			}
+			grant.Pause(ctx, 50*time.Millisecond) // connected may still fail a moment
+		}
+	}
+}
+
+// findID looks for an item with the id in dir, reading names with parse.
+func (q *Queue) findID(ctx context.Context, dir, id string, parse func(string) (entry, bool)) (entry, bool, error) {
 	kids, _, err := q.s.Children(ctx, dir)
 	if err != nil {
 		return entry{}, false, err
 	}
 	for _, k := range kids {
-		if e, ok := parseEntry(k); ok && e.id == id {
+		if e, ok := parse(k); ok && e.id == id {
 			return e, true, nil
 		}
 	}

@@ -34,7 +34,11 @@
 //
 // Priorities run 0..999, lower first (kazoo's; DefaultPriority is 100).
 // Within a priority, items come in the order the server numbered their
-// nodes: the order their puts reached it. A Nack without After leaves the
+// nodes: the order their puts reached it. Consumers taking at the same
+// time start at a random one of the first few items (as many as are taken
+// at that moment, up to 16) rather than all racing for the first, so
+// items that close together may be taken in either order; a consumer
+// alone takes them strictly in order. A Nack without After leaves the
 // item in its place, so it is the next one taken (kazoo's release); with
 // After it is held from every zkrecipes consumer until then, and kazoo's
 // consumers see it as taken (see Holds below).

@@ -32,8 +32,9 @@ type Item struct {
 	token   int64
 	mon     *grant.Monitor // nil at most once
 
-	mu    sync.Mutex
-	ended bool // acknowledged or nacked
+	mu       sync.Mutex
+	ended    bool // acknowledged or nacked
+	released bool // given back after its claim was lost (releaseLost)
 }
 
 // Token returns the fencing token of this claim: the claim node's
@@ -205,8 +206,14 @@ func (it *Item) finish(ctx context.Context, what string, ops func() []backend.Op
 	if it.ended {
 		return nil
 	}
+	if it.released {
+		return it.mon.Err()
+	}
 	if err := it.mon.BeginRelease(); err != nil && !unfenced {
 		it.mon.EndRelease()
+		if what != "ack" {
+			it.releaseLost(ctx) // a Nack still gives the item back
+		}
 		return err
 	}
 	for {
@@ -242,6 +249,68 @@ func (it *Item) finish(ctx context.Context, what string, ops func() []backend.Op
 	it.mon.Stop()
 	it.q.forget(it)
 	return nil
+}
+
+// onDone is the monitor's OnDone: a claim given up while the session
+// lives (a suspension under OnSuspend) still stands on the server, so the
+// item would stay out of the queue for as long as this session lives. It
+// is given back in the background once the connection is back. It must not
+// block.
+func (it *Item) onDone(err error) {
+	q := it.q
+	if err == nil || q.s.Err() != nil {
+		q.forget(it) // acknowledged or given back, or the session's end removed the claim
+		return
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return // Close gives back what it finds
+	}
+	q.wg.Add(1)
+	q.mu.Unlock()
+	go func() {
+		defer q.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-q.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		it.mu.Lock()
+		defer it.mu.Unlock()
+		if !it.ended && !it.released {
+			it.releaseLost(ctx)
+		}
+	}()
+}
+
+// releaseLost deletes the claim node of a claim the monitor gave up, fenced
+// like Nack (nothing happens when another consumer has claimed the item
+// since, or the claim is gone), once the connection is back; it gives up
+// when the session or ctx ends. The caller holds it.mu.
+func (it *Item) releaseLost(ctx context.Context) {
+	q := it.q
+	ctx, cancel := context.WithTimeout(ctx, q.s.Timeout()+cleanupTimeout)
+	defer cancel()
+	for ctx.Err() == nil && q.s.Err() == nil {
+		if _, err := backend.WaitState(ctx, q.s, backend.Connected, backend.Reconnected); err != nil {
+			return
+		}
+		_, err := q.s.Multi(ctx, append(it.fence(), backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion})...)
+		if err == nil || !errors.Is(err, backend.ErrConnectionLoss) {
+			if err != nil && !fenceFailed(err) {
+				q.o.logger.Warn("queue: giving back a lost claim failed", "path", it.claim(), "err", err)
+			}
+			it.released = true
+			q.forget(it)
+			return
+		}
+		grant.Pause(ctx, 50*time.Millisecond)
+	}
 }
 
 // landed tells, after a lost reply, whether the transaction that ends the

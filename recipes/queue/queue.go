@@ -47,8 +47,11 @@ type Queue struct {
 	size     int  // the bucket size of a sharded queue; 0: kazoo's layout
 	items    map[*Item]struct{}
 	tails    map[int]bucket // Sharded: the last bucket of each priority, as last seen
-	wg       sync.WaitGroup
-	done     chan struct{}
+	// The last listing of held/ and delayed/, and when it was made.
+	auxAt               time.Time
+	auxHeld, auxDelayed []string
+	wg                  sync.WaitGroup
+	done                chan struct{}
 }
 
 // New returns the queue at path on session s. It does no I/O: the
@@ -281,7 +284,7 @@ func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string
 			id = strings.ReplaceAll(backend.NewGUID(), "-", "")
 		}
 		p := backend.Join(q.delayed, delayedBase(due, po.prio, id))
-		if _, err := backend.CreateWithGUID(ctx, q.s, p, id, data, backend.PersistentSequential); err != nil {
+		if _, err := q.createFindable(ctx, p, id, data, parseDelayed); err != nil {
 			return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
 		}
 		return id, nil
@@ -398,7 +401,7 @@ type Info struct {
 // List returns every item in the order consumers take them: available and
 // taken items by priority and sequence, then delayed items by due time.
 func (q *Queue) List(ctx context.Context) ([]Info, error) {
-	v, err := q.look(ctx, false, -1)
+	v, err := q.look(ctx, false, true, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +425,7 @@ func (q *Queue) List(ctx context.Context) ([]Info, error) {
 // ErrEmpty.
 func (q *Queue) Peek(ctx context.Context) (Info, error) {
 	for {
-		v, err := q.look(ctx, false, 1)
+		v, err := q.look(ctx, false, true, 1)
 		if err != nil {
 			return Info{}, err
 		}
@@ -446,7 +449,7 @@ func (q *Queue) Peek(ctx context.Context) (Info, error) {
 // with ErrLost. It returns how many it removed, or ErrNotFound. It lists
 // the whole queue.
 func (q *Queue) Remove(ctx context.Context, id string) (int, error) {
-	v, err := q.look(ctx, false, -1)
+	v, err := q.look(ctx, false, true, -1)
 	if err != nil {
 		return 0, err
 	}
@@ -499,14 +502,22 @@ type view struct {
 	// a listing the view was made of.
 	mu     sync.Mutex
 	events []<-chan backend.Event
+	// auxReused: held/ and delayed/ were not listed but taken from the
+	// Queue's last listing of them.
+	auxReused bool
 }
 
-// look lists the directories: taken/, held/ and delayed/ whole, and the
-// items; all the listings at once. In the sharded layout it lists buckets
+// auxEvery is how long a take with items available reuses a listing of
+// held/ and delayed/.
+const auxEvery = 100 * time.Millisecond
+
+// look lists the directories: taken/, held/ and delayed/ whole (the last
+// two maybe as listed a moment ago, unless fresh), and the items; all the
+// listings at once. In the sharded layout it lists buckets
 // until it has found enough items neither taken nor held (every bucket
 // when enough < 0). With watch, each listing sets a child watch, ended when
 // ctx ends. A missing directory is empty.
-func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error) {
+func (q *Queue) look(ctx context.Context, watch, fresh bool, enough int) (*view, error) {
 	if err := q.resolve(ctx, false); err != nil {
 		return nil, err
 	}
@@ -548,8 +559,21 @@ func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); taken, errs[0] = list(q.taken) }()
-	go func() { defer wg.Done(); held, errs[1] = list(q.held) }()
-	go func() { defer wg.Done(); delayed, errs[2] = list(q.delayed) }()
+	// held/ and delayed/ change seldom and matter only for what is due:
+	// a take while items are available reuses a listing up to auxEvery
+	// old (a due item is made available that much later); a watching
+	// look, a full one (enough < 0) or a fresh one lists them.
+	q.mu.Lock()
+	reuse := !watch && !fresh && enough >= 0 && time.Since(q.auxAt) < auxEvery
+	held, delayed = q.auxHeld, q.auxDelayed
+	q.mu.Unlock()
+	if reuse {
+		v.auxReused = true
+		wg.Add(-2)
+	} else {
+		go func() { defer wg.Done(); held, errs[1] = list(q.held) }()
+		go func() { defer wg.Done(); delayed, errs[2] = list(q.delayed) }()
+	}
 	if !q.sharded() {
 		names, errs[3] = list(q.entries)
 	} else {
@@ -558,6 +582,11 @@ func (q *Queue) look(ctx context.Context, watch bool, enough int) (*view, error)
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
+	}
+	if !reuse {
+		q.mu.Lock()
+		q.auxAt, q.auxHeld, q.auxDelayed = time.Now(), held, delayed
+		q.mu.Unlock()
 	}
 	for _, t := range taken {
 		v.takenSet[t] = true

@@ -156,6 +156,10 @@ func TestStaleAckFenced(t *testing.T) {
 		if it2.Name() != it1.Name() || it2.Attempt != 2 {
 			t.Fatalf("second claim %s attempt %d", it2.Name(), it2.Attempt)
 		}
+		// The token is the claim node's create token.
+		if st, err := admin.Exists(ctxT(t), "/q/taken/"+it2.Name()); err != nil || st == nil || st.CreateToken != it2.Token() {
+			t.Fatalf("claim node %+v, %v; token %d", st, err, it2.Token())
+		}
 		// The first consumer's monitor may not have seen the deletion yet;
 		// the fence must hold either way.
 		if _, err := it1.Guard(ctxT(t), backend.CreateOp{Path: "/effect-1", Mode: backend.Persistent}); !errors.Is(err, ErrLost) {

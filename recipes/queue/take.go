@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -17,17 +18,23 @@ func (q *Queue) TryTake(ctx context.Context) (*Item, error) {
 	if err := q.ready(ctx); err != nil {
 		return nil, err
 	}
+	fresh := false
 	for {
-		v, err := q.look(ctx, false, 2)
+		v, err := q.look(ctx, false, fresh, 2)
 		if err != nil {
 			return nil, err
 		}
+		if len(v.available) == 0 && v.auxReused {
+			fresh = true // nothing available: look at what is due now
+			continue
+		}
+		fresh = false
 		if changed, err := q.promote(ctx, v); err != nil {
 			return nil, err
 		} else if changed {
 			continue
 		}
-		it, err := q.claimFirst(ctx, v.available)
+		it, err := q.claimFirst(ctx, v)
 		if it != nil || err != nil {
 			return it, err
 		}
@@ -140,7 +147,7 @@ func (q *Queue) takeErr(ctx context.Context, err error) error {
 func (q *Queue) head(ctx context.Context, w **contender.Contender) (*Item, error) {
 	for {
 		wctx, stopWatches := context.WithCancel(ctx)
-		v, err := q.look(wctx, true, 2)
+		v, err := q.look(wctx, true, true, 2)
 		if err != nil {
 			stopWatches()
 			return nil, err
@@ -162,7 +169,7 @@ func (q *Queue) head(ctx context.Context, w **contender.Contender) (*Item, error
 		}
 		if len(v.available) > 0 {
 			stopWatches()
-			it, err := q.claimFirst(ctx, v.available)
+			it, err := q.claimFirst(ctx, v)
 			if it != nil || err != nil || *w == nil {
 				return it, err
 			}
@@ -222,10 +229,28 @@ func (q *Queue) waitChange(ctx context.Context, v *view) error {
 	}
 }
 
-// claimFirst claims the first of the candidates it can: nil, nil when
+// maxSpread bounds how far from the first available item a consumer starts
+// when others are taking at the same time.
+const maxSpread = 16
+
+// claimFirst claims the first of the available items it can: nil, nil when
 // other consumers took them all.
-func (q *Queue) claimFirst(ctx context.Context, candidates []entry) (*Item, error) {
-	for _, e := range candidates {
+func (q *Queue) claimFirst(ctx context.Context, v *view) (*Item, error) {
+	candidates := v.available
+	start := 0
+	if busy := len(v.entries) - len(v.available); busy > 0 && len(candidates) > 1 {
+		// Other consumers hold items, so they are taking too: start at a
+		// random one of the first few items of the first priority (as
+		// many as they hold, up to maxSpread), so that they do not all
+		// race for the first item and lose to one another.
+		w := 1
+		for w < len(candidates) && w <= busy && w < maxSpread && candidates[w].prio == candidates[0].prio {
+			w++
+		}
+		start = rand.IntN(w)
+	}
+	for i := range candidates {
+		e := candidates[(start+i)%len(candidates)]
 		it, err := q.claim(ctx, e)
 		if it != nil || err != nil {
 			return it, err
@@ -292,7 +317,7 @@ func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
 	// made after ctx ended is given back below.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_, err = q.s.Multi(cctx,
+	res, err := q.s.Multi(cctx,
 		backend.CreateOp{Path: tp, Data: q.id, Mode: backend.Ephemeral},
 		backend.SetOp{Path: ep, Data: data, Version: st.Version})
 	if err != nil && isMultiRace(err) {
@@ -301,8 +326,20 @@ func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
 	if err != nil && !errors.Is(err, backend.ErrConnectionLoss) {
 		return nil, err
 	}
-	// Read the claim back (also after a lost reply, to learn whether it
-	// landed), setting the data watch the item's monitor starts on.
+	if err == nil && res[1].Stat != nil {
+		// The transaction's position is the claim node's create token:
+		// the set of the entry in the same transaction reports it, so the
+		// claim needs no read back. The monitor reads the node itself,
+		// off the take's path.
+		it.token = res[1].Stat.ModifyToken
+		it.mon = grant.Start(grant.Config{
+			Session: q.s, Path: tp, Policy: grant.Policy(q.o.policy), Name: "queue", Logger: q.o.logger,
+			Lost: it.lost, OnDone: it.onDone,
+		})
+		return q.handOut(ctx, cctx, it)
+	}
+	// After a lost reply, read the claim back to learn whether it landed,
+	// setting the data watch the item's monitor starts on.
 	// The watch outlives the read: its context is the monitor's to end.
 	wctx, stopWatch := context.WithCancel(context.Background())
 	unhook := context.AfterFunc(cctx, stopWatch)
@@ -335,9 +372,16 @@ func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
 	it.token = tst.CreateToken
 	it.mon = grant.Start(grant.Config{
 		Session: q.s, Path: tp, Policy: grant.Policy(q.o.policy), Name: "queue", Logger: q.o.logger,
-		Lost:  it.lost,
+		Lost: it.lost, OnDone: it.onDone,
 		Watch: events, WatchData: tdata, StopWatch: stopWatch,
 	})
+	return q.handOut(ctx, cctx, it)
+}
+
+// handOut hands a claimed item to the caller, or gives it back when the
+// Queue was closed or ctx ended meanwhile (cctx bounds that).
+func (q *Queue) handOut(ctx, cctx context.Context, it *Item) (*Item, error) {
+	tp := it.claim()
 	if !q.remember(it) {
 		_ = it.Nack(cctx)
 		return nil, ErrClosed
