@@ -73,6 +73,7 @@ func putCommand(io zkctl.Streams) *cli.Command {
 			&cli.IntFlag{Name: "priority", Value: queue.DefaultPriority, Usage: "0..999, lower is taken first"},
 			&cli.DurationFlag{Name: "delay", Usage: "keep the item from consumers this long"},
 			&cli.StringFlag{Name: "id", Usage: "the item's id (1 to 128 printable characters, no slash); a put whose reply was lost finds its item again by it"},
+			&cli.IntFlag{Name: "bucket-size", Usage: "make a new queue sharded, in buckets of this many items (16..10000), for queues that may outgrow one listing; every client adopts the layout a queue has"},
 		},
 		Action: func(c *cli.Context) error { return put(c, io) },
 	}
@@ -191,7 +192,11 @@ func put(c *cli.Context, io zkctl.Streams) error {
 	} else {
 		data = []byte(args[1])
 	}
-	ctx, q, done, err := open(c, 1, 2)
+	var qopts []queue.Option
+	if c.IsSet("bucket-size") {
+		qopts = append(qopts, queue.Sharded(c.Int("bucket-size")))
+	}
+	ctx, q, done, err := open(c, 1, 2, qopts...)
 	if err != nil {
 		return err
 	}

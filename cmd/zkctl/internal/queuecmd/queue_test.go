@@ -407,3 +407,28 @@ func waitChildren(t *testing.T, s backend.Session, dir string, n int) {
 		return len(recipetest.Children(t, s, dir)) == n
 	})
 }
+
+// TestBucketSize: put --bucket-size makes the queue sharded (its
+// buckets/ records the size) and commands without the flag use it; a bad
+// size is a usage error. (Broken on purpose: the flag read but not passed
+// to the queue: the queue had no buckets/.)
+func TestBucketSize(t *testing.T) {
+	for name, ep := range zkctltest.Clusters(t) {
+		t.Run(name, func(t *testing.T) {
+			run := runner(t, ep)
+			zkctltest.Want(t, run("", "queue", "put", "/big", "one", "--bucket-size", "16"), 0, "put --bucket-size")
+			s, q := observe(t, ep, "/big")
+			data, _, err := s.Get(context.Background(), "/big/buckets")
+			if err != nil || string(data) != "16" {
+				t.Fatalf("buckets/: %q, %v; want the size 16", data, err)
+			}
+			if n, err := q.Len(context.Background()); err != nil || n != 1 {
+				t.Fatalf("Len = %d, %v", n, err)
+			}
+			if r := zkctltest.Want(t, run("", "queue", "take", "--ack", "/big"), 0, "take --ack"); r.Out != "one\n" {
+				t.Fatalf("take printed %q", r.Out)
+			}
+			zkctltest.Want(t, run("", "queue", "put", "/other", "x", "--bucket-size", "3"), 2, "put --bucket-size 3")
+		})
+	}
+}
