@@ -138,15 +138,18 @@ func (q *Queue) closeBucket(ctx context.Context, b bucket) {
 // name. A lost reply is resolved for a single item with an id by looking
 // for it; otherwise it is ErrUncertain. It returns the created names (with
 // the bucket, for the sharded layout) and the bucket.
-func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][]byte, pre []backend.Op) ([]entry, error) {
+func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][]byte, pre []backend.Op, due time.Time) ([]entry, error) {
 	size := q.bucketSize()
+	if q.o.format != kazooFormat {
+		ids = make([]string, len(data)) // Curator's names carry no ids
+	}
 	lookup := len(ids) == 1 && ids[0] != ""
 	if size == 0 && len(pre) == 0 && len(ids) == 1 {
-		created, err := q.createFindable(ctx, backend.Join(q.entries, entryBase(prio, ids[0])), ids[0], data[0], parseEntry)
+		created, err := q.createFindable(ctx, backend.Join(q.entries, q.itemBase(prio, ids[0], due)), ids[0], q.encode(data[0]), q.parseItem)
 		if err != nil {
 			return nil, err
 		}
-		e, _ := parseEntry(backend.Base(created))
+		e, _ := q.parseItem(backend.Base(created))
 		return []entry{e}, nil
 	}
 	refresh := false
@@ -164,7 +167,7 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 		}
 		first := len(ops)
 		for i := range data {
-			ops = append(ops, backend.CreateOp{Path: backend.Join(dir, entryBase(prio, ids[i])), Data: data[i], Mode: backend.PersistentSequential})
+			ops = append(ops, backend.CreateOp{Path: backend.Join(dir, q.itemBase(prio, ids[i], due)), Data: q.encode(data[i]), Mode: backend.PersistentSequential})
 		}
 		res, err := q.s.Multi(ctx, ops...)
 		var me *backend.MultiError
@@ -173,7 +176,7 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 			out := make([]entry, 0, len(data))
 			var last int64
 			for _, r := range res[first:] {
-				e, _ := parseEntry(backend.Base(r.Path))
+				e, _ := q.parseItem(backend.Base(r.Path))
 				e.bucket = b.name
 				last = max(last, e.seq)
 				out = append(out, e)
@@ -186,7 +189,7 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 			refresh = true // the bucket closed or went: put into its successor
 			continue
 		case lookup && errors.Is(err, backend.ErrConnectionLoss) && ctx.Err() == nil:
-			if e, ok, ferr := q.findID(ctx, dir, ids[0], parseEntry); ferr == nil && ok {
+			if e, ok, ferr := q.findID(ctx, dir, ids[0], q.parseItem); ferr == nil && ok {
 				e.bucket = b.name
 				return []entry{e}, nil
 			} else if ferr != nil && !errors.Is(ferr, backend.ErrConnectionLoss) {

@@ -111,9 +111,24 @@
 // names as strings, so an item put WithID (whose name carries the id) is
 // out of FIFO order for kazoo's consumers, and kazoo ignores delayed/ and
 // held/ (it never sees a delayed item early, and never releases a hold).
-// Curator's DistributedQueue, DistributedPriorityQueue, DistributedDelayQueue
-// and SimpleDistributedQueue use other names and, except the last, their
-// own item framing: they cannot share a queue with this package yet.
+// Curator's queues are options. CuratorQueue is DistributedQueue built
+// with a lock path, its at-least-once mode: items path/queue-<seq> framed
+// as Curator's ItemSerializer frames them, claims lockPath/<item name>
+// (the lock Curator's consumer takes before it consumes, so each side
+// honours the other's claims, and a hold too). CuratorDelayQueue is
+// DistributedDelayQueue: the due time is in the name,
+// queue-|<Unix ms, hex>|<seq>, and both sides wait for it by their own
+// clocks, in due order. CuratorSimpleQueue is SimpleDistributedQueue (and
+// ZooKeeper's own queue recipe): path/qn-<seq>, raw data; Curator's
+// consumers delete what they take without looking at claims, so with them
+// on the queue an item is delivered at most once to them and may go to
+// both sides. In these layouts this package's own directories (claims for
+// the simple queue, delayed, held, dead, waiters) are under
+// path + "-zkrecipes", where Curator does not look; they have no
+// priorities and no ids (Put refuses them), an item's ID is its node's
+// name, and one node may carry several messages (Curator's putMulti:
+// Item.Messages). Curator's DistributedPriorityQueue and
+// DistributedIdQueue are not offered.
 //
 // # Size
 //

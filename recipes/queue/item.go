@@ -17,6 +17,10 @@ import (
 type Item struct {
 	// Data is the item's data as put.
 	Data []byte
+	// Messages holds Data alone, except in Curator's layouts, where one
+	// node may carry several messages (Curator's putMulti): all of them,
+	// Data being the first. They are acknowledged together.
+	Messages [][]byte
 	// ID is the item's id: its WithID id, or its node's name.
 	ID string
 	// Priority is the item's priority, 0..999.

@@ -64,6 +64,9 @@ func (e entry) less(o entry) bool {
 	if e.bucket != o.bucket {
 		return e.bucket < o.bucket // fixed width: "<ppp>-<10 digits>"
 	}
+	if e.due != o.due {
+		return e.due < o.due // Curator's delay queue: due order
+	}
 	if e.seq != o.seq {
 		return e.seq < o.seq
 	}

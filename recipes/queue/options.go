@@ -30,7 +30,9 @@ const MaxPriority = 999
 type Option func(*options) error
 
 type options struct {
-	bucketSize  int // Sharded; 0: kazoo's flat entries/
+	format      format // kazoo's (the default) or a Curator queue's
+	lockPath    string // CuratorQueue, CuratorDelayQueue
+	bucketSize  int    // Sharded; 0: kazoo's flat entries/
 	maxAttempts int
 	atMostOnce  bool
 	policy      LossPolicy

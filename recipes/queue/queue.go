@@ -25,6 +25,10 @@ const (
 	waitersDir = "waiters" // consumers waiting for an item
 )
 
+// auxSuffix names the directory of this package's own nodes beside a
+// queue in one of Curator's layouts.
+const auxSuffix = "-zkrecipes"
+
 // holdData is the data of a hold: a persistent claim node a Nack with
 // After leaves, so that no consumer takes the item until it is due.
 const holdData = "zkrecipes-hold"
@@ -69,18 +73,41 @@ func New(s backend.Session, path string, opts ...Option) (*Queue, error) {
 	if o.consumerID == "" {
 		o.consumerID = strings.ReplaceAll(backend.NewGUID(), "-", "")
 	}
+	if o.format != kazooFormat && o.bucketSize > 0 {
+		return nil, fmt.Errorf("%w: Sharded with %v", ErrBadOption, o.format)
+	}
 	q := &Queue{
 		s: s, path: path, o: o, id: []byte(o.consumerID),
 		entries: backend.Join(path, entriesDir),
 		buckets: backend.Join(path, bucketsDir),
-		tails:   map[int]bucket{},
 		taken:   backend.Join(path, takenDir),
 		delayed: backend.Join(path, delayedDir),
 		held:    backend.Join(path, heldDir),
 		dead:    backend.Join(path, deadDir),
 		waiters: backend.Join(path, waitersDir),
 		items:   map[*Item]struct{}{},
+		tails:   map[int]bucket{},
 		done:    make(chan struct{}),
+	}
+	if o.format != kazooFormat {
+		// Curator's items are the path's children; ours stay out of sight.
+		aux := path + auxSuffix
+		if err := backend.ValidatePath(aux); err != nil {
+			return nil, backend.Errorf("queue", aux, backend.ErrBadPath, err)
+		}
+		q.entries = path
+		q.taken = backend.Join(aux, takenDir)
+		if o.lockPath != "" {
+			if err := backend.ValidatePath(o.lockPath); err != nil || o.lockPath == "/" {
+				return nil, backend.Errorf("queue", o.lockPath, backend.ErrBadPath, err)
+			}
+			q.taken = o.lockPath
+		}
+		q.delayed = backend.Join(aux, delayedDir)
+		q.held = backend.Join(aux, heldDir)
+		q.dead = backend.Join(aux, deadDir)
+		q.waiters = backend.Join(aux, waitersDir)
+		q.resolved = true // never sharded
 	}
 	return q, nil
 }
@@ -231,9 +258,15 @@ func parseBucketSize(data []byte) int {
 	return n
 }
 
-func (o *putOptions) check(now time.Time) (due time.Time, err error) {
+func (o *putOptions) check(now time.Time, f format) (due time.Time, err error) {
 	if o.prio < 0 || o.prio > MaxPriority {
 		return time.Time{}, fmt.Errorf("%w: %d, want 0..%d", ErrBadPriority, o.prio, MaxPriority)
+	}
+	if f != kazooFormat && o.prio != DefaultPriority {
+		return time.Time{}, fmt.Errorf("%w: %v has no priorities", ErrBadPriority, f)
+	}
+	if f != kazooFormat && o.idSet {
+		return time.Time{}, fmt.Errorf("%w: %v has no ids", ErrBadID, f)
 	}
 	if o.idSet {
 		if err := checkID(o.id); err != nil {
@@ -265,7 +298,7 @@ func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string
 		opt(&po)
 	}
 	now := q.o.clock()
-	due, err := po.check(now)
+	due, err := po.check(now, q.o.format)
 	if err != nil {
 		return "", err
 	}
@@ -279,6 +312,13 @@ func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string
 		return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
 	}
 	id := po.id
+	if q.o.format == curatorDelayFormat {
+		es, err := q.writeItems(ctx, po.prio, []string{""}, [][]byte{data}, nil, due)
+		if err != nil {
+			return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
+		}
+		return es[0].itemID(), nil
+	}
 	if !due.IsZero() {
 		if id == "" {
 			id = strings.ReplaceAll(backend.NewGUID(), "-", "")
@@ -289,7 +329,7 @@ func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string
 		}
 		return id, nil
 	}
-	es, err := q.writeItems(ctx, po.prio, []string{id}, [][]byte{data}, nil)
+	es, err := q.writeItems(ctx, po.prio, []string{id}, [][]byte{data}, nil, time.Time{})
 	if err != nil {
 		return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
 	}
@@ -309,7 +349,7 @@ func (q *Queue) PutAll(ctx context.Context, data [][]byte, opts ...PutOption) ([
 	if po.idSet {
 		return nil, fmt.Errorf("%w: WithID in PutAll", ErrBadID)
 	}
-	due, err := po.check(q.o.clock())
+	due, err := po.check(q.o.clock(), q.o.format)
 	if err != nil {
 		return nil, err
 	}
@@ -323,8 +363,8 @@ func (q *Queue) PutAll(ctx context.Context, data [][]byte, opts ...PutOption) ([
 		return nil, fmt.Errorf("queue: put on %s: %w", q.path, err)
 	}
 	ids := make([]string, len(data))
-	if due.IsZero() {
-		es, err := q.writeItems(ctx, po.prio, ids, data, nil)
+	if due.IsZero() || q.o.format == curatorDelayFormat {
+		es, err := q.writeItems(ctx, po.prio, ids, data, nil, due)
 		if err != nil {
 			return nil, fmt.Errorf("queue: put all on %s: %w", q.path, err)
 		}
@@ -412,6 +452,8 @@ func (q *Queue) List(ctx context.Context) ([]Info, error) {
 			i.State, i.Due = Held, time.UnixMilli(due)
 		} else if v.takenSet[e.claimName()] {
 			i.State = Taken
+		} else if e.due > q.o.clock().UnixMilli() {
+			i.State, i.Due = Delayed, time.UnixMilli(e.due)
 		}
 		out = append(out, i)
 	}
@@ -439,6 +481,9 @@ func (q *Queue) Peek(ctx context.Context) (Info, error) {
 		}
 		if err != nil {
 			return Info{}, fmt.Errorf("queue: peek at %s: %w", q.path, err)
+		}
+		if msgs, err := q.decode(data); err == nil && len(msgs) > 0 {
+			data = msgs[0]
 		}
 		return Info{ID: e.itemID(), Name: e.claimName(), Priority: e.prio, State: Available, Attempt: int(st.Version), Data: data}, nil
 	}
@@ -502,6 +547,9 @@ type view struct {
 	// a listing the view was made of.
 	mu     sync.Mutex
 	events []<-chan backend.Event
+	// entryDue is the earliest due time of an item not due yet (Curator's
+	// delay queue names them with it), Unix ms; 0 when none.
+	entryDue int64
 	// auxReused: held/ and delayed/ were not listed but taken from the
 	// Queue's last listing of them.
 	auxReused bool
@@ -605,14 +653,21 @@ func (q *Queue) look(ctx context.Context, watch, fresh bool, enough int) (*view,
 		v.entries = es
 	} else {
 		for _, n := range names {
-			if e, ok := parseEntry(n); ok {
+			if e, ok := q.parseItem(n); ok {
 				v.entries = append(v.entries, e)
 			}
 		}
 	}
 	slices.SortFunc(v.entries, cmpEntry)
+	now := q.o.clock().UnixMilli()
 	for _, e := range v.entries {
-		if !v.takenSet[e.claimName()] {
+		switch {
+		case v.takenSet[e.claimName()]:
+		case e.due > now: // Curator's delay queue: not due yet
+			if v.entryDue == 0 || e.due < v.entryDue {
+				v.entryDue = e.due
+			}
+		default:
 			v.available = append(v.available, e)
 		}
 	}
@@ -654,6 +709,9 @@ func (v *view) nextDue() int64 {
 	}
 	if len(v.delayedList) > 0 && (next == 0 || v.delayedList[0].due < next) {
 		next = v.delayedList[0].due
+	}
+	if v.entryDue != 0 && (next == 0 || v.entryDue < next) {
+		next = v.entryDue
 	}
 	return next
 }
@@ -697,7 +755,7 @@ func (q *Queue) promote(ctx context.Context, v *view) (bool, error) {
 		if err != nil {
 			return changed, fmt.Errorf("queue: promote %s: %w", p, err)
 		}
-		_, err = q.writeItems(ctx, e.prio, []string{e.id}, [][]byte{data}, []backend.Op{backend.DeleteOp{Path: p, Version: st.Version}})
+		_, err = q.writeItems(ctx, e.prio, []string{e.id}, [][]byte{data}, []backend.Op{backend.DeleteOp{Path: p, Version: st.Version}}, time.Time{})
 		switch {
 		case err == nil, errors.Is(err, backend.ErrNoNode), errors.Is(err, backend.ErrBadVersion):
 			changed = true

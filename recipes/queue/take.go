@@ -277,6 +277,16 @@ func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
 		return nil, err
 	}
 	it := &Item{Data: data, ID: e.itemID(), Priority: e.prio, Attempt: int(st.Version) + 1, q: q, e: e, version: st.Version + 1}
+	if msgs, derr := q.decode(data); derr != nil {
+		q.o.logger.Warn("queue: an item's data is not framed as its queue's format wants; handed out as it is", "path", ep, "err", derr)
+		it.Messages = [][]byte{data}
+	} else {
+		it.Messages = msgs
+		it.Data = nil
+		if len(msgs) > 0 {
+			it.Data = msgs[0]
+		}
+	}
 	if q.o.atMostOnce {
 		_, err := q.s.Multi(ctx,
 			backend.CreateOp{Path: tp, Data: q.id, Mode: backend.Ephemeral},
