@@ -10,7 +10,8 @@ var (
 	ErrEmpty = errors.New("queue: empty")
 	// ErrLost: the item is no longer this consumer's to acknowledge: its
 	// claim ended (session lost, claim node deleted) or another consumer
-	// claimed it since. Nothing was written.
+	// claimed it since. Nothing was written, unless the error also matches
+	// ErrUncertain.
 	ErrLost = errors.New("queue: item lost")
 	// ErrClosed: the Queue was closed.
 	ErrClosed = errors.New("queue: closed")
@@ -23,10 +24,14 @@ var (
 	ErrBadID = errors.New("queue: bad id")
 	// ErrBadOption: an option out of range (New and PutAll).
 	ErrBadOption = errors.New("queue: bad option")
-	// ErrUncertain: a Put without an id whose reply was lost: the item may
-	// or may not be in the queue. It also matches backend.ErrConnectionLoss.
-	// A Put with an id (WithID) is never uncertain: it finds its node again.
-	ErrUncertain = errors.New("queue: put outcome unknown")
+	// ErrUncertain: a write whose reply was lost and whose outcome could
+	// not be read back. A Put without an id: the item may or may not be in
+	// the queue (a Put WithID finds its node again instead); the error also
+	// matches backend.ErrConnectionLoss. An Ack or Nack when the session or
+	// ctx ended before the outcome could be read: it may have landed; the
+	// error also matches ErrLost, and an Ack that did not land means the
+	// item will be delivered again.
+	ErrUncertain = errors.New("queue: outcome unknown")
 	// ErrNotFound: Remove found no item with the id.
 	ErrNotFound = errors.New("queue: no such item")
 )

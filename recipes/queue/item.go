@@ -195,7 +195,7 @@ func (it *Item) Nack(ctx context.Context, opts ...NackOption) error {
 		})
 	}
 	return it.finish(ctx, "nack", func() []backend.Op {
-		return append(it.fence(), backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion})
+		return append(append(it.fence(), backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion}), q.poke()...)
 	})
 }
 
@@ -220,30 +220,46 @@ func (it *Item) finish(ctx context.Context, what string, ops func() []backend.Op
 		}
 		return err
 	}
+	sent := false // a transaction whose reply was lost may have landed
 	for {
 		_, err := it.q.s.Multi(ctx, ops()...)
 		if err == nil {
 			break
+		}
+		if fenceFailed(err) && sent {
+			// The claim is gone or the item changed: maybe by our own
+			// transaction, whose reply was lost. Look.
+			if landed, lerr := it.landed(ctx, what); lerr == nil && landed {
+				break
+			}
 		}
 		if fenceFailed(err) {
 			it.mon.EndRelease()
 			it.mon.Lose(err)
 			return it.lost(err)
 		}
-		if !errors.Is(err, backend.ErrConnectionLoss) || ctx.Err() != nil || it.q.s.Err() != nil {
+		lossy := errors.Is(err, backend.ErrConnectionLoss)
+		sent = sent || lossy
+		if !lossy || ctx.Err() != nil || it.q.s.Err() != nil {
 			it.mon.EndRelease()
-			if it.q.s.Err() != nil {
+			switch {
+			case sent:
+				return it.uncertain(what, err)
+			case it.q.s.Err() != nil:
 				return it.lost(it.q.s.Err())
 			}
 			return fmt.Errorf("queue: %s %s: %w", what, it.path(), err)
 		}
-		landed, rerr := it.landed(ctx)
-		if rerr == nil && landed {
-			if serr := it.q.s.Err(); serr != nil {
-				// The session ended: its end may be what removed the claim.
-				it.mon.EndRelease()
-				return it.lost(serr)
+		landed, err := it.landed(ctx, what)
+		if err != nil && !errors.Is(err, backend.ErrConnectionLoss) {
+			it.mon.EndRelease()
+			if errors.Is(err, ErrLost) {
+				it.mon.Lose(err)
+				return err
 			}
+			return it.uncertain(what, err)
+		}
+		if landed {
 			break
 		}
 		grant.Pause(ctx, 50*time.Millisecond)
@@ -304,7 +320,7 @@ func (it *Item) releaseLost(ctx context.Context) {
 		if _, err := backend.WaitState(ctx, q.s, backend.Connected, backend.Reconnected); err != nil {
 			return
 		}
-		_, err := q.s.Multi(ctx, append(it.fence(), backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion})...)
+		_, err := q.s.Multi(ctx, append(append(it.fence(), backend.DeleteOp{Path: it.claim(), Version: backend.AnyVersion}), q.poke()...)...)
 		if err == nil || !errors.Is(err, backend.ErrConnectionLoss) {
 			if err != nil && !fenceFailed(err) {
 				q.o.logger.Warn("queue: giving back a lost claim failed", "path", it.claim(), "err", err)
@@ -317,14 +333,48 @@ func (it *Item) releaseLost(ctx context.Context) {
 	}
 }
 
+// uncertain is the error of an Ack or Nack whose transaction went out and
+// whose outcome could not be read back: the item may be acknowledged (or
+// given back) or not; it matches ErrUncertain and ErrLost (the claim is no
+// longer to be trusted).
+func (it *Item) uncertain(what string, err error) error {
+	return fmt.Errorf("%w: %w: %s %s: %w", ErrUncertain, ErrLost, what, it.path(), err)
+}
+
 // landed tells, after a lost reply, whether the transaction that ends the
-// claim landed: the claim node is gone or no longer this session's.
-func (it *Item) landed(ctx context.Context) (bool, error) {
-	st, err := it.q.s.Exists(ctx, it.claim())
+// claim landed, by reading on the live session. An Ack (or a move to the
+// dead letters) landed when the item is gone while the session lives; if
+// the item was claimed again since (its version moved on) it did not, and
+// the error is ErrLost; if it stands at our claim's version, not yet. A
+// Nack landed when the claim node is gone or no longer this session's
+// (persistent: a hold). A read the session's end may have changed is
+// ErrUncertain.
+func (it *Item) landed(ctx context.Context, what string) (bool, error) {
+	q := it.q
+	if what == "ack" || what == "dead-letter" {
+		st, err := q.s.Exists(ctx, it.path())
+		if err != nil {
+			return false, err
+		}
+		if serr := q.s.Err(); serr != nil {
+			return false, fmt.Errorf("%w: the session ended: %w", ErrUncertain, serr)
+		}
+		switch {
+		case st == nil:
+			return true, nil
+		case st.Version != it.version && !unfenced:
+			return false, it.lost(fmt.Errorf("claimed again (version %d, ours %d)", st.Version, it.version))
+		}
+		return false, nil
+	}
+	st, err := q.s.Exists(ctx, it.claim())
 	if err != nil {
 		return false, err
 	}
-	return st == nil || st.EphemeralOwner != it.q.s.ID(), nil
+	if serr := q.s.Err(); serr != nil {
+		return false, fmt.Errorf("%w: the session ended: %w", ErrUncertain, serr)
+	}
+	return st == nil || st.EphemeralOwner != q.s.ID(), nil
 }
 
 // DeadLetter is an item moved to the dead-letter directory, with its

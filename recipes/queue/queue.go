@@ -25,6 +25,26 @@ const (
 	waitersDir = "waiters" // consumers waiting for an item
 )
 
+// pokeName is a child created and deleted in the transaction that gives an
+// item back in Curator's DistributedQueue layouts: Curator's consumers
+// look at the queue again only when its children change, and a claim
+// deleted under the lock path changes nothing they watch. The name does
+// not start with "queue-", and no listing ever sees it.
+const pokeName = "zkrecipes-poke"
+
+// poke returns the operations that make Curator's consumers look at the
+// queue again (none in the other layouts, whose consumers watch claims).
+func (q *Queue) poke() []backend.Op {
+	if q.o.format != curatorFormat && q.o.format != curatorDelayFormat {
+		return nil
+	}
+	p := backend.Join(q.entries, pokeName)
+	return []backend.Op{
+		backend.CreateOp{Path: p, Mode: backend.Persistent},
+		backend.DeleteOp{Path: p, Version: backend.AnyVersion},
+	}
+}
+
 // auxSuffix names the directory of this package's own nodes beside a
 // queue in one of Curator's layouts.
 const auxSuffix = "-zkrecipes"
@@ -731,6 +751,7 @@ func (q *Queue) promote(ctx context.Context, v *view) (bool, error) {
 		ops := []backend.Op{backend.DeleteOp{Path: backend.Join(q.held, h), Version: backend.AnyVersion}}
 		if v.takenSet[name] {
 			ops = append(ops, backend.DeleteOp{Path: backend.Join(q.taken, name), Version: backend.AnyVersion})
+			ops = append(ops, q.poke()...)
 		}
 		_, err := q.s.Multi(ctx, ops...)
 		switch {

@@ -511,3 +511,31 @@ func TestTakeAcrossDisconnection(t *testing.T) {
 		mustAck(t, r.it)
 	})
 }
+
+// TestOrphanWaiterRemoved: a Take cancelled while its connection stalls
+// cannot delete its waiter node within the clean-up bound; the node would
+// stand at the head of the waiters for the session's lifetime, with every
+// waiting consumer behind it. It is deleted in the background once the
+// connection is back. Broken on purpose by orphan doing nothing: the
+// waiter node stayed.
+func TestOrphanWaiterRemoved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: waits out the clean-up bound")
+	}
+	forEach(t, func(t *testing.T, e *env) {
+		s, proxy := e.Proxied(t, 40*time.Second)
+		q := newQueue(t, s, "/q", WithLossPolicy(OnLost))
+		admin := e.Session(t)
+		ctx, cancel := context.WithCancel(ctxT(t))
+		errc := make(chan error, 1)
+		go func() { _, err := q.Take(ctx); errc <- err }()
+		eventually(t, "the consumer waits", func() bool { return len(recipetest.Children(t, admin, "/q/waiters")) == 1 })
+		proxy.Stall()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Take: %v", err)
+		}
+		proxy.Heal()
+		eventually(t, "the orphaned waiter deleted", func() bool { return len(recipetest.Children(t, admin, "/q/waiters")) == 0 })
+	})
+}

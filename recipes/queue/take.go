@@ -98,7 +98,7 @@ func (q *Queue) take(ctx context.Context) (*Item, error) {
 	defer func() {
 		if w != nil {
 			if err := w.Leave(); err != nil {
-				q.o.logger.Warn("queue: leaving the waiters failed", "path", w.Path(), "err", err)
+				q.orphan(w, err)
 			}
 		}
 	}()
@@ -120,6 +120,44 @@ func (q *Queue) take(ctx context.Context) (*Item, error) {
 			return it, err
 		}
 	}
+}
+
+// orphan keeps trying, in the background, to delete a waiter node whose
+// delete failed while the session lives: left there, it would stand at
+// the head of the waiters and every waiting consumer would wait behind it
+// for the session's lifetime. Close makes a last try.
+func (q *Queue) orphan(w *contender.Contender, err error) {
+	q.o.logger.Warn("queue: leaving the waiters failed; trying in the background", "path", w.Path(), "err", err)
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.wg.Add(1)
+	q.mu.Unlock()
+	go func() {
+		defer q.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-q.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for ctx.Err() == nil && q.s.Err() == nil {
+			if w.Delete(ctx) == nil {
+				return
+			}
+			grant.Pause(ctx, time.Second)
+		}
+		if q.s.Err() == nil {
+			if err := w.Leave(); err != nil { // Close: one last try, bounded
+				q.o.logger.Warn("queue: a waiter node is left behind", "path", w.Path(), "err", err)
+			}
+		}
+	}()
 }
 
 // waiterLayout names waiter nodes "_c_<guid>-waiter-<seq>".
@@ -163,7 +201,7 @@ func (q *Queue) head(ctx context.Context, w **contender.Contender) (*Item, error
 		if len(v.available) > 1 && *w != nil {
 			// Enough for the next waiter too: let it look now.
 			if err := (*w).Leave(); err != nil {
-				q.o.logger.Warn("queue: leaving the waiters failed", "path", (*w).Path(), "err", err)
+				q.orphan(*w, err)
 			}
 			*w = nil
 		}
