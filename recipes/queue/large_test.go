@@ -49,7 +49,9 @@ func TestHundredThousand(t *testing.T) {
 		}
 		t.Logf("%s: Len in %v", e.Backend.Name, time.Since(lenStart).Round(time.Millisecond))
 		takeStart := time.Now()
-		defer func() { t.Logf("%s: 20 takes and acks in %v", e.Backend.Name, time.Since(takeStart).Round(time.Millisecond)) }()
+		defer func() {
+			t.Logf("%s: 20 takes and acks in %v", e.Backend.Name, time.Since(takeStart).Round(time.Millisecond))
+		}()
 		for i := range 20 {
 			before := namesListed.Load()
 			it := mustTake(t, q)
