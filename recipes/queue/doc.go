@@ -161,10 +161,23 @@
 //
 // A reply lost on the way (ErrConnectionLoss) is resolved wherever the
 // outcome can be read back: a Put WithID finds its node again by the id
-// instead of putting twice; a claim reads its claim node back and keeps it
-// only if it is this session's; an Ack or Nack looks whether the claim
-// node is still this session's and sends again if so. A Put without an id
-// cannot tell its node from another producer's, and returns ErrUncertain
-// (matching backend.ErrConnectionLoss) rather than putting twice. A Take
-// whose ctx ends leaves no claim and no waiter behind.
+// (compared whole) instead of putting twice; a claim reads its claim node
+// back and keeps it only if it is this session's; an Ack looks whether the
+// item is gone while the session lives (gone: it landed; claimed again
+// since: ErrLost; still at our claim's version: send again), a Nack
+// whether the claim node is still this session's. A Put without an id
+// cannot tell its node from another producer's and returns ErrUncertain
+// (matching backend.ErrConnectionLoss) rather than putting twice; an Ack
+// or Nack whose session or ctx ends before its outcome is read returns
+// ErrUncertain too (matching ErrLost: an Ack that did not land means the
+// item comes again).
+//
+// A claim given up while its session lives (a suspension under OnSuspend,
+// or Done closed for any reason but the session's end) still stands on
+// the server; it is given back, fenced, in the background once the
+// connection is back, so the item does not stay out of the queue for the
+// consumer's lifetime. A Take whose ctx ends leaves no claim and no
+// waiter behind; a waiter node whose delete fails while the session lives
+// is deleted in the background (left there, every waiting consumer would
+// wait behind it). Close gives back the claims of the items it holds.
 package queue
