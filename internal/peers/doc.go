@@ -50,6 +50,23 @@
 //	lq-consume PATH      lq-consumed PATH True|False     kazoo: .consume() of the entry the peer holds
 //	lq-release PATH      lq-released PATH True|False     kazoo: .release() of the entry the peer holds
 //	lq-len PATH          lq-len PATH N                   kazoo: len(LockingQueue(PATH))
+//	dq-put PATH LOCKPATH DATA
+//	                     dq-put PATH                     Curator: DistributedQueue (QueueBuilder with
+//	                                                     lockPath(LOCKPATH), putInBackground(false)).put
+//	dq-consume PATH LOCKPATH ack|hold
+//	                     dq-consuming PATH, then         Curator: a DistributedQueue consumer with
+//	                     dq-got PATH DATA per message    lockPath(LOCKPATH); hold blocks in consumeMessage
+//	dq-stop PATH         dq-stopped PATH                 Curator: closes PATH's consumer (dq or delayq)
+//	delayq-put PATH LOCKPATH DATA DELAY_MS
+//	                     delayq-put PATH                 Curator: DistributedDelayQueue.put(DATA, now+DELAY_MS)
+//	delayq-consume PATH LOCKPATH
+//	                     delayq-consuming PATH, then     Curator: a DistributedDelayQueue consumer (ack)
+//	                     delayq-got PATH DATA per message
+//	delayq-stop PATH     delayq-stopped PATH             Curator: as dq-stop
+//	sq-put PATH DATA     sq-put PATH                     Curator: SimpleDistributedQueue(PATH).offer(DATA)
+//	sq-take PATH TIMEOUT_MS
+//	                     sq-got PATH DATA, or            Curator: SimpleDistributedQueue(PATH).poll(TIMEOUT_MS)
+//	                     sq-empty PATH                   (< 0: take, no timeout)
 //	bench-queue PATH ITEMS CONSUMERS [KIND]
 //	                     benched-queue PATH items=N      both: a queue benchmark (below); N the items
 //	                     window-ns=W p50-ns=X p99-ns=Y   received, W ns, X, Y put-to-take percentiles
@@ -84,6 +101,23 @@
 // answers that entry again (kazoo's get does). lq-get runs in a thread of
 // its own; one lq-* command at a time per PATH. Peer.QueuePut, QueueGet,
 // QueueConsume, QueueRelease and QueueLen send them.
+//
+// The dq-*, delayq-* and sq-* commands drive Curator's queues with UTF-8
+// string messages, DATA being one token (no spaces). A producer is kept per
+// PATH (one for dq-put, one for delayq-put) and puts in the foreground: the
+// item is in ZooKeeper when the peer answers. A consumer is a queue of its
+// own on the peer's session, at most one per PATH, processing messages one
+// at a time in its thread: Curator creates LOCKPATH/<item name>
+// (ephemeral), calls consumeMessage, which prints the got line, and, when
+// it returns, deletes the item and then the lock. A hold consumer never
+// returns: its item stays locked until the peer dies (the lock goes with
+// its session) or dq-stop interrupts it (consumeMessage throws; Curator
+// requeues the item as a new queue-<seq> and deletes the lock). A
+// consumer skips an item whose lock exists and looks again only when
+// PATH's children change. sq-take runs in a thread of its own; Curator
+// deletes the item as it takes it (at most once). Peer.DQPut, DQConsume,
+// DQGot, DQStop, DelayQPut, DelayQConsume, DelayQGot, SQPut and SQTake send
+// them and read the answers.
 //
 // bench-queue measures a queue the way recipes/queue/peerbench_test.go
 // measures ours: one producer (the peer's own session) puts ITEMS items,
@@ -133,12 +167,20 @@
 //	                     PATH/taken/<entry's name>        data: the consumer's <hex32>; ephemeral
 //	Curator DistributedQueue
 //	                     PATH/queue-<seq>                 data: Curator's item framing; persistent
-//	                     PATH-locks/queue-<seq>           ephemeral, while a consumer processes the item
-//	                                                      (bench-queue's lockPath)
+//	                     LOCKPATH/queue-<seq>             ephemeral, while a consumer processes the item
+//	                                                      (bench-queue's LOCKPATH: PATH-locks)
+//	Curator DistributedDelayQueue
+//	                     PATH/queue-|<due>|<seq>          as DistributedQueue; <due>: Unix ms, %08X
+//	                     LOCKPATH/<item's name>           as DistributedQueue
+//	Curator SimpleDistributedQueue
+//	                     PATH/qn-<seq>                    data: the item as offered; persistent
 //
+// Curator's item framing: a big-endian int32 0x00010001, then per message
+// a byte 0x01, an int32 length and the message's bytes, then a byte 0x02.
 // The queue rows are from the libraries' source and recipes/queue's
-// interop test (kazoo), not checked by this package's tests; their entries
-// are persistent despite their sequence.
+// interop tests (interop_test.go with kazoo, curator_interop_test.go), not
+// checked by this package's tests; their entries are persistent despite
+// their sequence.
 //
 // Curator's and kazoo's locks on one path do not exclude each other (see
 // TestMixedLibrariesDoNotExclude): each recognises only its own node names.

@@ -10,11 +10,13 @@
 // reading commands while it waits.
 
 import java.io.BufferedReader;
+import java.io.Closeable;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +37,7 @@ import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.framework.recipes.locks.Revoker;
+import org.apache.curator.framework.recipes.queue.DistributedDelayQueue;
 import org.apache.curator.framework.recipes.queue.DistributedQueue;
 import org.apache.curator.framework.recipes.queue.QueueBuilder;
 import org.apache.curator.framework.recipes.queue.QueueConsumer;
@@ -516,6 +519,152 @@ public final class Peer {
         }
     }
 
+    /**
+     * Queues are the dq-*, delayq-* and sq-* commands' Curator queues, kept
+     * per PATH for later commands; only the command thread touches the
+     * maps. Messages are UTF-8 strings (STRING). Producers put in the
+     * foreground (putInBackground(false)), so a put is in ZooKeeper when
+     * the command answers. Consumers are DistributedQueues (or
+     * DistributedDelayQueues) of their own with a QueueConsumer and the
+     * lock path: Curator's at-least-once mode, where the consumer creates
+     * LOCKPATH/<item name> (ephemeral), hands the message to consumeMessage
+     * in the queue's one thread, and deletes the item, then the lock, when
+     * it returns.
+     */
+    static final class Queues {
+        static final QueueSerializer<String> STRING = new QueueSerializer<String>() {
+            @Override
+            public byte[] serialize(String item) {
+                return item.getBytes(StandardCharsets.UTF_8);
+            }
+
+            @Override
+            public String deserialize(byte[] bytes) {
+                return new String(bytes, StandardCharsets.UTF_8);
+            }
+        };
+
+        static final Map<String, DistributedQueue<String>> producers = new HashMap<>();
+        static final Map<String, DistributedDelayQueue<String>> delayProducers = new HashMap<>();
+        static final Map<String, Closeable> consumers = new HashMap<>();
+
+        /** put puts data on PATH's DistributedQueue, starting its producer on first use. */
+        static void put(String path, String lockPath, String data) throws Exception {
+            DistributedQueue<String> q = producers.get(path);
+            if (q == null) {
+                q = QueueBuilder.builder(client, null, STRING, path).lockPath(lockPath)
+                        .putInBackground(false).buildQueue();
+                q.start();
+                producers.put(path, q);
+            }
+            q.put(data);
+        }
+
+        /** delayPut puts data on PATH's DistributedDelayQueue, due delayMs from now. */
+        static void delayPut(String path, String lockPath, String data, long delayMs) throws Exception {
+            DistributedDelayQueue<String> q = delayProducers.get(path);
+            if (q == null) {
+                q = QueueBuilder.builder(client, null, STRING, path).lockPath(lockPath)
+                        .putInBackground(false).buildDelayQueue();
+                q.start();
+                delayProducers.put(path, q);
+            }
+            q.put(data, System.currentTimeMillis() + delayMs);
+        }
+
+        /**
+         * consumer returns a QueueConsumer that prints "<got> PATH DATA" per
+         * message and returns (Curator then deletes the item), or with hold
+         * blocks after printing until its thread is interrupted (dq-stop,
+         * exit), so the item stays locked; the peer is then killed or the
+         * interrupt makes consumeMessage throw, and Curator gives the item
+         * back (its ErrorMode.REQUEUE, or its lock's deletion).
+         */
+        static QueueConsumer<String> consumer(String got, String path, boolean hold) {
+            return new QueueConsumer<String>() {
+                @Override
+                public void consumeMessage(String message) throws Exception {
+                    say(got + " " + path + " " + message);
+                    if (hold) {
+                        new CountDownLatch(1).await();
+                    }
+                }
+
+                @Override
+                public void stateChanged(CuratorFramework c, ConnectionState state) {
+                }
+            };
+        }
+
+        static void consume(String path, String lockPath, String mode) throws Exception {
+            if (!mode.equals("ack") && !mode.equals("hold")) {
+                throw new IllegalArgumentException("dq-consume: MODE is ack or hold, not " + mode);
+            }
+            checkNoConsumer(path);
+            DistributedQueue<String> q = QueueBuilder.builder(client, consumer("dq-got", path, mode.equals("hold")),
+                    STRING, path).lockPath(lockPath).buildQueue();
+            q.start();
+            consumers.put(path, q);
+        }
+
+        static void delayConsume(String path, String lockPath) throws Exception {
+            checkNoConsumer(path);
+            DistributedDelayQueue<String> q = QueueBuilder.builder(client, consumer("delayq-got", path, false),
+                    STRING, path).lockPath(lockPath).buildDelayQueue();
+            q.start();
+            consumers.put(path, q);
+        }
+
+        static void checkNoConsumer(String path) {
+            if (consumers.containsKey(path)) {
+                throw new IllegalStateException("a consumer runs on " + path);
+            }
+        }
+
+        /** stop closes PATH's consumer (its thread is interrupted). */
+        static void stop(String path) throws Exception {
+            Closeable q = consumers.remove(path);
+            if (q == null) {
+                throw new IllegalStateException("no consumer on " + path);
+            }
+            q.close();
+        }
+
+        /** sqTake runs SimpleDistributedQueue.poll (take when timeoutMs < 0) in a thread of its own. */
+        static void sqTake(String path, long timeoutMs) {
+            SimpleDistributedQueue q = new SimpleDistributedQueue(client, path);
+            Thread t = new Thread(() -> {
+                try {
+                    byte[] b = timeoutMs < 0 ? q.take() : q.poll(timeoutMs, TimeUnit.MILLISECONDS);
+                    say(b == null ? "sq-empty " + path : "sq-got " + path + " " + new String(b, StandardCharsets.UTF_8));
+                } catch (InterruptedException e) {
+                    // exit
+                } catch (Exception e) {
+                    say("error sq-take " + path + ": " + message(e));
+                }
+            }, "sq-take " + path);
+            t.setDaemon(true);
+            t.start();
+        }
+
+        /** closeAll closes every consumer, then every producer. */
+        static void closeAll() {
+            List<Closeable> all = new ArrayList<>(consumers.values());
+            all.addAll(producers.values());
+            all.addAll(delayProducers.values());
+            consumers.clear();
+            producers.clear();
+            delayProducers.clear();
+            for (Closeable c : all) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    // closing the client below drops their locks anyway
+                }
+            }
+        }
+    }
+
     static synchronized void forget(Hold h) {
         holds.remove(h);
     }
@@ -714,6 +863,43 @@ public final class Peer {
                 t.start();
                 return true;
             }
+            case "dq-put":
+                need(f, 4, "dq-put PATH LOCKPATH DATA");
+                Queues.put(f[1], f[2], f[3]);
+                say("dq-put " + f[1]);
+                return true;
+            case "dq-consume":
+                need(f, 4, "dq-consume PATH LOCKPATH ack|hold");
+                Queues.consume(f[1], f[2], f[3]);
+                say("dq-consuming " + f[1]);
+                return true;
+            case "dq-stop":
+            case "delayq-stop":
+                need(f, 2, f[0] + " PATH");
+                Queues.stop(f[1]);
+                say(f[0].substring(0, f[0].length() - "stop".length()) + "stopped " + f[1]);
+                return true;
+            case "delayq-put":
+                need(f, 5, "delayq-put PATH LOCKPATH DATA DELAY_MS");
+                Queues.delayPut(f[1], f[2], f[3], Long.parseLong(f[4]));
+                say("delayq-put " + f[1]);
+                return true;
+            case "delayq-consume":
+                need(f, 3, "delayq-consume PATH LOCKPATH");
+                Queues.delayConsume(f[1], f[2]);
+                say("delayq-consuming " + f[1]);
+                return true;
+            case "sq-put":
+                need(f, 3, "sq-put PATH DATA");
+                if (!new SimpleDistributedQueue(client, f[1]).offer(f[2].getBytes(StandardCharsets.UTF_8))) {
+                    throw new IllegalStateException("sq-put " + f[1] + ": offer refused");
+                }
+                say("sq-put " + f[1]);
+                return true;
+            case "sq-take":
+                need(f, 3, "sq-take PATH TIMEOUT_MS");
+                Queues.sqTake(f[1], Long.parseLong(f[2]));
+                return true;
             case "exit":
                 return false;
             default:
@@ -779,6 +965,7 @@ public final class Peer {
                 // closing the client below removes its node anyway
             }
         }
+        Queues.closeAll();
         closeBenchClients();
         client.close();
         say("bye");
