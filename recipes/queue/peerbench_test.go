@@ -88,7 +88,7 @@ func BenchmarkQueuePeers(b *testing.B) {
 		b.Run(srv.Name, func(b *testing.B) {
 			eps := srv.Endpoints(b)
 			ours := qbNewOurs(b, srv)
-			impls := []*qbImpl{ours.impl()}
+			impls := []*qbImpl{ours.impl(1), ours.impl(qbBatch)}
 			if srv.Kind == "zk" {
 				connect := strings.Join(eps, ",")
 				impls = append(impls, qbPeer(b, srv, "kazoo-LockingQueue", "", connect, peers.CheckKazoo, peers.Kazoo))
@@ -392,10 +392,17 @@ func qbCleanup(b *testing.B, srv recipetest.BenchServer, base string) {
 	}
 }
 
-func (o *qbOurs) impl() *qbImpl {
+// qbBatch is the batch of the ours-batch rows: TakeN and AckAll.
+const qbBatch = 8
+
+func (o *qbOurs) impl(batch int) *qbImpl {
+	name := "ours"
+	if batch > 1 {
+		name = fmt.Sprintf("ours-batch%d", batch)
+	}
 	return &qbImpl{
-		name:     "ours",
-		run:      func(ctx context.Context, n, items int, _ string) (qbRun, error) { return o.run(ctx, n, items) },
+		name:     name,
+		run:      func(ctx context.Context, n, items int, _ string) (qbRun, error) { return o.run(ctx, n, items, batch) },
 		counters: o.counts.snapshot,
 		units:    []string{"req/item", "listed/item"},
 		allocs:   true,
@@ -423,9 +430,9 @@ func (o *qbOurs) newQueues(n int, opts ...queue.Option) (*queue.Queue, []*queue.
 }
 
 // run is one batch: the producer puts items one at a time while n
-// consumers Take and Ack them; every consumer stops once the items are all
-// taken.
-func (o *qbOurs) run(ctx context.Context, n, items int) (qbRun, error) {
+// consumers Take and Ack them (batch > 1: TakeN(batch) and AckAll); every
+// consumer stops once the items are all taken.
+func (o *qbOurs) run(ctx context.Context, n, items, batch int) (qbRun, error) {
 	prod, cons, closeAll, err := o.newQueues(n)
 	if err != nil {
 		return qbRun{}, err
@@ -449,7 +456,7 @@ func (o *qbOurs) run(ctx context.Context, n, items int) (qbRun, error) {
 	for i, q := range cons {
 		wg.Go(func() {
 			for {
-				it, err := q.Take(takeCtx)
+				its, err := q.TakeN(takeCtx, batch)
 				if err != nil {
 					if takeCtx.Err() == nil {
 						fail(fmt.Errorf("consumer %d: %w", i, err))
@@ -457,18 +464,20 @@ func (o *qbOurs) run(ctx context.Context, n, items int) (qbRun, error) {
 					return
 				}
 				got := time.Since(base)
-				sent, err := strconv.ParseInt(string(it.Data), 10, 64)
-				if err != nil {
-					fail(fmt.Errorf("consumer %d: item %q: %w", i, it.Data, err))
-					return
+				for _, it := range its {
+					sent, err := strconv.ParseInt(string(it.Data), 10, 64)
+					if err != nil {
+						fail(fmt.Errorf("consumer %d: item %q: %w", i, it.Data, err))
+						return
+					}
+					lat[i] = append(lat[i], got-time.Duration(sent))
 				}
-				lat[i] = append(lat[i], got-time.Duration(sent))
 				last[i] = got
-				if err := it.Ack(ctx); err != nil {
+				if err := queue.AckAll(ctx, its...); err != nil {
 					fail(fmt.Errorf("consumer %d: ack: %w", i, err))
 					return
 				}
-				if taken.Add(1) == int64(items) {
+				if taken.Add(int64(len(its))) == int64(items) {
 					stop()
 				}
 			}

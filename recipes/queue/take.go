@@ -315,16 +315,7 @@ func (q *Queue) claim(ctx context.Context, e entry) (*Item, error) {
 		return nil, err
 	}
 	it := &Item{Data: data, ID: e.itemID(), Priority: e.prio, Attempt: int(st.Version) + 1, q: q, e: e, version: st.Version + 1}
-	if msgs, derr := q.decode(data); derr != nil {
-		q.o.logger.Warn("queue: an item's data is not framed as its queue's format wants; handed out as it is", "path", ep, "err", derr)
-		it.Messages = [][]byte{data}
-	} else {
-		it.Messages = msgs
-		it.Data = nil
-		if len(msgs) > 0 {
-			it.Data = msgs[0]
-		}
-	}
+	q.decodeInto(it, data)
 	if q.o.atMostOnce {
 		_, err := q.s.Multi(ctx,
 			backend.CreateOp{Path: tp, Data: q.id, Mode: backend.Ephemeral},
@@ -442,6 +433,20 @@ func (q *Queue) handOut(ctx, cctx context.Context, it *Item) (*Item, error) {
 		return nil, ctx.Err()
 	}
 	return it, nil
+}
+
+// decodeInto sets the item's Data and Messages from its node's data.
+func (q *Queue) decodeInto(it *Item, data []byte) {
+	msgs, err := q.decode(data)
+	if err != nil {
+		q.o.logger.Warn("queue: an item's data is not framed as its queue's format wants; handed out as it is", "path", it.path(), "err", err)
+		it.Data, it.Messages = data, [][]byte{data}
+		return
+	}
+	it.Messages, it.Data = msgs, nil
+	if len(msgs) > 0 {
+		it.Data = msgs[0]
+	}
 }
 
 // sessionErr prefers the session's end as the reason over err.
