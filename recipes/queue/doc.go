@@ -30,6 +30,12 @@
 // there after its claim was taken over (CURATOR-605 is this bug in
 // Curator's queue, which exposes no token).
 //
+// An item costs three writes at least once: the put, the claim and the
+// acknowledgement, each a transaction the server makes durable. TakeN and
+// AckAll claim and acknowledge up to MaxBatch items in one transaction
+// each, for consumers whose throughput matters more than one item's
+// latency; PutAll does the same for producers.
+//
 // # Order and time
 //
 // Priorities run 0..999, lower first (kazoo's; DefaultPriority is 100).
