@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -144,10 +145,10 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 		ids = make([]string, len(data)) // Curator's names carry no ids
 	}
 	lookup := len(ids) == 1 && ids[0] != ""
-	if size == 0 && len(pre) == 0 && len(ids) == 1 {
-		created, err := q.createFindable(ctx, backend.Join(q.entries, q.itemBase(prio, ids[0], due)), ids[0], q.encode(data[0]), q.parseItem)
+	if size == 0 && len(pre) == 0 && len(ids) == 1 && !lookup {
+		created, err := q.s.Create(ctx, backend.Join(q.entries, q.itemBase(prio, "", due)), q.encode(data[0]), backend.PersistentSequential)
 		if err != nil {
-			return nil, err
+			return nil, uncertain(err)
 		}
 		e, _ := q.parseItem(backend.Base(created))
 		return []entry{e}, nil
@@ -169,9 +170,12 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 		for i := range data {
 			ops = append(ops, backend.CreateOp{Path: backend.Join(dir, q.itemBase(prio, ids[i], due)), Data: q.encode(data[i]), Mode: backend.PersistentSequential})
 		}
-		res, err := q.s.Multi(ctx, ops...)
+		res, landed, err := q.multiMarked(ctx, ops, lookup)
 		var me *backend.MultiError
 		switch {
+		case landed && res == nil:
+			// Its reply was lost: the item is known by its id alone.
+			return []entry{{bucket: b.name, prio: prio, id: ids[0]}}, nil
 		case err == nil:
 			out := make([]entry, 0, len(data))
 			var last int64
@@ -188,63 +192,62 @@ func (q *Queue) writeItems(ctx context.Context, prio int, ids []string, data [][
 		case size > 0 && errors.As(err, &me) && me.Index == first-1 && ctx.Err() == nil:
 			refresh = true // the bucket closed or went: put into its successor
 			continue
-		case lookup && errors.Is(err, backend.ErrConnectionLoss) && ctx.Err() == nil:
-			if e, ok, ferr := q.findID(ctx, dir, ids[0], q.parseItem); ferr == nil && ok {
-				e.bucket = b.name
-				return []entry{e}, nil
-			} else if ferr != nil && !errors.Is(ferr, backend.ErrConnectionLoss) {
-				return nil, ferr
-			}
-			if _, werr := backend.WaitState(ctx, q.s, backend.Connected, backend.Reconnected); werr != nil {
-				return nil, werr
-			}
-			continue
 		}
 		return nil, uncertain(err)
 	}
 }
 
-// createFindable creates the sequential node path for an item with id (""
-// for none): a lost reply is resolved by looking for the id, compared
-// whole (an id may be part of another: "job-1" of "job-10"), and is
-// ErrUncertain for an item without one. It returns the created path.
-func (q *Queue) createFindable(ctx context.Context, path, id string, data []byte, parse func(string) (entry, bool)) (string, error) {
+// multiMarked runs ops in one transaction and settles a lost reply: when
+// marked, the transaction also creates a marker, an ephemeral node of a
+// fresh name under puts/, and after a lost reply the marker says whether
+// the transaction landed (while the session lives), whatever happened to
+// the items since: a consumer may have taken and acknowledged an item
+// before its producer learned it was there, so looking for the item
+// proves nothing. landed without res: it landed, its reply lost. The
+// marker is deleted after.
+func (q *Queue) multiMarked(ctx context.Context, ops []backend.Op, marked bool) (res []backend.OpResult, landed bool, err error) {
+	if !marked {
+		res, err = q.s.Multi(ctx, ops...)
+		return res, err == nil, err
+	}
+	marker := backend.Join(q.puts, strings.ReplaceAll(backend.NewGUID(), "-", ""))
+	ops = append(slices.Clip(ops), backend.CreateOp{Path: marker, Mode: backend.Ephemeral})
+	defer func() {
+		if landed {
+			// Best effort: an ephemeral node goes with its session anyway.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			_ = q.s.Delete(dctx, marker, backend.AnyVersion)
+		}
+	}()
 	for {
-		created, err := q.s.Create(ctx, path, data, backend.PersistentSequential)
-		if err == nil || id == "" || !errors.Is(err, backend.ErrConnectionLoss) || ctx.Err() != nil {
-			return created, uncertain(err)
+		res, err = q.s.Multi(ctx, ops...)
+		if err == nil {
+			return res[:len(ops)-1], true, nil
+		}
+		if !errors.Is(err, backend.ErrConnectionLoss) || ctx.Err() != nil {
+			return nil, false, err
 		}
 		for {
-			e, ok, ferr := q.findID(ctx, backend.Parent(path), id, parse)
-			if ferr == nil && ok {
-				return backend.Join(backend.Parent(path), e.name), nil
+			st, xerr := q.s.Exists(ctx, marker)
+			if xerr == nil {
+				if serr := q.s.Err(); serr != nil {
+					return nil, false, fmt.Errorf("%w: the session ended before the outcome was read: %w", ErrUncertain, err)
+				}
+				if st != nil {
+					return nil, true, nil
+				}
+				break // not there: send again
 			}
-			if ferr == nil {
-				break // not there: create again
-			}
-			if !errors.Is(ferr, backend.ErrConnectionLoss) {
-				return "", ferr
+			if !errors.Is(xerr, backend.ErrConnectionLoss) || ctx.Err() != nil || q.s.Err() != nil {
+				return nil, false, uncertain(err)
 			}
 			if _, werr := backend.WaitState(ctx, q.s, backend.Connected, backend.Reconnected); werr != nil {
-				return "", werr
+				return nil, false, uncertain(err)
 			}
 			grant.Pause(ctx, 50*time.Millisecond) // connected may still fail a moment
 		}
 	}
-}
-
-// findID looks for an item with the id in dir, reading names with parse.
-func (q *Queue) findID(ctx context.Context, dir, id string, parse func(string) (entry, bool)) (entry, bool, error) {
-	kids, _, err := q.s.Children(ctx, dir)
-	if err != nil {
-		return entry{}, false, err
-	}
-	for _, k := range kids {
-		if e, ok := parse(k); ok && e.id == id {
-			return e, true, nil
-		}
-	}
-	return entry{}, false, nil
 }
 
 // uncertain marks a lost reply as ErrUncertain.

@@ -23,6 +23,7 @@ const (
 	heldDir    = "held"    // index of holds: claims kept by a Nack with After
 	deadDir    = "dead"    // dead letters
 	waitersDir = "waiters" // consumers waiting for an item
+	putsDir    = "puts"    // markers of puts whose reply may be lost
 )
 
 // pokeName is a child created and deleted in the transaction that gives an
@@ -62,7 +63,7 @@ type Queue struct {
 	o    options
 	id   []byte // this consumer's claim data
 
-	entries, buckets, taken, delayed, held, dead, waiters string
+	entries, buckets, taken, delayed, held, dead, waiters, puts string
 
 	mu       sync.Mutex
 	closed   bool
@@ -105,6 +106,7 @@ func New(s backend.Session, path string, opts ...Option) (*Queue, error) {
 		held:    backend.Join(path, heldDir),
 		dead:    backend.Join(path, deadDir),
 		waiters: backend.Join(path, waitersDir),
+		puts:    backend.Join(path, putsDir),
 		items:   map[*Item]struct{}{},
 		tails:   map[int]bucket{},
 		done:    make(chan struct{}),
@@ -127,6 +129,7 @@ func New(s backend.Session, path string, opts ...Option) (*Queue, error) {
 		q.held = backend.Join(aux, heldDir)
 		q.dead = backend.Join(aux, deadDir)
 		q.waiters = backend.Join(aux, waitersDir)
+		q.puts = backend.Join(aux, putsDir)
 		q.resolved = true // never sharded
 	}
 	return q, nil
@@ -201,7 +204,7 @@ func (q *Queue) ensure(ctx context.Context) error {
 	if err := q.resolve(ctx, true); err != nil {
 		return err
 	}
-	dirs := []string{q.entries, q.taken, q.delayed, q.held, q.dead}
+	dirs := []string{q.entries, q.taken, q.delayed, q.held, q.dead, q.puts}
 	if q.size > 0 {
 		dirs[0] = q.buckets // made by resolve
 	}
@@ -344,7 +347,7 @@ func (q *Queue) Put(ctx context.Context, data []byte, opts ...PutOption) (string
 			id = strings.ReplaceAll(backend.NewGUID(), "-", "")
 		}
 		p := backend.Join(q.delayed, delayedBase(due, po.prio, id))
-		if _, err := q.createFindable(ctx, p, id, data, parseDelayed); err != nil {
+		if _, _, err := q.multiMarked(ctx, []backend.Op{backend.CreateOp{Path: p, Data: data, Mode: backend.PersistentSequential}}, true); err != nil {
 			return "", fmt.Errorf("queue: put on %s: %w", q.path, err)
 		}
 		return id, nil

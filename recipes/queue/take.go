@@ -111,7 +111,12 @@ func (q *Queue) take(ctx context.Context) (*Item, error) {
 				return nil, err
 			}
 			if _, err := w.Wait(ctx); err != nil {
-				w = nil // Wait deleted the node
+				// Wait tried to delete the node, with a bounded context; it
+				// may be left when the connection stalls: make sure.
+				if q.s.Err() == nil {
+					q.orphan(w, nil)
+				}
+				w = nil
 				return nil, err
 			}
 		}
@@ -125,9 +130,13 @@ func (q *Queue) take(ctx context.Context) (*Item, error) {
 // orphan keeps trying, in the background, to delete a waiter node whose
 // delete failed while the session lives: left there, it would stand at
 // the head of the waiters and every waiting consumer would wait behind it
-// for the session's lifetime. Close makes a last try.
+// for the session's lifetime. Close makes a last try. err is why the
+// delete failed, or nil when it is not known whether it did (a node
+// already gone costs one delete).
 func (q *Queue) orphan(w *contender.Contender, err error) {
-	q.o.logger.Warn("queue: leaving the waiters failed; trying in the background", "path", w.Path(), "err", err)
+	if err != nil {
+		q.o.logger.Warn("queue: leaving the waiters failed; trying in the background", "path", w.Path(), "err", err)
+	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()

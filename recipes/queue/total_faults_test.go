@@ -161,9 +161,15 @@ func listIDs(t testing.TB, q *Queue) []string {
 // landed, its reply was dropped, the connection reset) finds its node
 // again: it returns the id, and the queue holds exactly one item with it.
 // Broken on purpose by making Put give up on a lost reply even with an id
-// (createFindable not looking): Put failed with ErrUncertain.
+// (createFindable not looking): Put failed with ErrUncertain. ZooKeeper
+// only since a Put with an id became a transaction (with its marker): on
+// etcd a transaction reads first, and a proxy that drops replies stops it
+// at the read, before anything lands.
 func TestPutReplyLost(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
+		if e.Backend.Name == "etcd" {
+			t.Skip("etcd: a dropped reply stops a transaction at its read, before it lands")
+		}
 		s, proxy := e.Proxied(t, faultSessionTimeout)
 		q := newQueue(t, s, "/q")
 		observer := newQueue(t, e.Session(t), "/q")
