@@ -83,6 +83,7 @@
 //	delayed/due-<ms>-<ppp>-<id>-<seq> a delayed item, moved to entries/ when due
 //	dead/<entry name>                a dead letter: JSON (DeadLetter)
 //	waiters/_c_<guid>-waiter-<seq>   a consumer waiting for an item
+//	puts/<32 hex digits>             a put WithID in flight: ephemeral
 //
 // With Sharded, items live in buckets instead of entries/:
 //
@@ -166,8 +167,11 @@
 // claim is gone; ErrClosed after Close; context errors when ctx ends.
 //
 // A reply lost on the way (ErrConnectionLoss) is resolved wherever the
-// outcome can be read back: a Put WithID finds its node again by the id
-// (compared whole) instead of putting twice; a claim reads its claim node
+// outcome can be read back: a Put WithID creates, in the same
+// transaction, an ephemeral marker under puts/ (deleted after), and after
+// a lost reply the marker says whether the put landed, whatever became of
+// the item (a consumer may have taken and acknowledged it before its
+// producer heard back), so it never puts twice; a claim reads its claim node
 // back and keeps it only if it is this session's; an Ack looks whether the
 // item is gone while the session lives (gone: it landed; claimed again
 // since: ErrLost; still at our claim's version: send again), a Nack

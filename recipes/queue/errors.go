@@ -26,7 +26,7 @@ var (
 	ErrBadOption = errors.New("queue: bad option")
 	// ErrUncertain: a write whose reply was lost and whose outcome could
 	// not be read back. A Put without an id: the item may or may not be in
-	// the queue (a Put WithID finds its node again instead); the error also
+	// the queue (a Put WithID settles it instead, by a marker); the error also
 	// matches backend.ErrConnectionLoss. An Ack or Nack when the session or
 	// ctx ended before the outcome could be read: it may have landed; the
 	// error also matches ErrLost, and an Ack that did not land means the

@@ -160,8 +160,9 @@ func Delay(d time.Duration) PutOption {
 func At(t time.Time) PutOption { return func(o *putOptions) { o.at = t } }
 
 // WithID gives the item an id: Item.ID returns it, Remove finds the item by
-// it, and a Put whose reply was lost finds its node again by it instead of
-// reporting ErrUncertain. The caller keeps ids unique. An id is 1 to 128
+// it, and a Put whose reply was lost learns whether it landed (a marker
+// created with the item, see the package doc) instead of reporting
+// ErrUncertain; it costs a delete more. The caller keeps ids unique. An id is 1 to 128
 // bytes of printable characters without a slash.
 func WithID(id string) PutOption { return func(o *putOptions) { o.id, o.idSet = id, true } }
 
