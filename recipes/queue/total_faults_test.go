@@ -158,7 +158,7 @@ func listIDs(t testing.TB, q *Queue) []string {
 }
 
 // TestPutReplyLost: a Put with an id whose reply is lost (the create
-// landed, its reply was dropped, the connection reset) finds its node
+// landed, its reply was dropped, the connection reset) settles it
 // again: it returns the id, and the queue holds exactly one item with it.
 // Broken on purpose by making Put give up on a lost reply even with an id
 // (createFindable not looking): Put failed with ErrUncertain. ZooKeeper

@@ -72,7 +72,7 @@ func putCommand(io zkctl.Streams) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "priority", Value: queue.DefaultPriority, Usage: "0..999, lower is taken first"},
 			&cli.DurationFlag{Name: "delay", Usage: "keep the item from consumers this long"},
-			&cli.StringFlag{Name: "id", Usage: "the item's id (1 to 128 printable characters, no slash); a put whose reply was lost finds its item again by it"},
+			&cli.StringFlag{Name: "id", Usage: "the item's id (1 to 128 printable characters, no slash); a put whose reply was lost learns whether it landed instead of failing"},
 			&cli.IntFlag{Name: "bucket-size", Usage: "make a new queue sharded, in buckets of this many items (16..10000), for queues that may outgrow one listing; every client adopts the layout a queue has"},
 		},
 		Action: func(c *cli.Context) error { return put(c, io) },
