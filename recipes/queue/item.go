@@ -291,15 +291,8 @@ func (it *Item) onDone(err error) {
 	q.mu.Unlock()
 	go func() {
 		defer q.wg.Done()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := q.untilClosed(context.Background())
 		defer cancel()
-		go func() {
-			select {
-			case <-q.done:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		it.mu.Lock()
 		defer it.mu.Unlock()
 		if !it.ended && !it.released {

@@ -185,6 +185,20 @@ func (q *Queue) Close() error {
 // release after the caller's ctx ended, Close's releases.
 const cleanupTimeout = 10 * time.Second
 
+// untilClosed returns a context that ends with parent or when the Queue
+// is closed; cancel ends its goroutine.
+func (q *Queue) untilClosed(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-q.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 func (q *Queue) isClosed() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

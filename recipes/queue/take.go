@@ -60,15 +60,8 @@ func (q *Queue) Take(ctx context.Context) (*Item, error) {
 	q.wg.Add(1)
 	q.mu.Unlock()
 	defer q.wg.Done()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := q.untilClosed(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-q.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		it, err := q.take(ctx)
 		if it != nil {
@@ -146,15 +139,8 @@ func (q *Queue) orphan(w *contender.Contender, err error) {
 	q.mu.Unlock()
 	go func() {
 		defer q.wg.Done()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := q.untilClosed(context.Background())
 		defer cancel()
-		go func() {
-			select {
-			case <-q.done:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		for ctx.Err() == nil && q.s.Err() == nil {
 			if w.Delete(ctx) == nil {
 				return
