@@ -132,7 +132,14 @@ func ExampleElection_Observe() {
 	if err := a.Resign(ctx); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("leader: %s\n", (<-leaders).Value)
+	// b may not have queued yet when a resigned: the observer may report
+	// no candidate before it reports b.
+	for l := range leaders {
+		if l.Path != "" {
+			fmt.Printf("leader: %s\n", l.Value)
+			break
+		}
+	}
 	if err := (<-bLeads).Resign(ctx); err != nil {
 		log.Fatal(err)
 	}
