@@ -2,7 +2,7 @@
 // backend imports only the standard library; each backend imports backend
 // and not the other backend; recipes import backend and internal packages,
 // never a concrete backend nor another recipe, except the edges
-// recipeImports lists (recipes/cache is meant to be imported by recipes;
-// none does yet); zkctl's command groups (cmd/zkctl/internal/...) import
+// recipeImports lists (recipes/task on recipes/election and recipes/cache,
+// recipes/partition on recipes/cache); zkctl's command groups (cmd/zkctl/internal/...) import
 // its core and not each other, and only its app lists them.
 package layering
