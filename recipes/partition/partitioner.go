@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -348,7 +349,7 @@ func (r *run) join(ctx context.Context) error {
 	if err := r.kazooDuplicate(ctx, ""); err != nil {
 		return err
 	}
-	p := backend.Join(r.d.members, backend.NewGUID()+"-"+id)
+	p := backend.Join(r.d.members, uuidHex()+"-"+id)
 	if _, err := r.s.Create(ctx, p, []byte(id), backend.Ephemeral); err != nil {
 		return err
 	}
@@ -620,7 +621,7 @@ func (r *run) claimKazoo(ctx context.Context, g *group) []*Claim {
 		}
 		ops := make([]backend.Op, 0, len(chunk))
 		for _, it := range chunk {
-			ops = append(ops, backend.CreateOp{Path: backend.Join(backend.Join(r.d.locks, it), backend.NewGUID()+kazooMarker), Mode: backend.EphemeralSequential})
+			ops = append(ops, backend.CreateOp{Path: backend.Join(backend.Join(r.d.locks, it), uuidHex()+kazooMarker), Mode: backend.EphemeralSequential})
 		}
 		res, err := r.s.Multi(ctx, ops...)
 		if err != nil {
@@ -714,3 +715,7 @@ func (r *run) end(ctx context.Context, err error) error {
 	}
 	return err
 }
+
+// uuidHex is a random UUID as Python's uuid4().hex writes it: 32 hex
+// digits, no dashes, as kazoo names party and lock nodes.
+func uuidHex() string { return strings.ReplaceAll(backend.NewGUID(), "-", "") }
