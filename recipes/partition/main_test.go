@@ -28,6 +28,8 @@ const settle = 200 * time.Millisecond
 
 type env = recipetest.Env
 
+var backends = recipetest.Backends
+
 func forEach(t *testing.T, fn func(t *testing.T, e *env)) {
 	recipetest.ForEach(t, sessionTimeout, fn)
 }
