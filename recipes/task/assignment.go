@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/grant"
@@ -27,6 +28,7 @@ type Assignment struct {
 	version int32 // the task node's version the assignment was made at
 	token   int64
 	owner   string
+	started time.Time
 	mon     *grant.Monitor
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
@@ -35,9 +37,9 @@ type Assignment struct {
 	finished bool
 }
 
-func newAssignment(w *Worker, rec Record, st backend.Stat, owner string) *Assignment {
+func newAssignment(w *Worker, rec Record, st backend.Stat, owner string, started time.Time) *Assignment {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	a := &Assignment{w: w, rec: rec, version: st.Version, token: st.ModifyToken, owner: owner, ctx: ctx, cancel: cancel}
+	a := &Assignment{w: w, rec: rec, version: st.Version, token: st.ModifyToken, owner: owner, started: started, ctx: ctx, cancel: cancel}
 	policy := grant.OnSuspend
 	if w.o.policy == OnLost {
 		policy = grant.OnLost
@@ -178,13 +180,17 @@ func (a *Assignment) Fail(ctx context.Context, cause error) error {
 	if cause != nil {
 		reason = cause.Error()
 	}
-	return a.finish(ctx, "fail", "failed", reason, func(r *Record) {
-		r.Failures++
-		r.State, r.Reason = Pending, reason
-		if r.MaxAttempts > 0 && r.Failures >= r.MaxAttempts {
-			r.State = Dead
-		}
-	})
+	return a.finish(ctx, "fail", "failed", reason, func(r *Record) { failed(r, reason) })
+}
+
+// failed counts a failed attempt of r: pending again, or dead when it has
+// failed its MaxAttempts.
+func failed(r *Record, reason string) {
+	r.Failures++
+	r.State, r.Reason = Pending, reason
+	if r.MaxAttempts > 0 && r.Failures >= r.MaxAttempts {
+		r.State = Dead
+	}
 }
 
 // Release gives the task back unfinished: it is pending again and no
@@ -213,20 +219,9 @@ func (a *Assignment) finish(ctx context.Context, what, outcome, reason string, c
 // write is finish's transaction, with the read-back that settles a reply
 // lost on the way.
 func (a *Assignment) write(ctx context.Context, outcome, reason string, change func(*Record)) error {
-	rec := a.rec
-	change(&rec)
-	now := a.w.o.clock()
-	rec.Changed = now
-	data, err := rec.encode()
+	ops, rec, err := a.outcomeOps(outcome, reason, change)
 	if err != nil {
 		return err
-	}
-	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: a.w.id, Outcome: outcome, Reason: reason, Finished: now})
-	ops := []backend.Op{
-		backend.SetOp{Path: a.w.l.task(rec.ID), Data: data, Version: a.version},
-		backend.DeleteOp{Path: a.owner, Version: backend.AnyVersion},
-		backend.SetOp{Path: a.w.l.instance(rec.ID, rec.Attempt), Data: inst, Version: backend.AnyVersion},
-		backend.DeleteOp{Path: a.w.l.assign(a.w.id, rec.ID), Version: backend.AnyVersion},
 	}
 	for {
 		_, err = a.w.s.Multi(ctx, ops...)
@@ -247,6 +242,28 @@ func (a *Assignment) write(ctx context.Context, outcome, reason string, change f
 		}
 		a.w.pause(ctx)
 	}
+}
+
+// outcomeOps are the writes that end the attempt with outcome: the task's
+// record changed by change (at the assigned version), the owner node
+// deleted, the instance's outcome, the assign entry deleted.
+func (a *Assignment) outcomeOps(outcome, reason string, change func(*Record)) ([]backend.Op, Record, error) {
+	rec := a.rec
+	change(&rec)
+	now := a.w.o.clock()
+	rec.Changed = now
+	data, err := rec.encode()
+	if err != nil {
+		return nil, rec, err
+	}
+	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: a.w.id, Assigned: a.rec.Changed, Started: a.started,
+		Outcome: outcome, Reason: reason, Finished: now})
+	return []backend.Op{
+		backend.SetOp{Path: a.w.l.task(rec.ID), Data: data, Version: a.version},
+		backend.DeleteOp{Path: a.owner, Version: backend.AnyVersion},
+		backend.SetOp{Path: a.w.l.instance(rec.ID, rec.Attempt), Data: inst, Version: backend.AnyVersion},
+		backend.DeleteOp{Path: a.w.l.assign(a.w.id, rec.ID), Version: backend.AnyVersion},
+	}, rec, nil
 }
 
 // ended marks the assignment finished by this worker.

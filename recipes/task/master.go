@@ -246,7 +246,8 @@ func (r *round) transient(err error) bool {
 }
 
 // assign hands t to worker w: one guarded transaction sets the record,
-// creates the attempt's instance node and the worker's assign entry.
+// creates the attempt's instance node and the worker's assign entry, if w's
+// presence node exists.
 func (r *round) assign(ctx context.Context, t liveTask, w string) error {
 	m := r.m
 	now := m.o.clock()
@@ -261,6 +262,9 @@ func (r *round) assign(ctx context.Context, t liveTask, w string) error {
 		backend.SetOp{Path: m.l.task(rec.ID), Data: data, Version: t.version},
 		backend.CreateOp{Path: m.l.instance(rec.ID, rec.Attempt), Data: inst, Mode: backend.Persistent},
 		backend.CreateOp{Path: m.l.assign(w, rec.ID), Mode: backend.Persistent},
+		// The worker is there now, not only in the master's cache (which
+		// may show a worker's leaving after the tasks it gave back).
+		backend.CheckOp{Path: m.l.worker(w), Version: backend.AnyVersion},
 	)
 	if err != nil {
 		m.o.logger.Debug("task: assign failed", "task", rec.ID, "worker", w, "err", err)
@@ -279,12 +283,18 @@ func (r *round) reclaim(ctx context.Context, t liveTask) error {
 	now := m.o.clock()
 	rec := t.rec
 	gone := rec.Worker
-	rec.Failures++
-	rec.Reason = fmt.Sprintf("worker %s went away during attempt %d", gone, rec.Attempt)
-	rec.State, rec.Changed = Pending, now
-	if rec.MaxAttempts > 0 && rec.Failures >= rec.MaxAttempts {
-		rec.State = Dead
+	_, ist, err := m.s.Get(ctx, m.l.instance(rec.ID, rec.Attempt))
+	if err != nil && !errors.Is(err, backend.ErrNoNode) {
+		return err
 	}
+	if err == nil && ist.Version == 0 {
+		// Never started: no failure of the task's.
+		rec.Reason = fmt.Sprintf("worker %s went away before starting attempt %d", gone, rec.Attempt)
+		rec.State = Pending
+	} else {
+		failed(&rec, fmt.Sprintf("worker %s went away during attempt %d", gone, rec.Attempt))
+	}
+	rec.Changed = now
 	data, err := rec.encode()
 	if err != nil {
 		return err

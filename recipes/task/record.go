@@ -99,6 +99,10 @@ type Instance struct {
 	Worker   string    `json:"worker"`
 	Token    int64     `json:"token,omitempty"`
 	Assigned time.Time `json:"assigned"`
+	// Started is when the worker started the attempt; zero while it has
+	// not. A worker that goes away before it started a task is not counted
+	// as a failure of the task.
+	Started time.Time `json:"started,omitzero"`
 	// Outcome is empty while the attempt runs, then "done", "failed",
 	// "released" (given back), "lost" (the worker died) or "cancelled".
 	Outcome  string    `json:"outcome,omitempty"`

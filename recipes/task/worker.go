@@ -194,10 +194,14 @@ func (w *Worker) start(ctx context.Context, id string) (*Assignment, error) {
 		return nil, nil // the entry outlived its assignment
 	}
 	owner := w.l.owner(id, rec.Attempt)
-	prog, _ := json.Marshal(Progress{Worker: w.id, Updated: w.o.clock()})
+	started := w.o.clock()
+	prog, _ := json.Marshal(Progress{Worker: w.id, Updated: started})
+	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: w.id, Assigned: rec.Changed, Started: started})
 	_, err = w.s.Multi(ctx,
 		backend.CheckOp{Path: w.l.task(id), Version: st.Version},
 		backend.CreateOp{Path: owner, Data: prog, Mode: backend.Ephemeral},
+		// Version 0: as the master created it. Marks the attempt started.
+		backend.SetOp{Path: w.l.instance(id, rec.Attempt), Data: inst, Version: 0},
 	)
 	var me *backend.MultiError
 	switch {
@@ -217,19 +221,35 @@ func (w *Worker) start(ctx context.Context, id string) (*Assignment, error) {
 			return nil, nil
 		}
 		// Ours: a retried create whose first reply was lost.
+	case errors.As(err, &me) && me.Index == 2:
+		// An earlier session of this worker started the attempt and went
+		// away before the master noticed: that run may still be going, with
+		// this assignment's token, so this one must not start. Count the
+		// failure and hand the task back for a new assignment.
+		gone := &Assignment{w: w, rec: rec, version: st.Version, owner: owner}
+		reason := fmt.Sprintf("an earlier session of worker %s went away during attempt %d", w.id, rec.Attempt)
+		ops, _, err := gone.outcomeOps("lost", reason, func(r *Record) { failed(r, reason) })
+		if err != nil {
+			return nil, err
+		}
+		_, err = w.s.Multi(ctx, append([]backend.Op{ops[0]}, ops[2:]...)...) // no owner node to delete
+		if err != nil && !errors.As(err, &me) {
+			return nil, err
+		}
+		return nil, nil
 	default:
 		return nil, err
 	}
 	w.mu.Lock()
 	var a *Assignment
 	if !w.closed {
-		a = newAssignment(w, rec, st, owner)
+		a = newAssignment(w, rec, st, owner, started)
 		w.active[id] = a
 	}
 	w.mu.Unlock()
 	if a == nil {
 		// Closed meanwhile: give the task straight back.
-		gone := &Assignment{w: w, rec: rec, version: st.Version, owner: owner}
+		gone := &Assignment{w: w, rec: rec, version: st.Version, owner: owner, started: started}
 		_ = gone.write(ctx, "released", "worker closed", func(r *Record) { r.State = Pending })
 		return nil, ErrClosed
 	}
@@ -357,10 +377,12 @@ func (w *Worker) finishTimeout() time.Duration {
 	return max(w.s.Timeout(), 5*time.Second)
 }
 
-// Close stops the worker: Next and Run return ErrClosed, assignments not
-// finished are given back (pending again, no failure counted) and the
-// presence node is deleted, so the master re-assigns at once. It does not
-// close the session. Idempotent.
+// Close stops the worker: Next and Run return ErrClosed, the tasks
+// assigned to it (started or not) are given back, pending again with no
+// failure counted, and its presence node is deleted, all in one
+// transaction, so the master neither re-assigns to a worker that is
+// leaving nor counts its leaving as a failure. It does not close the
+// session. Idempotent.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -371,16 +393,98 @@ func (w *Worker) Close() error {
 	active := slices.Collect(maps.Values(w.active))
 	w.mu.Unlock()
 	w.cancel()
-	for _, a := range active {
-		a.giveBack("worker closed")
-	}
-	w.wg.Wait()
+	var err error
 	if w.s.Err() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), w.finishTimeout())
-		defer cancel()
-		if err := w.s.Delete(ctx, w.l.worker(w.id), backend.AnyVersion); err != nil && !errors.Is(err, backend.ErrNoNode) {
-			return fmt.Errorf("task: close %s: %w", w.id, err)
+		err = w.leave(ctx, active)
+		cancel()
+	}
+	for _, a := range active {
+		a.giveBack("worker closed") // what leave did not settle
+	}
+	w.wg.Wait()
+	if err != nil && w.s.Err() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), w.finishTimeout())
+		if derr := w.s.Delete(ctx, w.l.worker(w.id), backend.AnyVersion); derr == nil || errors.Is(derr, backend.ErrNoNode) {
+			err = nil // the tasks were given back one by one
 		}
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("task: close %s: %w", w.id, err)
 	}
 	return nil
+}
+
+// leave gives back every task assigned to the worker and deletes its
+// presence node in one transaction, trying again while the tasks move
+// under it.
+func (w *Worker) leave(ctx context.Context, active []*Assignment) error {
+	var err error
+	for try := 0; try < 5 && ctx.Err() == nil; try++ {
+		var ops []backend.Op
+		own := map[string]bool{}
+		var releasing []*Assignment
+		for _, a := range active {
+			own[a.rec.ID] = true
+			if a.mon.BeginRelease() != nil {
+				a.mon.EndRelease()
+				continue // lost: giveBack settles it
+			}
+			releasing = append(releasing, a)
+			aops, _, err := a.outcomeOps("released", "worker closed", func(r *Record) { r.State = Pending })
+			if err != nil {
+				endRelease(releasing)
+				return err
+			}
+			ops = append(ops, aops...)
+		}
+		kids, _, lerr := w.s.Children(ctx, w.l.assignDir(w.id))
+		if lerr != nil && !errors.Is(lerr, backend.ErrNoNode) {
+			endRelease(releasing)
+			return lerr
+		}
+		for _, id := range kids {
+			if own[id] {
+				continue
+			}
+			rec, st, rerr := readTask(ctx, w.s, w.l, id)
+			if rerr != nil || rec.State != Assigned || rec.Worker != w.id {
+				continue
+			}
+			// Assigned, not started: pending again, as if never assigned.
+			gone := &Assignment{w: w, rec: rec, version: st.Version}
+			aops, _, err := gone.outcomeOps("released", "worker closed before starting", func(r *Record) { r.State = Pending })
+			if err != nil {
+				endRelease(releasing)
+				return err
+			}
+			ops = append(ops, aops[0], aops[2], aops[3])
+		}
+		ops = append(ops, backend.DeleteOp{Path: w.l.worker(w.id), Version: backend.AnyVersion})
+		_, err = w.s.Multi(ctx, ops...)
+		var me *backend.MultiError
+		if err == nil {
+			for _, a := range releasing {
+				a.ended()
+			}
+			return nil
+		}
+		endRelease(releasing)
+		if !errors.As(err, &me) {
+			return err
+		}
+		// a task moved meanwhile: look again
+	}
+	// Could not settle in one transaction: at least stop being a worker.
+	if derr := w.s.Delete(ctx, w.l.worker(w.id), backend.AnyVersion); derr != nil && !errors.Is(derr, backend.ErrNoNode) {
+		return errors.Join(err, derr)
+	}
+	return nil
+}
+
+func endRelease(as []*Assignment) {
+	for _, a := range as {
+		a.mon.EndRelease()
+	}
 }
