@@ -15,6 +15,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/mirrorcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/queuecmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/taskcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/tree"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/watchcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
@@ -33,6 +34,7 @@ func commands(io zkctl.Streams) []*cli.Command {
 		lockcmd.Commands(io),
 		electcmd.Commands(io),
 		queuecmd.Commands(io),
+		taskcmd.Commands(io),
 		health.Commands(io),
 		shell.Commands(io, Run),
 		devcmd.Commands(io),
