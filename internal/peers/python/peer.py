@@ -95,6 +95,46 @@ class Candidate:
             self.election.cancel()  # stops a candidate that does not lead yet
 
 
+class Partition:
+    """One kazoo SetPartitioner run in a thread, driven as kazoo's docs
+    drive it (release_set on RELEASE, wait on ALLOCATING); it reports each
+    acquired set until partition-stop."""
+
+    def __init__(self, client, path, ident, boundary, items):
+        self.path = path
+        self.ident = ident
+        self.changed = threading.Event()
+        self.stop_asked = threading.Event()
+        self.sp = client.SetPartitioner(path, set=items, identifier=ident,
+                                        time_boundary=boundary, state_change_event=self.changed)
+        self.thread = threading.Thread(target=self.run, name="partition " + ident, daemon=True)
+
+    def run(self):
+        sp = self.sp
+        try:
+            while not self.stop_asked.is_set():
+                if sp.failed:
+                    say("error partition %s %s: failed" % (self.path, self.ident))
+                    return
+                if sp.release:
+                    sp.release_set()
+                    say("partition-released %s %s" % (self.path, self.ident))
+                    continue
+                if sp.acquired:
+                    say("partition-acquired %s %s %s" % (self.path, self.ident, ",".join(sorted(sp)) or "-"))
+                    # wait for the next state change (party change, session trouble)
+                    while sp.acquired and not self.stop_asked.is_set():
+                        self.changed.wait(0.2)
+                        self.changed.clear()
+                    continue
+                self.changed.wait(0.2)
+                self.changed.clear()
+            sp.finish()
+            say("partition-stopped %s" % self.ident)
+        except Exception as exc:
+            say("error partition %s %s: %s" % (self.path, self.ident, message(exc)))
+
+
 def percentile(sorted_values, p):
     """The Go benchmarks' rule: sorted[int(p*(len-1))]."""
     if not sorted_values:
@@ -248,6 +288,7 @@ class Peer:
         self.bench_mu = threading.Lock()
         self.bench_clients = []  # bench-lock's sessions, one per contender, kept for later runs
         self.queues = {}  # path -> the LockingQueue of the lq-* commands
+        self.partitions = {}  # identifier -> the Partition of the partition commands
 
     def bench_sessions(self, n):
         """Returns the first n bench clients, starting those missing."""
@@ -477,6 +518,22 @@ class Peer:
             kind = args[3] if len(args) == 4 else "LockingQueue"
             threading.Thread(target=self.bench_queue, args=(args[0], items, n, kind),
                              name="bench-queue " + args[0], daemon=True).start()
+        elif cmd == "partition":
+            # partition PATH ID TIME_BOUNDARY_S ITEM,ITEM,...: a SetPartitioner
+            need(4, "partition PATH ID TIME_BOUNDARY_S ITEMS")
+            part = Partition(self.client, args[0], args[1], float(args[2]), args[3].split(","))
+            with self.mu:
+                self.partitions[args[1]] = part
+            part.thread.start()
+            say("started partition " + args[1])
+        elif cmd == "partition-stop":
+            need(1, "partition-stop ID")
+            with self.mu:
+                part = self.partitions.pop(args[0], None)
+            if part is None:
+                raise ValueError("partition-stop: no partition " + args[0])
+            part.stop_asked.set()
+            part.changed.set()
         elif cmd == "exit":
             return False
         else:
@@ -496,6 +553,13 @@ class Peer:
                 hold.thread.join(5)
         for cand in cands:
             cand.thread.join(5)
+        with self.mu:
+            parts, self.partitions = list(self.partitions.values()), {}
+        for part in parts:
+            part.stop_asked.set()
+            part.changed.set()
+        for part in parts:
+            part.thread.join(5)
         self.close_bench_sessions()
 
 
