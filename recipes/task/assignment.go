@@ -223,21 +223,47 @@ func (a *Assignment) write(ctx context.Context, outcome, reason string, change f
 	if err != nil {
 		return err
 	}
+	landed := func() (yes bool, moved bool) {
+		got, st, rerr := readTask(ctx, a.w.s, a.w.l, rec.ID)
+		if rerr != nil {
+			return false, false
+		}
+		if st.Version == a.version+1 && got.State == rec.State && got.Attempt == rec.Attempt && got.Worker == a.w.id && got.Changed.Equal(rec.Changed) {
+			return true, true
+		}
+		return false, st.Version != a.version
+	}
+	uncertain := false
 	for {
 		_, err = a.w.s.Multi(ctx, ops...)
 		var me *backend.MultiError
-		if err == nil || errors.As(err, &me) || a.w.s.Err() != nil || ctx.Err() != nil {
-			if err != nil && !errors.As(err, &me) && (a.w.s.Err() != nil || ctx.Err() != nil) {
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &me):
+			// Refused; but a try whose reply was lost may be what the
+			// refusal is about.
+			if uncertain {
+				if yes, _ := landed(); yes {
+					return nil
+				}
+			}
+			return err
+		case a.w.s.Err() != nil || ctx.Err() != nil:
+			if uncertain {
+				return fmt.Errorf("%w: %w", ErrUncertain, err)
+			}
+			if errors.Is(err, backend.ErrOutcomeUnknown) || errors.Is(err, backend.ErrConnectionLoss) {
 				return fmt.Errorf("%w: %w", ErrUncertain, err)
 			}
 			return err
 		}
-		// The reply was lost: did it land?
-		got, st, rerr := readTask(ctx, a.w.s, a.w.l, rec.ID)
-		if rerr == nil && st.Version == a.version+1 && got.State == rec.State && got.Attempt == rec.Attempt && got.Worker == a.w.id && got.Changed.Equal(rec.Changed) {
+		// The reply was lost, or the request never left: did it land?
+		uncertain = true
+		switch yes, moved := landed(); {
+		case yes:
 			return nil
-		}
-		if rerr == nil && st.Version != a.version {
+		case moved:
 			return &backend.MultiError{Index: 0, Err: backend.Errorf("multi", a.w.l.task(rec.ID), backend.ErrBadVersion, nil)}
 		}
 		a.w.pause(ctx)

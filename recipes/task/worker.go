@@ -104,6 +104,11 @@ func (w *Worker) Next(ctx context.Context) (*Assignment, error) {
 		if err := w.usable(); err != nil {
 			return nil, err
 		}
+		if w.o.policy == OnSuspend && w.s.State() == backend.Suspended {
+			// An assignment started now would be lost at once.
+			w.pause(ctx)
+			continue
+		}
 		kids, _, events, err := w.s.ChildrenW(ctx, w.l.assignDir(w.id))
 		if err != nil {
 			if ctx.Err() != nil {
