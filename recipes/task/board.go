@@ -300,3 +300,37 @@ func decodeWorker(id string, data []byte) (WorkerInfo, bool) {
 	}
 	return w, true
 }
+
+// Wait waits until the task is final (Done, Cancelled or Dead) and returns
+// its record, watching its node rather than polling. It returns ctx's error
+// when ctx ends first, ErrNotFound when the task does not exist or is
+// deleted while waited for.
+func (b *Board) Wait(ctx context.Context, id string) (Record, error) {
+	if err := checkID(id); err != nil {
+		return Record{}, err
+	}
+	p := b.l.task(id)
+	for {
+		data, _, events, err := b.s.GetW(ctx, p)
+		switch {
+		case errors.Is(err, backend.ErrNoNode):
+			return Record{}, fmt.Errorf("task: wait: %w: %s: %w", ErrNotFound, id, err)
+		case err != nil:
+			return Record{}, fmt.Errorf("task: wait %s: %w", id, err)
+		}
+		rec, err := decodeRecord(p, data)
+		if err != nil {
+			return Record{}, err
+		}
+		if rec.State.Final() {
+			return rec, nil
+		}
+		select {
+		case <-events:
+		case <-ctx.Done():
+			return Record{}, fmt.Errorf("task: wait %s: %w", id, ctx.Err())
+		case <-b.s.Done():
+			return Record{}, fmt.Errorf("task: wait %s: %w", id, b.s.Err())
+		}
+	}
+}

@@ -101,6 +101,10 @@ func TestCompleteOnce(t *testing.T) {
 		if err := a.Complete(ctxT(t), []byte("result-2")); !errors.Is(err, ErrFinished) {
 			t.Fatalf("second Complete: %v, want ErrFinished", err)
 		}
+		rec, err := b.Wait(ctxT(t), id)
+		if err != nil || rec.State != Done || string(rec.Result) != "result-1" {
+			t.Fatalf("Wait: %+v, %v", rec, err)
+		}
 		st = waitState(t, b, id, Done)
 		if string(st.Result) != "result-1" || st.Worker != "w1" || len(st.Instances) != 1 || st.Instances[0].Outcome != "done" {
 			t.Fatalf("done status %+v", st)
