@@ -125,8 +125,8 @@ func waitFile(t *testing.T, path string, p *zkctltest.Process) string {
 // json), status (text and json) of a pending task; cancel of a pending
 // task, then again (exit 4); delete of a pending task (exit 4) and of a
 // cancelled one; status of a task that is not there (exit 3).
-// (Broken on purpose: taskErr without its ErrNotFound case makes the
-// status of the deleted task exit 1, not 3; submit ignoring --label fails
+// (Broken on purpose: taskErr without its ErrFinished case makes the
+// second cancel exit 1, not 4; submit ignoring --label fails
 // at the labels of status -o json; list without the --state filter fails
 // at ls --state cancelled.)
 func TestBoard(t *testing.T) {
@@ -194,8 +194,8 @@ func TestBoard(t *testing.T) {
 
 // TestBadInput: bad ids, labels, options, roots and argument counts are
 // usage errors: exit 2, nothing on stdout, nothing written.
-// (Broken on purpose: taskErr without its ErrBadID case makes the submit
-// with --id a/b exit 1.)
+// (Broken on purpose: args without its upper bound makes submit x y
+// exit 0.)
 func TestBadInput(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
@@ -398,6 +398,9 @@ func TestWorkerKilled(t *testing.T) {
 			fields := strings.Fields(waitFile(t, started, a))
 			pid, _ := strconv.Atoi(fields[0])
 			first, _ := strconv.ParseInt(fields[1], 10, 64)
+			if st := statusOf(t, run, "/tasks", id); st.State != "assigned" || st.Worker != "a" || st.Token != first {
+				t.Fatalf("while worker a runs the task: %+v; want assigned to a with the token its command got, %d", st, first)
+			}
 			b := zkctltest.StartProcess(t, nil, "--endpoints", ep, "task", "worker", "--id", "b", "--max-tasks", "1",
 				"--", "sh", "-c", `echo "attempt $ZKCTL_TASK_ATTEMPT"`)
 			if err := a.Cmd.Process.Kill(); err != nil {
