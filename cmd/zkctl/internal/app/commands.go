@@ -13,6 +13,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/health"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/lockcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/mirrorcmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/partitioncmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/queuecmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/taskcmd"
@@ -35,6 +36,7 @@ func commands(io zkctl.Streams) []*cli.Command {
 		electcmd.Commands(io),
 		queuecmd.Commands(io),
 		taskcmd.Commands(io),
+		partitioncmd.Commands(io),
 		health.Commands(io),
 		shell.Commands(io, Run),
 		devcmd.Commands(io),
