@@ -14,8 +14,10 @@ import (
 // TestCancelEndsAssignment: cancelling a running task ends its assignment
 // with ErrCancelled, and the worker's outcome can no longer land, not even
 // a write that skips the local check (the server refuses it on the task's
-// version). Broken on purpose by writing the task with AnyVersion in
-// Assignment.write: the raw write landed and the test failed.
+// version, and on the assign entry Cancel deleted). Broken on purpose by
+// writing the task with AnyVersion in outcomeOps and leaving out the
+// assign entry's delete: the raw write landed and the test failed. Either
+// check alone refuses it.
 func TestCancelEndsAssignment(t *testing.T) {
 	recipetest.ForEach(t, 10*time.Second, func(t *testing.T, e *recipetest.Env) {
 		b := board(t, e.Session(t))
@@ -226,7 +228,7 @@ func TestMasterFailover(t *testing.T) {
 // TestRunAndClose: Worker.Run completes tasks with fn's result and fails
 // them with fn's error; Close gives back what is running, without a
 // failure, and another worker takes it. Broken on purpose by counting a
-// failure in Release: the given-back task showed Failures 1.
+// failure in leave's give-back: the given-back task showed Failures 1.
 func TestRunAndClose(t *testing.T) {
 	recipetest.ForEach(t, 10*time.Second, func(t *testing.T, e *recipetest.Env) {
 		b := board(t, e.Session(t))

@@ -66,9 +66,9 @@ func waitState(t *testing.T, b *Board, id string, want State) Status {
 
 // TestCompleteOnce: a submitted task is assigned to the one worker,
 // started with a token, completed with its result; a second Complete is
-// refused and the result stays. Broken on purpose by dropping the version
-// from the completing SetOp (AnyVersion): the second Complete landed and
-// the test failed.
+// refused and the result stays. Broken on purpose by leaving
+// mon.Finish out of Assignment.ended: Err stayed nil after Complete and the
+// test failed.
 func TestCompleteOnce(t *testing.T) {
 	recipetest.ForEach(t, 10*time.Second, func(t *testing.T, e *recipetest.Env) {
 		b := board(t, e.Session(t))
@@ -122,8 +122,8 @@ func TestCompleteOnce(t *testing.T) {
 // once (Done), the master re-assigns the task to another worker with a
 // larger token, and the zombie's late Complete, Progress and Guard are
 // refused while the new worker's result lands. Broken on purpose by
-// leaving the task-version check out of guardOps and the completing SetOp
-// (AnyVersion): the zombie's Complete landed.
+// skipping the orphans in round.run (no reclaim): the other worker never
+// got the task and Next timed out.
 func TestZombieRefused(t *testing.T) {
 	recipetest.ForEach(t, 4*time.Second, func(t *testing.T, e *recipetest.Env) {
 		b := board(t, e.Session(t))
