@@ -229,7 +229,7 @@ func Check(history []Event, writes []Effect, finals []Final, o Options) *Result 
 	// Pair invocations with completions.
 	var ops []op
 	open := map[opKey]int{}
-	var starts, faults []Event
+	var starts, faults, lost []Event
 	for _, e := range h {
 		switch e.F {
 		case Fault:
@@ -240,6 +240,7 @@ func Check(history []Event, writes []Effect, finals []Final, o Options) *Result 
 			starts = append(starts, e)
 			continue
 		case Lost:
+			lost = append(lost, e)
 			continue
 		case Submit, Cancel, Write, Complete, FailTask:
 		default:
@@ -412,7 +413,7 @@ func Check(history []Event, writes []Effect, finals []Final, o Options) *Result 
 	}
 
 	if o.ReassignBound > 0 {
-		checkLiveness(r, bad, o, ops, starts, faults, final)
+		checkLiveness(r, bad, o, ops, starts, faults, lost, final)
 	}
 	slices.Sort(r.Reassign)
 	return r
@@ -497,7 +498,7 @@ func checkFinal(r *Result, bad func(kind, task, format string, args ...any), f F
 
 // checkLiveness checks that the tasks a killed worker held were started
 // again soon enough.
-func checkLiveness(r *Result, bad func(kind, task, format string, args ...any), o Options, ops []op, starts, faults []Event, final map[string]Final) {
+func checkLiveness(r *Result, bad func(kind, task, format string, args ...any), o Options, ops []op, starts, faults, lost []Event, final map[string]Final) {
 	masters := map[string]bool{}
 	for _, m := range o.Masters {
 		masters[m] = true
@@ -508,11 +509,24 @@ func checkLiveness(r *Result, bad func(kind, task, format string, args ...any), 
 			continue
 		}
 		// The attempts the process held at the kill: started, and not
-		// finished by an outcome that returned before it.
+		// finished by an outcome that returned before it, nor seen lost,
+		// nor started by another process since.
 		held := map[string]Event{}
 		for _, s := range starts {
 			if s.Process == k.Process && s.Time <= k.Time {
 				held[s.Task] = s
+			}
+		}
+		for id, s := range held {
+			for _, n := range starts {
+				if n.Task == id && n.Process != k.Process && n.Time > s.Time && n.Time <= k.Time {
+					delete(held, id)
+				}
+			}
+			for _, l := range lost {
+				if l.Process == k.Process && l.Task == id && l.Time > s.Time && l.Time <= k.Time {
+					delete(held, id)
+				}
 			}
 		}
 		for _, op := range ops {
@@ -541,7 +555,7 @@ func checkLiveness(r *Result, bad func(kind, task, format string, args ...any), 
 			var next *Event
 			for i := range starts {
 				n := &starts[i]
-				if n.Task == id && n.Time > k.Time && n.Attempt > s.Attempt {
+				if n.Task == id && n.Time > k.Time && n.Process != k.Process {
 					next = n
 					break
 				}

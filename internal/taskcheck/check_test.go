@@ -190,6 +190,20 @@ func TestCheck(t *testing.T) {
 			f[1] = done("t2", "w1", 1, 22)
 			return h2.ev, w[:2], f, opts
 		}, nil},
+		{"lost or taken over before the kill", func(h *hist, w []Effect, f []Final) ([]Event, []Effect, []Final, Options) {
+			o := opts
+			o.ReassignBound = 2 * time.Second
+			// w1 saw t2 lost before it was killed: its re-assignment
+			// followed another fault, not the kill.
+			for i, e := range h.ev {
+				if e.Fault == "kill" {
+					lost := Event{Time: e.Time - 1, Process: "w1", Type: Info, F: Lost, Task: "t2", Token: 20}
+					h.ev = append(h.ev[:i], append([]Event{lost}, h.ev[i:]...)...)
+					break
+				}
+			}
+			return h.ev, w, f, o
+		}, nil},
 		{"malformed", func(h *hist, w []Effect, f []Final) ([]Event, []Effect, []Final, Options) {
 			h.add(Event{Process: "w1", Type: OK, F: Write, Task: "t1", Seq: 7})
 			return h.ev, w, f, opts

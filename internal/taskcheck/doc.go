@@ -45,7 +45,9 @@
 //     one that made the task Done.
 //   - Nothing ends that was not submitted.
 //   - Liveness: a task held by a worker process when the nemesis killed it
-//     is started again by another worker within Options.ReassignBound of
+//     is started again by another process (another worker, or the killed
+//     worker's next incarnation under the same id, which takes the same
+//     attempt over) within Options.ReassignBound of
 //     the kill (unless the killed worker's Complete landed, or the task was
 //     dead-lettered by the reclaim). A kill whose window a fault on a
 //     master (Options.Masters) overlaps is excused and counted.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -70,6 +71,18 @@ type totalSpec struct {
 	// Assignment.Guard: a worker cut off from the tree keeps writing.
 	Unguarded bool
 	Direct    []string // unguarded: the servers' own endpoints
+}
+
+// totalDebugEnv, when set, makes the processes log the recipe's messages
+// (Debug and up) on stderr, stamped with the process and the time.
+const totalDebugEnv = "ZKRECIPES_TOTALTASK_DEBUG"
+
+// processLogger is the recipe's logger in a process.
+func processLogger(process string) *slog.Logger {
+	if os.Getenv(totalDebugEnv) == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("process", process)
 }
 
 // workerOpTimeout bounds one write or outcome of a worker.
@@ -235,7 +248,7 @@ func runProcess(t *testing.T, sp totalSpec) {
 	switch sp.Role {
 	case roleMaster:
 		for ok && stop.Err() == nil {
-			m, err := NewMaster(s, sp.Root, MasterID(sp.Process))
+			m, err := NewMaster(s, sp.Root, MasterID(sp.Process), WithLogger(processLogger(sp.Process)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,9 +300,10 @@ func (w *totalWorker) run(stop context.Context, s backend.Session) {
 	for stop.Err() == nil && s.Err() == nil {
 		ctx, cancel := context.WithTimeout(stop, workerOpTimeout)
 		var err error
-		wk, err = Register(ctx, s, w.sp.Root, w.sp.Worker, Capacity(w.sp.Capacity), WithLossPolicy(w.sp.Policy))
+		wk, err = Register(ctx, s, w.sp.Root, w.sp.Worker, Capacity(w.sp.Capacity), WithLossPolicy(w.sp.Policy), WithLogger(processLogger(w.sp.Process)))
 		cancel()
 		if err == nil {
+			processLogger(w.sp.Process).Info("registered", "session", s.ID())
 			break
 		}
 		// The presence node of this worker's last session may stand a
