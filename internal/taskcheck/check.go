@@ -123,6 +123,7 @@ const (
 	KindWrongResult    = "wrong-result"    // a done task's result or worker is not its completer's
 	KindCompletedTwice = "completed-twice" // two Completes of a task returned OK
 	KindCompleteLost   = "complete-lost"   // a Complete returned OK and did not make the task done
+	KindStaleComplete  = "stale-complete"  // a task done by an attempt a later one superseded
 	KindDeadNoReason   = "dead-no-reason"  // a dead or cancelled task without a reason
 	KindPhantom        = "phantom"         // a task on the servers that was never submitted
 	KindNotReassigned  = "not-reassigned"  // a killed worker's task never started again
@@ -347,7 +348,11 @@ func Check(history []Event, writes []Effect, finals []Final, o Options) *Result 
 			}
 			continue
 		}
-		checkFinal(r, bad, f, t.cancelled, t.completes)
+		last := 0
+		for _, s := range startsOf[id] {
+			last = max(last, s.Attempt)
+		}
+		checkFinal(r, bad, f, t.cancelled, t.completes, last)
 	}
 	for _, f := range finals {
 		if t := tasks[f.Task]; t == nil || !(t.submitOK || t.submitMaybe) {
@@ -432,7 +437,7 @@ func mapsKeys[V any](m map[string]V) []string {
 func isFinal(state string) bool { return state == "done" || state == "dead" || state == "cancelled" }
 
 // checkFinal checks one submitted task's final state against its Completes.
-func checkFinal(r *Result, bad func(kind, task, format string, args ...any), f Final, cancelled bool, completes []op) {
+func checkFinal(r *Result, bad func(kind, task, format string, args ...any), f Final, cancelled bool, completes []op, lastStarted int) {
 	id := f.Task
 	var oks []op
 	for _, c := range completes {
@@ -470,6 +475,9 @@ func checkFinal(r *Result, bad func(kind, task, format string, args ...any), f F
 		}
 		if !match {
 			bad(KindWrongResult, id, "result %q of attempt %d (%s): no Complete of that attempt passed it", f.Result, f.Attempt, f.Worker)
+		}
+		if last := lastStarted; last > f.Attempt {
+			bad(KindStaleComplete, id, "done by attempt %d (%s), after attempt %d started", f.Attempt, f.Worker, last)
 		}
 		for _, c := range oks {
 			if c.invoke.Attempt != f.Attempt {

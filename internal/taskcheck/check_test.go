@@ -142,6 +142,13 @@ func TestCheck(t *testing.T) {
 			h.complete("w1", "t2", 1, 20, OK)
 			return h.ev, w, f, opts
 		}, []string{KindCompletedTwice, KindCompleteLost}},
+		{"done by a superseded attempt", func(h *hist, w []Effect, f []Final) ([]Event, []Effect, []Final, Options) {
+			// w1's late Complete of attempt 1 made t2 done, though w2 had
+			// started attempt 2.
+			h.complete("w1", "t2", 1, 20, OK)
+			f[1] = done("t2", "w1", 1, 40, Instance{Attempt: 2, Worker: "w2"})
+			return h.ev, w, f, opts
+		}, []string{KindStaleComplete, KindCompletedTwice, KindCompleteLost}},
 		{"dead without reason", func(h *hist, w []Effect, f []Final) ([]Event, []Effect, []Final, Options) {
 			f[2].Reason = ""
 			return h.ev, w, f, opts

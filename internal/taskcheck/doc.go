@@ -40,7 +40,8 @@
 //     (or Cancelled, when the history cancelled it). A Done task has
 //     exactly one instance with outcome "done": its last attempt, by the
 //     worker the record names, and its Result is what that attempt's
-//     worker passed to Complete. A Dead task has a reason and no "done"
+//     worker passed to Complete; no later attempt was started (a
+//     superseded attempt did not complete it). A Dead task has a reason and no "done"
 //     instance. At most one Complete of a task returned OK, and it is the
 //     one that made the task Done.
 //   - Nothing ends that was not submitted.

@@ -366,6 +366,12 @@ func (w *totalWorker) work(s backend.Session, a *Assignment) {
 		}
 		w.write(ctx, s, a)
 	}
+	w.finish(a)
+}
+
+// finish records a's outcome: Fail when its spec says so, else Complete
+// with taskResult.
+func (w *totalWorker) finish(a *Assignment) {
 	ended := a.Err() != nil
 	octx, ocancel := context.WithTimeout(context.Background(), workerOpTimeout)
 	defer ocancel()
