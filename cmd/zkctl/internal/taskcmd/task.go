@@ -291,9 +291,41 @@ type recordJSON struct {
 	Result         *string           `json:"result,omitempty"`
 	ResultEncoding string            `json:"result_encoding,omitempty"`
 	// status only
-	Token     int64           `json:"token,omitempty"`
-	Instances []task.Instance `json:"instances,omitempty"`
-	Progress  *progressJSON   `json:"progress,omitempty"`
+	Token     int64          `json:"token,omitempty"`
+	Instances []instanceJSON `json:"instances,omitempty"`
+	Progress  *progressJSON  `json:"progress,omitempty"`
+}
+
+// instanceJSON is how -o json prints an attempt: times the recipe did not
+// record are left out.
+type instanceJSON struct {
+	Attempt  int       `json:"attempt"`
+	Worker   string    `json:"worker,omitempty"`
+	Assigned time.Time `json:"assigned,omitzero"`
+	Started  time.Time `json:"started,omitzero"`
+	Outcome  string    `json:"outcome"`
+	Reason   string    `json:"reason,omitempty"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// outcomeText is an attempt's outcome as zkctl shows it: "running" for the
+// current attempt of an assigned task, "-" for an attempt whose outcome
+// was never written (the task was cancelled under it).
+func outcomeText(r task.Record, in task.Instance) string {
+	switch {
+	case in.Outcome != "":
+		return in.Outcome
+	case r.State == task.Assigned && in.Attempt == r.Attempt:
+		return "running"
+	}
+	return "-"
+}
+
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 type progressJSON struct {
@@ -373,7 +405,11 @@ func status(c *cli.Context, io zkctl.Streams) error {
 	}
 	if zkctl.JSONOutput(c) {
 		j := toJSON(st.Record)
-		j.Token, j.Instances = st.Token, st.Instances
+		j.Token = st.Token
+		for _, in := range st.Instances {
+			j.Instances = append(j.Instances, instanceJSON{Attempt: in.Attempt, Worker: in.Worker, Assigned: utc(in.Assigned),
+				Started: utc(in.Started), Outcome: outcomeText(st.Record, in), Reason: in.Reason, Finished: utc(in.Finished)})
+		}
 		if p := st.Progress; p != nil {
 			j.Progress = &progressJSON{Worker: p.Worker, Updated: p.Updated.UTC()}
 			j.Progress.Data, j.Progress.Encoding = bytesJSON(p.Data)
@@ -415,11 +451,7 @@ func status(c *cli.Context, io zkctl.Streams) error {
 	tw = tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ATTEMPT\tWORKER\tASSIGNED\tFINISHED\tOUTCOME\tREASON")
 	for _, in := range st.Instances {
-		outcome := in.Outcome
-		if outcome == "" {
-			outcome = "running"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", in.Attempt, dash(in.Worker), timeText(in.Assigned), timeText(in.Finished), outcome, dash(in.Reason))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", in.Attempt, dash(in.Worker), timeText(in.Assigned), timeText(in.Finished), outcomeText(r, in), dash(in.Reason))
 	}
 	return tw.Flush()
 }

@@ -337,7 +337,9 @@ func TestWorkerFails(t *testing.T) {
 // and, interrupted, exits 130 and leaves the tree.
 // (Broken on purpose: RunChild given a nil lost channel instead of
 // Assignment.Done lets the command run its 60 s and fails the wait for the
-// outcome line.)
+// outcome line; outcomeText calling every attempt without an outcome
+// running fails at the status after the cancel, whose attempt the recipe
+// leaves without one.)
 func TestWorkerCancelled(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
@@ -359,8 +361,8 @@ func TestWorkerCancelled(t *testing.T) {
 			if err := syscall.Kill(pid, 0); err == nil {
 				t.Fatalf("the command (pid %d) still runs after its task was cancelled", pid)
 			}
-			if st := statusOf(t, run, "/tasks", id); st.State != "cancelled" || st.Result != "" {
-				t.Fatalf("after the cancel: %+v", st)
+			if st := statusOf(t, run, "/tasks", id); st.State != "cancelled" || st.Result != "" || len(st.Instances) != 1 || st.Instances[0].Outcome == "running" {
+				t.Fatalf("after the cancel: %+v; want cancelled, no result, its attempt not running", st)
 			}
 			if w.Cmd.Process.Signal(syscall.SIGINT) != nil {
 				t.Fatal("cannot interrupt the worker")
