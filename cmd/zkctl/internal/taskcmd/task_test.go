@@ -237,11 +237,13 @@ func TestBadInput(t *testing.T) {
 // spec on its stdin, its stdout the result that status shows, the
 // environment naming the task, attempt 1 and the token of the outcome
 // line; workers lists the worker with its capacity and labels while it
-// waits; the worker exits 0 after --max-tasks and leaves the tree.
+// waits, and a second worker with its id is refused (exit 4); the worker
+// exits 0 after --max-tasks and leaves the tree.
 // (Broken on purpose: Complete given nil instead of the command's output
 // fails at the result; ZKCTL_TASK_TOKEN off by one fails at the env
 // check; Board.Workers rows printed without the load column fail the
-// workers regexp.)
+// workers regexp; taskErr without its ErrDuplicateWorker case makes the
+// second w1 exit 1.)
 func TestWorkerCompletes(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
@@ -263,6 +265,7 @@ func TestWorkerCompletes(t *testing.T) {
 			if !regexp.MustCompile(`(?m)^ID +CAPACITY +LOAD +LABELS +SINCE\nw1 +2 +0 +gpu=1 +\S+\n$`).MatchString(r.Out) {
 				t.Fatalf("workers: %q (worker's stderr %q)", r.Out, w.Err.String())
 			}
+			zkctltest.Want(t, run("", "task", "--root", "/jobs", "worker", "--id", "w1", "--", "true"), zkctl.ExitConflict, "a second worker w1")
 
 			id := strings.TrimSpace(zkctltest.Want(t, run("", "task", "--root", "/jobs", "submit", "--label", "gpu=1", "resize photo 7"), 0, "submit").Out)
 			m := waitLine(t, w, regexp.MustCompile(`(?m)^(\S+) attempt (\d+) token (\d+): (\S+)\n`))
