@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -84,18 +85,28 @@ func (m *Master) lead(ctx context.Context, term *election.Term) error {
 			return fmt.Errorf("task: master: %w", err)
 		}
 	}
-	wake := make(chan struct{}, 1)
+	// Two goroutines move the caches' events into inbox; the loop below
+	// applies them to its view and makes a pass after each batch.
+	var (
+		mu    sync.Mutex
+		inbox []sourced
+		wake  = make(chan struct{}, 1)
+	)
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan struct{}, 2)
-	for _, ls := range []*cache.Listener{workers.Listen(), tasks.Listen()} {
+	for i, ls := range []*cache.Listener{workers.Listen(), tasks.Listen()} {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			defer ls.Close()
 			for {
-				if _, err := ls.Next(lctx); err != nil {
+				ev, err := ls.Next(lctx)
+				if err != nil {
 					return
 				}
+				mu.Lock()
+				inbox = append(inbox, sourced{i == 0, ev})
+				mu.Unlock()
 				select {
 				case wake <- struct{}{}:
 				default:
@@ -105,10 +116,21 @@ func (m *Master) lead(ctx context.Context, term *election.Term) error {
 	}
 	defer func() { stop(); <-done; <-done }()
 
-	r := &round{m: m, term: term, written: map[string]written{}}
+	r := &round{m: m, term: term, v: newView(m.l)}
 	var retry <-chan time.Time
 	for {
-		again := r.run(ctx, workers.List(), tasks.List())
+		mu.Lock()
+		batch := inbox
+		inbox = nil
+		mu.Unlock()
+		for _, e := range batch {
+			if e.worker {
+				r.v.workerEvent(e.ev)
+			} else {
+				r.v.taskEvent(e.ev)
+			}
+		}
+		again := r.run(ctx)
 		retry = nil
 		if again {
 			retry = time.After(m.o.retry)
@@ -126,6 +148,12 @@ func (m *Master) lead(ctx context.Context, term *election.Term) error {
 	}
 }
 
+// sourced is a cache event and the cache it came from.
+type sourced struct {
+	worker bool // from the workers' cache, else the tasks'
+	ev     cache.Event
+}
+
 func cacheEnded(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return nil
@@ -133,104 +161,89 @@ func cacheEnded(ctx context.Context, err error) error {
 	return fmt.Errorf("task: master: cache ended: %w", err)
 }
 
-// written is a task record the master wrote, which its cache may not have
-// caught up with yet.
-type written struct {
-	rec     Record
-	version int32
-}
-
-// round holds what a term's assignment rounds share.
+// round holds what a term's passes share.
 type round struct {
-	m       *Master
-	term    *election.Term
-	written map[string]written // by task id
+	m    *Master
+	term *election.Term
+	v    *view
 }
 
-// liveTask is a task as a round sees it.
-type liveTask struct {
-	rec     Record
-	version int32
-	created int64
-}
-
-// run makes one pass: give back the tasks of workers that are gone, then
-// assign the pending ones. It reports whether a write failed for a reason
-// that may pass (a connection loss), so the pass should run again soon.
-func (r *round) run(ctx context.Context, workerNodes, taskNodes []cache.Node) (again bool) {
-	m := r.m
-	live := map[string]*WorkerInfo{}
-	var workers []WorkerInfo
-	for _, n := range workerNodes {
-		if w, ok := decodeWorker(backend.Base(n.Path), n.Data); ok {
-			workers = append(workers, w)
-		}
-	}
-	slices.SortFunc(workers, func(a, b WorkerInfo) int { return cmp.Compare(a.ID, b.ID) })
-	for i := range workers {
-		live[workers[i].ID] = &workers[i]
-	}
-	var pending, orphans []liveTask
-	for _, n := range taskNodes {
-		t, ok := r.view(n)
-		if !ok {
+// run makes one pass: take back the tasks of workers that are gone, then
+// assign pending tasks, oldest first, while a worker has room. It reports
+// whether a write failed for a reason that may pass (a connection loss), so
+// the pass should run again soon.
+func (r *round) run(ctx context.Context) (again bool) {
+	m, v := r.m, r.v
+	for w, ts := range v.byWorker {
+		if _, live := v.workers[w]; live {
 			continue
 		}
-		switch t.rec.State {
-		case Pending:
-			pending = append(pending, t)
-		case Assigned:
-			if w, ok := live[t.rec.Worker]; ok {
-				w.Load++
-			} else {
-				orphans = append(orphans, t)
+		for _, t := range ts {
+			if err := r.reclaim(ctx, *t); err != nil {
+				again = r.transient(err) || again
 			}
 		}
 	}
-	for _, t := range orphans {
-		if err := r.reclaim(ctx, t); err != nil {
-			again = again || r.transient(err)
+	workers := make([]WorkerInfo, 0, len(v.workers))
+	free := 0
+	for _, w := range v.workers {
+		wi := *w
+		wi.Load = len(v.byWorker[w.ID])
+		free += max(0, wi.Capacity-wi.Load)
+		workers = append(workers, wi)
+	}
+	if free == 0 || len(v.pending) == 0 {
+		return again
+	}
+	slices.SortFunc(workers, func(a, b WorkerInfo) int { return cmp.Compare(a.ID, b.ID) })
+	index := make(map[string]int, len(workers))
+	for i, w := range workers {
+		index[w.ID] = i
+	}
+	pending := make([]*liveTask, 0, len(v.pending))
+	for _, t := range v.pending {
+		pending = append(pending, t)
+	}
+	slices.SortFunc(pending, func(a, b *liveTask) int { return cmp.Compare(a.created, b.created) })
+	var batch []pick
+	flush := func() {
+		if len(batch) > 0 {
+			again = r.assignAll(ctx, batch) || again
+			batch = batch[:0]
 		}
 	}
-	slices.SortFunc(pending, func(a, b liveTask) int { return cmp.Compare(a.created, b.created) })
 	for _, t := range pending {
-		if ctx.Err() != nil || r.term.Err() != nil {
-			return false
+		if free == 0 || ctx.Err() != nil || r.term.Err() != nil {
+			break
 		}
 		id, ok := m.o.strategy.Pick(t.rec, workers)
 		if !ok {
 			continue
 		}
-		w, ok := live[id]
-		if !ok || !eligible(t.rec, *w) {
+		i, ok := index[id]
+		if !ok || !eligible(t.rec, workers[i]) {
 			m.o.logger.Warn("task: strategy picked an ineligible worker", "task", t.rec.ID, "worker", id)
 			continue
 		}
-		if err := r.assign(ctx, t, w.ID); err != nil {
-			again = again || r.transient(err)
-			continue
+		workers[i].Load++ // so the next picks see it
+		free--
+		batch = append(batch, pick{*t, id})
+		if len(batch) == maxBatch {
+			flush()
 		}
-		w.Load++
 	}
+	flush()
 	return again
 }
 
-// view returns the task of a cached node, as the master last wrote it if
-// the cache is behind that write.
-func (r *round) view(n cache.Node) (liveTask, bool) {
-	id := backend.Base(n.Path)
-	t := liveTask{version: n.Stat.Version, created: n.Stat.CreateToken}
-	if w, ok := r.written[id]; ok && w.version > n.Stat.Version {
-		t.rec, t.version = w.rec, w.version
-		return t, true
-	}
-	delete(r.written, id)
-	rec, err := decodeRecord(n.Path, n.Data)
-	if err != nil || rec.ID != id {
-		return t, false
-	}
-	t.rec = rec
-	return t, true
+// maxBatch is how many assignments one transaction makes: 4 operations
+// each and the term's check stay under etcd's default limit of 128.
+const maxBatch = 16
+
+// pick is a task and the worker it goes to.
+type pick struct {
+	t      liveTask
+	worker string
 }
 
 // transient reports whether a failed write may succeed if tried again as
@@ -245,39 +258,80 @@ func (r *round) transient(err error) bool {
 	return true
 }
 
+// assignAll makes the assignments in one transaction; when it is refused
+// (one task moved on, one worker left), one by one, so that the others
+// still go. It reports whether a failure may pass if tried again.
+func (r *round) assignAll(ctx context.Context, picks []pick) (again bool) {
+	if len(picks) > 1 {
+		var ops []backend.Op
+		var recs []Record
+		for _, p := range picks {
+			pops, rec, err := r.assignOps(p.t, p.worker)
+			if err != nil {
+				return false
+			}
+			ops, recs = append(ops, pops...), append(recs, rec)
+		}
+		_, err := r.term.Guard(ctx, ops...)
+		if err == nil {
+			for i, p := range picks {
+				r.v.wrote(p.t, recs[i])
+			}
+			return false
+		}
+		var me *backend.MultiError
+		if !errors.As(err, &me) {
+			return r.transient(err)
+		}
+	}
+	for _, p := range picks {
+		if err := r.assign(ctx, p.t, p.worker); err != nil {
+			again = r.transient(err) || again
+		}
+	}
+	return again
+}
+
 // assign hands t to worker w: one guarded transaction sets the record,
 // creates the attempt's instance node and the worker's assign entry, if w's
 // presence node exists.
 func (r *round) assign(ctx context.Context, t liveTask, w string) error {
+	ops, rec, err := r.assignOps(t, w)
+	if err != nil {
+		return err
+	}
+	if _, err := r.term.Guard(ctx, ops...); err != nil {
+		r.m.o.logger.Debug("task: assign failed", "task", rec.ID, "worker", w, "err", err)
+		return err
+	}
+	r.v.wrote(t, rec)
+	return nil
+}
+
+// assignOps are the writes that assign t to w, and the record they write.
+func (r *round) assignOps(t liveTask, w string) ([]backend.Op, Record, error) {
 	m := r.m
 	now := m.o.clock()
 	rec := t.rec
 	rec.State, rec.Attempt, rec.Worker, rec.Reason, rec.Changed = Assigned, rec.Attempt+1, w, "", now
 	data, err := rec.encode()
 	if err != nil {
-		return err
+		return nil, rec, err
 	}
 	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: w, Assigned: now})
-	_, err = r.term.Guard(ctx,
+	return []backend.Op{
 		backend.SetOp{Path: m.l.task(rec.ID), Data: data, Version: t.version},
 		backend.CreateOp{Path: m.l.instance(rec.ID, rec.Attempt), Data: inst, Mode: backend.Persistent},
 		backend.CreateOp{Path: m.l.assign(w, rec.ID), Mode: backend.Persistent},
 		// The worker is there now, not only in the master's cache (which
 		// may show a worker's leaving after the tasks it gave back).
 		backend.CheckOp{Path: m.l.worker(w), Version: backend.AnyVersion},
-	)
-	if err != nil {
-		m.o.logger.Debug("task: assign failed", "task", rec.ID, "worker", w, "err", err)
-		return err
-	}
-	r.written[rec.ID] = written{rec, t.version + 1}
-	m.o.logger.Debug("task: assigned", "task", rec.ID, "worker", w, "attempt", rec.Attempt)
-	return nil
+	}, rec, nil
 }
 
-// reclaim takes t back from its worker, which is gone: the attempt counts
-// as failed; the task is pending again, or dead when it has failed its
-// MaxAttempts.
+// reclaim takes t back from its worker, which is gone: pending again, a
+// failure counted if the attempt had started (dead after MaxAttempts), none
+// if it had not.
 func (r *round) reclaim(ctx context.Context, t liveTask) error {
 	m := r.m
 	now := m.o.clock()
@@ -288,7 +342,6 @@ func (r *round) reclaim(ctx context.Context, t liveTask) error {
 		return err
 	}
 	if err == nil && ist.Version == 0 {
-		// Never started: no failure of the task's.
 		rec.Reason = fmt.Sprintf("worker %s went away before starting attempt %d", gone, rec.Attempt)
 		rec.State = Pending
 	} else {
@@ -315,7 +368,7 @@ func (r *round) reclaim(ctx context.Context, t liveTask) error {
 	if err != nil {
 		return err
 	}
-	r.written[rec.ID] = written{rec, t.version + 1}
+	r.v.wrote(t, rec)
 	m.o.logger.Info("task: reclaimed", "task", rec.ID, "worker", gone, "state", rec.State)
 	return nil
 }
