@@ -143,10 +143,18 @@ func (b *Board) Cancel(ctx context.Context, id, reason string) error {
 		}
 		ops := []backend.Op{backend.SetOp{Path: b.l.task(id), Data: data, Version: st.Version}}
 		if prev == Assigned {
-			ops = append(ops, backend.DeleteOp{Path: b.l.assign(rec.Worker, id), Version: backend.AnyVersion})
+			inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: rec.Worker, Outcome: "cancelled", Reason: reason, Finished: rec.Changed})
+			ops = append(ops,
+				backend.DeleteOp{Path: b.l.assign(rec.Worker, id), Version: backend.AnyVersion},
+				backend.SetOp{Path: b.l.instance(id, rec.Attempt), Data: inst, Version: backend.AnyVersion})
 		}
 		_, err = b.s.Multi(ctx, ops...)
 		var me *backend.MultiError
+		if errors.As(err, &me) && me.Index > 0 {
+			// The assign entry or the instance is missing (removed by
+			// hand): cancel the task without them.
+			_, err = b.s.Multi(ctx, ops[0])
+		}
 		switch {
 		case err == nil:
 			return nil

@@ -118,6 +118,9 @@ func (m *Master) lead(ctx context.Context, term *election.Term) error {
 
 	r := &round{m: m, term: term, v: newView(m.l)}
 	var retry <-chan time.Time
+	// No pass before both caches' first reads are in: a worker missing
+	// from a half-read view would look gone.
+	var workersIn, tasksIn bool
 	for {
 		mu.Lock()
 		batch := inbox
@@ -125,14 +128,15 @@ func (m *Master) lead(ctx context.Context, term *election.Term) error {
 		mu.Unlock()
 		for _, e := range batch {
 			if e.worker {
+				workersIn = workersIn || e.ev.Type == cache.Initialized
 				r.v.workerEvent(e.ev)
 			} else {
+				tasksIn = tasksIn || e.ev.Type == cache.Initialized
 				r.v.taskEvent(e.ev)
 			}
 		}
-		again := r.run(ctx)
 		retry = nil
-		if again {
+		if workersIn && tasksIn && r.run(ctx) {
 			retry = time.After(m.o.retry)
 		}
 		select {
@@ -337,6 +341,11 @@ func (r *round) reclaim(ctx context.Context, t liveTask) error {
 	now := m.o.clock()
 	rec := t.rec
 	gone := rec.Worker
+	// The caches follow workers and tasks apart: a worker's presence may
+	// reach the view after a task assigned to it. Look on the server.
+	if st, err := m.s.Exists(ctx, m.l.worker(gone)); err != nil || st != nil {
+		return err
+	}
 	_, ist, err := m.s.Get(ctx, m.l.instance(rec.ID, rec.Attempt))
 	if err != nil && !errors.Is(err, backend.ErrNoNode) {
 		return err

@@ -418,6 +418,13 @@ func (w *Worker) Close() error {
 	if err != nil {
 		return fmt.Errorf("task: close %s: %w", w.id, err)
 	}
+	if w.s.Err() == nil {
+		// The assign directory goes too, if nothing is left in it; a
+		// worker registering with the id again makes it again.
+		ctx, cancel := context.WithTimeout(context.Background(), w.finishTimeout())
+		_ = w.s.Delete(ctx, w.l.assignDir(w.id), backend.AnyVersion)
+		cancel()
+	}
 	return nil
 }
 
