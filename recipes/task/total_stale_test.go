@@ -31,9 +31,13 @@ const staleSession = 60 * time.Second
 //
 // Seen failing, with the recipe broken on purpose in a separate worktree:
 // with the task-version check left out of guardOps, A's write landed after
-// B's assignment (stale-write, interleaved); with the completing SetOp at
-// AnyVersion, A's late Complete landed and made the task done by a
-// superseded attempt (stale-complete, and B's Complete refused).
+// B's assignment and the checker reported it (stale-write, interleaved).
+// With the completing SetOp at AnyVersion alone it passed: the same
+// transaction deletes A's assign entry, which the master's reclaim had
+// deleted, so it is fenced twice. With both left out, A's late Complete
+// landed: on etcd the task ended with two instances done and two
+// Completes returning ok (completed-twice, not-once), on ZooKeeper it
+// ended pending (unfinished).
 func TestTotalTasksStale(t *testing.T) {
 	recipetest.ForEach(t, totalTimeout, func(t *testing.T, e *recipetest.Env) {
 		r := newTotalRun(t, e)
