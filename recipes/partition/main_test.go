@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -154,6 +155,18 @@ func itoa(i int) string {
 func waitSplit(t testing.TB, items []string, ms ...*member) map[string]string {
 	t.Helper()
 	var owner map[string]string
+	deadline := time.Now().Add(wait)
+	defer func() {
+		if time.Now().After(deadline) {
+			for _, m := range ms {
+				ended := ""
+				if isClosed(m.done) {
+					ended = fmt.Sprintf(" (Run ended: %v)", m.err)
+				}
+				t.Logf("%s holds %d%s [%v]: %v", m.p.Member(), len(m.items()), ended, m.p.phase.Load(), m.items())
+			}
+		}
+	}()
 	eventually(t, "the items split among the members", func() bool {
 		owner = map[string]string{}
 		for _, m := range ms {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
@@ -63,6 +64,13 @@ type Partitioner struct {
 	items   []string
 	running bool
 	changed chan struct{} // capacity 1: SetItems changed the items
+
+	phase atomic.Value // what Run is doing, for tests' diagnostics
+}
+
+// setPhase records what Run is doing, for tests' diagnostics.
+func (r *run) setPhase(format string, args ...any) {
+	r.p.phase.Store(time.Now().Format("15:04:05.000") + " " + fmt.Sprintf(format, args...))
 }
 
 // New returns a member of the group at path, on session s. It does no
@@ -227,13 +235,24 @@ func (r *run) run(ctx context.Context) error {
 			}
 		}
 	}()
-	timer := time.NewTimer(r.o.settle)
-	defer timer.Stop()
+	// Two quiet windows: a rebalance comes Settle after the last change
+	// of membership (or of the item set), however busy the owners are;
+	// and Settle after the owners' last change, once membership is
+	// settled, the member looks again (a safety net for members that
+	// computed from different views: it is a no-op when they agreed).
+	settleTimer := time.NewTimer(r.o.settle)
+	defer settleTimer.Stop()
+	settling := true
+	ownersTimer := time.NewTimer(r.o.settle)
+	ownersTimer.Stop()
+	defer ownersTimer.Stop()
 	unsettle := func() {
 		r.target = nil
-		timer.Reset(r.o.settle)
+		settling = true
+		settleTimer.Reset(r.o.settle)
 	}
 	for {
+		r.setPhase("waiting: target %d, held %d", len(r.target), len(r.held))
 		select {
 		case <-ctx.Done():
 			return r.leave(ctx.Err())
@@ -245,26 +264,43 @@ func (r *run) run(ctx context.Context) error {
 			}
 			return r.end(ctx, r.errorf("%w: session ended: %w", kind, serr))
 		case pe := <-events:
-			if pe.err != nil {
-				// The session lives (or the case above would have
-				// come): give everything up as when leaving.
-				return r.leave(fmt.Errorf("cache ended: %w", pe.err))
-			}
-			switch r.kind(pe.ev) {
-			case membersChanged:
-				unsettle()
-			case ownersChanged:
-				timer.Reset(r.o.settle)
-				if r.target != nil {
-					r.claim(ctx)
+			// Take every event already waiting, then act once: a burst
+			// of claims by others costs one look at the state, not one
+			// per event.
+			owners := false
+			for more := true; more; {
+				if pe.err != nil {
+					// The session lives (or the case above would
+					// have come): give everything up as when leaving.
+					return r.leave(fmt.Errorf("cache ended: %w", pe.err))
 				}
+				switch r.kind(pe.ev) {
+				case membersChanged:
+					unsettle()
+				case ownersChanged:
+					ownersTimer.Reset(r.o.settle)
+					owners = true
+				}
+				select {
+				case pe = <-events:
+				default:
+					more = false
+				}
+			}
+			if owners && r.target != nil {
+				r.claim(ctx)
 			}
 		case <-r.p.changed:
 			unsettle()
 		case <-r.wake:
 			r.dropLost(ctx)
-		case <-timer.C:
+		case <-settleTimer.C:
+			settling = false
 			r.rebalance(ctx)
+		case <-ownersTimer.C:
+			if !settling {
+				r.rebalance(ctx)
+			}
 		}
 	}
 }
@@ -293,7 +329,11 @@ func (r *run) kind(ev cache.Event) change {
 			return noChange
 		}
 		return membersChanged
-	case !r.d.kazoo && parent == r.d.owners:
+	case !r.d.kazoo && (parent == r.d.owners || parent == r.d.items):
+		// An item's claim count moves with every claim: a claim that
+		// failed on a stale cache is tried again when it moves, even if
+		// the owner node's creation and deletion reached the cache as
+		// no change at all.
 		return ownersChanged
 	case r.d.kazoo && backend.Parent(parent) == r.d.locks:
 		return ownersChanged
@@ -394,6 +434,7 @@ func (r *run) state() *group {
 // rebalance computes the member's share from the settled group, gives up
 // what is no longer its (Revoked first), and claims the rest.
 func (r *run) rebalance(ctx context.Context) {
+	r.setPhase("rebalance")
 	g := r.state()
 	if g.count[r.o.member] == 0 {
 		// Our member node is gone (deleted by someone) or not yet in the
@@ -428,6 +469,7 @@ func (r *run) rebalance(ctx context.Context) {
 	}
 	slices.SortFunc(give, func(a, b *Claim) int { return NaturalCompare(a.item, b.item) })
 	r.release(ctx, give)
+	r.dropStale(ctx, g)
 	r.claim(ctx)
 }
 
@@ -436,7 +478,9 @@ func (r *run) release(ctx context.Context, claims []*Claim) {
 	if len(claims) == 0 {
 		return
 	}
+	r.setPhase("revoking %d", len(claims))
 	r.h.Revoked(ctx, claims)
+	r.setPhase("releasing %d", len(claims))
 	for _, c := range claims {
 		delete(r.held, c.item)
 		c.mon.BeginRelease()
@@ -466,18 +510,20 @@ func (r *run) release(ctx context.Context, claims []*Claim) {
 // claim claims the items of the target that are free, in as few Multis as
 // the batch bound allows, and hands the new claims to Assigned. Items
 // owned by others are left to the cache's report of their owner node's
-// removal, which calls claim again.
+// removal, which calls claim again. It looks only at the items of the
+// target not yet held: a member holding its share costs nothing per event.
 func (r *run) claim(ctx context.Context) {
 	if r.target == nil || r.s.Err() != nil {
 		return
 	}
-	g := r.state()
-	r.dropStale(ctx, g)
 	var claims []*Claim
 	if r.d.kazoo {
+		r.setPhase("claim")
+		g := r.state()
+		r.dropStale(ctx, g)
 		claims = r.claimKazoo(ctx, g)
 	} else {
-		claims = r.claimOwn(ctx, g)
+		claims = r.claimOwn(ctx)
 	}
 	if len(claims) > 0 {
 		slices.SortFunc(claims, func(a, b *Claim) int { return NaturalCompare(a.item, b.item) })
@@ -513,18 +559,8 @@ func (r *run) dropStale(ctx context.Context, g *group) {
 			}
 		}
 	}
-	if r.deleted == nil {
-		r.deleted = map[string]bool{}
-	}
 	for _, p := range stale {
-		if r.deleted[p] {
-			continue
-		}
-		r.deleted[p] = true
-		if err := r.s.Delete(ctx, p, backend.AnyVersion); err != nil && !errors.Is(err, backend.ErrNoNode) {
-			r.o.logger.Warn("partition: delete stale", "node", p, "err", err)
-			delete(r.deleted, p)
-		}
+		r.dropNode(ctx, p)
 	}
 	// Forget deletions the cache has seen.
 	for p := range r.deleted {
@@ -534,31 +570,69 @@ func (r *run) dropStale(ctx context.Context, g *group) {
 	}
 }
 
-func (r *run) claimOwn(ctx context.Context, g *group) []*Claim {
+// dropNode deletes a stale node of ours, once until the cache sees it go.
+func (r *run) dropNode(ctx context.Context, p string) {
+	if r.deleted == nil {
+		r.deleted = map[string]bool{}
+	}
+	if r.deleted[p] {
+		return
+	}
+	r.deleted[p] = true
+	if err := r.s.Delete(ctx, p, backend.AnyVersion); err != nil && !errors.Is(err, backend.ErrNoNode) {
+		r.o.logger.Warn("partition: delete stale", "node", p, "err", err)
+		delete(r.deleted, p)
+	}
+}
+
+func (r *run) claimOwn(ctx context.Context) []*Claim {
 	var free []string
+	me := r.s.ID()
+	epochs := map[string]bool{}
 	for it := range r.target {
 		if r.held[it] != nil {
 			continue
 		}
-		if _, owned := g.owners[it]; owned {
+		if n, owned := r.tree.Get(backend.Join(r.d.owners, it)); owned {
+			if n.Stat.EphemeralOwner == me {
+				// Ours, with no claim: stale (see dropStale); its
+				// deletion's report brings us back here.
+				r.dropNode(ctx, n.Path)
+			}
 			continue
 		}
+		_, epochs[it] = r.tree.Get(backend.Join(r.d.items, it))
 		free = append(free, it)
 	}
 	slices.SortFunc(free, NaturalCompare)
+	if len(free) > 0 {
+		r.setPhase("claim %d", len(free))
+	}
 	var out []*Claim
-	me := []byte(r.o.member)
+	id := []byte(r.o.member)
 	for chunk := range slices.Chunk(free, batch) {
 		ops := make([]backend.Op, 0, 2*len(chunk))
 		for _, it := range chunk {
-			ops = append(ops, backend.CreateOp{Path: backend.Join(r.d.owners, it), Data: me, Mode: backend.Ephemeral})
-			if _, ok := g.epochs[it]; ok {
-				ops = append(ops, backend.SetOp{Path: backend.Join(r.d.items, it), Data: me, Version: backend.AnyVersion})
+			ops = append(ops, backend.CreateOp{Path: backend.Join(r.d.owners, it), Data: id, Mode: backend.Ephemeral})
+			if epochs[it] {
+				ops = append(ops, backend.SetOp{Path: backend.Join(r.d.items, it), Data: id, Version: backend.AnyVersion})
 			} else {
-				ops = append(ops, backend.CreateOp{Path: backend.Join(r.d.items, it), Data: me, Mode: backend.Persistent})
+				ops = append(ops, backend.CreateOp{Path: backend.Join(r.d.items, it), Data: id, Mode: backend.Persistent})
 			}
 		}
+		r.setPhase("claiming %d", len(chunk))
 		res, err := r.s.Multi(ctx, ops...)
+		var me *backend.MultiError
+		for err != nil && errors.As(err, &me) && (errors.Is(err, backend.ErrNodeExists) || errors.Is(err, backend.ErrNoNode)) && len(chunk) > 1 {
+			// The cache is behind the server on one item: leave it to
+			// the cache's report of the change (which calls claim
+			// again) and claim the others now. At most len(chunk) tries.
+			i := me.Index / 2
+			r.o.logger.Debug("partition: claim: cache behind", "item", chunk[i], "err", err)
+			chunk = slices.Delete(slices.Clone(chunk), i, i+1)
+			ops = slices.Delete(slices.Clone(ops), 2*i, 2*i+2)
+			res, err = r.s.Multi(ctx, ops...)
+		}
 		if err != nil {
 			// NodeExists or NoNode: the cache is behind the server; its
 			// report of the change calls claim again. Anything else (a
@@ -587,6 +661,7 @@ func (r *run) claimOwn(ctx context.Context, g *group) []*Claim {
 // confirm reads a node just created for item back, with a watch for its
 // claim's monitor, and starts the claim when it is still ours.
 func (r *run) confirm(ctx context.Context, item, p string, fence []backend.Op) *Claim {
+	r.setPhase("confirm %s", item)
 	data, st, watch, err := r.s.GetW(ctx, p)
 	if err != nil || st.EphemeralOwner != r.s.ID() {
 		r.o.logger.Debug("partition: confirm", "node", p, "err", err)
@@ -594,6 +669,7 @@ func (r *run) confirm(ctx context.Context, item, p string, fence []backend.Op) *
 	}
 	c := startClaim(r.s, r.o, item, p, st.CreateToken, fence, data, watch, r.onLost)
 	r.held[item] = c
+	delete(r.deleted, p) // a node of this path that goes now is a loss, not stale
 	return c
 }
 

@@ -2,7 +2,6 @@ package partition
 
 import (
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -34,7 +33,7 @@ var RoundRobin Strategy = roundRobin{}
 // moves as few items as possible (Kafka's KIP-54): balanced means the
 // members' counts differ by at most one. Items of members that left, free
 // items and the items over a member's share go, in natural order, to the
-// members with room, fewest items first.
+// members with room, in id order.
 var Sticky Strategy = sticky{}
 
 // kazoo is kazoo SetPartitioner's default partition function: sorted
@@ -96,6 +95,17 @@ type sticky struct{}
 
 func (sticky) String() string { return "sticky" }
 
+// Assign keeps the first items (in natural order) of every member up to
+// its share, and deals the rest in natural order to the members in id
+// order, each up to its share. The shares: n/m each, and one more for
+// n%m members: first those keeping more than n/m (who would otherwise
+// have to give one up), then the others, each group in id order.
+//
+// Besides moving the fewest items, this is stable under its own
+// execution: the state a group passes through while it carries an
+// answer out (some items already released, some already claimed)
+// yields the same answer, so members that rebalance at slightly
+// different moments agree without another round.
 func (sticky) Assign(members, items []string, current map[string]string) map[string][]string {
 	sorted := naturalSorted(items)
 	n, m := len(sorted), len(members)
@@ -109,15 +119,17 @@ func (sticky) Assign(members, items []string, current map[string]string) map[str
 			kept[o] = append(kept[o], it)
 		}
 	}
-	// The n%m members allowed one more are those that keep the most, so
-	// that the fewest items move; ties go by member id.
-	order := slices.Clone(members)
-	sort.SliceStable(order, func(i, j int) bool { return len(kept[order[i]]) > len(kept[order[j]]) })
+	base, extra := n/m, n%m
 	limit := make(map[string]int, m)
-	for i, mem := range order {
-		limit[mem] = n / m
-		if i < n%m {
-			limit[mem]++
+	for _, mem := range members {
+		limit[mem] = base
+	}
+	for _, heavy := range []bool{true, false} {
+		for _, mem := range members {
+			if extra > 0 && (len(kept[mem]) > base) == heavy {
+				limit[mem]++
+				extra--
+			}
 		}
 	}
 	out := make(map[string][]string, m)
@@ -132,21 +144,15 @@ func (sticky) Assign(members, items []string, current map[string]string) map[str
 			taken[it] = true
 		}
 	}
+	j := 0
 	for _, it := range sorted {
 		if taken[it] {
 			continue
 		}
-		// The member with room and the fewest items (then the first id).
-		best := ""
-		for _, mem := range members {
-			if len(out[mem]) >= limit[mem] {
-				continue
-			}
-			if best == "" || len(out[mem]) < len(out[best]) {
-				best = mem
-			}
+		for len(out[members[j]]) >= limit[members[j]] {
+			j++
 		}
-		out[best] = append(out[best], it)
+		out[members[j]] = append(out[members[j]], it)
 	}
 	return out
 }
