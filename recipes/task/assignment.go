@@ -282,7 +282,7 @@ func (a *Assignment) outcomeOps(outcome, reason string, change func(*Record)) ([
 	if err != nil {
 		return nil, rec, err
 	}
-	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: a.w.id, Assigned: a.rec.Changed, Started: a.started,
+	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: a.w.id, Token: a.token, Assigned: a.rec.Changed, Started: a.started,
 		Outcome: outcome, Reason: reason, Finished: now})
 	return []backend.Op{
 		backend.SetOp{Path: a.w.l.task(rec.ID), Data: data, Version: a.version},
@@ -374,8 +374,9 @@ func (a *Assignment) giveBack(why string) {
 	defer a.mon.Finish(fmt.Errorf("%w: given back: %s", ErrLost, why))
 	ctx, cancel := context.WithTimeout(context.Background(), a.w.finishTimeout())
 	defer cancel()
+	_ = a.mon.BeginRelease() // the owner node's deletion is ours, not a loss
+	defer a.mon.EndRelease()
 	for a.w.s.Err() == nil && ctx.Err() == nil {
-		a.mon.BeginRelease()
 		err := a.write(ctx, "released", why, func(r *Record) { r.State = Pending })
 		var me *backend.MultiError
 		if err == nil || errors.As(err, &me) {

@@ -143,7 +143,12 @@ func (b *Board) Cancel(ctx context.Context, id, reason string) error {
 		}
 		ops := []backend.Op{backend.SetOp{Path: b.l.task(id), Data: data, Version: st.Version}}
 		if prev == Assigned {
-			inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: rec.Worker, Outcome: "cancelled", Reason: reason, Finished: rec.Changed})
+			var in Instance
+			if idata, _, err := b.s.Get(ctx, b.l.instance(id, rec.Attempt)); err == nil {
+				_ = json.Unmarshal(idata, &in) // keep assigned, started, token
+			}
+			in.Attempt, in.Worker, in.Outcome, in.Reason, in.Finished = rec.Attempt, rec.Worker, "cancelled", reason, rec.Changed
+			inst, _ := json.Marshal(in)
 			ops = append(ops,
 				backend.DeleteOp{Path: b.l.assign(rec.Worker, id), Version: backend.AnyVersion},
 				backend.SetOp{Path: b.l.instance(id, rec.Attempt), Data: inst, Version: backend.AnyVersion})

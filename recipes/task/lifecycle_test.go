@@ -46,8 +46,11 @@ func TestCancelEndsAssignment(t *testing.T) {
 			t.Fatalf("raw write after Cancel: %v, want the server's refusal", err)
 		}
 		st := waitState(t, b, id, Cancelled)
-		if st.Reason != "no longer wanted" || st.Result != nil {
+		if st.Reason != "no longer wanted" || st.Result != nil || len(st.Instances) != 1 {
 			t.Fatalf("status %+v", st)
+		}
+		if in := st.Instances[0]; in.Outcome != "cancelled" || in.Token != a.Token() || in.Started.IsZero() {
+			t.Fatalf("cancelled attempt %+v: want outcome cancelled, token %d, a start time", in, a.Token())
 		}
 		if err := b.Cancel(ctxT(t), id, "again"); !errors.Is(err, ErrFinished) {
 			t.Fatalf("second Cancel: %v, want ErrFinished", err)

@@ -346,10 +346,12 @@ func (r *round) reclaim(ctx context.Context, t liveTask) error {
 	if st, err := m.s.Exists(ctx, m.l.worker(gone)); err != nil || st != nil {
 		return err
 	}
-	_, ist, err := m.s.Get(ctx, m.l.instance(rec.ID, rec.Attempt))
+	idata, ist, err := m.s.Get(ctx, m.l.instance(rec.ID, rec.Attempt))
 	if err != nil && !errors.Is(err, backend.ErrNoNode) {
 		return err
 	}
+	var in Instance
+	_ = json.Unmarshal(idata, &in) // keep what the attempt recorded (assigned, started, token)
 	if err == nil && ist.Version == 0 {
 		rec.Reason = fmt.Sprintf("worker %s went away before starting attempt %d", gone, rec.Attempt)
 		rec.State = Pending
@@ -361,7 +363,8 @@ func (r *round) reclaim(ctx context.Context, t liveTask) error {
 	if err != nil {
 		return err
 	}
-	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: gone, Outcome: "lost", Reason: rec.Reason, Finished: now})
+	in.Attempt, in.Worker, in.Outcome, in.Reason, in.Finished = rec.Attempt, gone, "lost", rec.Reason, now
+	inst, _ := json.Marshal(in)
 	ops := []backend.Op{
 		backend.SetOp{Path: m.l.task(rec.ID), Data: data, Version: t.version},
 		backend.DeleteOp{Path: m.l.assign(gone, rec.ID), Version: backend.AnyVersion},

@@ -95,8 +95,10 @@ func (w WorkerInfo) Matches(want map[string]string) bool {
 // Instance is one attempt of a task (tasks/<id>/instances/<n>, JSON): the
 // master writes the assignment, the worker the outcome.
 type Instance struct {
-	Attempt  int       `json:"attempt"`
-	Worker   string    `json:"worker"`
+	Attempt int    `json:"attempt"`
+	Worker  string `json:"worker"`
+	// Token is the attempt's fencing token, written when the worker
+	// starts it (the master cannot know it before its write lands).
 	Token    int64     `json:"token,omitempty"`
 	Assigned time.Time `json:"assigned"`
 	// Started is when the worker started the attempt; zero while it has

@@ -163,5 +163,12 @@ func TestZombieRefused(t *testing.T) {
 		if string(st.Result) != "real" || st.Failures != 1 || len(st.Instances) != 2 || st.Instances[0].Outcome != "lost" {
 			t.Fatalf("status %+v", st)
 		}
+		// The lost attempt keeps what it recorded; the done one its token.
+		if in := st.Instances[0]; in.Token != za.Token() || in.Started.IsZero() || in.Assigned.IsZero() {
+			t.Fatalf("lost attempt %+v", in)
+		}
+		if in := st.Instances[1]; in.Token != a.Token() || in.Outcome != "done" {
+			t.Fatalf("done attempt %+v", in)
+		}
 	})
 }

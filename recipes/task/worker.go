@@ -201,7 +201,7 @@ func (w *Worker) start(ctx context.Context, id string) (*Assignment, error) {
 	owner := w.l.owner(id, rec.Attempt)
 	started := w.o.clock()
 	prog, _ := json.Marshal(Progress{Worker: w.id, Updated: started})
-	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: w.id, Assigned: rec.Changed, Started: started})
+	inst, _ := json.Marshal(Instance{Attempt: rec.Attempt, Worker: w.id, Token: st.ModifyToken, Assigned: rec.Changed, Started: started})
 	_, err = w.s.Multi(ctx,
 		backend.CheckOp{Path: w.l.task(id), Version: st.Version},
 		backend.CreateOp{Path: owner, Data: prog, Mode: backend.Ephemeral},
@@ -364,12 +364,12 @@ func (w *Worker) runOne(ctx context.Context, a *Assignment, fn func(context.Cont
 	defer ocancel()
 	var err error
 	switch {
-	case ctx.Err() != nil:
-		err = a.Release(octx)
-	case ferr != nil:
-		err = a.Fail(octx, ferr)
-	default:
+	case ferr == nil:
 		err = a.Complete(octx, res)
+	case ctx.Err() != nil:
+		err = a.Release(octx) // stopped, not failed
+	default:
+		err = a.Fail(octx, ferr)
 	}
 	if err != nil {
 		w.o.logger.Warn("task: recording the outcome", "task", a.rec.ID, "err", err)
