@@ -15,13 +15,26 @@ import (
 // rebalance took, for Sticky and Range: Sticky moves only the dead
 // member's 20 items, Range moves most of the set.
 //
+// Measured (2 slow cores shared with other test runs, no -race): 50
+// members, 1,000 items; after the death Sticky moved the dead member's 20
+// items, Range 146; the group was whole again in 1.4 s (Sticky) and 2.0 s
+// (Range) on etcd, about 10 s on ZooKeeper, where every owner change makes
+// each of the 49 members' caches list the 1,000-child owners directory
+// again.
+//
 // Broken on purpose by making Sticky keep nothing (current ignored):
-// failed, "sticky moved 960 items, want 20".
+// failed, "sticky moved ... items, want 20".
 func TestRebalanceAfterDeath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50 members, 1,000 items: not in -short")
 	}
 	members, items := bigMembers, bigItems
+	if raceEnabled {
+		// Under the race detector 50 members with their caches in one
+		// process starve the machine: a fifth of the size keeps the
+		// protocol's shape (run without -race for the full size).
+		members, items = members*2/5, items*2/5
+	}
 	// Sessions of 10 s: 50 members in one test process on a small machine
 	// must not expire from CPU starvation alone.
 	recipetest.ForEach(t, 10*time.Second, func(t *testing.T, e *env) {
@@ -42,7 +55,7 @@ func TestRebalanceAfterDeath(t *testing.T) {
 				for i := range ms {
 					ms[i] = start(t, ss[i], path, Member(fmt.Sprintf("m%02d", i)), Items(names...), Settle(bigSettle), WithStrategy(strategy))
 				}
-				before := waitSplit(t, names, ms...)
+				before := waitSplitWithin(t, bigWait, names, ms...)
 				t.Logf("%s %s: %d members hold %d items %v after the first join", e.Backend.Name, strategy, members, items, time.Since(t0).Round(time.Millisecond))
 				dead := ms[members/3]
 				lostItems := len(dead.items())
@@ -50,9 +63,8 @@ func TestRebalanceAfterDeath(t *testing.T) {
 				if err := dead.s.(backend.Expirer).Expire(ctxT(t)); err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("expire took %v", time.Since(died))
 				rest := append(ms[:members/3:members/3], ms[members/3+1:]...)
-				after := waitSplit(t, names, rest...)
+				after := waitSplitWithin(t, bigWait, names, rest...)
 				took := time.Since(died)
 				moved := 0
 				for it, m := range after {
@@ -73,4 +85,5 @@ func TestRebalanceAfterDeath(t *testing.T) {
 var (
 	bigMembers, bigItems = 50, 1000
 	bigSettle            = time.Second
+	bigWait              = time.Minute // for the whole group to settle
 )

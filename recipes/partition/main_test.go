@@ -154,8 +154,14 @@ func itoa(i int) string {
 // with the given counts (sorted ascending), and returns who holds what.
 func waitSplit(t testing.TB, items []string, ms ...*member) map[string]string {
 	t.Helper()
+	return waitSplitWithin(t, wait, items, ms...)
+}
+
+// waitSplitWithin is waitSplit with a deadline of d.
+func waitSplitWithin(t testing.TB, d time.Duration, items []string, ms ...*member) map[string]string {
+	t.Helper()
 	var owner map[string]string
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(d)
 	defer func() {
 		if time.Now().After(deadline) {
 			for _, m := range ms {
@@ -167,7 +173,7 @@ func waitSplit(t testing.TB, items []string, ms ...*member) map[string]string {
 			}
 		}
 	}()
-	eventually(t, "the items split among the members", func() bool {
+	split := func() bool {
 		owner = map[string]string{}
 		for _, m := range ms {
 			for _, it := range m.items() {
@@ -187,6 +193,13 @@ func waitSplit(t testing.TB, items []string, ms ...*member) map[string]string {
 			lo, hi = min(lo, n), max(hi, n)
 		}
 		return hi-lo <= 1
-	})
+	}
+	for !split() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the items split among the members: not within %v", d)
+		}
+		tm := time.NewTimer(5 * time.Millisecond)
+		<-tm.C
+	}
 	return owner
 }
