@@ -34,9 +34,9 @@ func good() Run {
 
 // TestCheck: a valid run passes; each broken rule is reported.
 //
-// Broken on purpose by comparing each write with the one before it
-// instead of the highest token so far: failed on "stale write after two
-// newer".
+// Broken on purpose by ordering the writes by token instead of the
+// position they landed at: failed on "stale write after a newer" and
+// "stale write after two newer".
 func TestCheck(t *testing.T) {
 	if r := Check(good()); !r.Valid() || r.Overlaps != 0 {
 		t.Fatalf("good run: %v %v", r, r.Err())
@@ -72,7 +72,7 @@ func TestCheck(t *testing.T) {
 // same time is counted, not reported, as long as the writes are fenced.
 //
 // Broken on purpose by counting only overlaps of closed intervals:
-// failed, overlaps 0.
+// failed, "want valid with 1 overlap".
 func TestOverlapsAreAMetric(t *testing.T) {
 	r := good()
 	r.Events[2].Time = 5 * sec // a revokes after b claimed

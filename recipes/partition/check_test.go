@@ -170,12 +170,13 @@ func makeRes(t *testing.T, s backend.Session, items []string) {
 // write of an older claim after a newer claim's, every item owned within
 // a bound after membership settled.
 //
-// Broken on purpose with Guard made unfenced (the fence ops dropped and
-// the Err test removed): the run itself passed on both backends (a lost
-// session sends nothing, so natural faults rarely let a stale write land;
-// TestPartitionCheckBroken makes one land); with the claims never handed
-// back after a loss (onLost a no-op, so lost items stay in held and are
-// never reclaimed) it failed with "unowned".
+// Broken on purpose by always creating items/<item> in a claim (never
+// bumping an existing one, so no item can be claimed twice): failed,
+// "every item owned: not within 20s". With the owner nodes deleted before
+// Revoked and Guard unfenced (no checks, no Err test) it passed on both
+// backends: under this nemesis a member that lost its claims has lost its
+// session too and can send nothing, which is why TestPartitionCheckBroken
+// makes a stale write land.
 func TestPartitionCheck(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
@@ -239,6 +240,10 @@ func TestPartitionCheck(t *testing.T) {
 // (a process that lost its session but not its connection to the
 // resource) then writes with a's token without the fence, and its write
 // lands after b's.
+//
+// With the checker broken on purpose (writes ordered by token instead of
+// the position they landed at): failed, "the checker missed the zombie's
+// write".
 func TestPartitionCheckBroken(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {

@@ -35,9 +35,9 @@ func (m *member) claims() map[string]*Claim {
 // close with ErrLost, Revoked hears of them, its Run returns ErrLost, and
 // the other member takes its items with larger tokens.
 //
-// Broken on purpose by not closing the claims in end (and the monitors
-// not started: grant.Start replaced by a monitor that never loses):
-// failed, "claim of p-0 not Done after the expiry".
+// Broken on purpose by having end and dropLost not tell Revoked (and end
+// not close the claims; their monitors still did): failed, "Revoked not
+// told of ["p-0" "p-1" "p-2"]".
 func TestOwnerExpires(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
@@ -85,10 +85,11 @@ func TestOwnerExpires(t *testing.T) {
 // any other member can claim the item, under either loss policy; then the
 // other member takes the items.
 //
-// Broken on purpose by starting the claims' monitors with the OnLost
-// policy and no session watch (grant.Config.Policy ignored and the
-// state watcher removed): failed, "owner node of p-0 deleted while its
-// claim was not Done".
+// Broken on purpose by hiding the session's states from the claims'
+// monitors (a Session wrapper) and not closing the claims when Run sees
+// the session end: failed, "owner node of p-0 deleted while its claim was
+// not Done". Hiding the states alone passed: Run closes the claims when
+// the session's own watchdog ends it, before the server's expiry.
 func TestCutOwnerEndsFirst(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
@@ -167,10 +168,9 @@ func TestMemberProcess(t *testing.T) {
 // closed): the other member takes its items, with larger tokens, once the
 // server expires the session.
 //
-// Broken on purpose by claiming only on settle (no claim on an owners
-// event: the ownersChanged case does nothing): failed, the items were not
-// taken within the deadline (the owner nodes' removal changes no
-// membership, so nothing settles again).
+// Broken on purpose by ignoring member removals and the owners' window
+// (nothing rebalances after a member dies): failed, "the items split
+// among the members: not within 20s".
 func TestKilledMember(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {

@@ -14,7 +14,7 @@ import (
 // typed errors, before any I/O.
 //
 // Broken on purpose by dropping validateItems from Items: failed on
-// "item with a slash" and "item twice".
+// "item with a slash" and "item dot-dot".
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
@@ -111,9 +111,8 @@ func TestRunTwice(t *testing.T) {
 // share and fight over the locks.
 //
 // Broken on purpose by treating a NodeExists on the member node as our own
-// retried create (own layout) and by skipping kazooDuplicate's look after
-// the create: failed, Run did not return within 5s (both members "held"
-// the id).
+// retried create (own layout), and by skipping kazooDuplicate (kazoo):
+// failed, "context deadline exceeded, want ErrDuplicateMember".
 func TestDuplicateMember(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
@@ -146,8 +145,10 @@ func TestDuplicateMember(t *testing.T) {
 // TestSetItems: changing the set at runtime revokes the items taken out
 // and shares out the new ones.
 //
-// Broken on purpose by not resetting the settle timer on SetItems (the
-// p.changed case): failed, the new items were never claimed.
+// Broken on purpose by rebalancing over the items given to New instead of
+// the current set: failed, "the items split among the members: not
+// within 20s". Not resetting the settle window on SetItems alone passed:
+// the owners' window, restarted by the first claims, rebalanced anyway.
 func TestSetItems(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {
@@ -179,8 +180,11 @@ func TestSetItems(t *testing.T) {
 // settle window, cost the first member one rebalance, which starts no
 // sooner than the window after the last join.
 //
-// Broken on purpose by not resetting the timer on membership events
-// (unsettle in the members case): failed, the joiners never got items.
+// Broken on purpose by rebalancing at once on every membership event (no
+// window): failed, "first claims 39ms after Run, before the settle window
+// 1s" and "a revoked 1 more times after the burst". Not restarting the
+// window on membership events alone passed: the owners' window,
+// restarted by a's claims, rebalanced after the burst.
 func TestSettle(t *testing.T) {
 	t.Parallel()
 	forEach(t, func(t *testing.T, e *env) {

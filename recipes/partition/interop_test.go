@@ -20,9 +20,8 @@ import (
 // kazoo acquires everything.
 //
 // Broken on purpose by naming the party node with a dashed UUID (the
-// identifier then reads as the UUID's tail): failed, kazoo computed
-// another split and both sides waited ("partition-acquired" not within
-// the deadline).
+// identifier then reads as the UUID's tail, so the Go member never counts
+// itself): failed, "go holds every item alone: not within 20s".
 func TestKazooInterop(t *testing.T) {
 	t.Parallel()
 	zkb := backends[0]

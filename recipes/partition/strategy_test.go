@@ -123,9 +123,8 @@ func names(prefix string, n int) []string {
 // for a joiner the fewest that give it its share; every other item stays.
 // Range is run on the same changes to show what it moves.
 //
-// Broken on purpose by giving the larger shares to the first members by
-// id instead of those that keep the most: failed, "moved 2, want 1" on
-// "10 over 3, c joins ...".
+// Broken on purpose by making Sticky keep nothing of the current owners':
+// failed, "sticky moved 5, want 3".
 func TestStickyMovesTheMinimum(t *testing.T) {
 	for _, c := range []struct {
 		name          string
@@ -165,8 +164,9 @@ func TestStickyMovesTheMinimum(t *testing.T) {
 // are no members, Sticky gives a balanced assignment that keeps as many
 // current owners as balance allows.
 //
-// Broken on purpose by dropping the cap on kept items (a member keeps all
-// it has): failed, "unbalanced".
+// Broken on purpose by giving the spare shares in id order alone, not to
+// the members keeping more than their share first: failed, "seed 3: kept
+// 18, the best is 19".
 func TestStickyFromAnyState(t *testing.T) {
 	members := []string{"a", "b", "c", "d"}
 	items := names("i", 23)
@@ -215,8 +215,8 @@ func TestStickyFromAnyState(t *testing.T) {
 // old owner, released, or already with its new one) gives the same
 // answer, so members that rebalance a little apart agree at once.
 //
-// Broken on purpose by giving the extra shares to the members that keep
-// the most (as the first version did): failed, "seed 0 step ...: answer
+// Broken on purpose by giving the spare shares to the members that keep
+// the most (as the first version did): failed, "seed 1 step 1: answer
 // changed".
 func TestStickyStableUnderItsOwnExecution(t *testing.T) {
 	for seed := range 200 {
