@@ -84,8 +84,9 @@ func (r *totalRun) restart(s *slot) {
 //
 // Seen failing, with the recipe broken on purpose in a separate worktree:
 // with the master's reclaim of a gone worker's tasks skipped, the tasks of
-// killed workers replaced under a new id stayed assigned and the run did
-// not end (6 and 8 tasks not final). Not seen failing with the
+// killed workers replaced under a new id stayed assigned: the run did not
+// end (5 to 8 tasks per backend not final) and the checker reported them
+// unfinished and not re-assigned. Not seen failing with the
 // task-version check left out of guardOps (one run per backend): natural
 // faults do not let a stale write reach the server (an expired ZooKeeper
 // session sends nothing, a blackholed connection loses its bytes, a cut

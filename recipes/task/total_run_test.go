@@ -242,13 +242,13 @@ func (r *totalRun) board(s backend.Session) *Board {
 // submit submits a task with id and spec on b, recorded as the producer
 // "p", after creating its resource node.
 func (r *totalRun) submit(b *Board, s backend.Session, id, spec string, opts ...SubmitOption) error {
-	if _, err := s.Create(ctxT(r.t), backend.Join(r.res, id), nil, backend.Persistent); err != nil && !errors.Is(err, backend.ErrNodeExists) {
+	ctx, cancel := context.WithTimeout(context.Background(), workerOpTimeout)
+	defer cancel()
+	if _, err := s.Create(ctx, backend.Join(r.res, id), nil, backend.Persistent); err != nil && !errors.Is(err, backend.ErrNodeExists) {
 		return err
 	}
 	rec := r.recorderFor("p")
 	rec.record(taskcheck.Event{Type: taskcheck.Invoke, F: taskcheck.Submit, Task: id})
-	ctx, cancel := context.WithTimeout(context.Background(), workerOpTimeout)
-	defer cancel()
 	_, err := b.Submit(ctx, []byte(spec), append(opts, ID(id))...)
 	typ := taskcheck.OK
 	if err != nil {
