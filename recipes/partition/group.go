@@ -37,7 +37,6 @@ type group struct {
 	count    map[string]int   // member nodes per id (more than one: a duplicate)
 	sessions map[int64]string // member id by session
 	owners   map[string]owner // item -> owner
-	epochs   map[string]int32 // own layout: item -> version of items/<item> (claims made)
 	mine     map[string]node  // kazoo: item -> this session's lowest lock node on it
 }
 
@@ -68,7 +67,7 @@ func (d dirs) memberID(name string) string {
 // read builds the group's state; self is the reading session's ID (0 for
 // none).
 func (d dirs) read(list lister, self int64) *group {
-	g := &group{count: map[string]int{}, sessions: map[int64]string{}, owners: map[string]owner{}, epochs: map[string]int32{}, mine: map[string]node{}}
+	g := &group{count: map[string]int{}, sessions: map[int64]string{}, owners: map[string]owner{}, mine: map[string]node{}}
 	for _, n := range list(d.members) {
 		id := d.memberID(n.name)
 		if g.count[id] == 0 {
@@ -83,9 +82,6 @@ func (d dirs) read(list lister, self int64) *group {
 	if !d.kazoo {
 		for _, n := range list(d.owners) {
 			g.owners[n.name] = owner{member: string(n.data), session: n.stat.EphemeralOwner, token: n.stat.CreateToken, path: backend.Join(d.owners, n.name), version: n.stat.Version}
-		}
-		for _, n := range list(d.items) {
-			g.epochs[n.name] = n.stat.Version
 		}
 		return g
 	}
