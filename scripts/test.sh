@@ -16,7 +16,8 @@
 # `go test -race -count=1 -timeout 20m ./...` against them, and always stops
 # them and removes the directory, on success, failure, Ctrl-C or SIGTERM.
 # Then, for a whole run, a second pass runs the etcd backend's conformance
-# suite and the lock and election tests against Debian's etcd-server (3.4;
+# suite and the lock, election, task and partition tests against Debian's
+# etcd-server (3.4;
 # scripts/servers.sh start-etcd-compat), the oldest etcd kept working
 # (ZKRECIPES_COMPAT_ETCD=0 skips it, =1 forces it).
 # It exits with go test's status (the first failing pass's).
@@ -152,8 +153,10 @@ else
 fi
 say "go test exited with $status after $(secs "$t0" "$(now)")"
 
-# The second pass: the etcd backend's conformance suite and the lock and
-# election recipes against Debian's etcd-server (3.4), the oldest etcd we
+# The second pass: the etcd backend's conformance suite and the lock,
+# election, task and partition recipes (the fenced grants, and the two
+# recipes built on election and cache) against Debian's etcd-server (3.4),
+# the oldest etcd we
 # keep working, with ZooKeeper left out (testenv.Off). Only when the whole
 # suite ran (no package list or extra flags given) unless asked for with
 # ZKRECIPES_COMPAT_ETCD=1; ZKRECIPES_COMPAT_ETCD=0 turns it off.
@@ -165,13 +168,13 @@ fi
 if [ "$compat" = 1 ]; then
   t0=$(now)
   run bash scripts/servers.sh start-etcd-compat "$dir" >/dev/null
-  say "old etcd $(cat "$dir/compat.version") up in $(secs "$t0" "$(now)"); second pass: backend/etcd, recipes/lock, recipes/election"
+  say "old etcd $(cat "$dir/compat.version") up in $(secs "$t0" "$(now)"); second pass: backend/etcd, recipes/lock, recipes/election, recipes/task, recipes/partition"
   t0=$(now)
   compat_status=0
   compat_eps=$(sed -n 's/^export ZKRECIPES_ETCD_ENDPOINTS=//p' "$dir/compat.env")
   run env ZKRECIPES_ETCD_ENDPOINTS="$compat_eps" ZKRECIPES_ZK_ENDPOINTS=none \
     ZKRECIPES_ZK_ENSEMBLE= ZKRECIPES_ZK_ENSEMBLE_DIR= \
-    go test -race -count=1 -timeout 15m "$@" ./backend/etcd/ ./recipes/lock/ ./recipes/election/ || compat_status=$?
+    go test -race -count=1 -timeout 15m "$@" ./backend/etcd/ ./recipes/lock/ ./recipes/election/ ./recipes/task/ ./recipes/partition/ || compat_status=$?
   say "second pass (etcd $(cat "$dir/compat.version")): go test exited with $compat_status after $(secs "$t0" "$(now)")"
   [ "$status" != 0 ] || status=$compat_status
 fi
