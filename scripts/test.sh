@@ -17,9 +17,8 @@
 # them and removes the directory, on success, failure, Ctrl-C or SIGTERM.
 # Then, for a whole run, a second pass runs the etcd backend's conformance
 # suite and the lock, election, task and partition tests against Debian's
-# etcd-server (3.4;
-# scripts/servers.sh start-etcd-compat), the oldest etcd kept working
-# (ZKRECIPES_COMPAT_ETCD=0 skips it, =1 forces it).
+# etcd-server (3.4; scripts/servers.sh start-etcd-compat), the oldest etcd
+# kept working (ZKRECIPES_COMPAT_ETCD=0 skips it, =1 forces it).
 # It exits with go test's status (the first failing pass's).
 # ZKRECIPES_TEST_PKGS overrides ./...; ZKRECIPES_ETCD_BIN names the etcd
 # to run instead of building one.
