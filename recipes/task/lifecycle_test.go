@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -355,6 +356,49 @@ func TestBadInput(t *testing.T) {
 		cb, _ := NewBoard(closed, root)
 		if _, err := cb.Submit(ctxT(t), nil); !errors.Is(err, backend.ErrClosed) {
 			t.Errorf("closed session: %v", err)
+		}
+	})
+}
+
+// TestWaitEnds: Wait returns a task's final record once it is final, ctx's
+// error when ctx ends first, and ErrNotFound for a task deleted meanwhile.
+// Broken on purpose by looping on ErrNoNode in Wait instead of returning:
+// the deleted case ran into ctx's deadline and the test failed.
+func TestWaitEnds(t *testing.T) {
+	recipetest.ForEach(t, 10*time.Second, func(t *testing.T, e *recipetest.Env) {
+		b := board(t, e.Session(t))
+		id, err := b.Submit(ctxT(t), []byte("x"), ID("w-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(ctxT(t), 100*time.Millisecond)
+		defer cancel()
+		if _, err := b.Wait(ctx, id); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait on a pending task: %v, want the deadline", err)
+		}
+		got := make(chan error, 1)
+		go func() {
+			rec, err := b.Wait(ctxT(t), id)
+			if err == nil && rec.State != Cancelled {
+				err = fmt.Errorf("state %s", rec.State)
+			}
+			got <- err
+		}()
+		if err := b.Cancel(ctxT(t), id, "stop"); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Fatalf("Wait across a cancel: %v", err)
+		}
+		id2, _ := b.Submit(ctxT(t), []byte("y"), ID("w-2"))
+		go func() { _, err := b.Wait(ctxT(t), id2); got <- err }()
+		// Delete refuses a live task: remove it by hand, as an operator might.
+		recipetest.Eventually(t, "w-2 exists", func() bool { _, err := b.Status(ctxT(t), id2); return err == nil })
+		if err := backend.DeleteAll(ctxT(t), e.Session(t), root+"/tasks/"+id2); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Wait on a deleted task: %v, want ErrNotFound", err)
 		}
 	})
 }
