@@ -1,24 +1,20 @@
 package queue
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/testproc"
 	"github.com/zkrecipes/zkrecipes/recipes/queue/internal/queuecheck"
 )
 
@@ -34,9 +30,7 @@ type totalRun struct {
 	// not kept in a file.
 	expectInvalid bool
 
-	mu      sync.Mutex
-	history []queuecheck.Event
-	garbled []string // lines that looked like history and were not
+	hist testproc.History[queuecheck.Event]
 }
 
 func newTotalRun(t *testing.T, e *env) *totalRun {
@@ -48,30 +42,14 @@ func newTotalRun(t *testing.T, e *env) *totalRun {
 	return r
 }
 
-func (r *totalRun) sink(e queuecheck.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.history = append(r.history, e)
-}
-
 // recorderFor records into the run's history as process.
 func (r *totalRun) recorderFor(process string) *histRecorder {
-	return &histRecorder{process: process, sink: r.sink}
+	return &histRecorder{process: process, sink: r.hist.Add}
 }
 
 // fault records that the nemesis injected a fault into process.
 func (r *totalRun) fault(process, kind string) {
 	r.recorderFor(process).record(queuecheck.Event{Type: queuecheck.Info, F: queuecheck.Fault, Fault: kind})
-}
-
-// events returns a copy of the history so far.
-func (r *totalRun) events() []queuecheck.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.garbled) > 0 {
-		r.t.Errorf("garbled history lines: %q", r.garbled)
-	}
-	return slices.Clone(r.history)
 }
 
 // proxy starts a fault proxy to the backend's first server, closed at
@@ -96,13 +74,8 @@ func (r *totalRun) spec(role, process string, p *faultnet.Proxy, timeout time.Du
 
 // workerProc is a worker process: the test binary run again as TestTotalWorker.
 type workerProc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string // what it prints besides history, until it exits
-	exited chan struct{}
-	err    error // the process's exit, once exited is closed
+	*testproc.Proc
+	name string
 	// preamble is what it printed before it was ready (its session line).
 	preamble []string
 }
@@ -111,116 +84,14 @@ type workerProc struct {
 // Its history lines go to the run's history; it is killed at cleanup if
 // still running.
 func (r *totalRun) start(spec workerSpec) *workerProc {
-	t := r.t
-	t.Helper()
-	raw, err := json.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTotalWorker$", "-test.count=1")
-	cmd.Env = append(os.Environ(), totalWorkerEnv+"="+string(raw))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &workerProc{t: t, name: spec.Process, cmd: cmd, stdin: stdin, lines: make(chan string, 64), exited: make(chan struct{})}
-	go func() {
-		defer close(w.exited)
-		defer close(w.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if rest, ok := strings.CutPrefix(line, historyPrefix); ok {
-				var ev queuecheck.Event
-				if err := json.Unmarshal([]byte(rest), &ev); err != nil || ev.Process != w.name {
-					r.mu.Lock()
-					r.garbled = append(r.garbled, line)
-					r.mu.Unlock()
-					continue
-				}
-				r.sink(ev)
-				continue
-			}
-			select {
-			case w.lines <- line:
-			default: // nobody asked: go test's own lines
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		w.err = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		select {
-		case <-w.exited:
-		case <-time.After(wait):
-			_ = cmd.Process.Kill()
-			<-w.exited
-		}
+	r.t.Helper()
+	w := &workerProc{name: spec.Process}
+	w.Proc = testproc.Start(r.t, testproc.Config{
+		Name: spec.Process, Test: "TestTotalWorker", Env: totalWorkerEnv, Spec: spec,
+		HistoryPrefix: historyPrefix, History: r.hist.Lines(spec.Process, func(e queuecheck.Event) string { return e.Process }), Wait: wait,
 	})
-	w.preamble = w.await(lineReady)
+	w.preamble = w.Await(lineReady)
 	return w
-}
-
-// await waits for the worker to print line, and returns the lines it
-// printed before.
-func (w *workerProc) await(line string) []string {
-	w.t.Helper()
-	var before []string
-	timeout := time.After(wait)
-	for {
-		select {
-		case l, ok := <-w.lines:
-			if !ok {
-				w.t.Fatalf("worker %s exited (%v) before printing %q", w.name, w.err, line)
-			}
-			if l == line {
-				return before
-			}
-			before = append(before, l)
-		case <-timeout:
-			w.t.Fatalf("worker %s did not print %q within %v", w.name, line, wait)
-		}
-	}
-}
-
-// send writes one command to the worker.
-func (w *workerProc) send(cmd string) {
-	if _, err := fmt.Fprintln(w.stdin, cmd); err != nil {
-		w.t.Errorf("command %q to worker %s: %v", cmd, w.name, err)
-	}
-}
-
-// stop closes the worker's stdin, which tells it to finish and exit, and
-// waits for it: a worker that fails or does not exit fails the test.
-func (w *workerProc) stop() {
-	w.t.Helper()
-	_ = w.stdin.Close()
-	select {
-	case <-w.exited:
-		if w.err != nil {
-			w.t.Errorf("worker %s: %v", w.name, w.err)
-		}
-	case <-time.After(wait):
-		w.t.Errorf("worker %s did not exit within %v of its stop", w.name, wait)
-		w.kill()
-	}
-}
-
-// kill sends SIGKILL to the worker and waits until it is gone: it never
-// closes its session, so only the server's expiry frees its claims.
-func (w *workerProc) kill() {
-	_ = w.cmd.Process.Kill()
-	<-w.exited
 }
 
 // workerSessionID returns the ID of the worker's last session, from lines it
@@ -316,7 +187,7 @@ func (r *totalRun) readEffects(s backend.Session) []queuecheck.Effect {
 func (r *totalRun) check(s backend.Session) *queuecheck.Result {
 	t := r.t
 	t.Helper()
-	h := r.events()
+	h := r.hist.Events(r.t)
 	res := queuecheck.Check(h, r.readEffects(s))
 	t.Logf("%s", res)
 	if !res.Valid() && !r.expectInvalid {

@@ -139,12 +139,12 @@ func TestTotalQueue(t *testing.T) {
 			r.fault(name, kind)
 			switch kind {
 			case "kill":
-				s.w.kill()
+				s.w.Kill()
 				s.gen++
 				s.spec.Process = fmt.Sprintf("%s.%d", s.name, s.gen)
 				s.w = r.start(s.spec)
 			case "expire":
-				s.w.send(cmdExpire)
+				s.w.Send(cmdExpire)
 			case "pause": // a blackhole: short, or past the session timeout
 				s.proxy.Pause()
 				hold(totalTimeout/4, totalTimeout*3/2)
@@ -165,14 +165,14 @@ func TestTotalQueue(t *testing.T) {
 		t.Logf("faults: %v, over %v", faults, time.Since(started).Round(time.Millisecond))
 
 		for _, s := range slots[:totalProducers] {
-			s.w.await(lineDone)
+			s.w.Await(lineDone)
 		}
 		t.Logf("producers done at %v", time.Since(started).Round(time.Millisecond))
 		for _, s := range slots {
-			_ = s.w.stdin.Close() // all at once: each takes a while
+			s.w.CloseStdin() // all at once: each takes a while
 		}
 		for _, s := range slots {
-			s.w.stop()
+			s.w.Stop(wait)
 		}
 		t.Logf("workers stopped at %v", time.Since(started).Round(time.Millisecond))
 		admin := e.Session(t)
@@ -263,12 +263,12 @@ func staleRun(t *testing.T, e *env, fault string, broken bool) {
 	spec.Policy, spec.Unfenced = OnLost, broken
 	started := time.Now() // before A's lease is granted
 	a := r.start(spec)
-	a.await(lineTook)
+	a.Await(lineTook)
 
 	r.fault("a", "stall")
 	proxy.Stall()
-	a.send(cmdGuard)
-	a.await(lineGuarding)
+	a.Send(cmdGuard)
+	a.Await(lineGuarding)
 
 	r.fault("a", fault)
 	switch fault {
@@ -304,14 +304,14 @@ func staleRun(t *testing.T, e *env, fault string, broken bool) {
 		// was gone, and this run would prove nothing.
 		t.Fatalf("the run took %v, too close to A's first keep-alive", d)
 	}
-	a.await(lineGuarded)
-	a.send(cmdAck)
-	a.await(lineAcked)
+	a.Await(lineGuarded)
+	a.Send(cmdAck)
+	a.Await(lineAcked)
 	_ = b.ack(ctxT(t), it)
-	a.stop()
+	a.Stop(wait)
 
 	var aGuard queuecheck.Event
-	for _, ev := range r.events() {
+	for _, ev := range r.hist.Events(r.t) {
 		if ev.Process == "a" && ev.F == queuecheck.Guard && ev.Type != queuecheck.Invoke {
 			aGuard = ev
 		}

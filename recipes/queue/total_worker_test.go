@@ -1,23 +1,18 @@
 package queue
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/grant"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
+	"github.com/zkrecipes/zkrecipes/internal/testproc"
 	"github.com/zkrecipes/zkrecipes/recipes/queue/internal/queuecheck"
 )
 
@@ -84,22 +79,6 @@ func (r *histRecorder) record(e queuecheck.Event) {
 	e.Time = time.Now().UnixNano()
 	e.Process = r.process
 	r.sink(e)
-}
-
-// historyLineSink prints events as history lines on stdout, one write each
-// (a write to a pipe of at most PIPE_BUF bytes is not interleaved with
-// another's, such as the other lines a worker prints).
-func historyLineSink() func(queuecheck.Event) {
-	var mu sync.Mutex
-	return func(e queuecheck.Event) {
-		b, err := json.Marshal(e)
-		if err != nil {
-			panic(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, _ = os.Stdout.Write(append([]byte(historyPrefix), append(b, '\n')...))
-	}
 }
 
 // putOutcome classifies a Put's error: a refused argument is a failure,
@@ -231,13 +210,9 @@ func (c *histConsumer) busy(ctx context.Context) {
 // consumes as its workerSpec says, printing its history on stdout, until
 // its stdin ends or it is killed. Run directly, it does nothing.
 func TestTotalWorker(t *testing.T) {
-	raw := os.Getenv(totalWorkerEnv)
-	if raw == "" {
-		return
-	}
 	var w workerSpec
-	if err := json.Unmarshal([]byte(raw), &w); err != nil {
-		t.Fatalf("%s: %v", totalWorkerEnv, err)
+	if !testproc.Spec(t, totalWorkerEnv, &w) {
+		return
 	}
 	if w.Unfenced {
 		unfenced = true
@@ -257,59 +232,28 @@ func runWorker(t *testing.T, w workerSpec) {
 		t.Fatalf("no backend %q", w.Backend)
 	}
 	client := b.Open(t, w.Endpoints, w.Namespace, w.Timeout)
-	rec := &histRecorder{process: w.Process, sink: historyLineSink()}
+	rec := &histRecorder{process: w.Process, sink: testproc.HistorySink[queuecheck.Event](historyPrefix)}
 
 	// Commands, one a line on stdin; its end (the test process closed it,
 	// or died) is the stop: finish the item in hand, close, exit.
 	stop, stopNow := context.WithCancel(context.Background())
 	defer stopNow()
 	cmds := make(chan string, 16)
-	var current atomic.Pointer[backend.Session]
-	var expiring sync.WaitGroup
-	reading := make(chan struct{})
-	go func() {
-		defer close(reading)
-		defer stopNow()
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			switch cmd := strings.TrimSpace(sc.Text()); cmd {
-			case cmdExpire:
-				if s := current.Load(); s != nil {
-					expiring.Add(1)
-					go func() {
-						defer expiring.Done()
-						ctx, cancel := context.WithTimeout(context.Background(), workerOpTimeout)
-						defer cancel()
-						if err := (*s).(backend.Expirer).Expire(ctx); err != nil {
-							fmt.Fprintf(os.Stderr, "%s: expire: %v\n", w.Process, err)
-						}
-					}()
-				}
-			default:
-				select {
-				case cmds <- cmd:
-				default:
-				}
-			}
+	sessions := &recipetest.Sessions{Client: client, Process: w.Process, Line: lineSession, OpTimeout: workerOpTimeout}
+	reading := testproc.Commands(func(cmd string) {
+		if cmd == cmdExpire {
+			sessions.Expire()
+			return
 		}
-	}()
-	defer expiring.Wait()
+		select {
+		case cmds <- cmd:
+		default:
+		}
+	}, stopNow)
+	defer sessions.Wait()
 	defer func() { <-reading }()
+	session := func() (backend.Session, bool) { return sessions.Next(stop) }
 
-	session := func() (backend.Session, bool) {
-		for stop.Err() == nil {
-			ctx, cancel := context.WithTimeout(stop, workerOpTimeout)
-			s, err := client.Session(ctx)
-			cancel()
-			if err == nil {
-				current.Store(&s)
-				fmt.Printf("%s%d\n", lineSession, s.ID())
-				return s, true
-			}
-			grant.Pause(stop, 100*time.Millisecond)
-		}
-		return nil, false
-	}
 	s, ok := session()
 	if !ok {
 		return

@@ -203,7 +203,7 @@ func TestTotalTasks(t *testing.T) {
 			r.fault(name, kind)
 			switch kind {
 			case "kill":
-				s.p.kill()
+				s.p.Kill()
 				s.killed = time.Now()
 				if s.spec.Role == roleWorker && rng.IntN(2) == 0 {
 					// A replacement under a new id: the dead worker's
@@ -212,7 +212,7 @@ func TestTotalTasks(t *testing.T) {
 				}
 				r.restart(s)
 			case "expire":
-				s.p.send(cmdExpire)
+				s.p.Send(cmdExpire)
 			case "pause": // a blackhole: short, or past the session timeout
 				s.proxy.Pause()
 				hold(totalTimeout/4, totalTimeout*3/2)
@@ -232,10 +232,10 @@ func TestTotalTasks(t *testing.T) {
 		t.Logf("every task final at %v", time.Since(started).Round(time.Millisecond))
 		all := slices.Concat(masters, workers)
 		for _, s := range all {
-			_ = s.p.stdin.Close() // all at once: each takes a while
+			s.p.CloseStdin() // all at once: each takes a while
 		}
 		for _, s := range all {
-			s.p.stop()
+			s.p.Stop(2 * wait)
 		}
 		res := r.check(admin, b, totalTimeout+totalMargin)
 		if !res.Valid() {
@@ -325,7 +325,7 @@ func brokenRun(t *testing.T, e *recipetest.Env, unguarded bool) {
 		}
 		var victim *slot
 		recipetest.Eventually(t, "a worker starts "+id, func() bool {
-			for _, ev := range r.events() {
+			for _, ev := range r.hist.Events(r.t) {
 				if ev.F == taskcheck.Start && ev.Task == id {
 					for _, s := range workers {
 						if s.p.name == ev.Process {
@@ -348,10 +348,10 @@ func brokenRun(t *testing.T, e *recipetest.Env, unguarded bool) {
 	r.awaitFinal(b, 3*wait)
 	all := append([]*slot{master}, workers...)
 	for _, s := range all {
-		_ = s.p.stdin.Close()
+		s.p.CloseStdin()
 	}
 	for _, s := range all {
-		s.p.stop()
+		s.p.Stop(2 * wait)
 	}
 	res := r.check(admin, b, 0)
 	t.Logf("%v in all", time.Since(started).Round(time.Millisecond))

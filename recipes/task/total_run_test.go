@@ -1,14 +1,10 @@
 package task
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,6 +17,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 	"github.com/zkrecipes/zkrecipes/internal/taskcheck"
+	"github.com/zkrecipes/zkrecipes/internal/testproc"
 )
 
 // wait is the generous deadline for anything a test waits on.
@@ -38,9 +35,8 @@ type totalRun struct {
 	// not kept in a file.
 	expectInvalid bool
 
+	hist    testproc.History[taskcheck.Event]
 	mu      sync.Mutex
-	history []taskcheck.Event
-	garbled []string // lines that looked like history and were not
 	masters []string // the master processes' names
 }
 
@@ -53,30 +49,14 @@ func newTotalRun(t *testing.T, e *recipetest.Env) *totalRun {
 	return r
 }
 
-func (r *totalRun) sink(e taskcheck.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.history = append(r.history, e)
-}
-
 // recorderFor records into the run's history as process.
 func (r *totalRun) recorderFor(process string) *recorder {
-	return &recorder{process: process, sink: r.sink}
+	return &recorder{process: process, sink: r.hist.Add}
 }
 
 // fault records that the nemesis injected a fault into process.
 func (r *totalRun) fault(process, kind string) {
 	r.recorderFor(process).record(taskcheck.Event{Type: taskcheck.Info, F: taskcheck.Fault, Fault: kind})
-}
-
-// events returns a copy of the history so far.
-func (r *totalRun) events() []taskcheck.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.garbled) > 0 {
-		r.t.Errorf("garbled history lines: %q", r.garbled)
-	}
-	return slices.Clone(r.history)
 }
 
 // proxy starts a fault proxy to the backend's first server, closed at
@@ -103,131 +83,27 @@ func (r *totalRun) spec(role, process string, p *faultnet.Proxy, timeout time.Du
 // proc is a process of the run: the test binary run again as
 // TestTotalTaskProcess.
 type proc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string // what it prints besides history, until it exits
-	exited chan struct{}
-	err    error // the process's exit, once exited is closed
+	*testproc.Proc
+	name string
 }
 
 // start starts a process and waits until it is ready (its session is
 // open). Its history lines go to the run's history; it is killed at
 // cleanup if still running.
 func (r *totalRun) start(sp totalSpec) *proc {
-	t := r.t
-	t.Helper()
+	r.t.Helper()
 	if sp.Role == roleMaster {
 		r.mu.Lock()
 		r.masters = append(r.masters, sp.Process)
 		r.mu.Unlock()
 	}
-	raw, err := json.Marshal(sp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTotalTaskProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), totalWorkerEnv+"="+string(raw))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, name: sp.Process, cmd: cmd, stdin: stdin, lines: make(chan string, 64), exited: make(chan struct{})}
-	go func() {
-		defer close(p.exited)
-		defer close(p.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if rest, ok := strings.CutPrefix(line, historyPrefix); ok {
-				var ev taskcheck.Event
-				if err := json.Unmarshal([]byte(rest), &ev); err != nil || ev.Process != p.name {
-					r.mu.Lock()
-					r.garbled = append(r.garbled, line)
-					r.mu.Unlock()
-					continue
-				}
-				r.sink(ev)
-				continue
-			}
-			select {
-			case p.lines <- line:
-			default: // nobody asked: go test's own lines
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		p.err = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		select {
-		case <-p.exited:
-		case <-time.After(wait):
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
+	p := &proc{name: sp.Process}
+	p.Proc = testproc.Start(r.t, testproc.Config{
+		Name: sp.Process, Test: "TestTotalTaskProcess", Env: totalWorkerEnv, Spec: sp,
+		HistoryPrefix: historyPrefix, History: r.hist.Lines(sp.Process, func(e taskcheck.Event) string { return e.Process }), Wait: wait,
 	})
-	p.await(lineReady)
+	p.Await(lineReady)
 	return p
-}
-
-// await waits for the process to print line.
-func (p *proc) await(line string) {
-	p.t.Helper()
-	timeout := time.After(wait)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				p.t.Fatalf("process %s exited (%v) before printing %q", p.name, p.err, line)
-			}
-			if l == line {
-				return
-			}
-		case <-timeout:
-			p.t.Fatalf("process %s did not print %q within %v", p.name, line, wait)
-		}
-	}
-}
-
-// send writes one command to the process.
-func (p *proc) send(cmd string) {
-	if _, err := fmt.Fprintln(p.stdin, cmd); err != nil {
-		p.t.Errorf("command %q to process %s: %v", cmd, p.name, err)
-	}
-}
-
-// stop waits for a process whose stdin was closed: one that fails or does
-// not exit fails the test.
-func (p *proc) stop() {
-	p.t.Helper()
-	_ = p.stdin.Close()
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			p.t.Errorf("process %s: %v", p.name, p.err)
-		}
-	case <-time.After(2 * wait):
-		p.t.Errorf("process %s did not exit within %v of its stop", p.name, 2*wait)
-		p.kill()
-	}
-}
-
-// kill sends SIGKILL to the process and waits until it is gone: it never
-// closes its session, so only the server's expiry ends its presence.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
 }
 
 // board returns a Board of the run's tree on s.
@@ -346,7 +222,7 @@ func (r *totalRun) readFinals(s backend.Session, b *Board) []taskcheck.Final {
 func (r *totalRun) check(s backend.Session, b *Board, bound time.Duration) *taskcheck.Result {
 	t := r.t
 	t.Helper()
-	h := r.events()
+	h := r.hist.Events(r.t)
 	r.mu.Lock()
 	masters := slices.Clone(r.masters)
 	r.mu.Unlock()

@@ -80,7 +80,7 @@ func TestTotalTasksStale(t *testing.T) {
 		// they reach the server after the heal.
 		recipetest.Eventually(t, "A's write and Complete invoked", func() bool {
 			n := 0
-			for _, ev := range r.events() {
+			for _, ev := range r.hist.Events(r.t) {
 				if ev.Type == taskcheck.Invoke && (ev.F == taskcheck.Write && ev.Seq == 2 || ev.F == taskcheck.Complete) {
 					n++
 				}
@@ -116,7 +116,7 @@ func TestTotalTasksStale(t *testing.T) {
 		recB.finish(ab)
 
 		var aWrite, aComplete taskcheck.Event
-		for _, ev := range r.events() {
+		for _, ev := range r.hist.Events(r.t) {
 			if (ev.Process == "a" || ev.Process == "a.c") && ev.Type != taskcheck.Invoke {
 				switch ev.F {
 				case taskcheck.Write:

@@ -1,9 +1,7 @@
 package task
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/internal/grant"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 	"github.com/zkrecipes/zkrecipes/internal/taskcheck"
+	"github.com/zkrecipes/zkrecipes/internal/testproc"
 )
 
 // totalWorkerEnv holds the JSON totalSpec of a re-executed test binary that
@@ -102,20 +101,6 @@ func (r *recorder) record(e taskcheck.Event) {
 	r.sink(e)
 }
 
-// historyLineSink prints events as history lines on stdout, one write each.
-func historyLineSink() func(taskcheck.Event) {
-	var mu sync.Mutex
-	return func(e taskcheck.Event) {
-		b, err := json.Marshal(e)
-		if err != nil {
-			panic(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, _ = os.Stdout.Write(append([]byte(historyPrefix), append(b, '\n')...))
-	}
-}
-
 // outcome classifies the error of a guarded write or an outcome: a guard
 // the server refused (a failed check of the transaction) or one refused
 // before sending (the assignment had ended) is a certain failure; anything
@@ -169,13 +154,9 @@ func taskResult(process string, a *Assignment) string {
 // or a worker as its totalSpec says, printing its history on stdout, until
 // its stdin ends or it is killed. Run directly, it does nothing.
 func TestTotalTaskProcess(t *testing.T) {
-	raw := os.Getenv(totalWorkerEnv)
-	if raw == "" {
-		return
-	}
 	var sp totalSpec
-	if err := json.Unmarshal([]byte(raw), &sp); err != nil {
-		t.Fatalf("%s: %v", totalWorkerEnv, err)
+	if !testproc.Spec(t, totalWorkerEnv, &sp) {
+		return
 	}
 	runProcess(t, sp)
 }
@@ -194,51 +175,20 @@ func backendNamed(t testing.TB, name string) *recipetest.Backend {
 func runProcess(t *testing.T, sp totalSpec) {
 	b := backendNamed(t, sp.Backend)
 	client := b.Open(t, sp.Endpoints, sp.Namespace, sp.Timeout)
-	rec := &recorder{process: sp.Process, sink: historyLineSink()}
+	rec := &recorder{process: sp.Process, sink: testproc.HistorySink[taskcheck.Event](historyPrefix)}
 
 	stop, stopNow := context.WithCancel(context.Background())
 	defer stopNow()
-	var current atomic.Pointer[backend.Session]
-	var expiring sync.WaitGroup
-	reading := make(chan struct{})
-	go func() {
-		defer close(reading)
-		defer stopNow()
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			if strings.TrimSpace(sc.Text()) != cmdExpire {
-				continue
-			}
-			if s := current.Load(); s != nil {
-				expiring.Add(1)
-				go func() {
-					defer expiring.Done()
-					ctx, cancel := context.WithTimeout(context.Background(), workerOpTimeout)
-					defer cancel()
-					if err := (*s).(backend.Expirer).Expire(ctx); err != nil {
-						fmt.Fprintf(os.Stderr, "%s: expire: %v\n", sp.Process, err)
-					}
-				}()
-			}
+	sessions := &recipetest.Sessions{Client: client, Process: sp.Process, Line: lineSession, OpTimeout: workerOpTimeout}
+	reading := testproc.Commands(func(cmd string) {
+		if cmd == cmdExpire {
+			sessions.Expire()
 		}
-	}()
-	defer expiring.Wait()
+	}, stopNow)
+	defer sessions.Wait()
 	defer func() { <-reading }()
+	session := func() (backend.Session, bool) { return sessions.Next(stop) }
 
-	session := func() (backend.Session, bool) {
-		for stop.Err() == nil {
-			ctx, cancel := context.WithTimeout(stop, workerOpTimeout)
-			s, err := client.Session(ctx)
-			cancel()
-			if err == nil {
-				current.Store(&s)
-				fmt.Printf("%s%d\n", lineSession, s.ID())
-				return s, true
-			}
-			grant.Pause(stop, 100*time.Millisecond)
-		}
-		return nil, false
-	}
 	s, ok := session()
 	if !ok {
 		return
