@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -90,33 +89,21 @@ func members(c *cli.Context, io zkctl.Streams) error {
 	if err != nil {
 		return groupErr(err)
 	}
-	switch {
-	case zkctl.JSONOutput(c):
-		for _, m := range ms {
+	return zkctl.PrintList(c, io.Out, ms, zkctl.Listing[partition.MemberInfo]{
+		Header: "ID\tSESSION\tJOINED\tNODE",
+		Quiet:  func(m partition.MemberInfo) string { return m.ID },
+		JSON: func(m partition.MemberInfo) any {
 			j := memberJSON{ID: m.ID, Session: fmt.Sprintf("%#x", m.Session), Node: m.Node}
 			if !m.Joined.IsZero() {
 				joined := m.Joined.UTC()
 				j.Joined = &joined
 			}
-			if err := zkctl.Emit(io.Out, j); err != nil {
-				return err
-			}
-		}
-		return nil
-	case c.Bool("quiet"):
-		for _, m := range ms {
-			if _, err := fmt.Fprintln(io.Out, m.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSESSION\tJOINED\tNODE")
-	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%#x\t%s\t%s\n", m.ID, m.Session, timeText(m.Joined), m.Node)
-	}
-	return tw.Flush()
+			return j
+		},
+		Row: func(m partition.MemberInfo) string {
+			return fmt.Sprintf("%s\t%#x\t%s\t%s", m.ID, m.Session, timeText(m.Joined), m.Node)
+		},
+	})
 }
 
 // ownerJSON is how -o json prints an owned item.
@@ -137,28 +124,14 @@ func owners(c *cli.Context, io zkctl.Streams) error {
 	if err != nil {
 		return groupErr(err)
 	}
-	switch {
-	case zkctl.JSONOutput(c):
-		for _, o := range owned {
-			if err := zkctl.Emit(io.Out, ownerJSON{o.Item, o.Member, o.Token, o.Node}); err != nil {
-				return err
-			}
-		}
-		return nil
-	case c.Bool("quiet"):
-		for _, o := range owned {
-			if _, err := fmt.Fprintf(io.Out, "%s %s\n", o.Item, dash(o.Member)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ITEM\tMEMBER\tTOKEN\tNODE")
-	for _, o := range owned {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", o.Item, dash(o.Member), o.Token, o.Node)
-	}
-	return tw.Flush()
+	return zkctl.PrintList(c, io.Out, owned, zkctl.Listing[partition.OwnerInfo]{
+		Header: "ITEM\tMEMBER\tTOKEN\tNODE",
+		Quiet:  func(o partition.OwnerInfo) string { return o.Item + " " + dash(o.Member) },
+		JSON:   func(o partition.OwnerInfo) any { return ownerJSON{o.Item, o.Member, o.Token, o.Node} },
+		Row: func(o partition.OwnerInfo) string {
+			return fmt.Sprintf("%s\t%s\t%d\t%s", o.Item, dash(o.Member), o.Token, o.Node)
+		},
+	})
 }
 
 // dash shows an owner whose session is no member's as "-".

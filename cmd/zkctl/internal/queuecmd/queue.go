@@ -433,28 +433,14 @@ func list(c *cli.Context, io zkctl.Streams) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case zkctl.JSONOutput(c):
-		for _, i := range items {
-			if err := zkctl.Emit(io.Out, infoJSON(i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	case c.Bool("quiet"):
-		for _, i := range items {
-			if _, err := fmt.Fprintln(io.Out, i.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPRIORITY\tSTATE\tDUE")
-	for _, i := range items {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", i.ID, i.Priority, i.State, timeText(i.Due))
-	}
-	return tw.Flush()
+	return zkctl.PrintList(c, io.Out, items, zkctl.Listing[queue.Info]{
+		Header: "ID\tPRIORITY\tSTATE\tDUE",
+		Quiet:  func(i queue.Info) string { return i.ID },
+		JSON:   func(i queue.Info) any { return infoJSON(i) },
+		Row: func(i queue.Info) string {
+			return fmt.Sprintf("%s\t%d\t%s\t%s", i.ID, i.Priority, i.State, timeText(i.Due))
+		},
+	})
 }
 
 func drain(c *cli.Context, io zkctl.Streams) error {

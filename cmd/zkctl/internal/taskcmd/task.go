@@ -365,28 +365,14 @@ func list(c *cli.Context, io zkctl.Streams) error {
 	if want != "" {
 		recs = slices.DeleteFunc(recs, func(r task.Record) bool { return r.State != want })
 	}
-	switch {
-	case zkctl.JSONOutput(c):
-		for _, r := range recs {
-			if err := zkctl.Emit(io.Out, toJSON(r)); err != nil {
-				return err
-			}
-		}
-		return nil
-	case c.Bool("quiet"):
-		for _, r := range recs {
-			if _, err := fmt.Fprintln(io.Out, r.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tATTEMPT\tFAILURES\tWORKER\tAGE")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.State, r.Attempt, r.Failures, dash(r.Worker), age(r.Submitted))
-	}
-	return tw.Flush()
+	return zkctl.PrintList(c, io.Out, recs, zkctl.Listing[task.Record]{
+		Header: "ID\tSTATE\tATTEMPT\tFAILURES\tWORKER\tAGE",
+		Quiet:  func(r task.Record) string { return r.ID },
+		JSON:   func(r task.Record) any { return toJSON(r) },
+		Row: func(r task.Record) string {
+			return fmt.Sprintf("%s\t%s\t%d\t%d\t%s\t%s", r.ID, r.State, r.Attempt, r.Failures, dash(r.Worker), age(r.Submitted))
+		},
+	})
 }
 
 func status(c *cli.Context, io zkctl.Streams) error {
@@ -513,26 +499,12 @@ func workers(c *cli.Context, io zkctl.Streams) error {
 	if err != nil {
 		return taskErr(err)
 	}
-	switch {
-	case zkctl.JSONOutput(c):
-		for _, w := range ws {
-			if err := zkctl.Emit(io.Out, workerJSON{w.ID, w.Capacity, w.Load, w.Labels, w.Since.UTC()}); err != nil {
-				return err
-			}
-		}
-		return nil
-	case c.Bool("quiet"):
-		for _, w := range ws {
-			if _, err := fmt.Fprintln(io.Out, w.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCAPACITY\tLOAD\tLABELS\tSINCE")
-	for _, w := range ws {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", w.ID, w.Capacity, w.Load, labelsText(w.Labels), timeText(w.Since))
-	}
-	return tw.Flush()
+	return zkctl.PrintList(c, io.Out, ws, zkctl.Listing[task.WorkerInfo]{
+		Header: "ID\tCAPACITY\tLOAD\tLABELS\tSINCE",
+		Quiet:  func(w task.WorkerInfo) string { return w.ID },
+		JSON:   func(w task.WorkerInfo) any { return workerJSON{w.ID, w.Capacity, w.Load, w.Labels, w.Since.UTC()} },
+		Row: func(w task.WorkerInfo) string {
+			return fmt.Sprintf("%s\t%d\t%d\t%s\t%s", w.ID, w.Capacity, w.Load, labelsText(w.Labels), timeText(w.Since))
+		},
+	})
 }

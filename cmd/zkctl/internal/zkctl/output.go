@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -69,4 +70,39 @@ func PrintStat(w io.Writer, st backend.Stat) {
 	fmt.Fprintf(w, "version = %d\ncversion = %d\ncreate_token = %d\nmodify_token = %d\nephemeral_owner = %#x\ndata_length = %d\nnum_children = %d\ncreated = %s\nmodified = %s\n",
 		st.Version, st.CVersion, st.CreateToken, st.ModifyToken, st.EphemeralOwner, st.DataLength, st.NumChildren,
 		st.Created.UTC().Format(time.RFC3339Nano), st.Modified.UTC().Format(time.RFC3339Nano))
+}
+
+// Listing says how a list command prints its rows: one JSON object per
+// row under -o json, one short line per row under -q, else a table.
+type Listing[T any] struct {
+	Header string         // the table's header, columns separated by tabs
+	Quiet  func(T) string // a row's line under -q (its name)
+	JSON   func(T) any    // a row under -o json
+	Row    func(T) string // a row of the table, columns separated by tabs
+}
+
+// PrintList prints rows to w as l and the command's -o and -q flags say.
+func PrintList[T any](c *cli.Context, w io.Writer, rows []T, l Listing[T]) error {
+	switch {
+	case JSONOutput(c):
+		for _, r := range rows {
+			if err := Emit(w, l.JSON(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c.Bool("quiet"):
+		for _, r := range rows {
+			if _, err := fmt.Fprintln(w, l.Quiet(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, l.Header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, l.Row(r))
+	}
+	return tw.Flush()
 }
