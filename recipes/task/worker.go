@@ -22,7 +22,6 @@ type Worker struct {
 	l    layout
 	o    options
 	id   string
-	info WorkerInfo
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -78,7 +77,7 @@ func Register(ctx context.Context, s backend.Session, root, id string, opts ...O
 		return nil, fmt.Errorf("task: register %s: %w", id, err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	return &Worker{s: s, l: l, o: o, id: id, info: info, ctx: wctx, cancel: cancel,
+	return &Worker{s: s, l: l, o: o, id: id, ctx: wctx, cancel: cancel,
 		wake: make(chan struct{}, 1), active: map[string]*Assignment{}}, nil
 }
 
