@@ -18,10 +18,10 @@ import (
 // the master it is alive and what it can take; Next and Run start the
 // tasks the master assigns to it. A Worker is safe for concurrent use.
 type Worker struct {
-	s    backend.Session
-	l    layout
-	o    options
-	id   string
+	s  backend.Session
+	l  layout
+	o  options
+	id string
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
