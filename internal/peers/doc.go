@@ -70,6 +70,34 @@
 //	bench-queue PATH ITEMS CONSUMERS [KIND]
 //	                     benched-queue PATH items=N      both: a queue benchmark (below); N the items
 //	                     window-ns=W p50-ns=X p99-ns=Y   received, W ns, X, Y put-to-take percentiles
+//	barrier-set PATH     barrier-set PATH                both: DistributedBarrier.setBarrier, kazoo
+//	                                                     Barrier.create
+//	barrier-remove PATH  barrier-removed PATH            both: removeBarrier, kazoo Barrier.remove
+//	barrier-wait PATH TIMEOUT_MS
+//	                     barrier-passed PATH, or         both: waitOnBarrier(TIMEOUT_MS), kazoo
+//	                     barrier-timeout PATH            Barrier.wait(TIMEOUT_MS/1000) (< 0: no timeout)
+//	dbarrier-enter PATH N [TIMEOUT_MS]
+//	                     dbarrier-entered PATH NODE, or  both: DistributedDoubleBarrier(PATH, N).enter,
+//	                     dbarrier-timeout PATH           kazoo DoubleBarrier(PATH, N).enter; NODE the
+//	                                                     member node's name; one member per PATH
+//	dbarrier-leave PATH  dbarrier-left PATH              both: the member's leave, once all have left
+//	sharedcount-start PATH SEED
+//	                     sharedcount PATH VALUE VERSION  Curator: SharedCount(PATH, SEED).start; the
+//	                                                     line again on every listener call
+//	sharedcount-tryset PATH N [VERSION]
+//	                     sharedcount-tryset PATH         Curator: trySetCount(previous, N); previous is
+//	                     true|false                      the current value, or the one printed with VERSION
+//	atomiclong-add PATH DELTA
+//	                     atomiclong PATH OK PRE POST     Curator: DistributedAtomicLong.add(DELTA); OK is
+//	                                                     true|false (succeeded)
+//	atomicint-add PATH DELTA
+//	                     atomicint PATH OK PRE POST      Curator: DistributedAtomicInteger.add(DELTA)
+//	counter-add PATH DELTA ascii|curator
+//	                     counter PATH VALUE              kazoo: Counter(PATH, support_curator=...) +=
+//	                                                     DELTA; VALUE the value it set (post_value)
+//	bench-counter PATH CLIENTS N
+//	                     benched-counter PATH ops=OPS    both: a counter benchmark (below)
+//	                     window-ns=W
 //	exit                 bye, then exit status 0         both: releases grants, closes the session
 //
 // bench-cache starts N caches (CuratorCache, kazoo's TreeCache) on PATH, each on a bench session of its
@@ -136,6 +164,40 @@
 // stop items the producer puts after the items. The run is in a thread of
 // its own. Peer.BenchQueue sends it and parses the answer.
 //
+// The barrier commands make a recipe object per command, except
+// dbarrier-enter, whose member the peer keeps per PATH until its
+// dbarrier-leave. barrier-wait, dbarrier-enter and dbarrier-leave run in
+// threads of their own. Curator's member node name is the UUID its
+// DistributedDoubleBarrier chose in its constructor (read from its private
+// field ourPath), kazoo's DoubleBarrier.node_name. kazoo's enter has no
+// timeout: with TIMEOUT_MS the peer stops waiting for it and answers
+// dbarrier-timeout, the enter thread staying blocked and silent; with
+// either peer the member's node then stays until dbarrier-leave. Curator's
+// enter wakes only when PATH/ready is created: a member that enters as
+// the N-th creates it, a member that waits never looks at the count again.
+// Peer.BarrierSet, BarrierRemove, BarrierWait and BarrierPassed,
+// DoubleBarrierEnter, DoubleBarrierEntered, DoubleBarrierLeave and
+// DoubleBarrierLeft send them and read the answers.
+//
+// The counter commands retry a failed compare-and-set at once: Curator's
+// atomic numbers with RetryNTimes(1000000, 0), kazoo's Counter through its
+// client's retry replaced by one without delay and without limit (kazoo's
+// default backs off from 0.1 s, doubling). sharedcount-start keeps one
+// SharedCount per PATH and every VersionedValue it printed, so that
+// sharedcount-tryset can offer a stale one: Curator refuses that without
+// asking the server when its SharedCount already holds a newer value, and
+// by the server's version check otherwise. Peer.SharedCountStart,
+// SharedCountNext, SharedCountTrySet, SharedCountTrySetFrom, AtomicLongAdd,
+// AtomicIntAdd and CounterAdd send them.
+//
+// bench-counter measures a counter the way recipes/counter/peerbench_test.go
+// measures ours: CLIENTS threads, each with a bench session of its own
+// (those of bench-lock), each add 1 N times to the counter at PATH
+// (Curator's DistributedAtomicLong, kazoo's Counter in ASCII), all released
+// at once; OPS counts the increments, W is from the release to the last
+// thread's last increment, so OPS/W is increments per second. The run is in
+// a thread of its own. Peer.BenchCounter sends it.
+//
 // Any failure prints "error <message>". Connection state changes print
 // "state <STATE>": Curator's CONNECTED, SUSPENDED, RECONNECTED, LOST,
 // READ_ONLY; kazoo's CONNECTED, SUSPENDED, LOST. A kazoo lock or semaphore
@@ -174,6 +236,21 @@
 //	                     LOCKPATH/<item's name>           as DistributedQueue
 //	Curator SimpleDistributedQueue
 //	                     PATH/qn-<seq>                    data: the item as offered; persistent
+//	Curator DistributedBarrier
+//	                     PATH itself                      data: the client's IP; persistent
+//	kazoo Barrier        PATH itself                      data: empty; persistent
+//	Curator DistributedDoubleBarrier
+//	                     PATH/<uuid>                      data: the client's IP; ephemeral, one per member
+//	                     PATH/ready                       persistent: created by the member that
+//	                                                      counts N children, deleted by leave (at its end)
+//	kazoo DoubleBarrier  PATH/<hex32>                     data: "<fqdn>-<pid>"; ephemeral, one per member
+//	                     PATH/ready                       as Curator's, but deleted as leave starts
+//	Curator SharedCount, DistributedAtomicInteger
+//	                     PATH itself                      data: a big-endian int32
+//	Curator DistributedAtomicLong
+//	                     PATH itself                      data: a big-endian int64
+//	kazoo Counter        PATH itself                      data: the value's repr in ASCII, e.g. "42"; with
+//	                                                      support_curator a big-endian int32
 //
 // Curator's item framing: a big-endian int32 0x00010001, then per message
 // a byte 0x01, an int32 length and the message's bytes, then a byte 0x02.

@@ -2,7 +2,9 @@ package peers_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log"
@@ -10,6 +12,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -561,6 +564,290 @@ func TestBenchLock(t *testing.T) {
 			}
 			p.Send("ping")
 			expect(t, p, "pong")
+		})
+	}
+}
+
+// expectNoLine checks that p has printed no line starting with prefix yet.
+func expectNoLine(t *testing.T, p *peers.Peer, prefix, why string) {
+	t.Helper()
+	if l, ok := p.Peek(prefix); ok {
+		t.Fatalf("%s printed %q %s", p.Name(), l, why)
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestBarrier: barrier-set creates PATH (and nothing below it), a waiter
+// times out while it stands and passes once another client deletes it,
+// barrier-remove deletes it.
+func TestBarrier(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			p := k.start(t, e.connect, peers.WithSessionTimeout(sessionTimeout))
+			b := e.path("barrier")
+			if err := p.BarrierSet(ctxT(t), b); err != nil {
+				t.Fatal(err)
+			}
+			data, st, err := e.conn.Get(b)
+			if err != nil {
+				t.Fatalf("after barrier-set: get %s: %v", b, err)
+			}
+			t.Logf("%s barrier: %s (%s, data %q)", k.name, b, mode(st), data)
+			checkLayout(t, k.name+" barrier", e.tree(b))
+
+			// A bounded wait times out while the barrier stands.
+			if err := p.BarrierWait(b, 300*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if passed, err := p.BarrierPassed(ctxT(t), b); err != nil || passed {
+				t.Fatalf("barrier-wait 300ms on a standing barrier: passed %v, %v; want a timeout", passed, err)
+			}
+			// An unbounded one passes once another client removes it.
+			if err := p.BarrierWait(b, -1); err != nil {
+				t.Fatal(err)
+			}
+			e.waitWatched(b)
+			expectNoLine(t, p, "barrier-passed", "while the barrier stands")
+			if err := e.conn.Delete(b, -1); err != nil {
+				t.Fatal(err)
+			}
+			if passed, err := p.BarrierPassed(ctxT(t), b); err != nil || !passed {
+				t.Fatalf("barrier-wait after the barrier was deleted: passed %v, %v; want passed", passed, err)
+			}
+			// A wait on no barrier passes at once.
+			if err := p.BarrierWait(b, -1); err != nil {
+				t.Fatal(err)
+			}
+			if passed, err := p.BarrierPassed(ctxT(t), b); err != nil || !passed {
+				t.Fatalf("barrier-wait with no barrier: passed %v, %v; want passed", passed, err)
+			}
+			if err := p.BarrierSet(ctxT(t), b); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BarrierRemove(ctxT(t), b); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _, err := e.conn.Exists(b); err != nil || ok {
+				t.Fatalf("after barrier-remove: %s exists %v (%v), want gone", b, ok, err)
+			}
+		})
+	}
+}
+
+// TestDoubleBarrier plays the other member of a two-member double barrier
+// by hand: the peer's enter creates its member node and waits; it enters
+// once we add ours and the ready node, as the last member to enter does;
+// its leave returns once our node is gone, and leaves nothing behind. A
+// bounded enter alone times out with its node left in place.
+func TestDoubleBarrier(t *testing.T) {
+	layouts := map[string]string{
+		"curator": uuid36, // UUID.randomUUID(), data: the client's IP
+		"kazoo":   hex32,  // uuid4().hex, data: "<fqdn>-<pid>"
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			p := k.start(t, e.connect, peers.WithSessionTimeout(sessionTimeout))
+			db := e.path("db")
+			if err := p.DoubleBarrierEnter(db, 2, -1); err != nil {
+				t.Fatal(err)
+			}
+			theirs := e.waitChildren(db, 1)
+			nodes := e.tree(db)
+			checkLayout(t, k.name+" double barrier member", nodes, layouts[k.name])
+			if len(nodes) == 1 && nodes[0].mode != "ephemeral" {
+				t.Errorf("member node %s is %s, want ephemeral", nodes[0].rel, nodes[0].mode)
+			}
+
+			// We enter as the second and last member: our node and the
+			// ready node at once, as the last member's entry ends.
+			e.waitWatched(db + "/ready")
+			expectNoLine(t, p, "dbarrier-entered", "with one member of two")
+			ours := db + "/zz-go-member" // sorts after theirs: the highest member
+			if _, err := e.conn.Multi(
+				&zk.CreateRequest{Path: ours, Flags: zk.FlagEphemeral, Acl: zk.WorldACL(zk.PermAll)},
+				&zk.CreateRequest{Path: db + "/ready", Acl: zk.WorldACL(zk.PermAll)},
+			); err != nil {
+				t.Fatal(err)
+			}
+			node, entered, err := p.DoubleBarrierEntered(ctxT(t), db)
+			if err != nil || !entered || node != theirs[0] {
+				t.Fatalf("dbarrier-entered: node %q, entered %v, %v; want %q, true", node, entered, err, theirs[0])
+			}
+
+			// The peer leaves: it waits on the highest member, ours, and
+			// returns once our node is gone, leaving nothing behind.
+			if err := p.DoubleBarrierLeave(db); err != nil {
+				t.Fatal(err)
+			}
+			e.waitWatched(ours)
+			expectNoLine(t, p, "dbarrier-left", "while our member is still in the barrier")
+			if err := e.conn.Delete(ours, -1); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.DoubleBarrierLeft(ctxT(t), db); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.waitChildren(db, 0); len(got) != 0 {
+				t.Fatalf("after leave: children %q, want none", got)
+			}
+
+			// Alone with a timeout: it gives up and its node stays.
+			db2 := e.path("db2")
+			if err := p.DoubleBarrierEnter(db2, 2, 300*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if node, entered, err := p.DoubleBarrierEntered(ctxT(t), db2); err != nil || entered {
+				t.Fatalf("dbarrier-enter alone with a timeout: %q, entered %v, %v; want a timeout", node, entered, err)
+			}
+			checkLayout(t, k.name+" double barrier after a timeout", e.tree(db2), layouts[k.name])
+			if err := p.DoubleBarrierLeave(db2); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.DoubleBarrierLeft(ctxT(t), db2); err != nil {
+				t.Fatal(err)
+			}
+			e.waitChildren(db2, 0)
+		})
+	}
+}
+
+func int32Bytes(v int32) []byte { return binary.BigEndian.AppendUint32(nil, uint32(v)) }
+func int64Bytes(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+// checkData checks p's data bytes.
+func (e *env) checkData(p string, want []byte) *zk.Stat {
+	e.t.Helper()
+	data, st, err := e.conn.Get(p)
+	if err != nil {
+		e.t.Fatalf("get %s: %v", p, err)
+	}
+	if !bytes.Equal(data, want) {
+		e.t.Fatalf("%s holds % x (%q), want % x (%q)", p, data, data, want, want)
+	}
+	return st
+}
+
+// TestSharedCount: Curator's SharedCount creates its node with the seed as
+// a 4-byte big-endian int, its listener reports another client's set with
+// the new version, trySetCount over the current value writes, and over a
+// stale one does not.
+func TestSharedCount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := peers.Curator(t, e.connect, peers.WithSessionTimeout(sessionTimeout))
+	c := e.path("count")
+	v, err := p.SharedCountStart(ctxT(t), c, 7)
+	if err != nil || v != (peers.VersionedCount{Value: 7, Version: 0}) {
+		t.Fatalf("sharedcount-start seed 7: %+v, %v; want 7 at version 0", v, err)
+	}
+	e.checkData(c, int32Bytes(7))
+	if _, err := e.conn.Set(c, int32Bytes(9), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.SharedCountNext(ctxT(t), c); err != nil || v != (peers.VersionedCount{Value: 9, Version: 1}) {
+		t.Fatalf("listener after our set of 9: %+v, %v; want 9 at version 1", v, err)
+	}
+	if ok, err := p.SharedCountTrySet(ctxT(t), c, 11); err != nil || !ok {
+		t.Fatalf("sharedcount-tryset 11: %v, %v; want true", ok, err)
+	}
+	if st := e.checkData(c, int32Bytes(11)); st.Version != 2 {
+		t.Fatalf("after tryset: version %d, want 2", st.Version)
+	}
+	if ok, err := p.SharedCountTrySetFrom(ctxT(t), c, 13, 1); err != nil || ok {
+		t.Fatalf("sharedcount-tryset 13 over version 1: %v, %v; want false", ok, err)
+	}
+	e.checkData(c, int32Bytes(11))
+}
+
+// TestAtomicAdd: Curator's DistributedAtomicLong and DistributedAtomicInteger
+// create their node with the sum as an 8- and a 4-byte big-endian int, and
+// add to a value another client wrote.
+func TestAtomicAdd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := peers.Curator(t, e.connect, peers.WithSessionTimeout(sessionTimeout))
+	for _, tc := range []struct {
+		kind   string
+		encode func(int64) []byte
+		add    func(path string, delta int64) (peers.AtomicResult, error)
+	}{
+		{"atomiclong", int64Bytes, func(path string, d int64) (peers.AtomicResult, error) { return p.AtomicLongAdd(ctxT(t), path, d) }},
+		{"atomicint", func(v int64) []byte { return int32Bytes(int32(v)) }, func(path string, d int64) (peers.AtomicResult, error) {
+			return p.AtomicIntAdd(ctxT(t), path, int32(d))
+		}},
+	} {
+		a := e.path(tc.kind)
+		if r, err := tc.add(a, 5); err != nil || r != (peers.AtomicResult{Succeeded: true, Pre: 0, Post: 5}) {
+			t.Fatalf("%s-add 5 on no node: %+v, %v; want true 0 5", tc.kind, r, err)
+		}
+		e.checkData(a, tc.encode(5))
+		if _, err := e.conn.Set(a, tc.encode(-100), -1); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := tc.add(a, 1); err != nil || r != (peers.AtomicResult{Succeeded: true, Pre: -100, Post: -99}) {
+			t.Fatalf("%s-add 1 over our -100: %+v, %v; want true -100 -99", tc.kind, r, err)
+		}
+		e.checkData(a, tc.encode(-99))
+	}
+}
+
+// TestCounterAdd: kazoo's Counter stores the sum as ASCII by default and as
+// a 4-byte big-endian int with support_curator, and adds to a value
+// another client wrote.
+func TestCounterAdd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := peers.Kazoo(t, e.connect, peers.WithSessionTimeout(sessionTimeout))
+	for _, tc := range []struct {
+		format peers.CounterFormat
+		encode func(int64) []byte
+	}{
+		{peers.CounterASCII, func(v int64) []byte { return []byte(strconv.FormatInt(v, 10)) }},
+		{peers.CounterCurator, func(v int64) []byte { return int32Bytes(int32(v)) }},
+	} {
+		c := e.path("counter-" + string(tc.format))
+		if v, err := p.CounterAdd(ctxT(t), c, 5, tc.format); err != nil || v != 5 {
+			t.Fatalf("counter-add 5 %s on no node: %d, %v; want 5", tc.format, v, err)
+		}
+		e.checkData(c, tc.encode(5))
+		if _, err := e.conn.Set(c, tc.encode(-100), -1); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := p.CounterAdd(ctxT(t), c, 1, tc.format); err != nil || v != -99 {
+			t.Fatalf("counter-add 1 %s over our -100: %d, %v; want -99", tc.format, v, err)
+		}
+		e.checkData(c, tc.encode(-99))
+	}
+}
+
+// TestBenchCounter: 3 clients x 20 increments count 60, all of them in the
+// node (Curator: 8 bytes; kazoo: ASCII).
+func TestBenchCounter(t *testing.T) {
+	want := map[string][]byte{"curator": int64Bytes(60), "kazoo": []byte("60")}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			p := k.start(t, e.connect, peers.WithSessionTimeout(sessionTimeout))
+			c := e.path("bench")
+			r, err := p.BenchCounter(ctxT(t), c, 3, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %+v, %.0f ops/s", k.name, r, r.OpsPerSecond())
+			if r.Ops != 60 || r.Window <= 0 {
+				t.Fatalf("bench-counter 3 x 20: %d ops in %v, want 60 in a positive window", r.Ops, r.Window)
+			}
+			e.checkData(c, want[k.name])
 		})
 	}
 }

@@ -25,8 +25,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
+import org.apache.curator.RetryPolicy;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicInteger;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
+import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
+import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
 import org.apache.curator.framework.recipes.cache.ChildData;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
@@ -43,8 +49,13 @@ import org.apache.curator.framework.recipes.queue.QueueBuilder;
 import org.apache.curator.framework.recipes.queue.QueueConsumer;
 import org.apache.curator.framework.recipes.queue.QueueSerializer;
 import org.apache.curator.framework.recipes.queue.SimpleDistributedQueue;
+import org.apache.curator.framework.recipes.shared.SharedCount;
+import org.apache.curator.framework.recipes.shared.SharedCountListener;
+import org.apache.curator.framework.recipes.shared.SharedCountReader;
+import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.curator.retry.RetryNTimes;
 
 public final class Peer {
     private static final PrintStream OUT =
@@ -665,6 +676,220 @@ public final class Peer {
         }
     }
 
+    /** daemon starts body in a daemon thread named name. */
+    static void daemon(String name, Runnable body) {
+        Thread t = new Thread(body, name);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /**
+     * Barriers are the barrier-* and dbarrier-* commands: Curator's
+     * DistributedBarrier (a fresh one per command: it keeps no state but its
+     * path) and DistributedDoubleBarrier, one member per PATH, kept from
+     * dbarrier-enter to the end of dbarrier-leave. Waits run in threads of
+     * their own. Only the command thread touches the map.
+     */
+    static final class Barriers {
+        static final Map<String, DistributedDoubleBarrier> members = new HashMap<>();
+
+        static void waitOn(String path, long timeoutMs) {
+            DistributedBarrier b = new DistributedBarrier(client, path);
+            daemon("barrier-wait " + path, () -> {
+                try {
+                    boolean passed = true;
+                    if (timeoutMs < 0) {
+                        b.waitOnBarrier();
+                    } else {
+                        passed = b.waitOnBarrier(timeoutMs, TimeUnit.MILLISECONDS);
+                    }
+                    say((passed ? "barrier-passed " : "barrier-timeout ") + path);
+                } catch (InterruptedException e) {
+                    // exit
+                } catch (Exception e) {
+                    say("error barrier-wait " + path + ": " + message(e));
+                }
+            });
+        }
+
+        /**
+         * node returns the member node name the barrier will create: Curator
+         * keeps it, a random UUID chosen in the constructor, in the private
+         * field ourPath.
+         */
+        static String node(DistributedDoubleBarrier b) throws Exception {
+            java.lang.reflect.Field f = DistributedDoubleBarrier.class.getDeclaredField("ourPath");
+            f.setAccessible(true);
+            String p = (String) f.get(b);
+            return p.substring(p.lastIndexOf('/') + 1);
+        }
+
+        static void enter(String path, int n, long timeoutMs) throws Exception {
+            if (members.containsKey(path)) {
+                throw new IllegalStateException("dbarrier-enter: already a member of " + path);
+            }
+            DistributedDoubleBarrier b = new DistributedDoubleBarrier(client, path, n);
+            String node = node(b);
+            members.put(path, b);
+            daemon("dbarrier-enter " + path, () -> {
+                try {
+                    boolean entered = true;
+                    if (timeoutMs < 0) {
+                        b.enter();
+                    } else {
+                        entered = b.enter(timeoutMs, TimeUnit.MILLISECONDS);
+                    }
+                    say(entered ? "dbarrier-entered " + path + " " + node : "dbarrier-timeout " + path);
+                } catch (InterruptedException e) {
+                    // exit
+                } catch (Exception e) {
+                    say("error dbarrier-enter " + path + ": " + message(e));
+                }
+            });
+        }
+
+        static void leave(String path) {
+            DistributedDoubleBarrier b = members.remove(path);
+            if (b == null) {
+                throw new IllegalStateException("dbarrier-leave: not a member of " + path);
+            }
+            daemon("dbarrier-leave " + path, () -> {
+                try {
+                    b.leave();
+                    say("dbarrier-left " + path);
+                } catch (InterruptedException e) {
+                    // exit
+                } catch (Exception e) {
+                    say("error dbarrier-leave " + path + ": " + message(e));
+                }
+            });
+        }
+    }
+
+    /**
+     * Counters are the sharedcount-*, atomiclong-add and atomicint-add
+     * commands. A SharedCount is kept per PATH from sharedcount-start until
+     * the peer exits, with every VersionedValue it has printed, so that
+     * sharedcount-tryset can offer a stale one. The atomic numbers retry a
+     * failed compare-and-set at once (ATOMIC_RETRY), as the Go Atomic does.
+     */
+    static final class Counters {
+        /** ATOMIC_RETRY retries contended sets immediately, enough times to succeed. */
+        static final RetryPolicy ATOMIC_RETRY = new RetryNTimes(1_000_000, 0);
+
+        static final Map<String, SharedCount> shared = new HashMap<>();
+        /** seen holds, per PATH, the VersionedValues printed, by version. */
+        static final Map<String, Map<Integer, VersionedValue<Integer>>> seen = new HashMap<>();
+
+        static void report(String path, VersionedValue<Integer> v) {
+            synchronized (seen) {
+                seen.computeIfAbsent(path, k -> new HashMap<>()).put(v.getVersion(), v);
+            }
+            say("sharedcount " + path + " " + v.getValue() + " " + v.getVersion());
+        }
+
+        static void start(String path, int seed) throws Exception {
+            if (shared.containsKey(path)) {
+                throw new IllegalStateException("sharedcount-start: " + path + " is started");
+            }
+            SharedCount sc = new SharedCount(client, path, seed);
+            sc.addListener(new SharedCountListener() {
+                @Override
+                public void countHasChanged(SharedCountReader r, int newCount) {
+                    report(path, r.getVersionedValue());
+                }
+
+                @Override
+                public void stateChanged(CuratorFramework c, ConnectionState state) {
+                }
+            });
+            sc.start();
+            shared.put(path, sc);
+            report(path, sc.getVersionedValue());
+        }
+
+        /** trySet is trySetCount(previous, n): previous is the current value, or the one printed with version. */
+        static boolean trySet(String path, int n, Integer version) throws Exception {
+            SharedCount sc = shared.get(path);
+            if (sc == null) {
+                throw new IllegalStateException("sharedcount-tryset: " + path + " is not started");
+            }
+            VersionedValue<Integer> prev = sc.getVersionedValue();
+            if (version != null) {
+                synchronized (seen) {
+                    prev = seen.getOrDefault(path, Map.of()).get(version);
+                }
+                if (prev == null) {
+                    throw new IllegalStateException("sharedcount-tryset: never printed version " + version + " of " + path);
+                }
+            }
+            return sc.trySetCount(prev, n);
+        }
+
+        static String line(String kind, String path, AtomicValue<? extends Number> v) {
+            return kind + " " + path + " " + v.succeeded() + " " + v.preValue() + " " + v.postValue();
+        }
+
+        static void closeAll() {
+            for (SharedCount sc : shared.values()) {
+                try {
+                    sc.close();
+                } catch (Exception e) {
+                    // closing the client below ends its watches anyway
+                }
+            }
+            shared.clear();
+        }
+    }
+
+    /**
+     * CounterBench is one bench-counter run: CLIENTS threads, each with a
+     * bench session of its own, each increment a DistributedAtomicLong on
+     * PATH (with ATOMIC_RETRY) n times, all starting together. It answers
+     * "benched-counter PATH ops=OPS window-ns=W": OPS the increments that
+     * succeeded, W from the start to the last thread's last increment.
+     */
+    static final class CounterBench {
+        static String run(String path, int clients, int n) throws Exception {
+            List<CuratorFramework> cs = benchClients(clients);
+            CountDownLatch go = new CountDownLatch(1);
+            AtomicLong ops = new AtomicLong();
+            AtomicLong last = new AtomicLong();
+            AtomicReference<Exception> failure = new AtomicReference<>();
+            Thread[] threads = new Thread[clients];
+            for (int i = 0; i < clients; i++) {
+                DistributedAtomicLong a = new DistributedAtomicLong(cs.get(i), path, Counters.ATOMIC_RETRY);
+                threads[i] = new Thread(() -> {
+                    try {
+                        go.await();
+                        for (int k = 0; k < n && failure.get() == null; k++) {
+                            AtomicValue<Long> v = a.increment();
+                            if (!v.succeeded()) {
+                                throw new IllegalStateException("increment did not succeed within the retries");
+                            }
+                            ops.incrementAndGet();
+                        }
+                        last.accumulateAndGet(System.nanoTime(), Math::max);
+                    } catch (Exception e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }, "bench-counter " + i);
+                threads[i].setDaemon(true);
+                threads[i].start();
+            }
+            long start = System.nanoTime();
+            go.countDown();
+            for (Thread t : threads) {
+                t.join();
+            }
+            Exception e = failure.get();
+            if (e != null) {
+                throw e;
+            }
+            return "benched-counter " + path + " ops=" + ops.get() + " window-ns=" + (last.get() - start);
+        }
+    }
+
     static synchronized void forget(Hold h) {
         holds.remove(h);
     }
@@ -900,6 +1125,71 @@ public final class Peer {
                 need(f, 3, "sq-take PATH TIMEOUT_MS");
                 Queues.sqTake(f[1], Long.parseLong(f[2]));
                 return true;
+            case "barrier-set":
+                need(f, 2, "barrier-set PATH");
+                new DistributedBarrier(client, f[1]).setBarrier();
+                say("barrier-set " + f[1]);
+                return true;
+            case "barrier-remove":
+                need(f, 2, "barrier-remove PATH");
+                new DistributedBarrier(client, f[1]).removeBarrier();
+                say("barrier-removed " + f[1]);
+                return true;
+            case "barrier-wait":
+                need(f, 3, "barrier-wait PATH TIMEOUT_MS");
+                Barriers.waitOn(f[1], Long.parseLong(f[2]));
+                return true;
+            case "dbarrier-enter":
+                if (f.length != 3 && f.length != 4) {
+                    throw new IllegalArgumentException("usage: dbarrier-enter PATH N [TIMEOUT_MS]");
+                }
+                Barriers.enter(f[1], Integer.parseInt(f[2]), f.length == 4 ? Long.parseLong(f[3]) : -1);
+                return true;
+            case "dbarrier-leave":
+                need(f, 2, "dbarrier-leave PATH");
+                Barriers.leave(f[1]);
+                return true;
+            case "sharedcount-start":
+                need(f, 3, "sharedcount-start PATH SEED");
+                Counters.start(f[1], Integer.parseInt(f[2]));
+                return true;
+            case "sharedcount-tryset": {
+                if (f.length != 3 && f.length != 4) {
+                    throw new IllegalArgumentException("usage: sharedcount-tryset PATH N [VERSION]");
+                }
+                Integer version = f.length == 4 ? Integer.valueOf(f[3]) : null;
+                say("sharedcount-tryset " + f[1] + " " + Counters.trySet(f[1], Integer.parseInt(f[2]), version));
+                return true;
+            }
+            case "atomiclong-add": {
+                need(f, 3, "atomiclong-add PATH DELTA");
+                DistributedAtomicLong a = new DistributedAtomicLong(client, f[1], Counters.ATOMIC_RETRY);
+                say(Counters.line("atomiclong", f[1], a.add(Long.parseLong(f[2]))));
+                return true;
+            }
+            case "atomicint-add": {
+                need(f, 3, "atomicint-add PATH DELTA");
+                DistributedAtomicInteger a = new DistributedAtomicInteger(client, f[1], Counters.ATOMIC_RETRY);
+                say(Counters.line("atomicint", f[1], a.add(Integer.parseInt(f[2]))));
+                return true;
+            }
+            case "bench-counter": {
+                need(f, 4, "bench-counter PATH CLIENTS N");
+                final String path = f[1];
+                final int clients = Integer.parseInt(f[2]);
+                final int n = Integer.parseInt(f[3]);
+                if (clients < 1 || n < 1) {
+                    throw new IllegalArgumentException("bench-counter: CLIENTS and N must be at least 1");
+                }
+                daemon("bench-counter " + path, () -> {
+                    try {
+                        say(CounterBench.run(path, clients, n));
+                    } catch (Exception e) {
+                        say("error bench-counter " + path + ": " + message(e));
+                    }
+                });
+                return true;
+            }
             case "exit":
                 return false;
             default:
@@ -966,6 +1256,7 @@ public final class Peer {
             }
         }
         Queues.closeAll();
+        Counters.closeAll();
         closeBenchClients();
         client.close();
         say("bye");

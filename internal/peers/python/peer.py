@@ -18,7 +18,10 @@ import threading
 import time
 
 from kazoo.client import KazooClient
+from kazoo.recipe.barrier import Barrier, DoubleBarrier
 from kazoo.recipe.cache import TreeCache, TreeEvent
+from kazoo.recipe.counter import Counter
+from kazoo.retry import KazooRetry
 
 _out_lock = threading.Lock()
 
@@ -276,6 +279,118 @@ class QueueBench:
             self.path, len(lat), max(self.last) - self.start, percentile(lat, 0.50), percentile(lat, 0.99))
 
 
+class RetryAtOnce(object):
+    """A client as kazoo's Counter sees it, whose retry (the client's
+    command_retry, which Counter runs its read-add-set under) retries a
+    failed set at once and for ever, as the Go Atomic and the Curator peer
+    do; everything else is the client's own. kazoo's default, 0.1 s doubling
+    per retry, would measure its backoff instead of its round trips."""
+
+    def __init__(self, client):
+        self._client = client
+        self.retry = KazooRetry(max_tries=-1, delay=0, backoff=1, max_jitter=0,
+                                sleep_func=client.handler.sleep_func)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+class Member:
+    """One DoubleBarrier member on a path: enter, then leave, each in a
+    thread of its own. kazoo's enter has no timeout: with one, the peer
+    stops waiting after it and reports dbarrier-timeout, the member's node
+    staying (as Curator's does after enter(ms) returns false); the enter
+    thread stays blocked and never reports."""
+
+    def __init__(self, client, path, n, timeout):
+        self.path = path
+        self.barrier = DoubleBarrier(client, path, n)
+        self.timeout = timeout
+        self.entered = threading.Event()
+        self.failure = None
+
+    def enter(self):
+        try:
+            self.barrier.enter()
+        except Exception as exc:
+            self.failure = exc
+        self.entered.set()
+
+    def run_enter(self):
+        threading.Thread(target=self.enter, name="dbarrier-enter " + self.path, daemon=True).start()
+        if not self.entered.wait(self.timeout):
+            say("dbarrier-timeout " + self.path)
+            return
+        if self.failure is not None:
+            say("error dbarrier-enter %s: %s" % (self.path, message(self.failure)))
+        elif not self.barrier.participating:  # enter swallows KazooExceptions
+            say("error dbarrier-enter %s: not participating" % self.path)
+        else:
+            say("dbarrier-entered %s %s" % (self.path, self.barrier.node_name))
+
+    def run_leave(self):
+        try:
+            self.barrier.leave()
+        except Exception as exc:
+            say("error dbarrier-leave %s: %s" % (self.path, message(exc)))
+            return
+        say("dbarrier-left " + self.path)
+
+
+def barrier_wait(client, path, timeout):
+    try:
+        passed = Barrier(client, path).wait(timeout)
+    except Exception as exc:
+        say("error barrier-wait %s: %s" % (path, message(exc)))
+        return
+    say(("barrier-passed " if passed else "barrier-timeout ") + path)
+
+
+class CounterBench:
+    """One bench-counter run: one thread per client, each adding 1 to a
+    kazoo Counter (ASCII) on path n times through its own client (with
+    RetryAtOnce), all starting together. The window is from the start to
+    the last thread's last increment."""
+
+    def __init__(self, clients, path, n):
+        self.clients = clients
+        self.path = path
+        self.n = n
+        self.go = threading.Event()
+        self.mu = threading.Lock()
+        self.ops = 0
+        self.last = 0
+        self.failure = None
+
+    def work(self, i):
+        counter = Counter(RetryAtOnce(self.clients[i]), self.path)
+        try:
+            self.go.wait()
+            for _ in range(self.n):
+                if self.failure is not None:
+                    break
+                counter += 1
+                with self.mu:
+                    self.ops += 1
+            with self.mu:
+                self.last = max(self.last, time.monotonic_ns())
+        except Exception as exc:
+            self.failure = self.failure or exc
+
+    def run(self):
+        threads = [threading.Thread(target=self.work, args=(i,), name="bench-counter %d" % i, daemon=True)
+                   for i in range(len(self.clients))]
+        for t in threads:
+            t.start()
+        start = time.monotonic_ns()
+        self.go.set()
+        for t in threads:
+            t.join()
+        if self.failure is not None:
+            raise self.failure
+        return "benched-counter %s ops=%d window-ns=%d" % (self.path, self.ops, self.last - start)
+
+
 class Peer:
     def __init__(self, client, hosts, timeout):
         self.client = client
@@ -289,6 +404,7 @@ class Peer:
         self.bench_clients = []  # bench-lock's sessions, one per contender, kept for later runs
         self.queues = {}  # path -> the LockingQueue of the lq-* commands
         self.partitions = {}  # identifier -> the Partition of the partition commands
+        self.members = {}  # path -> the Member of the dbarrier commands
 
     def bench_sessions(self, n):
         """Returns the first n bench clients, starting those missing."""
@@ -380,6 +496,12 @@ class Peer:
         except Exception as exc:
             self.close_bench_sessions()  # drops any entry a consumer had locked
             say("error bench-queue %s: %s" % (path, message(exc)))
+
+    def bench_counter(self, path, clients, n):
+        try:
+            say(CounterBench(self.bench_sessions(clients), path, n).run())
+        except Exception as exc:
+            say("error bench-counter %s: %s" % (path, message(exc)))
 
     def locking_queue(self, path):
         """Returns the one LockingQueue of the lq-* commands on path."""
@@ -534,6 +656,50 @@ class Peer:
                 raise ValueError("partition-stop: no partition " + args[0])
             part.stop_asked.set()
             part.changed.set()
+        elif cmd == "barrier-set":
+            need(1, "barrier-set PATH")
+            Barrier(self.client, args[0]).create()
+            say("barrier-set " + args[0])
+        elif cmd == "barrier-remove":
+            need(1, "barrier-remove PATH")
+            Barrier(self.client, args[0]).remove()
+            say("barrier-removed " + args[0])
+        elif cmd == "barrier-wait":
+            need(2, "barrier-wait PATH TIMEOUT_MS")
+            ms = int(args[1])
+            threading.Thread(target=barrier_wait, args=(self.client, args[0], None if ms < 0 else ms / 1000.0),
+                             name="barrier-wait " + args[0], daemon=True).start()
+        elif cmd == "dbarrier-enter":
+            if len(args) not in (2, 3):
+                raise ValueError("usage: dbarrier-enter PATH N [TIMEOUT_MS]")
+            with self.mu:
+                if args[0] in self.members:
+                    raise ValueError("dbarrier-enter: already a member of " + args[0])
+                ms = int(args[2]) if len(args) == 3 else -1
+                member = self.members[args[0]] = Member(self.client, args[0], int(args[1]),
+                                                        None if ms < 0 else ms / 1000.0)
+            threading.Thread(target=member.run_enter, name="dbarrier " + args[0], daemon=True).start()
+        elif cmd == "dbarrier-leave":
+            need(1, "dbarrier-leave PATH")
+            with self.mu:
+                member = self.members.pop(args[0], None)
+            if member is None:
+                raise ValueError("dbarrier-leave: not a member of " + args[0])
+            threading.Thread(target=member.run_leave, name="dbarrier-leave " + args[0], daemon=True).start()
+        elif cmd == "counter-add":
+            need(3, "counter-add PATH DELTA ascii|curator")
+            if args[2] not in ("ascii", "curator"):
+                raise ValueError("counter-add: format is ascii or curator, not " + args[2])
+            counter = Counter(RetryAtOnce(self.client), args[0], support_curator=args[2] == "curator")
+            counter += int(args[1])
+            say("counter %s %d" % (args[0], counter.post_value))
+        elif cmd == "bench-counter":
+            need(3, "bench-counter PATH CLIENTS N")
+            clients, n = int(args[1]), int(args[2])
+            if clients < 1 or n < 1:
+                raise ValueError("bench-counter: CLIENTS and N must be at least 1")
+            threading.Thread(target=self.bench_counter, args=(args[0], clients, n),
+                             name="bench-counter " + args[0], daemon=True).start()
         elif cmd == "exit":
             return False
         else:
