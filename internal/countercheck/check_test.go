@@ -9,7 +9,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func ok(client string, post int64) Add { return Add{Client: client, Outcome: OK, Pre: post - 1, Post: post} }
+func ok(client string, post int64) Add {
+	return Add{Client: client, Outcome: OK, Pre: post - 1, Post: post}
+}
 
 // goodRun is three clients' interleaved increments from 10 to 16, with a
 // failed Add that did not apply.
