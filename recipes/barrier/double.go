@@ -149,9 +149,9 @@ func (d *DoubleBarrier) enter(ctx context.Context, op string) error {
 		d.cleanup(ctx)
 		return &WaitError{Op: op, Path: d.path, Present: present, Need: d.n, Err: cause}
 	}
-	if err := create(ctx, d.s, d.path, nil, backend.Persistent, true); err != nil {
-		return fail(err)
-	}
+	// createMember makes the barrier node too when it is missing: one
+	// round trip less when it exists, and the member's create is the
+	// first write.
 	if err := d.createMember(ctx); err != nil {
 		return fail(err)
 	}
