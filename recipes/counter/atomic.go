@@ -185,6 +185,10 @@ type writer struct {
 	markerOK  bool       // the marker exists (this session created it)
 	markerVer int32      // its version, as last seen
 	closed    bool
+
+	// beforeWrite, when set (by tests), runs before each write is sent,
+	// after the read it is based on: where a test loses the write's reply.
+	beforeWrite func()
 }
 
 func newWriter(s backend.Session, path string, o options) (*writer, error) {
@@ -350,6 +354,7 @@ func isConflict(err error) bool {
 // set where it can; where it cannot, the error matches
 // backend.ErrOutcomeUnknown and is returned.
 func (w *writer) plain(ctx context.Context, op string, cur, next []byte, st backend.Stat, exists bool) (written, outcome, error) {
+	w.hook()
 	if exists {
 		nst, err := w.s.Set(ctx, w.path, next, st.Version)
 		if err != nil {
@@ -373,6 +378,12 @@ func (w *writer) plain(ctx context.Context, op string, cur, next []byte, st back
 		token = w.tokenOf(ctx, w.path)
 	}
 	return written{pre: nil, post: next, token: token}, landed, nil
+}
+
+func (w *writer) hook() {
+	if w.beforeWrite != nil {
+		w.beforeWrite()
+	}
 }
 
 // tokenOf reads the ModifyToken of a node a write just made, for backends
@@ -424,6 +435,7 @@ func (w *writer) marked(ctx context.Context, op string, cur, next []byte, st bac
 			backend.CreateOp{Path: w.marker, Data: id, Mode: backend.Ephemeral},
 		}
 	}
+	w.hook()
 	res, err := w.s.Multi(ctx, ops...)
 	if err == nil {
 		w.markerOK = true

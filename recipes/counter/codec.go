@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 )
 
@@ -54,7 +55,20 @@ func (c fixedCodec) Encode(n int64) ([]byte, error) {
 		}
 		return binary.BigEndian.AppendUint32(nil, uint32(int32(n))), nil
 	}
-	return binary.BigEndian.AppendUint64(nil, uint64(n)), nil
+	b := binary.BigEndian.AppendUint64(nil, uint64(n))
+	if looksLikeIP(b) {
+		return nil, fmt.Errorf("%w: %d is stored as the bytes %q, which %s refuses to read as a value (they are Curator's default data)", ErrOverflow, n, b, c.name)
+	}
+	return b, nil
+}
+
+// looksLikeIP reports whether data is the text of an IPv4 address, as
+// Curator writes into nodes it creates without data ("10.0.0.1" is 8 bytes,
+// the size of a long). Such bytes are all above 0x2e2e2e2e2e2e2e2e, values
+// no counter reaches (beyond 3.3e18), so refusing them loses nothing.
+func looksLikeIP(data []byte) bool {
+	a, err := netip.ParseAddr(string(data))
+	return err == nil && a.Is4()
 }
 
 func (c fixedCodec) Decode(data []byte) (int64, error) {
@@ -64,6 +78,9 @@ func (c fixedCodec) Decode(data []byte) (int64, error) {
 	case c.size:
 		if c.size == 4 {
 			return int64(int32(binary.BigEndian.Uint32(data))), nil
+		}
+		if looksLikeIP(data) {
+			return 0, &CorruptError{Codec: c.name, Data: data, Why: "the text of an IP address (Curator's default data), not a value"}
 		}
 		return int64(binary.BigEndian.Uint64(data)), nil
 	}
