@@ -87,16 +87,17 @@ const (
 
 // Violation is one broken rule.
 type Violation struct {
-	Kind   string    // one of the Kind constants
-	Member string    // the member
-	Time   time.Time // when: the Enter's return, or the bound that passed
+	Kind    string    // one of the Kind constants
+	Member  string    // the member
+	Process string    // the member's process
+	Time    time.Time // when: the Enter's return, or the bound that passed
 	// Present are the members present at Time, in name order.
 	Present []string
 	Detail  string
 }
 
 func (v Violation) String() string {
-	return fmt.Sprintf("%s: %s at %s: %s; present: %v", v.Kind, v.Member, v.Time.Format("15:04:05.000"), v.Detail, v.Present)
+	return fmt.Sprintf("%s: %s (%s) at %s: %s; present: %v", v.Kind, v.Member, v.Process, v.Time.Format("15:04:05.000"), v.Detail, v.Present)
 }
 
 // Result is what Check found: the violations, and counts for the report.
@@ -198,7 +199,7 @@ func Check(history []Event, o Options) *Result {
 	members := map[string]bool{} // every member seen
 	dead := map[string]bool{}    // members lost or killed
 	bad := func(e Event, format string, args ...any) {
-		r.Violations = append(r.Violations, Violation{Kind: KindMalformed, Member: e.Member, Time: time.Unix(0, e.Time), Detail: fmt.Sprintf(format, args...)})
+		r.Violations = append(r.Violations, Violation{Kind: KindMalformed, Member: e.Member, Process: e.Process, Time: time.Unix(0, e.Time), Detail: fmt.Sprintf(format, args...)})
 	}
 	die := func(s *stay, at int64) {
 		s.died = at
@@ -249,8 +250,8 @@ func Check(history []Event, o Options) *Result {
 			}
 		case e.F == Enter && e.Type == Invoke:
 			if s != nil && !s.closed {
-				if s.enterOpen || s.passed {
-					bad(e, "%s entered again while its last Enter was open or it was inside", e.Member)
+				if s.enterOpen || s.leaveOpen || (s.passed && s.leaveAt == 0) {
+					bad(e, "%s entered again while its last Enter or Leave was open, or before it tried to leave", e.Member)
 				}
 				s.until, s.closed = e.Time, true // present since; the new stay goes on
 			}
@@ -307,7 +308,7 @@ func Check(history []Event, o Options) *Result {
 		return out
 	}
 	report := func(kind string, s *stay, at int64, format string, args ...any) {
-		r.Violations = append(r.Violations, Violation{Kind: kind, Member: s.member, Time: time.Unix(0, at),
+		r.Violations = append(r.Violations, Violation{Kind: kind, Member: s.member, Process: s.process, Time: time.Unix(0, at),
 			Present: presentAt(at), Detail: fmt.Sprintf(format, args...)})
 	}
 	late := func(end, deadline int64) bool {

@@ -90,6 +90,13 @@ func TestCheck(t *testing.T) {
 			h.at(3000).enter(Invoke, "d").enter(OK, "d", "c", "a", "b").leave(Invoke, abcd...).leave(OK, abcd...)
 			return h.ev, opts
 		}, nil, ""},
+		{"enter again after a failed leave", func() ([]Event, Options) {
+			// d's Leave fails (not a loss) and it goes on with the next
+			// round; its node may have stayed, so it stays present.
+			h := (&hist{}).enter(Invoke, abcd...).enter(OK, abcd...).leave(Invoke, abcd...).leave(OK, "a", "b", "c").leave(Fail, "d")
+			h.round(abcd...)
+			return h.ev, opts
+		}, nil, ""},
 		{"more than n admitted", func() ([]Event, Options) {
 			// e comes while the others are inside and passes at once.
 			h := (&hist{}).enter(Invoke, abcd...).enter(OK, abcd...).enter(Invoke, "e").enter(OK, "e")
