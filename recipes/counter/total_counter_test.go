@@ -1,0 +1,441 @@
+package counter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/backend"
+	"github.com/zkrecipes/zkrecipes/internal/countercheck"
+	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
+)
+
+// totalAddWait bounds one Add of the proof runs, resolution included: far
+// beyond any fault, so that an Add that runs out of it is a failure to
+// settle, recorded as an unknown outcome.
+const totalAddWait = 2 * recipetest.Wait
+
+// totalPolicy is how a client of a counter run treats what Add returns.
+type totalPolicy int
+
+const (
+	// totalResolved: the default Atomic, which settles lost replies with
+	// its writer marker. An error that does not match
+	// backend.ErrOutcomeUnknown means nothing was written (Atomic's write
+	// loop marks every error after a lost reply it could not settle as
+	// ErrOutcomeUnknown), so the client records a failure and adds
+	// again; an unknown outcome is recorded and not retried (a retry could
+	// count twice), and fails the run.
+	totalResolved totalPolicy = iota
+	// totalAmbiguous: WithAmbiguousOutcome, which does not settle lost
+	// replies. An unknown outcome is recorded as such and the client goes
+	// on to its next increment: the checker allows each one to have
+	// applied or not.
+	totalAmbiguous
+	// totalBlind: WithAmbiguousOutcome, and the client retries an unknown
+	// outcome as if it had failed: the broken client, whose retried
+	// increments that had landed are counted twice.
+	totalBlind
+)
+
+func (p totalPolicy) String() string {
+	return [...]string{"resolved", "ambiguous", "blind-retry"}[p]
+}
+
+func (p totalPolicy) options() []Option {
+	if p == totalResolved {
+		return nil
+	}
+	return []Option{WithAmbiguousOutcome()}
+}
+
+// totalClient is one client of a counter run: an Atomic on a session of
+// its own behind a proxy of its own, and what it recorded.
+type totalClient struct {
+	name   string
+	a      *Atomic
+	proxy  *faultnet.Proxy
+	policy totalPolicy
+	done   atomic.Int64 // increments finished, whatever their outcome
+
+	mu   sync.Mutex
+	adds []countercheck.Add // its Adds, in order
+}
+
+func (c *totalClient) record(a countercheck.Add) {
+	a.Client = c.name
+	c.mu.Lock()
+	c.adds = append(c.adds, a)
+	c.mu.Unlock()
+}
+
+// told reports whether an Add of c returned post as its Post.
+func (c *totalClient) told(post int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.ContainsFunc(c.adds, func(a countercheck.Add) bool { return a.Outcome == countercheck.OK && a.Post == post })
+}
+
+// increment makes one increment: Add(1) until it applied or its outcome
+// is unknown (the client's policy says what then), recording every call.
+// It returns false when ctx ended first.
+func (c *totalClient) increment(ctx context.Context) bool {
+	defer c.done.Add(1)
+	for ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(ctx, totalAddWait)
+		ch, err := c.a.Add(actx, 1)
+		cancel()
+		switch {
+		case err == nil:
+			c.record(countercheck.Add{Outcome: countercheck.OK, Pre: ch.Pre, Post: ch.Post})
+			return true
+		case !errors.Is(err, backend.ErrOutcomeUnknown):
+			// Certainly not applied (see totalResolved): add again.
+			c.record(countercheck.Add{Outcome: countercheck.Fail, Err: err.Error()})
+		case c.policy == totalBlind:
+			// The bug on purpose: an unknown outcome taken for a failure.
+			c.record(countercheck.Add{Outcome: countercheck.Fail, Err: err.Error()})
+		default:
+			c.record(countercheck.Add{Outcome: countercheck.Unknown, Err: err.Error()})
+			return true
+		}
+	}
+	return false
+}
+
+// resolutions counts the Atomics' debug messages (WithLogger), so a run
+// can say how many lost replies the marker settled, and which way.
+type resolutions struct {
+	mu sync.Mutex
+	n  map[string]int // message -> count
+}
+
+func (r *resolutions) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *resolutions) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.n[rec.Message]++
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *resolutions) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *resolutions) WithGroup(string) slog.Handler      { return r }
+
+// count returns how many messages contained what.
+func (r *resolutions) count(what string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for msg, c := range r.n {
+		if strings.Contains(msg, what) {
+			n += c
+		}
+	}
+	return n
+}
+
+// The Atomic's messages on a lost reply it settled (atomic.go, settle).
+const (
+	msgLanded    = "reply was lost had landed"
+	msgNotLanded = "reply was lost had not landed"
+)
+
+// totalCounterRun is the shape of one counter run.
+type totalCounterRun struct {
+	policy  totalPolicy
+	clients int
+	k       int  // increments per client
+	nemesis bool // random faults during the concurrent phase
+}
+
+// totalCounterResult is what a counter run did.
+type totalCounterResult struct {
+	res    *countercheck.Result
+	log    *resolutions
+	faults map[string]int
+	// tries is how many drops of client 0's replies it took until one
+	// dropped the reply of a write that landed; landed is the value that
+	// write made, and forced what client 0's Adds of the forced phase
+	// returned, by outcome.
+	tries    int
+	landed   int64
+	forced   map[countercheck.Outcome]int
+	claimed  bool          // an OK Add was told landed as its Post
+	elapsed  time.Duration // the concurrent phase
+	expected int           // increments the clients were asked to make
+}
+
+// runTotalCounter runs clients incrementing one counter, k times each,
+// through proxies of their own, then checks the result with countercheck.
+//
+// First, the forced phase: client 0 alone increments while its proxy
+// drops replies, until one of its writes is seen landing (the value read
+// through an unproxied session moves while only client 0 writes) with its
+// reply dropped. Each try drops replies at a random point of client 0's
+// loop of reads and writes, and lands a write when a write, not a read,
+// was in flight, so it takes a few tries. Every run thus has at least one
+// lost reply of a write that applied, whatever the nemesis does. Then the
+// concurrent phase: every client makes the rest of its k increments, under
+// the nemesis if asked.
+func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) totalCounterResult {
+	t.Helper()
+	const path = "/total/counter"
+	out := totalCounterResult{log: &resolutions{n: map[string]int{}}, forced: map[countercheck.Outcome]int{}}
+	observer, err := NewAtomic(e.Session(t), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = observer.Close() }()
+	value := func() int64 {
+		v, err := observer.Get(recipetest.Ctx(t))
+		if err != nil {
+			t.Fatalf("observer: %v", err)
+		}
+		return v.N
+	}
+
+	clients := make([]*totalClient, r.clients)
+	var proxies []*faultnet.Proxy
+	opts := append(r.policy.options(), WithLogger(slog.New(out.log)))
+	for i := range clients {
+		s, p := e.Proxied(t, totalSession)
+		a, err := NewAtomic(s, path, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		clients[i] = &totalClient{name: fmt.Sprintf("c%02d", i), a: a, proxy: p, policy: r.policy}
+		proxies = append(proxies, p)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The forced phase.
+	victim := clients[0]
+	var stop atomic.Bool
+	victimDone := make(chan struct{})
+	go func() {
+		defer close(victimDone)
+		for !stop.Load() && victim.increment(ctx) {
+		}
+	}()
+	// The write that made v lost its reply if the client was not told v
+	// (it got an unknown outcome, or a blind retry made v+1); with the
+	// default, if the marker settled it as landed (and the Add returned v).
+	lost := func(v int64) bool { return v > 0 && !victim.told(v) }
+	if r.policy == totalResolved {
+		lost = func(int64) bool { return out.log.count(msgLanded) > 0 }
+	}
+	out.tries, out.landed = forceLostReply(t, victim.name, victim.proxy, victim.done.Load, value, lost)
+	stop.Store(true)
+	<-victimDone
+	for _, a := range victim.adds {
+		out.forced[a.Outcome]++
+	}
+	out.claimed = victim.told(out.landed)
+	forcedIncrements := int(victim.done.Load())
+
+	// The concurrent phase.
+	var nem *nemesis
+	if r.nemesis {
+		nem = startNemesis(seed, proxies)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		k := r.k
+		if i == 0 {
+			k = max(0, r.k-forcedIncrements)
+			out.expected += forcedIncrements
+		}
+		out.expected += k
+		wg.Go(func() {
+			for n := 0; n < k && c.increment(ctx); n++ {
+			}
+		})
+	}
+	wg.Wait()
+	out.elapsed = time.Since(start)
+	if nem != nil {
+		out.faults = nem.Stop()
+	}
+
+	run := countercheck.Run{Initial: 0, Final: value()}
+	for _, c := range clients {
+		run.Adds = append(run.Adds, c.adds...)
+	}
+	out.res = countercheck.Check(run)
+	return out
+}
+
+// forceLostReply drops replies on proxy p while its client writes, until
+// the client loses the reply of a write that landed. It returns the tries
+// it took and the value observed for the write.
+//
+// Each try waits for the client to make progress (progress moves: it is
+// connected and writing); stalls the proxy, so that the client's next
+// request and the reply it waits for are held; then drops replies, which
+// delivers the held requests and drops every reply from then on; waits
+// forceWindow for a write delivered so to land and reads observe (the
+// last write, through another session); then heals and resets the proxy,
+// so that the client reconnects and settles what it sent, and waits for
+// the client to make progress again. lost(v) then says, from what the
+// client was told, whether the write observed lost its reply. A try loses
+// such a reply when the stall caught a write of the client in flight, not
+// a read: it takes a few tries, and nothing but their number depends on
+// the timing.
+func forceLostReply(t *testing.T, what string, p *faultnet.Proxy, progress, observe func() int64, lost func(v int64) bool) (tries int, v int64) {
+	t.Helper()
+	const (
+		maxTries = 40
+		// sendWindow is how long the client has to send its next request
+		// into the stall. It sends at once after the reply before.
+		sendWindow = 20 * time.Millisecond
+		// forceWindow is how long a try waits for a write delivered by
+		// DropReplies to land. One landing later is settled like any
+		// other, just not counted here.
+		forceWindow = 200 * time.Millisecond
+	)
+	wait := func(d time.Duration) {
+		tm := time.NewTimer(d)
+		<-tm.C
+	}
+	for tries = 1; tries <= maxTries; tries++ {
+		n := progress()
+		recipetest.Eventually(t, what+" makes progress", func() bool { return progress() > n })
+		p.Stall()
+		wait(sendWindow)
+		p.DropReplies()
+		wait(forceWindow)
+		v = observe()
+		p.Heal()
+		p.Reset()
+		n = progress()
+		recipetest.Eventually(t, what+" settles the call in flight", func() bool { return progress() > n })
+		if lost(v) {
+			return tries, v
+		}
+	}
+	t.Fatalf("%s lost no reply of a write that landed in %d tries", what, maxTries)
+	return 0, 0
+}
+
+// TestTotalCounter is the counter proof: 16 clients, each on a
+// session of its own behind a fault proxy of its own, increment one
+// Atomic (default options: lost replies settled by the writer marker)
+// while a nemesis cuts, stalls and resets their connections and drops
+// their replies. Every Add that returns nil counts; one that returns an
+// error not matching backend.ErrOutcomeUnknown certainly did not apply
+// and is made again. countercheck then checks: no Add ended with an
+// unknown outcome; the final value equals the successful Adds, which
+// equal 16*K; every success has Post == Pre+1 and the Posts are exactly
+// 1..16K; each client's Posts increase.
+//
+// How an unknown outcome is resolved and not double-counted: each Atomic
+// writes the counter and its own marker node in one Multi, the marker
+// set to a fresh op id and guarded by the marker's version. After a lost
+// reply it reads the marker: its op id there means the write landed
+// (return its Pre/Post); else it writes again with the marker's version
+// as read, which the lost write also carried, so at most one of the two
+// can ever land, and a late landing one is found by its id. The run
+// counts both kinds of settling from the Atomics' debug log.
+//
+// K is 100 (ZKRECIPES_COUNTER_LARGE=1: the 10,000).
+func TestTotalCounter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a nemesis run")
+	}
+	k := 100
+	if totalLarge() {
+		k = 10_000
+	}
+	seed := totalSeed(t)
+	recipetest.ForEach(t, totalSession, func(t *testing.T, e *env) {
+		t.Logf("seed %d (%s=%d runs it again)", seed, totalSeedEnv, seed)
+		out := runTotalCounter(t, e, totalCounterRun{policy: totalResolved, clients: totalClients, k: k, nemesis: true}, seed)
+		res := out.res
+		t.Logf("%s: forced phase: a write that landed (value %d) had its reply dropped after %d tries; its Add returned it: %v; adds by outcome %v",
+			e.Backend.Name, out.landed, out.tries, out.claimed, out.forced)
+		t.Logf("%s: %v; %s; lost replies settled: %d had landed, %d had not",
+			e.Backend.Name, res, faultString(out.faults), out.log.count(msgLanded), out.log.count(msgNotLanded))
+		t.Logf("%s: %d increments in %v under faults: %.0f increments/s",
+			e.Backend.Name, res.Increments, out.elapsed.Round(time.Millisecond), float64(out.expected)/out.elapsed.Seconds())
+		if err := res.Err(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if res.Unknown != 0 {
+			t.Errorf("%d adds ended with an unknown outcome; the resolution must settle every one", res.Unknown)
+		}
+		if res.OK != out.expected || res.Increments != int64(out.expected) {
+			t.Errorf("%d successful adds and %d increments, want %d", res.OK, res.Increments, out.expected)
+		}
+		if !out.claimed || out.log.count(msgLanded) == 0 {
+			t.Errorf("the forced lost reply of a write that landed (value %d) was not settled as landed (claimed %v, settled as landed %d times)",
+				out.landed, out.claimed, out.log.count(msgLanded))
+		}
+	})
+}
+
+// TestTotalCounterAmbiguous is the same run, small, with
+// WithAmbiguousOutcome: the Atomic no longer settles lost replies, and
+// the forced lost reply of a write that landed comes back as
+// backend.ErrOutcomeUnknown, so the default's exactness is not luck.
+// The history is still valid for countercheck, which lets each unknown
+// Add have applied or not.
+func TestTotalCounterAmbiguous(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a nemesis run")
+	}
+	seed := totalSeed(t)
+	recipetest.ForEach(t, totalSession, func(t *testing.T, e *env) {
+		t.Logf("seed %d (%s=%d runs it again)", seed, totalSeedEnv, seed)
+		out := runTotalCounter(t, e, totalCounterRun{policy: totalAmbiguous, clients: 4, k: 40, nemesis: true}, seed)
+		res := out.res
+		t.Logf("%s: forced phase: a write that landed (value %d) had its reply dropped after %d tries; adds by outcome %v",
+			e.Backend.Name, out.landed, out.tries, out.forced)
+		t.Logf("%s: %v, unclaimed %v; %s", e.Backend.Name, res, res.Unclaimed, faultString(out.faults))
+		if err := res.Err(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		// Only client 0 wrote in the forced phase, so the Add that made
+		// the landed value was one of its own, and none was told it.
+		if out.claimed || out.forced[countercheck.Unknown] == 0 {
+			t.Fatalf("the Add whose write landed with its reply dropped: value %d claimed %v, adds by outcome %v; want it unclaimed and an unknown outcome (backend.ErrOutcomeUnknown)",
+				out.landed, out.claimed, out.forced)
+		}
+	})
+}
+
+// TestTotalCounterBroken is the broken client the checker must catch: as
+// TestTotalCounterAmbiguous, but the client retries an Add whose outcome
+// is unknown as if it had failed. The forced lost reply is of a write
+// that landed, so its retry counts it twice, deterministically, and
+// countercheck must report the sum.
+func TestTotalCounterBroken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a nemesis run")
+	}
+	seed := totalSeed(t)
+	recipetest.ForEach(t, totalSession, func(t *testing.T, e *env) {
+		out := runTotalCounter(t, e, totalCounterRun{policy: totalBlind, clients: 4, k: 40, nemesis: true}, seed)
+		res := out.res
+		t.Logf("%s: forced phase: a write that landed (value %d) had its reply dropped after %d tries; adds by outcome %v",
+			e.Backend.Name, out.landed, out.tries, out.forced)
+		t.Logf("%s: %v, unclaimed %v; %s: %v", e.Backend.Name, res, res.Unclaimed, faultString(out.faults), res.Err())
+		if !res.Has(countercheck.KindSum) {
+			t.Fatalf("the checker did not report the increment counted twice: %v", res)
+		}
+		if got := res.Increments - int64(res.OK); got < 1 {
+			t.Fatalf("%d increments for %d successful adds: the blind retry should have added one more", res.Increments, res.OK)
+		}
+	})
+}
