@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +107,8 @@ func runTotalProcess(t *testing.T, sp totalSpec) {
 		if first {
 			fmt.Println(totalLineReady)
 		}
-		d, err := NewDouble(s, sp.Path, sp.N, WithMemberName(backend.NewGUID()[:8]+"-"+sp.Process))
+		m.member = backend.NewGUID()[:8] + "-" + sp.Process
+		d, err := NewDouble(s, sp.Path, sp.N, WithMemberName(m.member))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,12 +118,13 @@ func runTotalProcess(t *testing.T, sp totalSpec) {
 
 // totalMember runs a process's members, recording what they do.
 type totalMember struct {
-	sp   totalSpec
-	sink func(barriercheck.Event)
+	sp     totalSpec
+	sink   func(barriercheck.Event)
+	member string // the current member's name in the history
 }
 
 func (m *totalMember) record(d *DoubleBarrier, typ barriercheck.Type, f barriercheck.F, err error) {
-	e := barriercheck.Event{Time: time.Now().UnixNano(), Process: m.sp.Process, Member: d.Name(), Type: typ, F: f}
+	e := barriercheck.Event{Time: time.Now().UnixNano(), Process: m.sp.Process, Member: m.member, Type: typ, F: f}
 	if err != nil {
 		e.Err = err.Error()
 	}
@@ -173,7 +177,7 @@ func (m *totalMember) do(stop context.Context, s backend.Session, d *DoubleBarri
 		if stop.Err() != nil || errors.Is(err, errCheated) {
 			return false
 		}
-		fmt.Fprintf(os.Stderr, "%s: %s %s: %v (trying again)\n", m.sp.Process, f, d.Name(), err)
+		fmt.Fprintf(os.Stderr, "%s: %s %s: %v (trying again)\n", m.sp.Process, f, m.member, err)
 		if errors.Is(err, ErrNotEntered) {
 			return true // a failed Leave made it idle: on to the next round
 		}
@@ -184,24 +188,29 @@ func (m *totalMember) do(stop context.Context, s backend.Session, d *DoubleBarri
 // errCheated is the cheater's Enter failing after it recorded its pass.
 var errCheated = errors.New("barrier: the cheater's real enter failed after its pass")
 
-// cheat is the cheater's Enter: it records its pass as soon as its node
-// exists, then waits for its real Enter.
+// cheat is the cheater's Enter: it records its pass as soon as its member
+// node exists (a child of the barrier whose name begins with the member's
+// name), then waits for its real Enter.
 func (m *totalMember) cheat(ctx context.Context, s backend.Session, d *DoubleBarrier) error {
 	entered := make(chan error, 1)
 	go func() { entered <- d.Enter(ctx) }()
-	node := backend.Join(m.sp.Path, d.Name())
 	for {
 		wctx, cancel := context.WithCancel(ctx)
-		st, ev, err := s.ExistsW(wctx, node)
-		if err == nil && st != nil {
+		kids, _, ev, err := s.ChildrenW(wctx, m.sp.Path)
+		if err == nil && slices.ContainsFunc(kids, func(k string) bool { return strings.HasPrefix(k, m.member) }) {
 			cancel()
 			break
 		}
-		if err == nil {
-			select {
-			case <-ev:
-			case err = <-entered:
-				entered <- err
+		if err == nil || errors.Is(err, backend.ErrNoNode) {
+			if errors.Is(err, backend.ErrNoNode) {
+				_, ev, err = s.ExistsW(wctx, m.sp.Path)
+			}
+			if err == nil {
+				select {
+				case <-ev:
+				case err = <-entered:
+					entered <- err
+				}
 			}
 		}
 		cancel()
