@@ -11,8 +11,8 @@ import (
 
 // TestBarrier: Wait blocks while the node exists and returns once it is
 // removed; the node is persistent with empty data.
-// Broken on purpose: Wait returning nil when ExistsW finds the node (st !=
-// nil) -> fails with "Wait returned (<nil>) while it should block".
+// Broken on purpose: once returning errGone whether or not ExistsW found
+// the node -> fails with "Wait returned (<nil>) while it should block".
 func TestBarrier(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s, observer := e.Session(t), e.Session(t)
@@ -69,8 +69,9 @@ func TestBarrier(t *testing.T) {
 
 // TestBarrierWaitEnds: a Wait whose ctx ends is a *WaitError matching the
 // context's error, and one whose session ends matches the session's.
-// Broken on purpose: Wait returning the raw ctx.Err() -> fails with "not a
-// *WaitError".
+// Broken on purpose: Wait returning the bare cause instead of a *WaitError
+// -> fails with "Wait past its deadline: context deadline exceeded; want a
+// *WaitError matching context.DeadlineExceeded".
 func TestBarrierWaitEnds(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s := e.Session(t)
@@ -108,7 +109,9 @@ func TestBarrierWaitEnds(t *testing.T) {
 
 // TestBadInput: bad paths, counts and names are refused before any round
 // trip; a closed session's calls fail with backend.ErrClosed.
-// Broken on purpose: checkPath accepting "/" -> fails with "New(/) = <nil>".
+// Broken on purpose: checkPath accepting "/" -> fails with `New("/") =
+// <nil>; want backend.ErrBadPath` (and the same for NewDouble, NewLatch;
+// Gather waits out its ctx).
 func TestBadInput(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s := e.Session(t)

@@ -291,7 +291,9 @@ func (d *DoubleBarrier) leave(ctx context.Context) error {
 	var r retrier
 	for {
 		done, n, err := d.leaveOnce(ctx, &deleted)
-		present = n
+		if n >= 0 {
+			present = n
+		}
 		if err != nil {
 			if r.again(ctx, d.s, err) {
 				continue

@@ -41,7 +41,8 @@ func allNil(t *testing.T, what string, chs []<-chan error) {
 // node; all leave; nothing is left under the barrier.
 // Broken on purpose: counting "count >= d.n-1" in enterOnce -> fails with
 // "Enter 0 returned (<nil>) while it should block". Broken on purpose:
-// Leave not deleting ready at the end -> fails with "left [ready]".
+// leave not deleting ready at the end -> fails with "left [ready] under the
+// barrier; want nothing".
 func TestDouble(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		const n = 3
@@ -100,18 +101,24 @@ func TestDouble(t *testing.T) {
 // TestLateWaker: a member whose ready watch fires after ready was already
 // deleted again (kazoo deletes ready at the start of its leave, and the
 // other members have left) still passes: the creation it saw is enough.
+// The late member's session is a spy that holds its ready watch's event
+// until the other member has come and gone: a member slow to wake up. The
+// server and the event are real.
 // Broken on purpose: enterOnce returning "passed = false" on EventCreated,
-// so that it counts again -> Enter counts 1 of 2, waits for ever, fails
-// with "Enter of the late member: barrier: enter /late: 1 of 2 members
-// present: context deadline exceeded".
+// so that it counts again (as Curator does since GH-1290) -> it counts 1 of
+// 2, waits for ever, and fails on both backends with "Enter of the late
+// member: barrier: enter /late: 1 of 2 members present: context deadline
+// exceeded". (Without the hold, ZooKeeper's member usually re-counted before
+// the other member's node was gone and passed even when broken.)
 func TestLateWaker(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		sp := newSpy(e.Session(t), "/late")
+		sp.holdPath, sp.hold = "/late/ready", make(chan struct{})
 		late := mustDouble(t, sp, "/late", 2)
 		ctx, cancel := context.WithTimeout(ctxT(t), 5*sessionTimeout/2)
 		defer cancel()
 		ch := async(func() error { return late.Enter(ctx) })
-		sp.saw(t, "children") // its ready watch is armed and it counted 1
+		sp.saw(t, "children") // its ready watch is armed and it counted 1 of 2
 
 		// The other member, as kazoo would run it: enter (counts 2,
 		// creates ready), pass, and leave at once, deleting ready first.
@@ -126,6 +133,7 @@ func TestLateWaker(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		close(sp.hold) // the late member wakes up now: ready has come and gone
 		if err := result(t, ch, "Enter of the late member"); err != nil {
 			t.Fatalf("Enter of the late member: %v", err)
 		}
@@ -138,7 +146,7 @@ func TestLateWaker(t *testing.T) {
 // TestEnterCancelled: an Enter whose ctx ends deletes its own node and says
 // how many members it saw of how many it needed.
 // Broken on purpose: fail() not calling d.cleanup -> fails with "members
-// after a cancelled Enter: [m]".
+// after a cancelled Enter: [m other]; want [other]".
 func TestEnterCancelled(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		observer := e.Session(t)
@@ -180,7 +188,7 @@ func TestEnterCancelled(t *testing.T) {
 // TestNameTaken: a member name held by another session is refused, and
 // the holder's node is left alone.
 // Broken on purpose: createMember taking any existing node as ours -> fails
-// with "Enter under a taken name: <nil>".
+// with "Enter under a taken name: <nil>; want ErrNameTaken".
 func TestNameTaken(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		holder := e.Session(t)
@@ -201,10 +209,11 @@ func TestNameTaken(t *testing.T) {
 // leave releases them (the server removes its node); its own Leave then
 // reports ErrMemberLost and the session's error.
 // Broken on purpose: the lowest member watching its own node instead of
-// the highest -> fails with "Leave a: no result within 20s". Broken on
-// purpose: leave's fail() not adding ErrMemberLost -> fails with "Leave of
-// the expired member: barrier: leave /x: ...: backend: session expired;
-// want ErrMemberLost".
+// the highest -> fails with "Leave a: barrier: leave /x: 3 of 3 members
+// present: context deadline exceeded". Broken on purpose: leave's fail()
+// not adding ErrMemberLost -> fails with "Leave of the expired member:
+// barrier: leave /x: 0 of 3 members present: backend: session expired;
+// want ErrMemberLost and backend.ErrSessionExpired".
 func TestMemberExpiresInside(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		observer := e.Session(t)
@@ -238,9 +247,11 @@ func TestMemberExpiresInside(t *testing.T) {
 // TestMemberKilledDuringLeave: while the lowest member waits in Leave, a
 // member that has not left yet dies: the lowest's Leave returns once the
 // server has removed the dead member's node.
-// Broken on purpose: leaveOnce treating EventDeleted of the watched node as
-// "look no more" (return done) with members left -> fails with "left [b]"
-// ... and, with awaitEvent ignoring the event, with "Leave a: no result".
+// Broken on purpose: leaveOnce waiting on a nil channel instead of the
+// watch it armed, so that only a new listing could see a member go ->
+// fails with "Leave 0: barrier: leave /k: 3 of 3 members present: context
+// deadline exceeded" (a also waits for c's own going; no code here is for
+// dead members only: the server's removal fires the same watch).
 func TestMemberKilledDuringLeave(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		observer := e.Session(t)
@@ -266,8 +277,9 @@ func TestMemberKilledDuringLeave(t *testing.T) {
 // TestOverN: a member that comes after n have entered passes at once (the
 // documented outcome: more than n are admitted), and all of them leave.
 // Broken on purpose: enterOnce ignoring an existing ready and passing only
-// when the count equals n -> fails with "Enter of the extra member: ...
-// 3 of 2 members present: context deadline exceeded".
+// when the count equals n -> fails with "Enter of the extra member: no
+// result within 20s". (Ignoring ready alone is not enough to fail it: the
+// count of 3 is >= 2.)
 func TestOverN(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		var ds []*DoubleBarrier
@@ -290,7 +302,7 @@ func TestOverN(t *testing.T) {
 // error.
 // Broken on purpose: createMember treating every ErrNodeExists as
 // ErrNameTaken -> fails with "Enter after a lost reply: barrier: member
-// name taken".
+// name taken: /lost/m is owned by session 0x..." (its own session).
 func TestEnterReplyLost(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s, proxy := e.Proxied(t, 10*time.Second)
@@ -322,7 +334,7 @@ func TestEnterReplyLost(t *testing.T) {
 // member nodes are gone afterwards and ready stays, so a late caller
 // passes at once.
 // Broken on purpose: Gather not deleting its member node -> fails with
-// "members after Gather: [...]".
+// "members after Gather: [<3 UUIDs>]; want none".
 func TestGather(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		const n = 3

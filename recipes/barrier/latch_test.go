@@ -73,7 +73,7 @@ func TestLatch(t *testing.T) {
 // TestLatchMismatch: a latch asked for another count than the node holds
 // is refused.
 // Broken on purpose: ensure not comparing the stored count -> fails with
-// "CountDown on a latch of 2 asked as 5: <nil>".
+// "CountDown on a latch of 2 asked as 5: <nil>; want ErrCountMismatch".
 func TestLatchMismatch(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s := e.Session(t)
@@ -96,8 +96,9 @@ func TestLatchMismatch(t *testing.T) {
 
 // TestLatchAwaitEnds: an Await whose ctx ends says how many count-downs it
 // saw.
-// Broken on purpose: Await returning the raw error -> fails with "not a
-// *WaitError".
+// Broken on purpose: Await returning fmt.Errorf("%w (%d of %d)") instead of
+// a *WaitError -> fails with "Await past its deadline: context deadline
+// exceeded (1 of 3); want a *WaitError ...".
 func TestLatchAwaitEnds(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		l := mustLatch(t)(NewLatch(e.Session(t), "/ends", 3))
@@ -109,7 +110,7 @@ func TestLatchAwaitEnds(t *testing.T) {
 		err := l.Await(ctx)
 		var we *WaitError
 		if !errors.As(err, &we) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Await past its deadline: %v; want a *WaitError (not a *WaitError) matching context.DeadlineExceeded", err)
+			t.Fatalf("Await past its deadline: %v; want a *WaitError matching context.DeadlineExceeded", err)
 		}
 		if we.Present != 1 || we.Need != 3 {
 			t.Fatalf("WaitError %+v; want 1 of 3", we)
@@ -119,8 +120,9 @@ func TestLatchAwaitEnds(t *testing.T) {
 
 // TestCountDownReplyLost: the reply to a count-down's create is lost; the
 // count-down finds its node again and counts once.
-// Broken on purpose: CountDown with a plain PersistentSequential create
-// retried on connection loss -> fails with "Remaining = 0; want 1".
+// Broken on purpose: CountDown with a plain "count-" PersistentSequential
+// create retried on connection loss -> counted twice, fails with
+// "Remaining = 0; want 1".
 func TestCountDownReplyLost(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s, proxy := e.Proxied(t, 10*time.Second)

@@ -91,6 +91,11 @@ type spy struct {
 	backend.Session
 	path string
 	read chan string // "existsw", "children" or "childrenw", after the call returned
+
+	// When holdPath is set, the events of ExistsW watches on it are
+	// passed on only once hold is closed: a member slow to wake up.
+	holdPath string
+	hold     chan struct{}
 }
 
 func newSpy(s backend.Session, path string) *spy {
@@ -109,7 +114,23 @@ func (s *spy) note(what, path string) {
 func (s *spy) ExistsW(ctx context.Context, path string) (*backend.Stat, <-chan backend.Event, error) {
 	st, ev, err := s.Session.ExistsW(ctx, path)
 	s.note("existsw", path)
-	return st, ev, err
+	if err != nil || s.holdPath == "" || path != s.holdPath {
+		return st, ev, err
+	}
+	held := make(chan backend.Event, 1)
+	go func() {
+		defer close(held)
+		e, ok := <-ev // the backend ends every watch: an event, or EventNotWatching when ctx ends
+		if !ok {
+			return
+		}
+		select {
+		case <-s.hold:
+		case <-ctx.Done():
+		}
+		held <- e
+	}()
+	return st, held, nil
 }
 
 func (s *spy) Children(ctx context.Context, path string) ([]string, backend.Stat, error) {
