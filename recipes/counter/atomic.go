@@ -423,10 +423,7 @@ func (w *writer) marked(ctx context.Context, op string, cur, next []byte, st bac
 				return written{pre: a.pre, post: a.post, token: mst.ModifyToken}, landed, nil
 			}
 		}
-		ops = []backend.Op{
-			backend.SetOp{Path: w.path, Data: next, Version: st.Version},
-			backend.SetOp{Path: w.marker, Data: id, Version: w.markerVer},
-		}
+		ops = w.setOps(st.Version, next, id)
 	} else {
 		// The marker cannot exist under an absent counter: make both.
 		w.markerOK = false
@@ -468,6 +465,17 @@ func (w *writer) marked(ctx context.Context, op string, cur, next []byte, st bac
 		return w.settle(ctx, op, pending, err)
 	}
 	return written{}, failed, fmt.Errorf("counter: %s %s: %w", op, w.path, err)
+}
+
+// setOps is one write of next to the existing counter at version v,
+// together with the marker's: its data the attempt's id, its version the
+// one last seen, so that two attempts based on the same marker state cannot
+// both land, whatever the counter's version.
+func (w *writer) setOps(v int32, next, id []byte) []backend.Op {
+	return []backend.Op{
+		backend.SetOp{Path: w.path, Data: next, Version: v},
+		backend.SetOp{Path: w.marker, Data: id, Version: w.markerVer},
+	}
 }
 
 // settle reads the marker: if it holds the id of a pending attempt, that

@@ -59,9 +59,9 @@ func checkChain(t *testing.T, changes []Change, total int) {
 
 // TestAtomicSum: 16 goroutines x 200 Add(1) on one path sum exactly, and
 // every add saw a distinct Pre/Post step (KazooASCII with 50 each, to keep
-// the package fast: the write path is the same, only the codec differs). Broken on purpose: the create
-// branch of marked sent SetOp for the marker only, ignoring the counter's
-// version (counter SetOp with AnyVersion) -> fails with "sum 1874; want 3200".
+// the package fast: the write path is the same, only the codec differs).
+// Broken on purpose: the counter's SetOp with AnyVersion (only the
+// marker's version checked) -> fails with "sum 391; want 3200".
 func TestAtomicSum(t *testing.T) {
 	const workers = 16
 	forEach(t, func(t *testing.T, e *env) {
@@ -151,8 +151,10 @@ func TestAtomicInitializeAndGet(t *testing.T) {
 }
 
 // TestAtomicBadInput: every bad input is a typed error, and nothing is
-// written. Broken on purpose: Add skipping the overflow check (plain
-// cur+delta) -> fails with "Add past MaxInt32: counter: ... <nil>".
+// written. Broken on purpose: CuratorInt32.Encode without its range check
+// -> fails with "Set(MaxInt32+1): {Pre:2147483647 Post:-2147483648 ...},
+// <nil>; want ErrOverflow" (an Add past MaxInt32 is still refused by add's
+// own check, which TestCodecRange breaks).
 func TestAtomicBadInput(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s := e.Session(t)
@@ -259,8 +261,8 @@ func TestAtomicMarker(t *testing.T) {
 // drops replies, then resets the connection); the Add reads its marker
 // back, reports the write it made, and does not make it again. Broken on
 // purpose: settle ignoring the marker's data (every lost reply retried
-// blindly) -> fails with "value 3 after two adds; want 2" (the first
-// attempt counted twice).
+// blindly) -> fails with "Increment after a lost reply = {Pre:2 Post:3
+// ...}; want 1 -> 2": the landed write was made a second time.
 func TestAtomicLostReply(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		if e.Backend.Name == "etcd" {
@@ -320,7 +322,8 @@ func TestAtomicLostReply(t *testing.T) {
 // TestAtomicLostReplyAmbiguous: with WithAmbiguousOutcome a lost reply
 // the backend cannot settle is backend.ErrOutcomeUnknown, never a silent
 // success or a second write. Broken on purpose: plain treating
-// ErrOutcomeUnknown as a conflict (retrying) -> fails with "value 3".
+// ErrOutcomeUnknown as a conflict (retrying) -> fails with "Increment
+// after a lost reply: <nil>; want backend.ErrOutcomeUnknown".
 func TestAtomicLostReplyAmbiguous(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		s, proxy := e.Proxied(t, 10*time.Second)
@@ -367,16 +370,14 @@ func TestMarkerVersionExcludes(t *testing.T) {
 		if _, err := a.Increment(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
-		mv := a.w.markerVer
 		ids := [][]byte{newOpID(), newOpID()}
 		var won atomic.Int32
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		for i := range 2 {
 			wg.Go(func() {
-				_, errs[i] = s.Multi(ctxT(t),
-					backend.SetOp{Path: "/mv", Data: []byte(fmt.Sprint(i)), Version: backend.AnyVersion},
-					backend.SetOp{Path: a.w.marker, Data: ids[i], Version: mv})
+				// The counter's version is not checked: only the marker's can stop one.
+				_, errs[i] = s.Multi(ctxT(t), a.w.setOps(backend.AnyVersion, []byte(fmt.Sprint(i)), ids[i])...)
 				if errs[i] == nil {
 					won.Add(1)
 				}
@@ -405,9 +406,9 @@ func TestMarkerVersionExcludes(t *testing.T) {
 
 // TestContendedAndPromoted: with WithMaxTries(1) a write that meets a
 // concurrent one fails with ErrContended and writes nothing; with
-// WithPromotion too it takes the lock and lands. Broken on purpose:
-// promote skipped (lease never taken, loop continues) -> fails with "no
-// change was Promoted".
+// WithPromotion too it takes the lock and lands. Broken on purpose: the
+// lease given up as soon as promote returns it -> fails with "no change
+// was Promoted".
 func TestContendedAndPromoted(t *testing.T) {
 	const workers, n = 8, 20
 	forEach(t, func(t *testing.T, e *env) {

@@ -89,7 +89,8 @@ func TestCodecJunk(t *testing.T) {
 
 // TestCodecRange: an int32 codec refuses values beyond int32, and add
 // refuses a sum beyond the codec's range. Broken on purpose: add without
-// the range check -> fails with "add(MaxInt64, 1) = -9223372036854775808".
+// the range check -> fails with "add(curator-int64, 9223372036854775807,
+// 1) = -9223372036854775808, <nil>; want ErrOverflow".
 func TestCodecRange(t *testing.T) {
 	for _, n := range []int64{math.MaxInt32 + 1, math.MinInt32 - 1, math.MaxInt64} {
 		if b, err := CuratorInt32.Encode(n); !errors.Is(err, ErrOverflow) {

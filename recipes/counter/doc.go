@@ -1,6 +1,117 @@
-// Package counter holds shared integers and values: Atomic (Curator's
-// DistributedAtomicLong and DistributedAtomicInteger, kazoo's Counter),
-// AtomicBytes (Curator's DistributedAtomicValue) and Shared (Curator's
-// SharedCount), with the byte formats of Curator and kazoo so that their
-// clients and ours share one node.
+// Package counter holds shared integers and values over a backend.Session:
+//
+//   - Atomic: an integer at a node, changed by optimistic compare-and-set
+//     (Curator's DistributedAtomicLong and DistributedAtomicInteger, kazoo's
+//     Counter);
+//   - AtomicBytes: opaque data with compare-and-set (Curator's
+//     DistributedAtomicValue);
+//   - Shared: a versioned integer that follows its node and tells listeners
+//     of changes (Curator's SharedCount).
+//
+// They use the byte formats of Curator and kazoo, so their clients and ours
+// share one node.
+//
+// # Layout
+//
+// The same on ZooKeeper and on etcd (backend/etcd emulates the znodes):
+//
+//	<path>                       the value, in the path's Codec (persistent;
+//	                             missing parents are made as Container nodes)
+//	<path>/writer-<16 hex>       an Atomic's writer marker: ephemeral, made by
+//	                             its first write, removed by Close or with the
+//	                             session; data = the id of its last write
+//	<lockPath>/_c_<guid>-lock-<n>  WithPromotion's lock: recipes/lock's Mutex in
+//	                             Curator's layout, so Curator's PromotedToLock
+//	                             on the same lockPath excludes ours and back
+//
+// Curator and kazoo read and write only the node's data and ignore the
+// markers. A node with markers cannot be deleted (backend.ErrNotEmpty)
+// until their Atomics are closed or their sessions end.
+//
+// # Codecs
+//
+// The codec is chosen per path (WithCodec) and every client of one node
+// must use the same one:
+//
+//	CuratorInt64  8-byte big-endian  Curator DistributedAtomicLong (Atomic's default)
+//	CuratorInt32  4-byte big-endian  Curator SharedCount and DistributedAtomicInteger,
+//	                                 kazoo Counter(support_curator=True) (Shared's default)
+//	KazooASCII    decimal text       kazoo's default Counter with an int ("42")
+//
+// kazoo has no 8-byte mode, so it cannot share a DistributedAtomicLong
+// (LAYOUTS.md section 5). Empty data reads as 0, as Curator's atomics and
+// kazoo read a node made by ensure_path (Curator's SharedCount fails on it
+// with a BufferUnderflowException). Anything else a codec cannot read - a
+// wrong length, text that is not a number, the IP address Curator writes as
+// a node's default data - is a *CorruptError matching ErrCorrupt that
+// names the bytes, never a silent 0. An 8-byte IP string ("10.0.0.1") has a
+// long's size, so CuratorInt64 refuses any such text as well: the longs
+// whose bytes spell an IPv4 address (all beyond 3.3e18) cannot be stored.
+//
+// # Writes
+//
+// An Atomic write reads the node and writes the next value conditionally on
+// the version read (or creates the node if absent); a concurrent write
+// makes it read and try again, after a jittered backoff, until it lands,
+// the context ends, WithMaxTries tries have failed (ErrContended), or
+// WithPromotion's tries have failed and it goes on under the lock. Every
+// write returns the value before and after, read and written in one
+// compare-and-set, and an error: never a zero standing for a failure (the
+// "always returns 0" trap of Curator's AtomicValue, Netflix/curator#256,
+// whose callers must check succeeded()).
+//
+// # How an unknown outcome is resolved
+//
+// A write whose reply is lost (backend.ErrConnectionLoss) may or may not
+// have landed; retried blindly, an increment counts twice. So by default
+// every write of an Atomic is one Multi that also sets the Atomic's writer
+// marker:
+//
+//	SetOp <path>   data = next value, version = v (as read)
+//	SetOp marker   data = a fresh write id, version = mv (as last seen)
+//
+// (on an absent counter: CreateOp <path> and CreateOp marker, one Multi).
+// When the reply is lost the Atomic reads its marker back, once the session
+// can talk again. If the marker holds the id of one of this call's writes,
+// that write landed: the call returns its Pre and Post. Otherwise none has
+// landed yet, and the next try carries the marker's version as read. Every
+// write of one call carries the same marker version until one lands (only
+// this Atomic writes its marker, one write at a time), and the one that
+// lands moves it on; so of a first write that lands late, after it was
+// looked for, and its retry, exactly one lands, and the marker says which.
+// If the late one wins, the retry fails on the marker's version and the
+// next read of the marker finds the late one's id. A marker found missing
+// (the create of counter and marker whose reply was lost) is settled the
+// same way when it is made again.
+//
+// If the session or the context ends before the outcome is read back, the
+// error matches backend.ErrOutcomeUnknown: the write may have landed.
+// WithAmbiguousOutcome turns the marker off: writes are a plain
+// conditional set (cheaper: one node written instead of two), and a lost
+// reply the backend's own retry cannot settle is backend.ErrOutcomeUnknown,
+// for the caller to read back.
+//
+// # Shared
+//
+// Start creates the node with the seed if absent, reads it with a watch
+// and re-arms the watch after every event and reconnection, so a lost
+// watch cannot leave the value stale (CURATOR-311), and a node at version 0
+// is picked up like any other (CURATOR-329). Values move forward by the
+// node's ModifyToken (ZooKeeper mzxid, etcd mod revision), never by its
+// int32 version, which wraps negative after 2^31 writes and froze Curator's
+// SharedCount (CURATOR-688). TrySet compares the version, as Curator's
+// trySetCount does. A Listener returns the latest value it has not
+// returned, not every change; Listener.Close removes it (CURATOR-420's
+// removeListener did nothing). When the session ends, Done closes and Err
+// says why; Get keeps the last value. Data that cannot be decoded while
+// following is logged and skipped; Get keeps the last good value.
+//
+// # Errors
+//
+// ErrCorrupt (*CorruptError), ErrOverflow (a value beyond the codec, an Add
+// past its range: nothing written), ErrMismatch (*MismatchError,
+// *BytesMismatchError: CompareAndSet found another value, nothing written),
+// ErrContended, ErrNotStarted, ErrClosed, ErrBadOption; and the backend's,
+// wrapped: backend.ErrBadPath, backend.ErrSessionExpired,
+// backend.ErrClosed, backend.ErrOutcomeUnknown, context errors.
 package counter
