@@ -201,16 +201,18 @@ func (m *totalMember) cheat(ctx context.Context, s backend.Session, d *DoubleBar
 			cancel()
 			break
 		}
-		if err == nil || errors.Is(err, backend.ErrNoNode) {
-			if errors.Is(err, backend.ErrNoNode) {
-				_, ev, err = s.ExistsW(wctx, m.sp.Path)
+		if errors.Is(err, backend.ErrNoNode) { // the barrier's node is not there yet
+			var st *backend.Stat
+			if st, ev, err = s.ExistsW(wctx, m.sp.Path); err == nil && st != nil {
+				cancel()
+				continue // made meanwhile: list it
 			}
-			if err == nil {
-				select {
-				case <-ev:
-				case err = <-entered:
-					entered <- err
-				}
+		}
+		if err == nil {
+			select {
+			case <-ev:
+			case err = <-entered:
+				entered <- err
 			}
 		}
 		cancel()
