@@ -169,6 +169,7 @@ type totalCounterResult struct {
 	tries    int
 	landed   int64
 	forced   map[countercheck.Outcome]int
+	forcedOK bool          // a try lost the reply of a write that landed
 	claimed  bool          // an OK Add was told landed as its Post
 	elapsed  time.Duration // the concurrent phase
 	expected int           // increments the clients were asked to make
@@ -228,14 +229,15 @@ func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) total
 		for !stop.Load() && victim.increment(ctx) {
 		}
 	}()
-	// The write that made v lost its reply if the client was not told v
-	// (it got an unknown outcome, or a blind retry made v+1); with the
-	// default, if the marker settled it as landed (and the Add returned v).
-	lost := func(v int64) bool { return v > 0 && !victim.told(v) }
+	// The write that made v lost its reply if it landed after the stall
+	// (v != v0), or if the client was not told v (it got an unknown
+	// outcome, or a blind retry made v+1), or, with the default, if the
+	// marker settled a lost reply as landed.
+	lost := func(v0, v int64) bool { return v != v0 || (v > 0 && !victim.told(v)) }
 	if r.policy == totalResolved {
-		lost = func(int64) bool { return out.log.count(msgLanded) > 0 }
+		lost = func(v0, v int64) bool { return v != v0 || out.log.count(msgLanded) > 0 }
 	}
-	out.tries, out.landed = forceLostReply(t, victim.name, victim.proxy, victim.done.Load, value, lost)
+	out.tries, out.landed, out.forcedOK = forceLostReply(t, victim.name, victim.proxy, victim.done.Load, value, lost)
 	stop.Store(true)
 	<-victimDone
 	for _, a := range victim.adds {
@@ -279,21 +281,24 @@ func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) total
 
 // forceLostReply drops replies on proxy p while its client writes, until
 // the client loses the reply of a write that landed. It returns the tries
-// it took and the value observed for the write.
+// it took and the value observed for that write, or false if no try lost
+// such a reply.
 //
 // Each try waits for the client to make progress (progress moves: it is
 // connected and writing); stalls the proxy, so that the client's next
-// request and the reply it waits for are held; then drops replies, which
+// request and the reply it waits for are held, and reads observe (the
+// last write, through another session) as v0; then drops replies, which
 // delivers the held requests and drops every reply from then on; waits
-// forceWindow for a write delivered so to land and reads observe (the
-// last write, through another session); then heals and resets the proxy,
-// so that the client reconnects and settles what it sent, and waits for
-// the client to make progress again. lost(v) then says, from what the
-// client was told, whether the write observed lost its reply. A try loses
-// such a reply when the stall caught a write of the client in flight, not
-// a read: it takes a few tries, and nothing but their number depends on
-// the timing.
-func forceLostReply(t *testing.T, what string, p *faultnet.Proxy, progress, observe func() int64, lost func(v int64) bool) (tries int, v int64) {
+// forceWindow for a write delivered so to land and reads observe again as
+// v; then heals and resets the proxy, so that the client reconnects and
+// settles what it sent, and waits for the client to make progress again.
+// lost(v0, v) then says whether the write observed lost its reply: surely
+// if v != v0 (it landed after the stall, whose replies were all dropped),
+// and otherwise as the client can tell (v0 may be a write that landed
+// after the stall but before the read). A try loses such a reply when the
+// stall caught a write of the client in flight, not a read: it takes a
+// few tries, and nothing but their number depends on the timing.
+func forceLostReply(t *testing.T, what string, p *faultnet.Proxy, progress, observe func() int64, lost func(v0, v int64) bool) (tries int, v int64, ok bool) {
 	t.Helper()
 	const (
 		maxTries = 40
@@ -313,6 +318,7 @@ func forceLostReply(t *testing.T, what string, p *faultnet.Proxy, progress, obse
 		n := progress()
 		recipetest.Eventually(t, what+" makes progress", func() bool { return progress() > n })
 		p.Stall()
+		v0 := observe()
 		wait(sendWindow)
 		p.DropReplies()
 		wait(forceWindow)
@@ -321,12 +327,11 @@ func forceLostReply(t *testing.T, what string, p *faultnet.Proxy, progress, obse
 		p.Reset()
 		n = progress()
 		recipetest.Eventually(t, what+" settles the call in flight", func() bool { return progress() > n })
-		if lost(v) {
-			return tries, v
+		if lost(v0, v) {
+			return tries, v, true
 		}
 	}
-	t.Fatalf("%s lost no reply of a write that landed in %d tries", what, maxTries)
-	return 0, 0
+	return maxTries, 0, false
 }
 
 // TestTotalCounter is the issue's counter proof: 16 clients, each on a
@@ -350,6 +355,15 @@ func forceLostReply(t *testing.T, what string, p *faultnet.Proxy, progress, obse
 // counts both kinds of settling from the Atomics' debug log.
 //
 // K is 100 (ZKRECIPES_COUNTER_LARGE=1: the issue's 10,000).
+//
+// Broken on purpose, in a copy of the tree: with settle ignoring the op id
+// it read back (every lost reply written again as if it had not landed),
+// it failed with "sum: the counter moved by 1614, but 1600 adds succeeded
+// and 0 may have: 14 increments nobody was told of" on ZooKeeper (23 on
+// etcd); with settle taking every lost reply for landed, it failed with
+// "duplicate c05: add 513: post 66, which c03 was told too" and "sum: the
+// counter moved by 1593, but 1600 adds succeeded" (8 violations on
+// ZooKeeper, 185 on etcd, with order ones).
 func TestTotalCounter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a nemesis run")
@@ -378,7 +392,9 @@ func TestTotalCounter(t *testing.T) {
 		if res.OK != out.expected || res.Increments != int64(out.expected) {
 			t.Errorf("%d successful adds and %d increments, want %d", res.OK, res.Increments, out.expected)
 		}
-		if !out.claimed || out.log.count(msgLanded) == 0 {
+		if !out.forcedOK {
+			t.Errorf("no try of the forced phase lost the reply of a write that landed")
+		} else if !out.claimed || out.log.count(msgLanded) == 0 {
 			t.Errorf("the forced lost reply of a write that landed (value %d) was not settled as landed (claimed %v, settled as landed %d times)",
 				out.landed, out.claimed, out.log.count(msgLanded))
 		}
@@ -391,6 +407,12 @@ func TestTotalCounter(t *testing.T) {
 // backend.ErrOutcomeUnknown, so the default's exactness is not luck.
 // The history is still valid for countercheck, which lets each unknown
 // Add have applied or not.
+//
+// Broken on purpose, in a copy of the tree: with the ambiguous Atomic
+// retrying a write whose outcome was unknown as if it had met a conflict,
+// it failed with "sum: the counter moved by 161, but 160 adds succeeded
+// and 0 may have: 1 increments nobody was told of" on ZooKeeper (4 on
+// etcd).
 func TestTotalCounterAmbiguous(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a nemesis run")
@@ -408,6 +430,9 @@ func TestTotalCounterAmbiguous(t *testing.T) {
 		}
 		// Only client 0 wrote in the forced phase, so the Add that made
 		// the landed value was one of its own, and none was told it.
+		if !out.forcedOK {
+			t.Fatalf("no try of the forced phase lost the reply of a write that landed")
+		}
 		if out.claimed || out.forced[countercheck.Unknown] == 0 {
 			t.Fatalf("the Add whose write landed with its reply dropped: value %d claimed %v, adds by outcome %v; want it unclaimed and an unknown outcome (backend.ErrOutcomeUnknown)",
 				out.landed, out.claimed, out.forced)
@@ -419,7 +444,10 @@ func TestTotalCounterAmbiguous(t *testing.T) {
 // TestTotalCounterAmbiguous, but the client retries an Add whose outcome
 // is unknown as if it had failed. The forced lost reply is of a write
 // that landed, so its retry counts it twice, deterministically, and
-// countercheck must report the sum.
+// countercheck must report the sum. It does, on both backends: "the
+// counter moved by 161, but 160 adds succeeded and 0 may have: 1
+// increments nobody was told of", and more when the nemesis also dropped
+// the reply of a write that landed.
 func TestTotalCounterBroken(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a nemesis run")
@@ -433,6 +461,9 @@ func TestTotalCounterBroken(t *testing.T) {
 		t.Logf("%s: %v, unclaimed %v; %s: %v", e.Backend.Name, res, res.Unclaimed, faultString(out.faults), res.Err())
 		if !res.Has(countercheck.KindSum) {
 			t.Fatalf("the checker did not report the increment counted twice: %v", res)
+		}
+		if !out.forcedOK {
+			t.Fatalf("no try of the forced phase lost the reply of a write that landed")
 		}
 		if got := res.Increments - int64(res.OK); got < 1 {
 			t.Fatalf("%d increments for %d successful adds: the blind retry should have added one more", res.Increments, res.OK)
