@@ -1,6 +1,6 @@
 // Package peers runs real Apache Curator (Java) and kazoo (Python) clients as
-// subprocesses, so tests can check that zkrecipes' locks and elections work
-// side by side with theirs on one ZooKeeper.
+// subprocesses, so tests can check that zkrecipes' locks, elections, queues,
+// barriers and counters work side by side with theirs on one ZooKeeper.
 //
 // The drivers are kept as source beside this package and built at test time:
 // java/Peer.java is compiled with javac against Debian's Curator 5.4.0 jars
