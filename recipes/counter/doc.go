@@ -38,8 +38,8 @@
 //	                                 kazoo Counter(support_curator=True) (Shared's default)
 //	KazooASCII    decimal text       kazoo's default Counter with an int ("42")
 //
-// kazoo has no 8-byte mode, so it cannot share a DistributedAtomicLong
-// (LAYOUTS.md section 5). Empty data reads as 0, as Curator's atomics and
+// kazoo's Curator mode (kazoo #558, PR #559) is int32 only: kazoo has no
+// 8-byte mode, so it cannot share a DistributedAtomicLong. Empty data reads as 0, as Curator's atomics and
 // kazoo read a node made by ensure_path (Curator's SharedCount fails on it
 // with a BufferUnderflowException). Anything else a codec cannot read - a
 // wrong length, text that is not a number, the IP address Curator writes as
