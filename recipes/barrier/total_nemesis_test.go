@@ -138,7 +138,10 @@ func TestTotalBarrier(t *testing.T) {
 		if r.awaitRounds(rounds) {
 			t.Logf("%d rounds per slot at %v", rounds, time.Since(started).Round(time.Millisecond))
 		}
-		res := r.check(r.stop())
+		stopped := r.stop()
+		checking := time.Now()
+		res := r.check(stopped)
+		t.Logf("processes stopped in %v, history checked in %v", checking.Sub(stopped).Round(time.Millisecond), time.Since(checking).Round(time.Millisecond))
 		if !res.Valid() {
 			t.Fatalf("seed %d: %v", seed, res.Err())
 		}
