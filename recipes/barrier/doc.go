@@ -67,6 +67,15 @@
 // the server when the session expires, which fires the others' watches:
 // the others' Leave is bounded by the dead member's session timeout.
 //
+// A DoubleBarrier may enter again after it left, on the same path: rounds.
+// Then a member still leaving round k can meet the node of a member that
+// has finished and entered round k+1, which waits for it: waiting for that
+// node would be a deadlock. Enter remembers the CreateToken of the ready it
+// passed; Leave, once that ready is gone (or replaced), ignores member
+// nodes created after it, and deletes ready at the end only if it is still
+// its round's. A member that comes while a round's ready stands passes
+// into that round (more-than-n, below).
+//
 // # Failures
 //
 // Every wait ends when its context or its session ends, with a *WaitError

@@ -33,6 +33,13 @@ type DoubleBarrier struct {
 
 	mu    sync.Mutex
 	state int // idle, busy (entering or leaving), inside
+	// round is the CreateToken of the ready node this member passed
+	// (0: not known): nodes created after it, once it is gone, are the
+	// next round's. Set by Enter, read by Leave; the state guards it.
+	round int64
+	// floor is this member's own node's CreateToken, read by Leave when
+	// round is not known: the next round's nodes are all younger.
+	floor int64
 }
 
 const (
@@ -180,6 +187,7 @@ func (d *DoubleBarrier) enterOnce(ctx context.Context) (int, bool, error) {
 		return -1, false, err
 	}
 	if st != nil {
+		d.round = st.CreateToken
 		return -1, true, nil
 	}
 	kids, _, err := d.s.Children(ctx, d.path)
@@ -191,6 +199,7 @@ func (d *DoubleBarrier) enterOnce(ctx context.Context) (int, bool, error) {
 		if err := create(ctx, d.s, d.ready, nil, backend.Persistent, false); err != nil {
 			return count, false, err
 		}
+		d.noteRound(ctx)
 		return count, true, nil
 	}
 	e, err := awaitEvent(ctx, d.s, ev)
@@ -199,7 +208,21 @@ func (d *DoubleBarrier) enterOnce(ctx context.Context) (int, bool, error) {
 	}
 	// Created: ready appeared, so n members were in. Pass without counting
 	// again: some may have left already. Anything else: look again.
-	return count, e.Type == backend.EventCreated, nil
+	if e.Type != backend.EventCreated {
+		return count, false, nil
+	}
+	d.noteRound(ctx)
+	return count, true, nil
+}
+
+// noteRound records the CreateToken of the ready node this member passed,
+// if it is still there to read (a member that left at once may have
+// deleted it: then Leave falls back on this member's own node).
+func (d *DoubleBarrier) noteRound(ctx context.Context) {
+	d.round = 0
+	if st, err := d.s.Exists(ctx, d.ready); err == nil && st != nil {
+		d.round = st.CreateToken
+	}
 }
 
 // createMember creates this member's ephemeral node. The name is known, so
@@ -279,6 +302,18 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 func (d *DoubleBarrier) leave(ctx context.Context) error {
 	deleted := false
 	present := 0
+	d.floor = 0
+	if d.round == 0 {
+		// The ready this member passed was gone before it could read it.
+		// The next round's nodes are made after that ready's deletion,
+		// so after this member's own node: its token tells them apart
+		// (it may also drop a member of this round that came after us,
+		// but only once ready is gone, when such a member has left or is
+		// a kazoo member that deleted ready first).
+		if st, err := d.s.Exists(ctx, d.node); err == nil && st != nil {
+			d.floor = st.CreateToken
+		}
+	}
 	fail := func(err error) error {
 		if cause := stopped(ctx, d.s); cause != nil {
 			if !deleted && d.s.Err() != nil {
@@ -304,10 +339,31 @@ func (d *DoubleBarrier) leave(ctx context.Context) error {
 			break
 		}
 	}
-	if err := remove(ctx, d.s, d.ready); err != nil {
+	if err := d.removeReady(ctx); err != nil {
 		return fail(err)
 	}
 	return nil
+}
+
+// removeReady deletes ready if it is this member's round's: a ready made
+// by the next round (its members may be entering already) is left alone.
+func (d *DoubleBarrier) removeReady(ctx context.Context) error {
+	var r retrier
+	for {
+		st, err := d.s.Exists(ctx, d.ready)
+		if err == nil && (st == nil || (d.round != 0 && st.CreateToken != d.round)) {
+			return nil
+		}
+		if err == nil {
+			err = d.s.Delete(ctx, d.ready, st.Version)
+			if err == nil || errors.Is(err, backend.ErrNoNode) || errors.Is(err, backend.ErrBadVersion) {
+				return nil
+			}
+		}
+		if !r.again(ctx, d.s, err) {
+			return err
+		}
+	}
 }
 
 // leaveOnce is one turn of Leave's loop. It returns whether every member is
@@ -320,7 +376,10 @@ func (d *DoubleBarrier) leaveOnce(ctx context.Context, deleted *bool) (bool, int
 	if err != nil {
 		return false, -1, err
 	}
-	ms := members(kids)
+	ms, err := d.thisRound(ctx, members(kids))
+	if err != nil {
+		return false, -1, err
+	}
 	if len(ms) == 0 {
 		return true, 0, nil
 	}
@@ -361,6 +420,43 @@ func (d *DoubleBarrier) leaveOnce(ctx context.Context, deleted *bool) (bool, int
 	}
 	_, err = awaitEvent(ctx, d.s, ev)
 	return false, len(ms), err
+}
+
+// thisRound drops from ms the members of the next round: when the ready
+// this member passed is gone (its round has ended for someone, or a kazoo
+// member deleted it early), a member node created after it belongs to a
+// member that has entered again, which waits for us: waiting for it would
+// be a deadlock. While that ready stands nobody can have begun a new round.
+func (d *DoubleBarrier) thisRound(ctx context.Context, ms []string) ([]string, error) {
+	limit := d.round
+	if limit == 0 {
+		limit = d.floor
+	}
+	if limit == 0 {
+		return ms, nil
+	}
+	st, err := d.s.Exists(ctx, d.ready)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil && (d.round == 0 || st.CreateToken == d.round) {
+		return ms, nil // our round's ready stands (or, not knowing it, a ready)
+	}
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m == d.name {
+			out = append(out, m)
+			continue
+		}
+		mst, err := d.s.Exists(ctx, backend.Join(d.path, m))
+		if err != nil {
+			return nil, err
+		}
+		if mst != nil && mst.CreateToken <= limit {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // Gather blocks until n members have arrived at path: a one-shot start
