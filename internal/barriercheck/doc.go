@@ -35,17 +35,18 @@
 //     members present at t (itself included). This is sound for a barrier
 //     path used for many rounds. A member m passes only after it created
 //     its node and then saw ready; ready was created by a member that
-//     counted N member nodes, each of a member that had invoked Enter and
-//     not yet finished its Leave. A Leave does not complete while another
-//     member's node exists, and deletes ready before it returns. So each
-//     of the N either saw m's node when it last listed the barrier, and
-//     cannot return before m's node is gone, which is after m's Enter
-//     returned; or it last listed the barrier before m's node existed, and
-//     deletes ready after m saw it. The second case is a real early pass
-//     (m came after the round had emptied and passed on its stale ready);
-//     the checker reports it when m's Enter returns after the others'
-//     Leaves, and misses it when it returns before them, which it usually
-//     does, one round trip being all that separates them.
+//     counted N member nodes, each of a member k that had invoked Enter
+//     and not yet finished its Leave, and every Leave deletes ready before
+//     it returns, so none of the N had returned from Leave when m saw
+//     ready. A Leave waits (at least) for the member nodes that exist when
+//     it begins. So a k that had not begun to leave when m's node was
+//     created waits for m's node, which goes after m's Enter returned, and
+//     is present then. A k that had begun to leave before m's node
+//     existed belongs to a round that was ending when m came; m passed on
+//     that round's stale ready, a real early pass, which the checker
+//     reports when enough of them have returned from Leave by the time
+//     m's Enter returns, and misses otherwise (they are a round trip
+//     apart).
 //   - Leave liveness: a Leave invoked at t completes by D + Timeout +
 //     Slack, where D is the latest release of the members whose time
 //     inside overlaps this member's until D: a member's Leave returning
