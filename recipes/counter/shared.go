@@ -250,13 +250,17 @@ func (c *Shared) TrySet(ctx context.Context, prev Versioned, n int64) (Versioned
 }
 
 // Set writes n whatever the value is, by TrySet until one lands or ctx
-// ends, and returns the new Versioned.
+// ends, and returns the new Versioned. A node deleted since Start is
+// created again with n.
 func (c *Shared) Set(ctx context.Context, n int64) (Versioned, error) {
 	backoff := backend.ExponentialBackoff{Initial: 2 * time.Millisecond, Max: 200 * time.Millisecond, MaxElapsed: -1, Jitter: 1}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		v, ok, err := c.TrySet(ctx, c.Get(), n)
 		if err != nil || ok {
+			return v, err
+		}
+		if v, ok, err := c.recreate(ctx, n); err != nil || ok {
 			return v, err
 		}
 		d, _ := backoff.Next(attempt, time.Since(start))
@@ -268,6 +272,36 @@ func (c *Shared) Set(ctx context.Context, n int64) (Versioned, error) {
 			return Versioned{}, fmt.Errorf("counter: set %s: %w", c.path, ctx.Err())
 		}
 	}
+}
+
+// recreate creates the node with n if it is absent, and reports whether it
+// did.
+func (c *Shared) recreate(ctx context.Context, n int64) (Versioned, bool, error) {
+	st, err := c.s.Exists(ctx, c.path)
+	if err != nil || st != nil {
+		return Versioned{}, false, err
+	}
+	data, _ := c.o.codec.Encode(n) // TrySet encoded it already
+	var cst backend.Stat
+	_, err = c.s.Create(ctx, c.path, data, backend.Persistent, backend.WithParents(backend.Container), backend.CreatedStat(&cst))
+	if errors.Is(err, backend.ErrNodeExists) {
+		return Versioned{}, false, nil // made by another: TrySet again
+	}
+	if err != nil {
+		return Versioned{}, false, fmt.Errorf("counter: set %s: %w", c.path, err)
+	}
+	if cst.CreateToken == 0 { // ZooKeeper's create reply has no stat
+		got, gst, err := c.s.Get(ctx, c.path)
+		if err != nil {
+			return Versioned{}, false, fmt.Errorf("counter: set %s: %w", c.path, err)
+		}
+		if gst.CreateToken != 0 && string(got) == string(data) {
+			cst = gst
+		}
+	}
+	v := Versioned{N: n, Version: cst.Version, Token: cst.ModifyToken}
+	c.offer(v)
+	return v, true, nil
 }
 
 func (c *Shared) usable(op string) error {

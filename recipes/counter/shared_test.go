@@ -62,7 +62,10 @@ func TestSharedStart(t *testing.T) {
 
 // TestSharedTrySet: a TrySet with a stale Versioned writes nothing,
 // returns false and the value read; a fresh one writes, and the other
-// Shared sees it. Broken on purpose: TrySet not refreshing after a bad
+// Shared sees it; Set makes a deleted node again (broken on purpose:
+// recreate returning false at once -> fails with "Set on a deleted node =
+// {N:0 ...}, counter: set /ts: context deadline exceeded; want 40 at
+// version 0"). Broken on purpose: TrySet not refreshing after a bad
 // version -> fails with "refused TrySet returned {N:0 Version:0 ...}
 // (Get {N:0 ...}); want 10".
 func TestSharedTrySet(t *testing.T) {
@@ -93,6 +96,21 @@ func TestSharedTrySet(t *testing.T) {
 		recipetest.Eventually(t, "b sees 20", func() bool { return b.Get().N == 20 })
 		if b.Get() != v {
 			t.Fatalf("b has %+v; want %+v", b.Get(), v)
+		}
+
+		// A deleted node: TrySet is refused, Set makes it again.
+		if err := e.Session(t).Delete(ctxT(t), "/ts", backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, err := b.TrySet(ctxT(t), b.Get(), 30); err != nil || ok {
+			t.Fatalf("TrySet on a deleted node = %+v, %v, %v; want false", v, ok, err)
+		}
+		v, err = b.Set(ctxT(t), 40)
+		if err != nil || v.N != 40 || v.Version != 0 || v.Token == 0 {
+			t.Fatalf("Set on a deleted node = %+v, %v; want 40 at version 0", v, err)
+		}
+		if got := valueOf(t, e.Session(t), "/ts", CuratorInt32); got != 40 {
+			t.Fatalf("node holds %d; want 40", got)
 		}
 	})
 }
