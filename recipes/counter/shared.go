@@ -32,12 +32,13 @@ type Shared struct {
 	seed int64
 	o    options
 
-	mu      sync.Mutex
-	cur     Versioned
-	started bool
-	closed  bool
-	lis     map[*Listener]struct{}
-	cancel  context.CancelFunc // stops the follower
+	mu       sync.Mutex
+	cur      Versioned
+	started  bool
+	starting bool // Start is reading the node
+	closed   bool
+	lis      map[*Listener]struct{}
+	cancel   context.CancelFunc // stops the follower
 
 	wg       sync.WaitGroup
 	done     chan struct{}
@@ -79,13 +80,21 @@ func (c *Shared) Path() string { return c.path }
 // (CURATOR-329).
 func (c *Shared) Start(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch {
 	case c.closed:
+		c.mu.Unlock()
 		return fmt.Errorf("counter: start %s: %w", c.path, ErrClosed)
-	case c.started:
+	case c.started || c.starting:
+		c.mu.Unlock()
 		return fmt.Errorf("counter: start %s: already started", c.path)
 	}
+	c.starting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.starting = false
+		c.mu.Unlock()
+	}()
 	seed, _ := c.o.codec.Encode(c.seed)
 	for {
 		_, err := c.s.Create(ctx, c.path, seed, backend.Persistent, backend.WithParents(backend.Container))
@@ -103,6 +112,11 @@ func (c *Shared) Start(ctx context.Context) error {
 		n, err := c.decode(data)
 		if err != nil {
 			return err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return fmt.Errorf("counter: start %s: %w", c.path, ErrClosed)
 		}
 		c.cur = Versioned{N: n, Version: st.Version, Token: st.ModifyToken}
 		c.started = true
