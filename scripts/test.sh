@@ -16,9 +16,9 @@
 # `go test -race -count=1 -timeout 20m ./...` against them, and always stops
 # them and removes the directory, on success, failure, Ctrl-C or SIGTERM.
 # Then, for a whole run, a second pass runs the etcd backend's conformance
-# suite and the lock, election, task and partition tests against Debian's
-# etcd-server (3.4; scripts/servers.sh start-etcd-compat), the oldest etcd
-# kept working (ZKRECIPES_COMPAT_ETCD=0 skips it, =1 forces it).
+# suite and the lock, election, task, partition, barrier and counter tests
+# against Debian's etcd-server (3.4; scripts/servers.sh start-etcd-compat),
+# the oldest etcd kept working (ZKRECIPES_COMPAT_ETCD=0 skips it, =1 forces it).
 # It exits with go test's status (the first failing pass's).
 # ZKRECIPES_TEST_PKGS overrides ./...; ZKRECIPES_ETCD_BIN names the etcd
 # to run instead of building one.
@@ -167,13 +167,13 @@ fi
 if [ "$compat" = 1 ]; then
   t0=$(now)
   run bash scripts/servers.sh start-etcd-compat "$dir" >/dev/null
-  say "old etcd $(cat "$dir/compat.version") up in $(secs "$t0" "$(now)"); second pass: backend/etcd, recipes/lock, recipes/election, recipes/task, recipes/partition"
+  say "old etcd $(cat "$dir/compat.version") up in $(secs "$t0" "$(now)"); second pass: backend/etcd, recipes/lock, recipes/election, recipes/task, recipes/partition, recipes/barrier, recipes/counter"
   t0=$(now)
   compat_status=0
   compat_eps=$(sed -n 's/^export ZKRECIPES_ETCD_ENDPOINTS=//p' "$dir/compat.env")
   run env ZKRECIPES_ETCD_ENDPOINTS="$compat_eps" ZKRECIPES_ZK_ENDPOINTS=none \
     ZKRECIPES_ZK_ENSEMBLE= ZKRECIPES_ZK_ENSEMBLE_DIR= \
-    go test -race -count=1 -timeout 15m "$@" ./backend/etcd/ ./recipes/lock/ ./recipes/election/ ./recipes/task/ ./recipes/partition/ || compat_status=$?
+    go test -race -count=1 -timeout 15m "$@" ./backend/etcd/ ./recipes/lock/ ./recipes/election/ ./recipes/task/ ./recipes/partition/ ./recipes/barrier/ ./recipes/counter/ || compat_status=$?
   say "second pass (etcd $(cat "$dir/compat.version")): go test exited with $compat_status after $(secs "$t0" "$(now)")"
   [ "$status" != 0 ] || status=$compat_status
 fi

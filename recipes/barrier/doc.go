@@ -76,6 +76,17 @@
 // its round's. A member that comes while a round's ready stands passes
 // into that round (more-than-n, below).
 //
+// What this leaves open, both small: a member admitted late (its node
+// made after the round's ready) is not waited for by a member whose Leave
+// runs after that ready is gone, so with more than n members, or with
+// kazoo members that delete ready first, a Leave can return while such a
+// latecomer is still inside. And the final deletion of ready reads its
+// token, then deletes it: a round that ends and a new one that makes its
+// ready between those two requests loses that ready, and its members that
+// have not seen it yet count again (they pass if n are still in). With
+// exactly n members neither can happen: a new round needs every member,
+// the slow leaver included.
+//
 // # Failures
 //
 // Every wait ends when its context or its session ends, with a *WaitError
