@@ -5,6 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/barriercmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/countercmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo/scenes"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/devcmd"
@@ -37,6 +39,8 @@ func commands(io zkctl.Streams) []*cli.Command {
 		queuecmd.Commands(io),
 		taskcmd.Commands(io),
 		partitioncmd.Commands(io),
+		barriercmd.Commands(io),
+		countercmd.Commands(io),
 		health.Commands(io),
 		shell.Commands(io, Run),
 		devcmd.Commands(io),
