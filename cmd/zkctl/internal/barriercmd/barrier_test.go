@@ -5,8 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/zkctl"
@@ -220,5 +224,46 @@ func TestLeaveObserver(t *testing.T) {
 				t.Fatalf("leave after the last member went: exit %d (%q)", code, w.Err.String())
 			}
 		})
+	}
+}
+
+// TestEnterSessionLost: the session of a zkctl whose command runs inside
+// the barrier ends on the server; the command is stopped and zkctl exits
+// 124. Run on etcd, where the test can end the session by revoking its
+// lease (the member node's owner) with the raw client; ZooKeeper's session
+// cannot be expired from another process without its password.
+//
+// Broken on purpose: enter passing a nil lost channel to RunChild (never
+// closed) -> fails with "zkctl [...] still runs after 20s".
+func TestEnterSessionLost(t *testing.T) {
+	ep := zkctltest.Clusters(t)["etcd"]
+	obs := zkctltest.Observer(t, ep)
+	dir := t.TempDir()
+	p := zkctltest.StartProcess(t, nil, "--endpoints", ep, "barrier", "enter", "/lost", "-n", "1", "--grace", "1s", "--",
+		"sh", "-c", `touch "$0/started"; sleep 60`, dir)
+	recipetest.Eventually(t, "the command started", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "started"))
+		return err == nil
+	})
+	ms := members(t, obs, "/lost")
+	if len(ms) != 1 {
+		t.Fatalf("members %v; want the one zkctl", ms)
+	}
+	st, err := obs.Exists(recipetest.Ctx(t), "/lost/"+ms[0])
+	if err != nil || st == nil || st.EphemeralOwner == 0 {
+		t.Fatalf("member node: %+v, %v", st, err)
+	}
+	eps := strings.TrimPrefix(ep, "etcd://")
+	eps = eps[:strings.Index(eps, "/")]
+	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(eps, ","), DialTimeout: recipetest.Wait, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Revoke(recipetest.Ctx(t), clientv3.LeaseID(st.EphemeralOwner)); err != nil {
+		t.Fatalf("revoke lease %x: %v", st.EphemeralOwner, err)
+	}
+	if code := p.Wait(t, recipetest.Wait); code != zkctl.ExitLockLost {
+		t.Fatalf("zkctl after its session ended: exit %d (stderr %q), want %d", code, p.Err.String(), zkctl.ExitLockLost)
 	}
 }
