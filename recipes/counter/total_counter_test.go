@@ -66,8 +66,9 @@ type totalClient struct {
 	policy totalPolicy
 	done   atomic.Int64 // increments finished, whatever their outcome
 
-	mu   sync.Mutex
-	adds []countercheck.Add // its Adds, in order
+	mu    sync.Mutex
+	adds  []countercheck.Add // its Adds, in order
+	ended string             // why it stopped early, if it did
 }
 
 func (c *totalClient) record(a countercheck.Add) {
@@ -86,7 +87,8 @@ func (c *totalClient) told(post int64) bool {
 
 // increment makes one increment: Add(1) until it applied or its outcome
 // is unknown (the client's policy says what then), recording every call.
-// It returns false when ctx ended first.
+// It returns false when ctx ended first, or when the Atomic or its
+// session ended (the failure is recorded, and c.ended says so).
 func (c *totalClient) increment(ctx context.Context) bool {
 	defer c.done.Add(1)
 	for ctx.Err() == nil {
@@ -98,17 +100,37 @@ func (c *totalClient) increment(ctx context.Context) bool {
 			c.record(countercheck.Add{Outcome: countercheck.OK, Pre: ch.Pre, Post: ch.Post})
 			return true
 		case !errors.Is(err, backend.ErrOutcomeUnknown):
-			// Certainly not applied (see totalResolved): add again.
+			// Certainly not applied (see totalResolved): add again, unless
+			// nothing more can be added.
 			c.record(countercheck.Add{Outcome: countercheck.Fail, Err: err.Error()})
+			if errors.Is(err, backend.ErrSessionExpired) || errors.Is(err, backend.ErrClosed) || errors.Is(err, ErrClosed) {
+				c.mu.Lock()
+				c.ended = err.Error()
+				c.mu.Unlock()
+				return false
+			}
+			totalPause(ctx)
 		case c.policy == totalBlind:
 			// The bug on purpose: an unknown outcome taken for a failure.
 			c.record(countercheck.Add{Outcome: countercheck.Fail, Err: err.Error()})
+			totalPause(ctx)
 		default:
 			c.record(countercheck.Add{Outcome: countercheck.Unknown, Err: err.Error()})
 			return true
 		}
 	}
 	return false
+}
+
+// totalPause waits a little before a failed call is made again, so that
+// a call failing at once does not spin.
+func totalPause(ctx context.Context) {
+	tm := time.NewTimer(10 * time.Millisecond)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-ctx.Done():
+	}
 }
 
 // resolutions counts the Atomics' debug messages (WithLogger), so a run
@@ -170,6 +192,7 @@ type totalCounterResult struct {
 	landed   int64
 	forced   map[countercheck.Outcome]int
 	forcedOK bool          // a try lost the reply of a write that landed
+	ended    []string      // clients that stopped early, and why
 	claimed  bool          // an OK Add was told landed as its Post
 	elapsed  time.Duration // the concurrent phase
 	expected int           // increments the clients were asked to make
@@ -205,7 +228,7 @@ func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) total
 	}
 
 	clients := make([]*totalClient, r.clients)
-	var proxies []*faultnet.Proxy
+	var targets []nemesisTarget
 	opts := append(r.policy.options(), WithLogger(slog.New(out.log)))
 	for i := range clients {
 		s, p := e.Proxied(t, totalSession)
@@ -215,7 +238,7 @@ func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) total
 		}
 		t.Cleanup(func() { _ = a.Close() })
 		clients[i] = &totalClient{name: fmt.Sprintf("c%02d", i), a: a, proxy: p, policy: r.policy}
-		proxies = append(proxies, p)
+		targets = append(targets, nemesisTarget{p, s})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -249,7 +272,7 @@ func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) total
 	// The concurrent phase.
 	var nem *nemesis
 	if r.nemesis {
-		nem = startNemesis(seed, proxies)
+		nem = startNemesis(seed, targets)
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -274,6 +297,9 @@ func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) total
 	run := countercheck.Run{Initial: 0, Final: value()}
 	for _, c := range clients {
 		run.Adds = append(run.Adds, c.adds...)
+		if c.ended != "" {
+			out.ended = append(out.ended, c.name+": "+c.ended)
+		}
 	}
 	out.res = countercheck.Check(run)
 	return out
@@ -354,7 +380,7 @@ func forceLostReply(t *testing.T, what string, p *faultnet.Proxy, progress, obse
 // can ever land, and a late landing one is found by its id. The run
 // counts both kinds of settling from the Atomics' debug log.
 //
-// K is 100 (ZKRECIPES_COUNTER_LARGE=1: the 10,000).
+// K is 80 (ZKRECIPES_COUNTER_LARGE=1: the 10,000).
 //
 // Broken on purpose, in a copy of the tree: with settle ignoring the op id
 // it read back (every lost reply written again as if it had not landed),
@@ -368,7 +394,7 @@ func TestTotalCounter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a nemesis run")
 	}
-	k := 100
+	k := 80
 	if totalLarge() {
 		k = 10_000
 	}
@@ -377,6 +403,9 @@ func TestTotalCounter(t *testing.T) {
 		t.Logf("seed %d (%s=%d runs it again)", seed, totalSeedEnv, seed)
 		out := runTotalCounter(t, e, totalCounterRun{policy: totalResolved, clients: totalClients, k: k, nemesis: true}, seed)
 		res := out.res
+		if len(out.ended) > 0 {
+			t.Errorf("clients stopped early: %v", out.ended)
+		}
 		t.Logf("%s: forced phase: a write that landed (value %d) had its reply dropped after %d tries; its Add returned it: %v; adds by outcome %v",
 			e.Backend.Name, out.landed, out.tries, out.claimed, out.forced)
 		t.Logf("%s: %v; %s; lost replies settled: %d had landed, %d had not",
@@ -422,6 +451,9 @@ func TestTotalCounterAmbiguous(t *testing.T) {
 		t.Logf("seed %d (%s=%d runs it again)", seed, totalSeedEnv, seed)
 		out := runTotalCounter(t, e, totalCounterRun{policy: totalAmbiguous, clients: 4, k: 40, nemesis: true}, seed)
 		res := out.res
+		if len(out.ended) > 0 {
+			t.Errorf("clients stopped early: %v", out.ended)
+		}
 		t.Logf("%s: forced phase: a write that landed (value %d) had its reply dropped after %d tries; adds by outcome %v",
 			e.Backend.Name, out.landed, out.tries, out.forced)
 		t.Logf("%s: %v, unclaimed %v; %s", e.Backend.Name, res, res.Unclaimed, faultString(out.faults))

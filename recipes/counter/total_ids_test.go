@@ -129,7 +129,7 @@ func TestTotalIDs(t *testing.T) {
 		const path = "/total/ids"
 		admin := e.Session(t)
 		clients := make([]*totalIDsClient, totalClients)
-		var proxies []*faultnet.Proxy
+		var targets []nemesisTarget
 		for i := range clients {
 			s, p := e.Proxied(t, totalSession)
 			g, err := NewIDs(s, path)
@@ -138,7 +138,7 @@ func TestTotalIDs(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = g.Close() })
 			clients[i] = &totalIDsClient{name: fmt.Sprintf("c%02d", i), g: g, s: s, proxy: p, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
-			proxies = append(proxies, p)
+			targets = append(targets, nemesisTarget{p, s})
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -176,7 +176,7 @@ func TestTotalIDs(t *testing.T) {
 		forced := len(victim.grants)
 
 		// The run.
-		nem := startNemesis(seed, proxies)
+		nem := startNemesis(seed, targets)
 		start := time.Now()
 		var wg sync.WaitGroup
 		for _, c := range clients {

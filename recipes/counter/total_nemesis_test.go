@@ -1,6 +1,7 @@
 package counter
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/faultnet"
+	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 )
 
 // The proof runs' common shape (TestTotalCounter, TestTotalIDs).
@@ -63,24 +66,36 @@ const (
 
 // nemesis injects faults into every proxy at random, one fault at a time
 // per proxy, until Stop: a fault (faultCut, faultDrop, faultStall or
-// faultReset) held from 50 ms to totalHoldMax, then a healthy gap of 300
-// ms to 1.5 s, so that keep-alives and pings get through between faults
-// (the first fault comes within 300 ms of the start).
+// faultReset) held from 50 ms to totalHoldMax; then, once healed, it waits
+// until the proxied session answers a read again (its client reconnected:
+// go-zookeeper waits a second between rounds of reconnection, so without
+// this faults in a row could keep a session from hearing its server for
+// its whole timeout) and a healthy gap of 300 ms to 1.5 s. The first fault
+// comes within 300 ms of the start.
 type nemesis struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop   chan struct{}
+	ctx    context.Context // cancelled by Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu     sync.Mutex
 	counts map[string]int // faults by kind
 }
 
-// startNemesis starts a goroutine per proxy, each with a random source of
+// nemesisTarget is a proxy and the session whose connection runs through it.
+type nemesisTarget struct {
+	proxy   *faultnet.Proxy
+	session backend.Session
+}
+
+// startNemesis starts a goroutine per target, each with a random source of
 // its own drawn from seed.
-func startNemesis(seed uint64, proxies []*faultnet.Proxy) *nemesis {
+func startNemesis(seed uint64, targets []nemesisTarget) *nemesis {
 	n := &nemesis{stop: make(chan struct{}), counts: map[string]int{}}
-	for i, p := range proxies {
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	for i, tg := range targets {
 		n.wg.Add(1)
-		go n.run(p, rand.New(rand.NewPCG(seed, uint64(i))))
+		go n.run(tg, rand.New(rand.NewPCG(seed, uint64(i))))
 	}
 	return n
 }
@@ -97,12 +112,24 @@ func (n *nemesis) hold(rng *rand.Rand, lo, hi time.Duration) bool {
 	}
 }
 
-func (n *nemesis) run(p *faultnet.Proxy, rng *rand.Rand) {
+// answered waits until s answers a read, or Stop, or s ends (the test
+// reports what its client saw). The retrying session retries the read
+// across the reconnection.
+func (n *nemesis) answered(s backend.Session) {
+	ctx, cancel := context.WithTimeout(n.ctx, recipetest.Wait)
+	defer cancel()
+	_, _ = s.Exists(ctx, "/")
+}
+
+func (n *nemesis) run(tg nemesisTarget, rng *rand.Rand) {
 	defer n.wg.Done()
+	p := tg.proxy
 	defer p.Heal()
 	kinds := []string{faultCut, faultDrop, faultDrop, faultStall, faultReset} // lost replies twice as often
-	gap := func() bool { return n.hold(rng, 300*time.Millisecond, 1500*time.Millisecond) }
-	// The first fault comes soon, so that short runs see faults too.
+	gap := func() bool {
+		n.answered(tg.session)
+		return n.hold(rng, 300*time.Millisecond, 1500*time.Millisecond)
+	}
 	for ok := n.hold(rng, time.Millisecond, 300*time.Millisecond); ok; ok = gap() {
 		kind := kinds[rng.IntN(len(kinds))]
 		n.mu.Lock()
@@ -132,6 +159,7 @@ func (n *nemesis) run(p *faultnet.Proxy, rng *rand.Rand) {
 // injected, by kind.
 func (n *nemesis) Stop() map[string]int {
 	close(n.stop)
+	n.cancel()
 	n.wg.Wait()
 	n.mu.Lock()
 	defer n.mu.Unlock()
