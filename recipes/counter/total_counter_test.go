@@ -19,8 +19,9 @@ import (
 )
 
 // totalAddWait bounds one Add of the proof runs, resolution included: far
-// beyond any fault, so that an Add that runs out of it is a failure to
-// settle, recorded as an unknown outcome.
+// beyond any fault. An Add that runs out of it fails as the package
+// documentation says: with an error matching backend.ErrOutcomeUnknown if
+// a lost reply was not settled by then, which fails the run.
 const totalAddWait = 2 * recipetest.Wait
 
 // totalPolicy is how a client of a counter run treats what Add returns.
@@ -201,15 +202,11 @@ type totalCounterResult struct {
 // runTotalCounter runs clients incrementing one counter, k times each,
 // through proxies of their own, then checks the result with countercheck.
 //
-// First, the forced phase: client 0 alone increments while its proxy
-// drops replies, until one of its writes is seen landing (the value read
-// through an unproxied session moves while only client 0 writes) with its
-// reply dropped. Each try drops replies at a random point of client 0's
-// loop of reads and writes, and lands a write when a write, not a read,
-// was in flight, so it takes a few tries. Every run thus has at least one
-// lost reply of a write that applied, whatever the nemesis does. Then the
-// concurrent phase: every client makes the rest of its k increments, under
-// the nemesis if asked.
+// First, the forced phase: client 0 alone increments while
+// forceLostReply drops its replies, until one of its writes lands with its
+// reply lost, so that every run settles at least one such write, whatever
+// the nemesis does. Then the concurrent phase: every client makes the rest
+// of its k increments, under the nemesis if asked.
 func runTotalCounter(t *testing.T, e *env, r totalCounterRun, seed uint64) totalCounterResult {
 	t.Helper()
 	const path = "/total/counter"
