@@ -61,21 +61,30 @@ func totalForEach(t *testing.T, fn func(t *testing.T, e *recipetest.Env)) {
 // session timeout and a slack after the last other member left or died,
 // and four members in Enter together all passed.
 //
-// Failing on the recipe as of b640899, both backends, every run, within
-// 10 to 50 rounds: when the last of a round leaves, the members that
-// returned first come back for the next round and create their nodes; a
-// member still in Leave lists the barrier, sees those nodes (under the
-// same names: a DoubleBarrier keeps its name) and waits for them to go,
-// while they wait in Enter for it. The liveness wait reports no pass for
-// 30 s with the next round's members under the barrier; the checker
-// reports the leave-hang of each member stuck in Leave. (Once, a kill of
-// the stuck processes let the run go on for a few rounds, until it stuck
-// again.) With that patched in a scratch worktree (a fresh node name for
-// every Enter, and Leave waiting only for the members of its first
-// listing) the run passes: 150 rounds in 22-35 s per backend with -race,
-// 1,000 rounds in 50 s on ZooKeeper and 2 min 40 s on etcd. Broken on
-// purpose on top of that patch, with Enter creating ready once n-1
-// members are in: 23 early passes reported on ZooKeeper.
+// Seen failing on the recipe itself, with the path reused:
+//
+//   - Before 7428066, on both backends in every run, within 10 to 50
+//     rounds: the members that left first came back for the next round
+//     and created their nodes (under the same names: a DoubleBarrier
+//     keeps its name), and a member still in Leave listed the barrier,
+//     saw them and waited for them to go, while they waited in Enter for
+//     it. The liveness wait reported no pass for 30 s with the next
+//     round's members under the barrier; the checker, a leave-hang for
+//     each member stuck in Leave.
+//   - At 7428066 to fe52805, on etcd in 3 runs of 3 (at rounds 32 to 147;
+//     ZooKeeper passed 3 of 3): the same hang by another way. A member
+//     that lists the barrier, deletes its own node and then watches the
+//     lowest member by name finds there the lowest's node of the next
+//     round (it left and entered again, under the same name, in between)
+//     and waits for it to go. Checking the watched node's CreateToken
+//     against the round before waiting (a scratch patch) passed 3 runs of
+//     3 on both backends.
+//
+// Broken on purpose in a scratch worktree, with Enter creating ready once
+// n-1 members are in: 23 early passes reported on ZooKeeper. Measured
+// with the reuse hang patched: 150 rounds in 17-35 s per backend with
+// -race; 1,000 rounds in 50 s on ZooKeeper and 2 min on etcd (the check
+// itself 8 s of that, with the race detector).
 func TestTotalBarrier(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a nemesis run of about 30 s per backend")
