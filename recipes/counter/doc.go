@@ -6,7 +6,11 @@
 //   - AtomicBytes: opaque data with compare-and-set (Curator's
 //     DistributedAtomicValue);
 //   - Shared: a versioned integer that follows its node and tells listeners
-//     of changes (Curator's SharedCount).
+//     of changes (Curator's SharedCount);
+//   - IDs: cluster-unique, increasing 64-bit IDs, singly or in blocks, with
+//     no node that every client writes;
+//   - Names: unique names from sequential nodes, ordered across
+//     ZooKeeper's int32 wrap.
 //
 // They use the byte formats of Curator and kazoo, so their clients and ours
 // share one node.
@@ -105,6 +109,29 @@
 // removeListener did nothing). When the session ends, Done closes and Err
 // says why; Get keeps the last value. Data that cannot be decoded while
 // following is logged and skipped; Get keeps the last good value.
+//
+// # IDs and names
+//
+// IDs hands out cluster-unique, increasing 64-bit IDs without a hot key:
+// each IDs value sets only its own ephemeral node <path>/<16 hex digits>,
+// and a call's IDs are token<<BlockBits + i (i < n <= 1<<16), token being
+// that Set's Stat.ModifyToken (ZooKeeper's zxid, etcd's revision): the
+// 64-bit analogue of ZOOKEEPER-4706. No two writes share a token, so IDs
+// never repeat. A call's write completes before it returns and later
+// writes get larger tokens, so its IDs are above every ID of any call, of
+// any IDs value, that returned before it began; overlapping calls get
+// unique IDs in no set order. IDs are not dense: other writes, and writes
+// made again after a lost reply, leave gaps. Block reserves n IDs in one
+// write. A token of 2^47 or more is ErrIDSpace: on ZooKeeper after 2^15
+// leader epochs, on etcd never in practice.
+//
+// Names hands out <prefix><10-digit sequence> names from protected
+// sequential nodes (<dir>/_c_<guid>-<prefix><seq>: a create whose reply
+// was lost is found again) under a persistent dir; WithEphemeral ties a
+// name to its session. The sequence is ZooKeeper's signed int32 printed
+// %010d, so after 2147483647 comes -2147483648: Name.Seq maps it to its
+// unsigned value (creation order for 2^32 creates), and ParseSequence and
+// CompareNames order names across the wrap (kazoo#730 compared strings).
 //
 // # Errors
 //

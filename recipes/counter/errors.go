@@ -26,7 +26,7 @@ var (
 	ErrContended = errors.New("counter: contended")
 	// ErrNotStarted: a Shared was used before Start.
 	ErrNotStarted = errors.New("counter: not started")
-	// ErrClosed: the Atomic, AtomicBytes or Shared was closed.
+	// ErrClosed: the Atomic, AtomicBytes, Shared or IDs was closed.
 	ErrClosed = errors.New("counter: closed")
 	// ErrBadOption: an option out of range (NewAtomic, NewAtomicBytes, NewShared).
 	ErrBadOption = errors.New("counter: bad option")

@@ -44,7 +44,7 @@ func referenceMarkdown() (string, error) {
 	var b strings.Builder
 	b.WriteString("<!-- Generated from zkctl's commands by `go generate ./cmd/zkctl` (ZKCTL_UPDATE_DOCS=1 go test -run TestReferenceUpToDate ./cmd/zkctl/internal/app). Do not edit. -->\n\n")
 	fmt.Fprintf(&b, "# zkctl\n\n%s\n\n```\nzkctl [global options] COMMAND [options] [arguments]\n```\n\n", refUpper(app.Usage))
-	b.WriteString("Flags go anywhere before `--`: a command's flags before or after its arguments, global flags before or after the command (`zkctl ls / -l -e zk://127.0.0.1:2181`). A word that names a flag of the command is the command's (`create -e` is `--ephemeral`), else a global one (`ls -e` is `--endpoints`). For the commands that run a COMMAND (lock, elect, watch, queue take, task worker), everything before `--` is flags and PATH: any other word there is a usage error (exit 2), never run. `task worker` has no PATH and also takes its COMMAND without `--`, after its flags.\n\n")
+	b.WriteString("Flags go anywhere before `--`: a command's flags before or after its arguments, global flags before or after the command (`zkctl ls / -l -e zk://127.0.0.1:2181`). A word that names a flag of the command is the command's (`create -e` is `--ephemeral`), else a global one (`ls -e` is `--endpoints`). For the commands that run a COMMAND (lock, elect, watch, queue take, task worker, barrier enter), everything before `--` is flags and PATH: any other word there is a usage error (exit 2), never run. `task worker` has no PATH and also takes its COMMAND without `--`, after its flags.\n\n")
 	b.WriteString("Data goes to stdout, diagnostics to stderr. Every global flag can also be set by its environment variable.\n\n")
 	b.WriteString("## Global options\n\n")
 	refFlags(&b, app.Flags)

@@ -2,7 +2,6 @@ package scenes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -166,18 +165,13 @@ func playBarrier(ctx context.Context, stage *demo.Stage) error {
 func waitMembers(ctx context.Context, s backend.Session, d *barrier.DoubleBarrier, n int, passed <-chan string) error {
 	for {
 		wctx, cancel := context.WithCancel(ctx)
-		_, _, changed, err := s.ChildrenW(wctx, d.Path())
-		if errors.Is(err, backend.ErrNoNode) { // nobody yet: wait for the node
-			var st *backend.Stat
-			st, changed, err = s.ExistsW(wctx, d.Path())
-			if err == nil && st != nil {
-				cancel() // created meanwhile: watch its children instead
-				continue
-			}
-		}
-		if err != nil {
+		changed, again, err := watchChildren(wctx, s, d.Path())
+		if err != nil || again {
 			cancel()
-			return err
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		ms, err := d.Members(ctx)
 		if err != nil || len(ms) >= n {

@@ -29,13 +29,13 @@ func recvName(ctx context.Context, ch <-chan string, want string) error {
 func waitCandidates(ctx context.Context, s backend.Session, e *election.Election, n int) error {
 	for {
 		wctx, cancel := context.WithCancel(ctx)
-		_, _, changed, err := s.ChildrenW(wctx, e.Path())
-		if errors.Is(err, backend.ErrNoNode) {
-			_, changed, err = s.ExistsW(wctx, e.Path())
-		}
-		if err != nil {
+		changed, again, err := watchChildren(wctx, s, e.Path())
+		if err != nil || again {
 			cancel()
-			return err
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		cs, err := e.Participants(ctx)
 		if err != nil || len(cs) >= n {
@@ -58,13 +58,13 @@ func waitCandidates(ctx context.Context, s backend.Session, e *election.Election
 func waitQueue(ctx context.Context, s backend.Session, m *lock.Mutex, n int) ([]lock.Holder, error) {
 	for {
 		wctx, cancel := context.WithCancel(ctx)
-		_, _, changed, err := s.ChildrenW(wctx, m.Path())
-		if errors.Is(err, backend.ErrNoNode) { // no contender yet: wait for the directory
-			_, changed, err = s.ExistsW(wctx, m.Path())
-		}
-		if err != nil {
+		changed, again, err := watchChildren(wctx, s, m.Path())
+		if err != nil || again {
 			cancel()
-			return nil, err
+			if err != nil {
+				return nil, err
+			}
+			continue
 		}
 		holders, err := m.Holders(ctx)
 		if err != nil || len(holders) >= n {
@@ -80,6 +80,19 @@ func waitQueue(ctx context.Context, s backend.Session, m *lock.Mutex, n int) ([]
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// watchChildren arms a watch on dir's children, or on dir's creation while
+// dir does not exist. again is true when dir appeared between the two
+// reads: the exists watch would then fire only for dir's own data or
+// deletion, never for its children, so the caller must look again.
+func watchChildren(ctx context.Context, s backend.Session, dir string) (changed <-chan backend.Event, again bool, err error) {
+	_, _, changed, err = s.ChildrenW(ctx, dir)
+	if !errors.Is(err, backend.ErrNoNode) {
+		return changed, false, err
+	}
+	st, changed, err := s.ExistsW(ctx, dir)
+	return changed, err == nil && st != nil, err
 }
 
 // unlock releases a lease on the way out of a step, whatever happened.
