@@ -137,7 +137,7 @@ func TestTotalIDs(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = g.Close() })
-			clients[i] = &totalIDsClient{name: fmt.Sprintf("c%02d", i), g: g, s: s, proxy: p, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
+			clients[i] = &totalIDsClient{name: fmt.Sprintf("c%02d", i), g: g, proxy: p, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
 			targets = append(targets, nemesisTarget{p, s})
 		}
 		ctx, cancel := context.WithCancel(context.Background())
