@@ -418,8 +418,40 @@ func (d *DoubleBarrier) leaveOnce(ctx context.Context, deleted *bool) (bool, int
 	if err != nil || st == nil {
 		return false, len(ms), err
 	}
+	if limit := d.limit(); limit != 0 && st.CreateToken > limit {
+		// The node is younger than this round's ready (or our own node):
+		// a member admitted late, or the same name made again by a member
+		// that left meanwhile and entered the next round, which waits for
+		// us. It is this round's only while this round's ready stands;
+		// else look again, and thisRound drops it.
+		stands, err := d.roundStands(ctx)
+		if err != nil || !stands {
+			return false, len(ms), err
+		}
+	}
 	_, err = awaitEvent(ctx, d.s, ev)
 	return false, len(ms), err
+}
+
+// limit is the CreateToken after which a member node may be the next
+// round's: the ready this member passed, or, not knowing it, its own node
+// (0: neither known, no filtering).
+func (d *DoubleBarrier) limit() int64 {
+	if d.round != 0 {
+		return d.round
+	}
+	return d.floor
+}
+
+// roundStands reports whether the ready of this member's round still
+// stands (not knowing that ready, whether a ready stands): while it does,
+// nobody can have begun a new round.
+func (d *DoubleBarrier) roundStands(ctx context.Context) (bool, error) {
+	st, err := d.s.Exists(ctx, d.ready)
+	if err != nil {
+		return false, err
+	}
+	return st != nil && (d.round == 0 || st.CreateToken == d.round), nil
 }
 
 // thisRound drops from ms the members of the next round: when the ready
@@ -428,19 +460,16 @@ func (d *DoubleBarrier) leaveOnce(ctx context.Context, deleted *bool) (bool, int
 // member that has entered again, which waits for us: waiting for it would
 // be a deadlock. While that ready stands nobody can have begun a new round.
 func (d *DoubleBarrier) thisRound(ctx context.Context, ms []string) ([]string, error) {
-	limit := d.round
-	if limit == 0 {
-		limit = d.floor
-	}
+	limit := d.limit()
 	if limit == 0 {
 		return ms, nil
 	}
-	st, err := d.s.Exists(ctx, d.ready)
+	stands, err := d.roundStands(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if st != nil && (d.round == 0 || st.CreateToken == d.round) {
-		return ms, nil // our round's ready stands (or, not knowing it, a ready)
+	if stands {
+		return ms, nil
 	}
 	out := ms[:0:0]
 	for _, m := range ms {

@@ -434,3 +434,45 @@ func TestLeaveMeetsNextRound(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaveWatchMeetsNextRound: a slow leaver lists the members while its
+// round's ready stands, then, before it arms its watch on the lowest, the
+// lowest leaves, deletes ready and enters the next round under the same
+// name. The watch finds that new node, which waits in Enter for the slow
+// leaver: Leave must see it is not of its round (found by the checked run
+// on etcd 3.4, seed 1796444985810334325).
+//
+// Broken on purpose: without the roundStands check after ExistsW in
+// leaveOnce, "Leave of the slow member: barrier: leave /aba: 2 of 2 members
+// present: context deadline exceeded" on both backends.
+func TestLeaveWatchMeetsNextRound(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		observer := e.Session(t)
+		a := mustDouble(t, e.Session(t), "/aba", 2, WithMemberName("a"))
+		sp := newSpy(e.Session(t), "/aba")
+		sp.beforePath, sp.before = "/aba/a", make(chan struct{})
+		b := mustDouble(t, sp, "/aba", 2, WithMemberName("b"))
+		allNil(t, "Enter", enterAll(t, a, b))
+		ctx, cancel := context.WithTimeout(ctxT(t), 4*sessionTimeout)
+		defer cancel()
+		bLeft := async(func() error { return b.Leave(ctx) })
+		sp.saw(t, "existsw-held") // b listed [a b], deleted itself, is about to watch a
+		if err := a.Leave(ctxT(t)); err != nil {
+			t.Fatalf("Leave a: %v", err)
+		}
+		aBack := async(func() error { return a.Enter(ctxT(t)) })
+		eventually(t, "a back in round 2, ready gone", func() bool {
+			return slices.Equal(childrenOf(t, observer, "/aba"), []string{"a"})
+		})
+		close(sp.before) // b watches a: the new a
+		if err := result(t, bLeft, "Leave of the slow member"); err != nil {
+			t.Fatalf("Leave of the slow member: %v", err)
+		}
+		blocked(t, aBack, "Enter of round 2 without b")
+		allNil(t, "Enter round 2", append(enterAll(t, b), aBack))
+		allNil(t, "Leave round 2", leaveAll(t, a, b))
+		if left := childrenOf(t, observer, "/aba"); len(left) != 0 {
+			t.Fatalf("left %v under the barrier; want nothing", left)
+		}
+	})
+}

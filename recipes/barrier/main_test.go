@@ -96,6 +96,12 @@ type spy struct {
 	// passed on only once hold is closed: a member slow to wake up.
 	holdPath string
 	hold     chan struct{}
+
+	// When beforePath is set, ExistsW on it waits until before is closed
+	// before it reaches the server (noting "existsw-held" on the spy's
+	// path): a member slow between its listing and its watch.
+	beforePath string
+	before     chan struct{}
 }
 
 func newSpy(s backend.Session, path string) *spy {
@@ -112,6 +118,13 @@ func (s *spy) note(what, path string) {
 }
 
 func (s *spy) ExistsW(ctx context.Context, path string) (*backend.Stat, <-chan backend.Event, error) {
+	if s.beforePath != "" && path == s.beforePath {
+		s.note("existsw-held", s.path)
+		select {
+		case <-s.before:
+		case <-ctx.Done():
+		}
+	}
 	st, ev, err := s.Session.ExistsW(ctx, path)
 	s.note("existsw", path)
 	if err != nil || s.holdPath == "" || path != s.holdPath {
