@@ -297,13 +297,14 @@ func Check(history []Event, o Options) *Result {
 	}
 	r.Members = len(members)
 
+	ix := index(stays)
 	presentAt := func(t int64) []string {
 		var out []string
-		for _, s := range stays {
-			if s.enterAt <= t && t <= s.until && !slices.Contains(out, s.member) {
+		ix.each(ix.byEnter, func(s *stay) int64 { return s.enterAt }, t, ix.enterSpan, func(s *stay) {
+			if t <= s.until && !slices.Contains(out, s.member) {
 				out = append(out, s.member)
 			}
-		}
+		})
 		slices.Sort(out)
 		return out
 	}
@@ -337,7 +338,7 @@ func Check(history []Event, o Options) *Result {
 			if s.died != 0 {
 				end = min(end, s.died)
 			}
-			deadline := leaveDeadline(stays, s, bound)
+			deadline := ix.leaveDeadline(s, bound)
 			if late(end, deadline) {
 				report(KindLeaveHang, s, deadline, "Leave invoked at %s not done %v after the last of the others left or died",
 					time.Unix(0, s.leaveAt).Format("15:04:05.000"), time.Duration(bound))
@@ -348,27 +349,63 @@ func Check(history []Event, o Options) *Result {
 	return r
 }
 
-// leaveDeadline is the bound of s's Leave: the latest release of the stays
-// that overlap s's time inside, taken up to the bound itself, plus bound.
-func leaveDeadline(stays []*stay, s *stay, bound int64) int64 {
-	d := s.leaveAt + bound
-	for {
-		next := s.leaveAt
-		for _, k := range stays {
-			if k == s || k.member == s.member || !k.passed || k.enterEnd > d || k.until < s.enterEnd {
-				continue
-			}
-			rel := k.release()
-			if rel == never {
-				return never
-			}
-			next = max(next, rel)
+// stayIndex finds the stays around a time without looking at them all.
+type stayIndex struct {
+	byEnter []*stay // by enterAt
+	open    []*stay // present until the end of the history
+	// enterSpan is the longest presence of a stay that ended.
+	enterSpan int64
+}
+
+func index(stays []*stay) *stayIndex {
+	ix := &stayIndex{byEnter: slices.SortedStableFunc(slices.Values(stays), func(a, b *stay) int { return cmp.Compare(a.enterAt, b.enterAt) })}
+	for _, s := range ix.byEnter {
+		if s.until == never {
+			ix.open = append(ix.open, s)
+			continue
 		}
-		if next+bound <= d {
-			return d
-		}
-		d = next + bound
+		ix.enterSpan = max(ix.enterSpan, s.until-s.enterAt)
 	}
+	return ix
+}
+
+// each calls f for every stay of list (sorted by key) whose key is at
+// most t and not more than span before it, and for every open stay whose
+// key is at most t (f may see an open stay twice).
+func (ix *stayIndex) each(list []*stay, key func(*stay) int64, t, span int64, f func(*stay)) {
+	i, _ := slices.BinarySearchFunc(list, t, func(s *stay, t int64) int {
+		if key(s) <= t {
+			return -1
+		}
+		return 1
+	})
+	for i--; i >= 0 && key(list[i]) >= t-span; i-- {
+		f(list[i])
+	}
+	for _, s := range ix.open {
+		if key(s) <= t {
+			f(s)
+		}
+	}
+}
+
+// leaveDeadline is the bound of s's Leave: the latest release of the
+// stays that passed, were still present when s passed, and began to enter
+// before s's Leave ended or within bound of its start (a member coming
+// later is of a later round); plus bound.
+func (ix *stayIndex) leaveDeadline(s *stay, bound int64) int64 {
+	d := s.leaveAt
+	hi := min(s.leaveEnd, s.leaveAt+bound)
+	ix.each(ix.byEnter, func(k *stay) int64 { return k.enterAt }, hi, hi-s.enterEnd+ix.enterSpan, func(k *stay) {
+		if k == s || k.member == s.member || !k.passed || k.until < s.enterEnd || d == never {
+			return
+		}
+		d = max(d, k.release())
+	})
+	if d == never {
+		return never
+	}
+	return d + bound
 }
 
 // enterLiveness reports the Enters that did not pass within bound of a

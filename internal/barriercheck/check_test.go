@@ -68,7 +68,11 @@ var opts = Options{N: 4, Timeout: 4 * time.Second, Slack: 2 * time.Second}
 // Broken on purpose, one at a time: a killed member's presence never
 // ending (no window) -> "killed member counted only in its window" passes
 // with no violation; a hung Leave's release taken as never (no circle
-// breaker) -> "leaves wait for the next round" reports no hang; presence
+// breaker) -> "leaves wait for the next round" reports no hang; the
+// Leave's cohort taken from every stay that passed before its deadline
+// (a fixpoint, as first written), or before its Leave ended -> "leave
+// hangs while later rounds go on" reports no hang, the rounds pushing the
+// deadline past the stop; presence
 // counted from Enter's OK instead of its invocation -> "legal rounds",
 // "more than n admitted" and "killed member counted in its window" report
 // early passes; the enter bound switched off -> "enter hangs with n in"
@@ -164,6 +168,19 @@ func TestCheck(t *testing.T) {
 			h.at(30001).enter(Fail, "a").leave(Fail, "b", "c", "d")
 			return h.ev, o
 		}, []string{KindLeaveHang, KindLeaveHang, KindLeaveHang}, "[a b c d]"},
+		{"leave hangs while later rounds go on", func() ([]Event, Options) {
+			// d never returns from Leave (its node may stand: it stays
+			// present), while a, b, c and a newcomer e go on with rounds
+			// every second until the stop: they do not excuse d.
+			h := (&hist{}).enter(Invoke, abcd...).enter(OK, abcd...).leave(Invoke, abcd...).leave(OK, "a", "b", "c")
+			for i := range int64(29) {
+				h.at(1000*(i+1)).round("a", "b", "c", "e")
+			}
+			o := opts
+			o.Stop = 30000 * ms
+			h.at(30001).leave(Fail, "d")
+			return h.ev, o
+		}, []string{KindLeaveHang}, "[d e]"},
 		{"hang cut short by the stop", func() ([]Event, Options) {
 			h := (&hist{}).enter(Invoke, abcd...).enter(OK, abcd...).leave(Invoke, abcd...).leave(OK, "a").enter(Invoke, "a")
 			o := opts

@@ -48,14 +48,17 @@
 //     m's Enter returns, and misses otherwise (they are a round trip
 //     apart).
 //   - Leave liveness: a Leave invoked at t completes by D + Timeout +
-//     Slack, where D is the latest release of the members whose time
-//     inside overlaps this member's until D: a member's Leave returning
+//     Slack, where D is the latest of t and the releases of the members
+//     of its round: those that passed, were still present when this
+//     member passed, and began to enter before this Leave ended or within
+//     Timeout and Slack of t (one that comes later is of a later round,
+//     and does not excuse it). A member's release is its Leave returning
 //     OK, or its death (loss or kill), or, for a member whose Leave never
-//     returned OK, that Leave's invocation. A member that never invoked
-//     Leave (nor died) holds the others for as long as it stays. Counting a
-//     hung Leave at its invocation is what lets the checker report a group
-//     that waits on each other, or on a member of the next round, for
-//     ever.
+//     returned OK, that Leave's invocation; a member that never invoked
+//     Leave (nor died) holds the others for as long as it stays. Counting
+//     a hung Leave at its invocation is what lets the checker report a
+//     group that waits on each other, or on a member of the next round,
+//     for ever.
 //   - Enter liveness: once N members are in Enter at once, none of whose
 //     Enters fails or dies before the test stops, each of them returns
 //     within Timeout and Slack of that moment; and every Enter and Leave
