@@ -89,7 +89,14 @@
 // same way when it is made again.
 //
 // If the session or the context ends before the outcome is read back, the
-// error matches backend.ErrOutcomeUnknown: the write may have landed.
+// error matches backend.ErrOutcomeUnknown: the write may have landed. That
+// is the only error of a write that leaves its outcome open: a write that
+// returns any other error (ErrMismatch, ErrContended, ErrOverflow, a
+// context or session error that does not match ErrOutcomeUnknown, ...)
+// wrote nothing, and trying it again cannot count twice. The checked run
+// (TestTotalCounter: 16 clients behind fault proxies, cuts, stalls and
+// lost replies) retries exactly those errors and finds every increment
+// counted once, with no unknown outcome, on both backends.
 // WithAmbiguousOutcome turns the marker off: writes are a plain
 // conditional set (cheaper: one node written instead of two), and a lost
 // reply the backend's own retry cannot settle is backend.ErrOutcomeUnknown,
