@@ -361,6 +361,9 @@ func (w *writer) plain(ctx context.Context, op string, cur, next []byte, st back
 			if isConflict(err) && !errors.Is(err, backend.ErrOutcomeUnknown) {
 				return written{}, conflicted, err
 			}
+			if interrupted(ctx, err) {
+				return written{}, failed, fmt.Errorf("counter: %s %s: %w: %w", op, w.path, backend.ErrOutcomeUnknown, err)
+			}
 			return written{}, failed, fmt.Errorf("counter: %s %s: %w", op, w.path, err)
 		}
 		return written{pre: cur, post: next, token: nst.ModifyToken}, landed, nil
@@ -371,6 +374,9 @@ func (w *writer) plain(ctx context.Context, op string, cur, next []byte, st back
 		if errors.Is(err, backend.ErrNodeExists) {
 			return written{}, conflicted, err
 		}
+		if interrupted(ctx, err) {
+			return written{}, failed, fmt.Errorf("counter: %s %s: %w: %w", op, w.path, backend.ErrOutcomeUnknown, err)
+		}
 		return written{}, failed, fmt.Errorf("counter: %s %s: %w", op, w.path, err)
 	}
 	token := cst.ModifyToken
@@ -378,6 +384,15 @@ func (w *writer) plain(ctx context.Context, op string, cur, next []byte, st back
 		token = w.tokenOf(ctx, w.path)
 	}
 	return written{pre: nil, post: next, token: token}, landed, nil
+}
+
+// interrupted reports whether a write failed because ctx ended: the
+// backends return at once then, but a request already sent still reaches
+// the server and may land (backend/zk's doc, "Calls and contexts"), so the
+// write's outcome is unknown. A request not sent yet counts too: the
+// error cannot tell them apart.
+func interrupted(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 func (w *writer) hook() {
@@ -449,6 +464,11 @@ func (w *writer) marked(ctx context.Context, op string, cur, next []byte, st bac
 		// ErrOutcomeUnknown matches ErrConnectionLoss too.
 		pending[string(id)] = attempt{pre: cur, post: next}
 		return w.settle(ctx, op, pending, err)
+	case interrupted(ctx, err):
+		// The request may be on its way and land: write's fail marks
+		// the call ErrOutcomeUnknown, since ctx cannot read it back.
+		pending[string(id)] = attempt{pre: cur, post: next}
+		return written{}, failed, fmt.Errorf("counter: %s %s: %w", op, w.path, err)
 	case errors.As(err, &me) && me.Index == 0 && isConflict(err):
 		if !exists && errors.Is(err, backend.ErrNoNode) {
 			// The parent is missing: make it (Container, as Curator's

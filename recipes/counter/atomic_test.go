@@ -497,3 +497,51 @@ func TestAtomicLostReplyOnCreate(t *testing.T) {
 		}
 	})
 }
+
+// TestAtomicWriteInterrupted: a write whose context ends while its request
+// is on its way may still land (backend/zk sends it and stops waiting), so
+// the call's error must say the outcome is unknown, never a plain context
+// error that a caller would take for "not written" and retry (counting
+// twice). The reply is dropped so the context ends first: on ZooKeeper
+// the write lands; on etcd, whose Multi reads first, the read's reply is
+// what is dropped and nothing lands, and the error must still not claim
+// that (the Atomic cannot tell). Both modes.
+//
+// Broken on purpose: interrupted always false -> "Increment with its
+// context ending in flight: counter: add /cut-marker: multi /cut-marker:
+// context deadline exceeded; want backend.ErrOutcomeUnknown" on both
+// backends and modes (the ambiguous one: "set /cut-ambiguous: ...").
+func TestAtomicWriteInterrupted(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		for _, mode := range []struct {
+			name string
+			opts []Option
+		}{{"marker", nil}, {"ambiguous", []Option{WithAmbiguousOutcome()}}} {
+			t.Run(mode.name, func(t *testing.T) {
+				path := "/cut-" + mode.name
+				s, proxy := e.Proxied(t, 10*time.Second)
+				observer := e.Session(t)
+				a := newAtomic(t, s, path, mode.opts...)
+				if _, err := a.Increment(ctxT(t)); err != nil {
+					t.Fatal(err)
+				}
+				var once sync.Once
+				a.w.beforeWrite = func() { once.Do(proxy.DropReplies) }
+				ctx, cancel := context.WithTimeout(ctxT(t), time.Second)
+				defer cancel()
+				_, err := a.Increment(ctx)
+				if !errors.Is(err, backend.ErrOutcomeUnknown) {
+					t.Fatalf("Increment with its context ending in flight: %v; want backend.ErrOutcomeUnknown", err)
+				}
+				proxy.Reset()
+				proxy.Heal()
+				if e.Backend.Name == "zk" {
+					recipetest.Eventually(t, "the interrupted write landed", func() bool { return valueOf(t, observer, path, CuratorInt64) == 2 })
+				}
+				if c, err := a.Increment(ctxT(t)); err != nil || c.Post != c.Pre+1 {
+					t.Fatalf("Increment after = %+v, %v; want one more", c, err)
+				}
+			})
+		}
+	})
+}

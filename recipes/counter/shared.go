@@ -235,8 +235,9 @@ func (c *Shared) Get() Versioned {
 // TrySet writes n if the node's version is still prev.Version. It returns
 // the new Versioned and true if it wrote; if prev is stale it writes
 // nothing, reads the node, and returns the value read (also now in Get) and
-// false. A reply lost in a way the backend's retry cannot settle is an
-// error matching backend.ErrOutcomeUnknown.
+// false. A reply lost in a way the backend's retry cannot settle, or ctx
+// ending while the write was on its way, is an error matching
+// backend.ErrOutcomeUnknown.
 func (c *Shared) TrySet(ctx context.Context, prev Versioned, n int64) (Versioned, bool, error) {
 	if err := c.usable("try-set"); err != nil {
 		return Versioned{}, false, err
@@ -250,6 +251,10 @@ func (c *Shared) TrySet(ctx context.Context, prev Versioned, n int64) (Versioned
 		v := Versioned{N: n, Version: st.Version, Token: st.ModifyToken}
 		c.offer(v)
 		return v, true, nil
+	}
+	if interrupted(ctx, err) {
+		// Sent perhaps, and landing: the follower will tell.
+		return Versioned{}, false, fmt.Errorf("counter: try-set %s: %w: %w", c.path, backend.ErrOutcomeUnknown, err)
 	}
 	if errors.Is(err, backend.ErrOutcomeUnknown) || !(errors.Is(err, backend.ErrBadVersion) || errors.Is(err, backend.ErrNoNode)) {
 		return Versioned{}, false, fmt.Errorf("counter: try-set %s: %w", c.path, err)
