@@ -75,12 +75,19 @@ func (l *Latch) ensure(ctx context.Context) error {
 
 // CountDown counts one down. The count-down node is protected: a create
 // whose reply was lost is found again, never counted twice. The count-down
-// that reaches n creates <path>/ready.
+// that reaches n creates <path>/ready. When ctx ends while the create is
+// on its way, the count-down may still land: the error then matches
+// backend.ErrOutcomeUnknown (count down again only if Remaining says so).
 func (l *Latch) CountDown(ctx context.Context) error {
 	if err := l.ensure(ctx); err != nil {
 		return err
 	}
 	if _, err := backend.CreateProtected(ctx, l.s, backend.Join(l.path, countName), nil, backend.PersistentSequential); err != nil {
+		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			// The create may be on its way and land: counting down again
+			// could count twice.
+			return fmt.Errorf("barrier: count-down %s: %w: %w", l.path, backend.ErrOutcomeUnknown, err)
+		}
 		return err
 	}
 	count, err := l.count(ctx)

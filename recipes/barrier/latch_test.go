@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/backend"
 )
 
 func mustLatch(t testing.TB) func(*Latch, error) *Latch {
@@ -141,6 +143,37 @@ func TestCountDownReplyLost(t *testing.T) {
 		}
 		if got := remaining(t, observer); got != 1 {
 			t.Fatalf("Remaining = %d; want 1", got)
+		}
+	})
+}
+
+// TestCountDownInterrupted: a CountDown whose context ends while its
+// create is on its way may still count (on ZooKeeper it does: the request
+// was sent), so its error must say the outcome is unknown, never a plain
+// context error a caller would count down again on.
+//
+// Broken on purpose: returning CreateProtected's error as it is ->
+// "CountDown with its context ending in flight: create
+// /lostcd2/_c_...-count-: context deadline exceeded; want
+// backend.ErrOutcomeUnknown" on both backends.
+func TestCountDownInterrupted(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		s, proxy := e.Proxied(t, 10*time.Second)
+		l := mustLatch(t)(NewLatch(s, "/lostcd2", 2))
+		observer := mustLatch(t)(NewLatch(e.Session(t), "/lostcd2", 2))
+		if got := remaining(t, l); got != 2 { // makes the latch node before the fault
+			t.Fatalf("Remaining = %d; want 2", got)
+		}
+		proxy.DropReplies()
+		ctx, cancel := context.WithTimeout(ctxT(t), time.Second)
+		defer cancel()
+		if err := l.CountDown(ctx); !errors.Is(err, backend.ErrOutcomeUnknown) {
+			t.Fatalf("CountDown with its context ending in flight: %v; want backend.ErrOutcomeUnknown", err)
+		}
+		proxy.Reset()
+		proxy.Heal()
+		if e.Backend.Name == "zk" {
+			eventually(t, "the interrupted count-down landed", func() bool { return remaining(t, observer) == 1 })
 		}
 	})
 }
