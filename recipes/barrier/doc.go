@@ -11,7 +11,8 @@
 // creates it (persistent, empty data, persistent parents), Remove deletes
 // it, Wait watches it until it is gone. Curator's DistributedBarrier,
 // kazoo's Barrier and the ZooKeeper documentation's recipe use the same
-// node the same way.
+// node the same way; only its data differs (Curator writes its host's IP,
+// kazoo and this package nothing), and no reader looks at it.
 //
 // A double barrier for n members at /b is:
 //
