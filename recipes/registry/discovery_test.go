@@ -271,10 +271,18 @@ var curatorDiscoveryJars = []string{
 	"slf4j-api.jar", "slf4j-nop.jar",
 }
 
-// runCuratorProbe compiles Probe into a temporary directory and answers
-// requests, one reply line per request. It skips the test when java, javac
-// or a jar is missing, and fails it under CI=true.
+// runCuratorProbe runs curatorProbe on the requests.
 func runCuratorProbe(t *testing.T, requests []string) []string {
+	t.Helper()
+	return runJava(t, "Probe", curatorProbe, curatorDiscoveryJars, requests)
+}
+
+// runJava compiles the class (source src, public class class) against the
+// jars from /usr/share/java into a temporary directory, feeds it the
+// requests one per line and returns its replies, one line per request. It
+// skips the test when java, javac or a jar is missing, and fails it under
+// CI=true.
+func runJava(t *testing.T, class, src string, jars, requests []string) []string {
 	t.Helper()
 	missing := func(why string) {
 		if os.Getenv("CI") == "true" {
@@ -288,7 +296,7 @@ func runCuratorProbe(t *testing.T, requests []string) []string {
 		}
 	}
 	var cp []string
-	for _, j := range curatorDiscoveryJars {
+	for _, j := range jars {
 		p := filepath.Join("/usr/share/java", j)
 		if _, err := os.Stat(p); err != nil {
 			missing("no " + p)
@@ -296,21 +304,21 @@ func runCuratorProbe(t *testing.T, requests []string) []string {
 		cp = append(cp, p)
 	}
 	dir := t.TempDir()
-	src := filepath.Join(dir, "Probe.java")
-	if err := os.WriteFile(src, []byte(curatorProbe), 0o644); err != nil {
+	file := filepath.Join(dir, class+".java")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	classPath := strings.Join(cp, string(os.PathListSeparator))
-	if out, err := exec.Command("javac", "-nowarn", "-encoding", "UTF-8", "-d", dir, "-cp", classPath, src).CombinedOutput(); err != nil {
-		t.Fatalf("javac Probe.java: %v\n%s", err, out)
+	classPath := strings.Join(append([]string{dir}, cp...), string(os.PathListSeparator))
+	if out, err := exec.Command("javac", "-nowarn", "-encoding", "UTF-8", "-d", dir, "-cp", classPath, file).CombinedOutput(); err != nil {
+		t.Fatalf("javac %s.java: %v\n%s", class, err, out)
 	}
-	cmd := exec.Command("java", "-cp", dir+string(os.PathListSeparator)+classPath, "Probe")
+	cmd := exec.Command("java", "-cp", classPath, class)
 	cmd.Stdin = strings.NewReader(strings.Join(requests, "\n") + "\n")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("java Probe: %v\n%s", err, stderr.Bytes())
+		t.Fatalf("java %s: %v\n%s", class, err, stderr.Bytes())
 	}
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -319,7 +327,7 @@ func runCuratorProbe(t *testing.T, requests []string) []string {
 		lines = append(lines, sc.Text())
 	}
 	if len(lines) != len(requests) {
-		t.Fatalf("java Probe: got %d replies to %d requests:\n%s\n%s", len(lines), len(requests), out, stderr.Bytes())
+		t.Fatalf("java %s: got %d replies to %d requests:\n%s\n%s", class, len(lines), len(requests), out, stderr.Bytes())
 	}
 	return lines
 }
