@@ -49,9 +49,7 @@ func discoveryFixtures() []Instance {
 // against the running Curator.
 //
 // Broken on purpose: MarshalJSON writing sslPort before port -> fails with
-// the byte diff; writing Go's escapes (json.Marshal) for the strings ->
-// fails on the third fixture in TestInstanceCuratorInterop with
-// "\u003cb\u003e" against Curator's "<b>".
+// the byte diff.
 func TestInstanceJSON(t *testing.T) {
 	spec := ParseURISpec("{scheme}://{address}:{port}")
 	in := Instance{
@@ -86,10 +84,11 @@ func TestInstanceJSON(t *testing.T) {
 // TestParseInstance reads what Curator writes in both modes and what newer
 // writers may add, and rejects what Curator cannot read.
 //
-// Broken on purpose: ParseInstance without the empty-data check -> the
-// "empty" case fails with "unexpected end of JSON input" not wrapping
-// ErrBadInstance; unmarshalling with DisallowUnknownFields -> the
-// "unknown fields" case fails.
+// Broken on purpose: ParseInstance returning json.Unmarshal's error
+// unwrapped -> the "empty" (CURATOR-574), "truncated" and "wrong type"
+// cases fail with a bare JSON error; unmarshalling with
+// DisallowUnknownFields -> the "enabled and unknown fields" case fails with
+// json: unknown field "weight".
 func TestParseInstance(t *testing.T) {
 	spec := ParseURISpec("{scheme}://{address}:{port}")
 	full := Instance{
@@ -144,8 +143,8 @@ func TestParseInstance(t *testing.T) {
 // TestParseURISpec checks the parts against Curator's UriSpec constructor
 // (the Java test re-checks them against Curator itself).
 //
-// Broken on purpose: not trimming variable names -> "{ port }" fails with
-// " port "; merging "a{}b" into one literal -> fails with one part for two.
+// Broken on purpose: not trimming variable names -> "{ port }" and "{ }"
+// fail with " port " and " ".
 func TestParseURISpec(t *testing.T) {
 	v := func(s string) URISpecPart { return URISpecPart{Value: s, Variable: true} }
 	l := func(s string) URISpecPart { return URISpecPart{Value: s} }
@@ -338,10 +337,9 @@ func runJava(t *testing.T, class, src string, jars, requests []string) []string 
 // writes in its non-compatible mode ("enabled" included) back to the same
 // instance; Build and ParseURISpec agree with Curator's UriSpec.
 //
-// Broken on purpose: jacksonString escaping '<' as \u003c -> fails on the
-// third fixture ("\u003cb\u003e" against Curator's "<b>"); writing the
-// control characters' hex in lower case -> fails with \u001f against
-// \u001F; Build writing the SSL port for "port" (as this package first
+// Broken on purpose: jacksonString escaping '<' as \u003c and writing the
+// control characters' hex in lower case (one run) -> fixture 2 fails:
+// Curator wrote back other bytes ("<b>", \u001F); Build writing the SSL port for "port" (as this package first
 // did) -> fixture 1 fails with "https://h:8443/" against Curator's
 // "https://h:/".
 func TestInstanceCuratorInterop(t *testing.T) {

@@ -27,8 +27,7 @@ const dubboEchoNode = "dubbo%3A%2F%2F192.168.0.105%3A20880%2Forg.apache.dubbo.de
 // their URLs, and reads the nodes back to the same URLs.
 //
 // Broken on purpose: String writing the parameters in map order instead of
-// sorted -> fails (on most runs) with the parameters shuffled in the node;
-// DubboEncode keeping ':' -> fails with "dubbo:%2F%2F...".
+// sorted -> fails (on most runs) with the parameters shuffled in the node.
 func TestDubboRealNodes(t *testing.T) {
 	u, err := ParseDubboURL(dubboProviderURL)
 	if err != nil {
@@ -147,8 +146,8 @@ public class Enc {
 // edge cases.
 //
 // Broken on purpose: keeping '~' (as url.QueryEscape does) -> fails with
-// "~" against Java's "%7E"; lower-case hex -> fails with "%3a" against
-// "%3A"; space as %20 -> fails against "+".
+// "~" against Java's "%7E"; space as %20 -> fails with "a%20b" against
+// "a+b".
 func TestDubboEncode(t *testing.T) {
 	pinned := map[string]string{
 		"a b":         "a+b",
