@@ -197,7 +197,7 @@ type wireInstance struct {
 	SSLPort             *int            `json:"sslPort"`
 	Payload             json.RawMessage `json:"payload"`
 	RegistrationTimeUTC int64           `json:"registrationTimeUTC"`
-	ServiceType         *string         `json:"serviceType"`
+	ServiceType         json.RawMessage `json:"serviceType"` // nil when absent
 	URISpec             *struct {
 		Parts []struct {
 			Value    string `json:"value"`
@@ -208,7 +208,9 @@ type wireInstance struct {
 }
 
 // ParseInstance reads an instance as Curator writes it, in either of its
-// serialization modes; unknown fields from newer writers are ignored. Data
+// serialization modes; unknown fields from newer writers are ignored. As
+// with Curator's reader, an absent serviceType is DYNAMIC while an explicit
+// null is the empty type, and other absent fields are zero. Data
 // that is empty (CURATOR-574), not a JSON object, or names a service type
 // Curator does not know is an error wrapping ErrBadInstance (and the JSON
 // error, if any).
@@ -234,7 +236,16 @@ func ParseInstance(data []byte) (Instance, error) {
 		Port:                w.Port,
 		SSLPort:             w.SSLPort,
 		RegistrationTimeUTC: w.RegistrationTimeUTC,
-		ServiceType:         ServiceType(deref(w.ServiceType)),
+	}
+	switch st := bytes.TrimSpace(w.ServiceType); {
+	case st == nil:
+		i.ServiceType = Dynamic // Curator's ServiceInstance default, used when the field is absent
+	case !bytes.Equal(st, []byte("null")):
+		var s string
+		if err := json.Unmarshal(st, &s); err != nil {
+			return Instance{}, fmt.Errorf("%w: serviceType: %w", ErrBadInstance, err)
+		}
+		i.ServiceType = ServiceType(s)
 	}
 	if p := bytes.TrimSpace(w.Payload); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
 		i.Payload = append(json.RawMessage(nil), p...)

@@ -88,7 +88,8 @@ func TestInstanceJSON(t *testing.T) {
 // unwrapped -> the "empty" (CURATOR-574), "truncated" and "wrong type"
 // cases fail with a bare JSON error; unmarshalling with
 // DisallowUnknownFields -> the "enabled and unknown fields" case fails with
-// json: unknown field "weight".
+// json: unknown field "weight"; an absent serviceType read as "" -> the
+// "absent service type" case fails.
 func TestParseInstance(t *testing.T) {
 	spec := ParseURISpec("{scheme}://{address}:{port}")
 	full := Instance{
@@ -105,6 +106,9 @@ func TestParseInstance(t *testing.T) {
 		{"nulls", `{"name":null,"id":"x","address":null,"port":null,"sslPort":443,"payload":null,"registrationTimeUTC":0,"serviceType":null,"uriSpec":null}`,
 			Instance{ID: "x", SSLPort: intp(443)}},
 		{"whitespace", " \n{\"id\":\"x\", \"serviceType\" : \"PERMANENT\"}\n", Instance{ID: "x", ServiceType: Permanent}},
+		// Curator 5.4.0 reads this with serviceType DYNAMIC (checked with
+		// its JsonInstanceSerializer), from ServiceInstance's default.
+		{"absent service type", `{"name":"n","payload":{"k":"v"}}`, Instance{Name: "n", ServiceType: Dynamic, Payload: json.RawMessage(`{"k":"v"}`)}},
 	}
 	for _, c := range ok {
 		t.Run(c.name, func(t *testing.T) {
