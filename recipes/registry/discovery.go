@@ -22,16 +22,16 @@ type ServiceType string
 
 // The service types Curator knows.
 const (
-	Dynamic           ServiceType = "DYNAMIC"
-	DynamicSequential ServiceType = "DYNAMIC_SEQUENTIAL"
-	Static            ServiceType = "STATIC"
-	Permanent         ServiceType = "PERMANENT"
+	ServiceDynamic           ServiceType = "DYNAMIC"
+	ServiceDynamicSequential ServiceType = "DYNAMIC_SEQUENTIAL"
+	ServiceStatic            ServiceType = "STATIC"
+	ServicePermanent         ServiceType = "PERMANENT"
 )
 
 // Valid reports whether t is one of the four types Curator knows.
 func (t ServiceType) Valid() bool {
 	switch t {
-	case Dynamic, DynamicSequential, Static, Permanent:
+	case ServiceDynamic, ServiceDynamicSequential, ServiceStatic, ServicePermanent:
 		return true
 	}
 	return false
@@ -44,9 +44,9 @@ func (t ServiceType) Valid() bool {
 // type, DYNAMIC.
 func (t ServiceType) Mode() backend.Mode {
 	switch t {
-	case DynamicSequential:
+	case ServiceDynamicSequential:
 		return backend.EphemeralSequential
-	case Static, Permanent:
+	case ServiceStatic, ServicePermanent:
 		return backend.Persistent
 	}
 	return backend.Ephemeral
@@ -239,7 +239,7 @@ func ParseInstance(data []byte) (Instance, error) {
 	}
 	switch st := bytes.TrimSpace(w.ServiceType); {
 	case st == nil:
-		i.ServiceType = Dynamic // Curator's ServiceInstance default, used when the field is absent
+		i.ServiceType = ServiceDynamic // Curator's ServiceInstance default, used when the field is absent
 	case !bytes.Equal(st, []byte("null")):
 		var s string
 		if err := json.Unmarshal(st, &s); err != nil {

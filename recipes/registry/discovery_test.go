@@ -29,16 +29,16 @@ func discoveryFixtures() []Instance {
 		{
 			Name: "svc", ID: "id-1", Address: "10.0.0.5", Port: intp(8080),
 			Payload:             json.RawMessage(`{"@class":"java.util.LinkedHashMap","k":"v","n":1}`),
-			RegistrationTimeUTC: 1700000000000, ServiceType: Dynamic, URISpec: &spec,
+			RegistrationTimeUTC: 1700000000000, ServiceType: ServiceDynamic, URISpec: &spec,
 		},
-		{Name: "svc2", ID: "id-2", Address: "h", SSLPort: intp(8443), RegistrationTimeUTC: 5, ServiceType: Static},
+		{Name: "svc2", ID: "id-2", Address: "h", SSLPort: intp(8443), RegistrationTimeUTC: 5, ServiceType: ServiceStatic},
 		{
 			Name: "a<b>&c \"q\" \\ é 日本 \u2028 \x7f", ID: "tab\there\nnl\r\x01\x1f\b\f", Address: "::1",
-			Port: intp(1), SSLPort: intp(2), ServiceType: DynamicSequential, URISpec: &spec,
+			Port: intp(1), SSLPort: intp(2), ServiceType: ServiceDynamicSequential, URISpec: &spec,
 			Payload: json.RawMessage(` { "@class" : "java.util.LinkedHashMap", "list" : [1, "x", null, true],
 				"m": {"@class":"java.util.LinkedHashMap"} } `),
 		},
-		{Name: "p", ID: "x", ServiceType: Permanent, RegistrationTimeUTC: -1, URISpec: &URISpec{Parts: []URISpecPart{}}},
+		{Name: "p", ID: "x", ServiceType: ServicePermanent, RegistrationTimeUTC: -1, URISpec: &URISpec{Parts: []URISpecPart{}}},
 	}
 }
 
@@ -55,7 +55,7 @@ func TestInstanceJSON(t *testing.T) {
 	in := Instance{
 		Name: "svc", ID: "id-1", Address: "10.0.0.5", Port: intp(8080),
 		Payload:             json.RawMessage(`{"@class":"java.util.LinkedHashMap","k":"v","n":1}`),
-		RegistrationTimeUTC: 1700000000000, ServiceType: Dynamic, URISpec: &spec,
+		RegistrationTimeUTC: 1700000000000, ServiceType: ServiceDynamic, URISpec: &spec,
 	}
 	const want = `{"name":"svc","id":"id-1","address":"10.0.0.5","port":8080,"sslPort":null,"payload":{"@class":"java.util.LinkedHashMap","k":"v","n":1},"registrationTimeUTC":1700000000000,"serviceType":"DYNAMIC","uriSpec":{"parts":[{"value":"scheme","variable":true},{"value":"://","variable":false},{"value":"address","variable":true},{"value":":","variable":false},{"value":"port","variable":true}]}}`
 	got, err := json.Marshal(in) // through MarshalJSON, as callers will
@@ -66,7 +66,7 @@ func TestInstanceJSON(t *testing.T) {
 		t.Fatalf("MarshalJSON:\n got %s\nwant %s", got, want)
 	}
 	const want2 = `{"name":"svc2","id":"id-2","address":"h","port":null,"sslPort":8443,"payload":null,"registrationTimeUTC":5,"serviceType":"STATIC","uriSpec":null}`
-	got, err = Instance{Name: "svc2", ID: "id-2", Address: "h", SSLPort: intp(8443), RegistrationTimeUTC: 5, ServiceType: Static}.MarshalJSON()
+	got, err = Instance{Name: "svc2", ID: "id-2", Address: "h", SSLPort: intp(8443), RegistrationTimeUTC: 5, ServiceType: ServiceStatic}.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestParseInstance(t *testing.T) {
 	full := Instance{
 		Name: "svc", ID: "id-1", Address: "10.0.0.5", Port: intp(8080),
 		Payload:             json.RawMessage(`{"@class":"java.util.LinkedHashMap","k":"v","n":1}`),
-		RegistrationTimeUTC: 1700000000000, ServiceType: Dynamic, URISpec: &spec,
+		RegistrationTimeUTC: 1700000000000, ServiceType: ServiceDynamic, URISpec: &spec,
 	}
 	ok := []struct {
 		name, data string
@@ -105,10 +105,10 @@ func TestParseInstance(t *testing.T) {
 		{"enabled and unknown fields", `{"name":"svc","id":"id-1","address":"10.0.0.5","port":8080,"sslPort":null,"payload":{"@class":"java.util.LinkedHashMap","k":"v","n":1},"registrationTimeUTC":1700000000000,"serviceType":"DYNAMIC","uriSpec":{"parts":[{"value":"scheme","variable":true},{"value":"://","variable":false},{"value":"address","variable":true},{"value":":","variable":false},{"value":"port","variable":true}]},"enabled":false,"weight":3,"zone":{"a":[1]}}`, full},
 		{"nulls", `{"name":null,"id":"x","address":null,"port":null,"sslPort":443,"payload":null,"registrationTimeUTC":0,"serviceType":null,"uriSpec":null}`,
 			Instance{ID: "x", SSLPort: intp(443)}},
-		{"whitespace", " \n{\"id\":\"x\", \"serviceType\" : \"PERMANENT\"}\n", Instance{ID: "x", ServiceType: Permanent}},
+		{"whitespace", " \n{\"id\":\"x\", \"serviceType\" : \"PERMANENT\"}\n", Instance{ID: "x", ServiceType: ServicePermanent}},
 		// Curator 5.4.0 reads this with serviceType DYNAMIC (checked with
 		// its JsonInstanceSerializer), from ServiceInstance's default.
-		{"absent service type", `{"name":"n","payload":{"k":"v"}}`, Instance{Name: "n", ServiceType: Dynamic, Payload: json.RawMessage(`{"k":"v"}`)}},
+		{"absent service type", `{"name":"n","payload":{"k":"v"}}`, Instance{Name: "n", ServiceType: ServiceDynamic, Payload: json.RawMessage(`{"k":"v"}`)}},
 	}
 	for _, c := range ok {
 		t.Run(c.name, func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestParseURISpec(t *testing.T) {
 // ":443" for ":80"; service-type not lower-cased -> fails with "DYNAMIC".
 func TestURISpecBuild(t *testing.T) {
 	spec := ParseURISpec(testSpec)
-	i := Instance{Name: "svc", ID: "id", Address: "10.0.0.5", Port: intp(80), RegistrationTimeUTC: 7, ServiceType: Dynamic}
+	i := Instance{Name: "svc", ID: "id", Address: "10.0.0.5", Port: intp(80), RegistrationTimeUTC: 7, ServiceType: ServiceDynamic}
 	vars := map[string]string{"custom": "val"}
 	if got, want := spec.Build(i, vars), "http://10.0.0.5:80/svc/id?t=7&s=dynamic&ssl=&c=val&m={x}"; got != want {
 		t.Errorf("Build:\n got %s\nwant %s", got, want)
@@ -199,8 +199,8 @@ func TestURISpecBuild(t *testing.T) {
 // TestServiceTypeMode and InstancePath follow LAYOUTS.md section 8.
 func TestServiceTypeMode(t *testing.T) {
 	for typ, want := range map[ServiceType]backend.Mode{
-		Dynamic: backend.Ephemeral, DynamicSequential: backend.EphemeralSequential,
-		Static: backend.Persistent, Permanent: backend.Persistent, "": backend.Ephemeral,
+		ServiceDynamic: backend.Ephemeral, ServiceDynamicSequential: backend.EphemeralSequential,
+		ServiceStatic: backend.Persistent, ServicePermanent: backend.Persistent, "": backend.Ephemeral,
 	} {
 		if got := typ.Mode(); got != want {
 			t.Errorf("%q.Mode(): got %v, want %v", typ, got, want)
@@ -391,7 +391,7 @@ func TestInstanceCuratorInterop(t *testing.T) {
 	for n, s := range specs {
 		reply := replies[3*len(fixtures)+n]
 		spec := ParseURISpec(s)
-		want, err := Instance{Name: "n", ID: "i", Address: "a", Port: intp(1), ServiceType: Dynamic, URISpec: &spec}.MarshalJSON()
+		want, err := Instance{Name: "n", ID: "i", Address: "a", Port: intp(1), ServiceType: ServiceDynamic, URISpec: &spec}.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
