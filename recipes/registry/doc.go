@@ -1,5 +1,91 @@
 // Package registry is membership: a node that stays registered (Member),
 // the list of a group's members (Group), and the layouts other libraries
-// read (Curator x-discovery instances, Dubbo's registry, HiveServer2's
-// server URIs).
+// read and write (Curator x-discovery instances, Dubbo's registry,
+// HiveServer2's server URIs). Member plays the part of Curator's
+// PersistentNode (and the node of its GroupMember) and of kazoo's Party
+// member; Group that of Curator's GroupMember and kazoo's Party and
+// ShallowParty, on ZooKeeper and etcd alike.
+//
+// # Member
+//
+// A Member is made from a backend.Client, not a Session: after Start one
+// goroutine owns the node. It takes the client's current session and
+// keeps the node there as its own with the latest data; when the session
+// is lost it takes the client's next session (Client.Session opens it)
+// and makes the node again. The rules it follows:
+//
+//   - It watches its own node (an exists watch) and arms the watch again
+//     after every event, every reconnection and on every new session: a
+//     watch that was not re-armed is how HiveServer2 servers missed their
+//     own deregistration (HIVE-24713, HIVE-25846). A node deleted by
+//     anyone is made again.
+//   - It makes the node again under the SAME name. A sequential node keeps
+//     the name its first create got: it is made again with the mode
+//     without the sequence (Curator's PersistentNode does the same, and
+//     HiveServer2's discovery relies on it). Path returns that name.
+//   - A node in the way is deleted by the version read, then the node is
+//     made (Dubbo's fix of apache/dubbo#5125): the lost session's
+//     ephemeral that the server has not removed yet (ZooKeeper removes it
+//     after announcing the expiry, LAYOUTS.md Z4), or another session's
+//     node at the path (apache/dubbo#7124). "Not ours" means, for an
+//     ephemeral mode, an owner (Stat.EphemeralOwner) other than the
+//     session; for a persistent mode, an ephemeral node (a persistent
+//     node has no owner to tell, so one found at the path is taken as the
+//     member's and given its data). The caller never sees
+//     ErrNodeExists, and there are never two nodes. Two Members (in two
+//     processes) on one path would take the node from each other for
+//     ever: give each its own path.
+//   - Every write reads the latest data under the member's lock just
+//     before it is sent, and after every write or event the node's data
+//     is compared with the latest again: an Update racing a
+//     re-registration is never lost, and a node made again never carries
+//     data older than the last Update (CURATOR-181). Update waits until
+//     the node holds its data while the member is registered; otherwise
+//     the next creation of the node uses it.
+//   - A create whose reply was lost (ErrOutcomeUnknown) is settled by
+//     reading the node again: its known name and owner say whether it is
+//     the member's. For a sequential node's first create, whose name is
+//     not known yet, the member looks for a child of the prefix's name
+//     owned by its session with its data (ephemeral modes only: a lost
+//     first create of a persistent sequential node may leave an orphan).
+//   - Close cancels the goroutine first, then deletes the node if it is
+//     the member's (an ephemeral owned by the session; a persistent node
+//     unless WithKeepOnClose): nothing makes it again after Close has
+//     begun, unlike Curator x-discovery's phantom re-registration after
+//     unregistering (CURATOR-164). A failed Start closes the member too.
+//
+// Done is closed when the member is no longer registered and cannot be:
+// after Close, or after an error no session cures (the client closed, an
+// ACL or mode the server refuses: a *MemberError). A lost connection or
+// session is not such an error: Registered turns false and the member
+// registers again when it can; Changes wakes a caller at each change.
+//
+// Parents are made persistent, never containers: a container parent of an
+// empty group can be removed by the server under a member about to make
+// its node again (LAYOUTS.md Z6).
+//
+// # Group layouts (the same node names and data on both backends)
+//
+//	Curator GroupMember    <path>/<id>                    data: the payload
+//	kazoo Party            <path>/<uuid4 hex>__party__    data: the id
+//	kazoo ShallowParty     <path>/<uuid4 hex>-<id>        data: the payload (kazoo writes none)
+//
+// All member nodes are ephemeral. A Group reads all three layouts
+// (ParseMember): a name of 32 lowercase hex digits and "__party__" is a
+// Party member whose ID is its data; 32 hex digits, '-' and more is a
+// ShallowParty member whose ID is what follows the first '-'; any other
+// name is a Curator member whose ID is the name. Join writes the Group's
+// layout (WithLayout; Curator by default). Data is empty unless given:
+// zkrecipes never writes Curator's default of the local IP address
+// (LAYOUTS.md Z2).
+//
+// A Group follows its path with a recipes/cache ChildrenCache, so it
+// survives reconnections and session losses as the cache does, and
+// Listen returns the cache's listener. As Curator's getCurrentMembers
+// does, Members always includes the members joined through the Group
+// that are registered, even before the cache has seen them.
+//
+// On etcd a member's node is a key under the session's lease: the lease's
+// end deletes it in one revision, and a node in the way is one with
+// another lease (LAYOUTS.md E6).
 package registry
