@@ -43,10 +43,9 @@ type Group struct {
 	o      groupOptions
 	cache  *cache.ChildrenCache
 
-	mu      sync.Mutex
-	joined  []*Member
-	closed  bool
-	started bool
+	mu     sync.Mutex
+	joined []*Member
+	closed bool
 }
 
 // NewGroup returns a Group of the children of path. Nothing is read before Start.
@@ -86,7 +85,6 @@ func (g *Group) Start(ctx context.Context) error {
 		g.mu.Unlock()
 		return ErrClosed
 	}
-	g.started = true
 	g.mu.Unlock()
 	return g.cache.Start(ctx)
 }

@@ -446,10 +446,7 @@ func (m *Member) ensure(ctx context.Context, s backend.Session) error {
 	for {
 		path, data, gen := m.snapshot()
 		if path == "" {
-			if err := m.createFirst(ctx, s, data, gen); err != nil || m.Path() != m.base {
-				return err
-			}
-			continue
+			return m.createFirst(ctx, s, data, gen) // on success the node holds data and has its name
 		}
 		cur, st, err := s.Get(ctx, path)
 		switch {
