@@ -365,3 +365,36 @@ func TestMemberLostCreateReply(t *testing.T) {
 		}
 	})
 }
+
+// TestMemberPermanentError: an error no session cures ends the member:
+// Done closes and Err says why (a *MemberError matching the backend's
+// error): its client closed; on etcd, an ACL (no per-node ACLs there),
+// where Start fails at once.
+//
+// Broken on purpose: permanent() answering false for everything -> fails
+// with "m.Done: not closed within 20s" (the member retries for ever).
+func TestMemberPermanentError(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		c := newClient(t, e)
+		m := startMember(t, c, "/perm/a", "x")
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		recipetest.WaitClosed(t, m.Done(), "m.Done")
+		var me *MemberError
+		if err := m.Err(); !errors.As(err, &me) || !errors.Is(err, backend.ErrClosed) || m.Registered() {
+			t.Errorf("Err() = %v, Registered %v; want a MemberError matching backend.ErrClosed", err, m.Registered())
+		}
+		if e.Backend.Name != "etcd" {
+			return
+		}
+		m2, err := NewMember(newClient(t, e), "/perm/b", nil, WithACL(backend.OpenACL...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m2.Close() })
+		if err := m2.Start(ctxT(t)); !errors.Is(err, backend.ErrUnsupported) {
+			t.Errorf("Start with an ACL on etcd: %v, want ErrUnsupported", err)
+		}
+	})
+}
