@@ -41,7 +41,9 @@
 //     re-registration is never lost, and a node made again never carries
 //     data older than the last Update (CURATOR-181). Update waits until
 //     the node holds its data while the member is registered; otherwise
-//     the next creation of the node uses it.
+//     the next creation of the node uses it. Data someone else sets on
+//     the node is set back to the member's (Curator's PersistentNode
+//     leaves it): the member owns the node.
 //   - A create whose reply was lost (ErrOutcomeUnknown) is settled by
 //     reading the node again: its known name and owner say whether it is
 //     the member's. For a sequential node's first create, whose name is

@@ -398,3 +398,22 @@ func TestMemberPermanentError(t *testing.T) {
 		}
 	})
 }
+
+// TestMemberDataSetBack: data someone else sets on the member's node is
+// set back to the member's.
+//
+// Broken on purpose: ensure accepting any data on its own node -> fails
+// with "data set back: not within 20s".
+func TestMemberDataSetBack(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		admin := e.Session(t)
+		c := newClient(t, e)
+		startMember(t, c, "/g/set", "mine")
+		if _, err := admin.Set(ctxT(t), "/g/set", []byte("theirs"), backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		recipetest.Eventually(t, "data set back", func() bool {
+			return nodeIs(t, admin, "/g/set", current(t, c).ID(), "mine")
+		})
+	})
+}
