@@ -417,3 +417,45 @@ func TestMemberDataSetBack(t *testing.T) {
 		})
 	})
 }
+
+// TestMemberTTL: a PersistentTTL member is made with its TTL, made again
+// after a deletion, and deleted at Close. A ZooKeeper server without
+// extendedTypesEnabled refuses TTL nodes (ErrUnsupported): then the test
+// skips.
+//
+// Broken on purpose: createOptions without the TTL -> fails with "Start:
+// ... needs a positive TTL" on both backends.
+func TestMemberTTL(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		admin := e.Session(t)
+		_, err := admin.Create(ctxT(t), "/ttl/probe", nil, backend.PersistentTTL, backend.WithTTL(time.Minute), backend.WithParents(backend.Persistent))
+		if errors.Is(err, backend.ErrUnsupported) {
+			t.Skipf("the server has no TTL nodes: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newClient(t, e)
+		m, err := NewMember(c, "/ttl/a", []byte("t"), WithMode(backend.PersistentTTL), WithTTL(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		if err := m.Start(ctxT(t)); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		if err := admin.Delete(ctxT(t), "/ttl/a", backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		recipetest.Eventually(t, "TTL node made again", func() bool { return nodeIs(t, admin, "/ttl/a", 0, "t") && m.Registered() })
+		if caps := admin.Capabilities(); caps.ExactMode {
+			if _, st, err := admin.Get(ctxT(t), "/ttl/a"); err != nil || st.Mode != backend.PersistentTTL || st.TTL != time.Minute {
+				t.Errorf("stat %+v %v, want a PersistentTTL node of 1m", st, err)
+			}
+		}
+		_ = m.Close()
+		if st, err := admin.Exists(ctxT(t), "/ttl/a"); err != nil || st != nil {
+			t.Errorf("node after Close: %+v %v", st, err)
+		}
+	})
+}
