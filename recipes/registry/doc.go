@@ -90,4 +90,50 @@
 // On etcd a member's node is a key under the session's lease: the lease's
 // end deletes it in one revision, and a node in the way is one with
 // another lease (LAYOUTS.md E6).
+//
+// # Curator x-discovery instances
+//
+// Instance is the JSON Curator's JsonInstanceSerializer keeps at
+// <base>/<service>/<id> (InstancePath). MarshalJSON writes exactly what
+// Curator 5 writes in its default compatible mode, with no "enabled"
+// field, so readers older than CURATOR-394 still parse it; ParseInstance
+// reads either mode and ignores unknown fields; empty data is
+// ErrBadInstance (CURATOR-574). ServiceType.Mode gives the node mode:
+// DYNAMIC is ephemeral, DYNAMIC_SEQUENTIAL ephemeral-sequential, STATIC
+// and PERMANENT persistent. ParseURISpec and URISpec.Build follow
+// Curator's UriSpec, including that {port} is the plain port even when
+// there is an SSL port. A test checks all of it against Curator 5.4.0
+// itself, both ways.
+//
+// # Dubbo's ZooKeeper registry
+//
+// Dubbo's ZooKeeper registry names a node after the URL-encoded full URL,
+// under /<root, default dubbo>/<encoded interface>/<category>.
+// DubboURL.String is Dubbo's full URL string with its parameters sorted;
+// DubboEncode is Java's URLEncoder (a space becomes '+', '~' becomes
+// %7E, hex in upper case), checked against Java's own. DubboCategory is
+// the category parameter, else providers. Providers and consumers are
+// ephemeral; routers and configurators written with dynamic=false are
+// persistent. Node data is empty.
+//
+// # HiveServer2
+//
+// A server registers /<namespace>/serverUri=<host>:<port>;version=<v>;sequence=<10 digits>
+// as an ephemeral-sequential node; HiveNodePrefix builds the name before
+// the sequence, and a Member re-creates it under the same name after a
+// session loss. ParseHiveNode also reads Kyuubi's serviceUri= form with
+// its extra parts such as refId. The node data is host:port (older
+// servers) or k=v;... when publish.configs is on; ParseHiveData reads it
+// as the JDBC driver does and picks the HTTP or binary port by transport
+// mode. HiveMatchesVersion is the test hiveserver2 --deregister <v> uses
+// (the name contains "version=<v>;").
+//
+// # Not here yet
+//
+// These are the formats and the membership underneath. The service
+// discovery on top of them (register and unregister instances, a cached
+// Provider with strategies and a down-instance policy), Dubbo's
+// RegisterProvider, RegisterConsumer and Subscribe, HiveServer2's
+// register, pick and drain, paging for registries of 50,000 instances,
+// and the zkctl commands are still to come.
 package registry

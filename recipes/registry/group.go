@@ -54,7 +54,7 @@ func NewGroup(c backend.Client, path string, opts ...GroupOption) (*Group, error
 		return nil, fmt.Errorf("%w: nil client", ErrBadOption)
 	}
 	if err := backend.ValidatePath(path); err != nil {
-		return nil, fmt.Errorf("%w: group path %q: %v", ErrBadOption, path, err)
+		return nil, backend.Errorf("registry", path, backend.ErrBadPath, err)
 	}
 	o := groupOptions{layout: Curator}
 	for _, f := range opts {

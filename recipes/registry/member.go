@@ -51,7 +51,7 @@ func NewMember(c backend.Client, path string, data []byte, opts ...Option) (*Mem
 		return nil, fmt.Errorf("%w: nil client", ErrBadOption)
 	}
 	if err := backend.ValidatePath(path); err != nil || path == "/" {
-		return nil, fmt.Errorf("%w: member path %q: %v", ErrBadOption, path, err)
+		return nil, backend.Errorf("registry", path, backend.ErrBadPath, err)
 	}
 	o, err := newMemberOptions(opts)
 	if err != nil {

@@ -284,8 +284,6 @@ func TestNewMemberOptions(t *testing.T) {
 		{"ttl mode without ttl", "/a", []Option{WithMode(backend.PersistentTTL)}},
 		{"container parents", "/a", []Option{WithParents(backend.Container)}},
 		{"keep ephemeral", "/a", []Option{WithKeepOnClose()}},
-		{"root", "/", nil},
-		{"bad path", "a", nil},
 		{"nil logger", "/a", []Option{WithLogger(nil)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -293,6 +291,17 @@ func TestNewMemberOptions(t *testing.T) {
 				t.Errorf("NewMember: %v, want ErrBadOption", err)
 			}
 		})
+	}
+	// A bad path is backend.ErrBadPath, as everywhere.
+	for _, path := range []string{"/", "a", "/a/"} {
+		if _, err := NewMember(fakeClient{}, path, nil); !errors.Is(err, backend.ErrBadPath) {
+			t.Errorf("NewMember(%q): %v, want backend.ErrBadPath", path, err)
+		}
+		if path != "/" {
+			if _, err := NewGroup(fakeClient{}, path); !errors.Is(err, backend.ErrBadPath) {
+				t.Errorf("NewGroup(%q): %v, want backend.ErrBadPath", path, err)
+			}
+		}
 	}
 }
 
