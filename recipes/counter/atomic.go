@@ -170,6 +170,10 @@ type written struct {
 	token     int64
 	tries     int
 	promoted  bool
+	// version is the counter's version after the write, when the write's
+	// reply said it (versionKnown).
+	version      int32
+	versionKnown bool
 }
 
 // writer is the optimistic write loop Atomic and AtomicBytes share, with
@@ -184,6 +188,16 @@ type writer struct {
 	mu        sync.Mutex // one write at a time: they share the marker
 	markerOK  bool       // the marker exists (this session created it)
 	markerVer int32      // its version, as last seen
+	// last is the counter as this writer's last write left it, when that
+	// write met no other writer: the next write is sent on it without a
+	// read first (one round trip instead of two for a writer alone). Only
+	// with the marker: the marker, a child of the counter, keeps the
+	// counter from being deleted and made again at the same version
+	// behind the cache's back, and a write on a stale cache fails on the
+	// counter's version and reads.
+	last      []byte
+	lastVer   int32
+	lastValid bool
 	closed    bool
 
 	// beforeWrite, when set (by tests), runs before each write is sent,
@@ -258,6 +272,7 @@ func (w *writer) write(ctx context.Context, op string, p plan) (written, error) 
 		}
 		return written{}, err
 	}
+	alone := true // no other writer met by this call
 	for tries := 1; ; tries++ {
 		if err := ctx.Err(); err != nil {
 			return fail(fmt.Errorf("counter: %s %s: %w", op, w.path, err))
@@ -271,13 +286,30 @@ func (w *writer) write(ctx context.Context, op string, p plan) (written, error) 
 		} else if lease == nil && w.o.lockPath == "" && w.o.maxTries > 0 && conflict >= w.o.maxTries {
 			return fail(fmt.Errorf("counter: %s %s: %w after %d tries", op, w.path, ErrContended, conflict))
 		}
-		cur, st, err := w.s.Get(ctx, w.path)
-		exists := err == nil
-		if err != nil && !errors.Is(err, backend.ErrNoNode) {
-			return fail(fmt.Errorf("counter: %s %s: %w", op, w.path, err))
+		var (
+			cur    []byte
+			st     backend.Stat
+			exists bool
+		)
+		cached := w.lastValid && w.markerOK && !w.o.ambiguous
+		w.lastValid = false // used once; a write that lands alone sets it again
+		if cached {
+			cur, st.Version, exists = w.last, w.lastVer, true
+		} else {
+			var err error
+			cur, st, err = w.s.Get(ctx, w.path)
+			exists = err == nil
+			if err != nil && !errors.Is(err, backend.ErrNoNode) {
+				return fail(fmt.Errorf("counter: %s %s: %w", op, w.path, err))
+			}
 		}
 		next, err := p(cur, exists)
 		if err != nil {
+			if cached {
+				tries-- // nothing sent: decide again on the node as it is
+				alone = false
+				continue
+			}
 			return fail(err)
 		}
 		var out outcome
@@ -290,10 +322,18 @@ func (w *writer) write(ctx context.Context, op string, p plan) (written, error) 
 		res.tries, res.promoted = tries, lease != nil
 		switch out {
 		case landed:
+			if alone {
+				// No other writer met: the next write may start from here.
+				w.last, w.lastVer, w.lastValid = res.post, res.version, res.versionKnown
+			}
 			return res, nil
 		case failed:
 			return fail(err)
 		case conflicted:
+			alone = false
+			if cached {
+				continue // the cache was stale: read, and try at once
+			}
 			conflict++
 			w.o.logger.Debug("counter: concurrent write, trying again", "op", op, "path", w.path, "tries", tries, "err", err)
 			if err := w.pause(ctx, conflict, start); err != nil {
@@ -453,10 +493,10 @@ func (w *writer) marked(ctx context.Context, op string, cur, next []byte, st bac
 		w.markerOK = true
 		if exists {
 			w.markerVer = res[1].Stat.Version
-			return written{pre: cur, post: next, token: res[0].Stat.ModifyToken}, landed, nil
+			return written{pre: cur, post: next, token: res[0].Stat.ModifyToken, version: res[0].Stat.Version, versionKnown: true}, landed, nil
 		}
 		w.markerVer = 0
-		return written{pre: nil, post: next, token: w.tokenOf(ctx, w.marker)}, landed, nil
+		return written{pre: nil, post: next, token: w.tokenOf(ctx, w.marker), version: 0, versionKnown: true}, landed, nil
 	}
 	var me *backend.MultiError
 	switch {

@@ -545,3 +545,42 @@ func TestAtomicWriteInterrupted(t *testing.T) {
 		}
 	})
 }
+
+// TestAtomicStaleCache: a writer that met nobody sends its next write on
+// the value its last write left, without reading first. When another
+// writer has moved the counter meanwhile, that write must fail on the
+// version and the Atomic read and decide again: a CompareAndSet expecting
+// the other writer's value succeeds, an Add starts from it.
+//
+// Broken on purpose: returning the plan's error on a cached value
+// (instead of reading) -> "CompareAndSet(7, 8) after another writer set
+// 7: ... counter: value mismatch at /stale: expected 7, current 6"; the
+// cached version check dropped (AnyVersion) -> "Add after another writer:
+// {Pre:8 Post:18 ...}, <nil>; want Pre 9, Post 19", on both backends.
+func TestAtomicStaleCache(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		a := newAtomic(t, e.Session(t), "/stale")
+		b := newAtomic(t, e.Session(t), "/stale")
+		if _, err := a.Set(ctxT(t), 5); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := a.Increment(ctxT(t)); err != nil || c.Pre != 5 || c.Post != 6 {
+			t.Fatalf("Increment alone = %+v, %v; want 5 -> 6", c, err)
+		}
+		if _, err := b.Set(ctxT(t), 7); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := a.CompareAndSet(ctxT(t), 7, 8); err != nil || c.Pre != 7 || c.Post != 8 {
+			t.Fatalf("CompareAndSet(7, 8) after another writer set 7: %+v, %v", c, err)
+		}
+		if _, err := b.Add(ctxT(t), 1); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := a.Add(ctxT(t), 10); err != nil || c.Pre != 9 || c.Post != 19 {
+			t.Fatalf("Add after another writer: %+v, %v; want Pre 9, Post 19", c, err)
+		}
+		if v, err := b.Get(ctxT(t)); err != nil || v.N != 19 {
+			t.Fatalf("Get = %+v, %v; want 19", v, err)
+		}
+	})
+}
