@@ -376,7 +376,7 @@ func (d *DoubleBarrier) leaveOnce(ctx context.Context, deleted *bool) (bool, int
 	if err != nil {
 		return false, -1, err
 	}
-	ms, err := d.thisRound(ctx, members(kids))
+	ms, err := d.thisRound(ctx, kids)
 	if err != nil {
 		return false, -1, err
 	}
@@ -454,22 +454,27 @@ func (d *DoubleBarrier) roundStands(ctx context.Context) (bool, error) {
 	return st != nil && (d.round == 0 || st.CreateToken == d.round), nil
 }
 
-// thisRound drops from ms the members of the next round: when the ready
-// this member passed is gone (its round has ended for someone, or a kazoo
-// member deleted it early), a member node created after it belongs to a
-// member that has entered again, which waits for us: waiting for it would
-// be a deadlock. While that ready stands nobody can have begun a new round.
-func (d *DoubleBarrier) thisRound(ctx context.Context, ms []string) ([]string, error) {
+// thisRound returns the members among kids (a listing of the barrier
+// node) without those of the next round: when the ready this member passed
+// is gone (its round has ended for someone, or a kazoo member deleted it
+// early), a member node created after it belongs to a member that has
+// entered again, which waits for us: waiting for it would be a deadlock.
+// While that ready stands nobody can have begun a new round.
+func (d *DoubleBarrier) thisRound(ctx context.Context, kids []string) ([]string, error) {
+	ms := members(kids)
 	limit := d.limit()
 	if limit == 0 {
 		return ms, nil
 	}
-	stands, err := d.roundStands(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if stands {
-		return ms, nil
+	// A listing without ready says it is gone: no read needed to know it.
+	if slices.Contains(kids, ReadyName) {
+		stands, err := d.roundStands(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if stands {
+			return ms, nil
+		}
 	}
 	out := ms[:0:0]
 	for _, m := range ms {
