@@ -55,7 +55,12 @@
 // # Writes
 //
 // An Atomic write reads the node and writes the next value conditionally on
-// the version read (or creates the node if absent); a concurrent write
+// the version read (or creates the node if absent). After a write that met
+// no other writer, the next one starts from the value and version that
+// write left, without reading (with the writer marker only: the marker, a
+// child of the counter, keeps it from being made again at the same version
+// unseen); if the counter moved meanwhile, the write fails on the version,
+// and the Atomic reads and decides again. A concurrent write
 // makes it read and try again, after a jittered backoff, until it lands,
 // the context ends, WithMaxTries tries have failed (ErrContended), or
 // WithPromotion's tries have failed and it goes on under the lock. Every
