@@ -16,6 +16,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Base64;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,6 +58,11 @@ import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
+import org.apache.curator.x.discovery.ServiceDiscovery;
+import org.apache.curator.x.discovery.ServiceDiscoveryBuilder;
+import org.apache.curator.x.discovery.ServiceInstance;
+import org.apache.curator.x.discovery.ServiceProvider;
+import org.apache.curator.x.discovery.details.JsonInstanceSerializer;
 
 public final class Peer {
     private static final PrintStream OUT =
@@ -890,6 +897,99 @@ public final class Peer {
         }
     }
 
+    /**
+     * Discovery is the sd-* commands: Curator x-discovery's ServiceDiscovery
+     * (one per BASE, JsonInstanceSerializer of a Map payload, compatible
+     * mode, watchInstances off), its queryForNames and queryForInstances, and
+     * a ServiceProvider per service (round robin, Curator's defaults).
+     * Instances travel base64-encoded, as JSON. Only the command thread
+     * touches the maps.
+     */
+    static final class Discovery {
+        static final JsonInstanceSerializer<Map> SERIALIZER = new JsonInstanceSerializer<Map>(Map.class);
+        static final Map<String, ServiceDiscovery<Map>> discoveries = new LinkedHashMap<>();
+        static final Map<String, ServiceInstance<Map>> registered = new HashMap<>(); // BASE + " " + ID
+        static final Map<String, ServiceProvider<Map>> providers = new LinkedHashMap<>(); // BASE + " " + NAME
+
+        static ServiceDiscovery<Map> of(String base) throws Exception {
+            ServiceDiscovery<Map> d = discoveries.get(base);
+            if (d == null) {
+                d = ServiceDiscoveryBuilder.builder(Map.class)
+                        .client(client)
+                        .basePath(base)
+                        .serializer(SERIALIZER)
+                        .watchInstances(false)
+                        .build();
+                d.start();
+                discoveries.put(base, d);
+            }
+            return d;
+        }
+
+        static ServiceInstance<Map> decode(String b64) throws Exception {
+            return SERIALIZER.deserialize(Base64.getDecoder().decode(b64));
+        }
+
+        static String encode(ServiceInstance<Map> i) throws Exception {
+            return Base64.getEncoder().encodeToString(SERIALIZER.serialize(i));
+        }
+
+        static String encodeAll(Iterable<ServiceInstance<Map>> all) throws Exception {
+            List<String> out = new ArrayList<>();
+            for (ServiceInstance<Map> i : all) {
+                out.add(encode(i));
+            }
+            return out.isEmpty() ? "-" : String.join(",", out);
+        }
+
+        static String register(String base, String b64) throws Exception {
+            ServiceInstance<Map> i = decode(b64);
+            of(base).registerService(i);
+            registered.put(base + " " + i.getId(), i);
+            return i.getId();
+        }
+
+        static String update(String base, String b64) throws Exception {
+            ServiceInstance<Map> i = decode(b64);
+            of(base).updateService(i);
+            registered.put(base + " " + i.getId(), i);
+            return i.getId();
+        }
+
+        static void unregister(String base, String id) throws Exception {
+            ServiceInstance<Map> i = registered.remove(base + " " + id);
+            if (i == null) {
+                throw new IllegalArgumentException("sd-unregister: " + id + " was not registered under " + base);
+            }
+            of(base).unregisterService(i);
+        }
+
+        static ServiceProvider<Map> provider(String base, String name) throws Exception {
+            ServiceProvider<Map> p = providers.get(base + " " + name);
+            if (p == null) {
+                p = of(base).serviceProviderBuilder().serviceName(name).build();
+                p.start();
+                providers.put(base + " " + name, p);
+            }
+            return p;
+        }
+
+        static void closeAll() {
+            List<Closeable> all = new ArrayList<>(providers.values());
+            all.addAll(discoveries.values());
+            providers.clear();
+            discoveries.clear();
+            registered.clear();
+            for (Closeable c : all) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    // closing the client below drops the ephemeral instances anyway
+                }
+            }
+        }
+    }
+
     static synchronized void forget(Hold h) {
         holds.remove(h);
     }
@@ -1190,6 +1290,39 @@ public final class Peer {
                 });
                 return true;
             }
+            case "sd-register":
+                need(f, 3, "sd-register BASE B64JSON");
+                say("sd-registered " + Discovery.register(f[1], f[2]));
+                return true;
+            case "sd-update":
+                need(f, 3, "sd-update BASE B64JSON");
+                say("sd-updated " + Discovery.update(f[1], f[2]));
+                return true;
+            case "sd-unregister":
+                need(f, 3, "sd-unregister BASE ID");
+                Discovery.unregister(f[1], f[2]);
+                say("sd-unregistered " + f[2]);
+                return true;
+            case "sd-names": {
+                need(f, 2, "sd-names BASE");
+                Collection<String> names = Discovery.of(f[1]).queryForNames();
+                say("sd-names " + f[1] + " " + (names.isEmpty() ? "-" : String.join(",", names)));
+                return true;
+            }
+            case "sd-query":
+                need(f, 3, "sd-query BASE NAME");
+                say("sd-instances " + f[2] + " " + Discovery.encodeAll(Discovery.of(f[1]).queryForInstances(f[2])));
+                return true;
+            case "sd-provider": {
+                need(f, 3, "sd-provider BASE NAME");
+                ServiceInstance<Map> i = Discovery.provider(f[1], f[2]).getInstance();
+                say("sd-provider " + f[2] + " " + (i == null ? "none" : Discovery.encode(i)));
+                return true;
+            }
+            case "sd-provider-all":
+                need(f, 3, "sd-provider-all BASE NAME");
+                say("sd-provider-all " + f[2] + " " + Discovery.encodeAll(Discovery.provider(f[1], f[2]).getAllInstances()));
+                return true;
             case "exit":
                 return false;
             default:
@@ -1257,6 +1390,7 @@ public final class Peer {
         }
         Queues.closeAll();
         Counters.closeAll();
+        Discovery.closeAll();
         closeBenchClients();
         client.close();
         say("bye");
