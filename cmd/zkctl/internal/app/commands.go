@@ -10,6 +10,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo/scenes"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/devcmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/dubbocmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/dumpcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/electcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/health"
@@ -17,6 +18,7 @@ import (
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/mirrorcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/partitioncmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/queuecmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/registrycmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/shell"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/taskcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/tree"
@@ -41,6 +43,8 @@ func commands(io zkctl.Streams) []*cli.Command {
 		partitioncmd.Commands(io),
 		barriercmd.Commands(io),
 		countercmd.Commands(io),
+		registrycmd.Commands(io),
+		dubbocmd.Commands(io),
 		health.Commands(io),
 		shell.Commands(io, Run),
 		devcmd.Commands(io),
