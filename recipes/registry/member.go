@@ -12,6 +12,10 @@ import (
 	"github.com/zkrecipes/zkrecipes/backend"
 )
 
+// ErrDeregistered is the Err of a Member made WithEndWhenDeleted whose node
+// someone else deleted: the member ended instead of making the node again.
+var ErrDeregistered = errors.New("registry: deregistered")
+
 // Member is a self-healing node: Curator's PersistentNode (and the node of
 // its GroupMember), kazoo's Party member. Once started, a goroutine of its
 // own keeps the node at its path, as this member's, with the latest data:
@@ -41,6 +45,11 @@ type Member struct {
 	cancel     context.CancelFunc
 	err        error
 	unknown    int64 // the session whose sequential create's outcome is unknown; 0: none
+
+	// Owned by the goroutine: where the node was last known to be the
+	// member's (WithEndWhenDeleted tells a deletion from a session loss by it).
+	held   bool  // the node was the member's at least once
+	heldOn int64 // the session it was last the member's on
 }
 
 // NewMember returns a Member for the node at path with the given data.
@@ -155,11 +164,16 @@ func (m *Member) Changes() <-chan struct{} {
 // An Update is never lost to a re-registration running at the same time:
 // the goroutine compares the node's data with the latest after every
 // write (CURATOR-181).
+// Once the member has ended (Done), Update returns Err.
 func (m *Member) Update(ctx context.Context, data []byte) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return ErrClosed
+	}
+	if err := m.err; err != nil { // ended for good: nothing will write it
+		m.mu.Unlock()
+		return err
 	}
 	m.data = bytes.Clone(data)
 	m.gen++
@@ -190,11 +204,13 @@ func (m *Member) Update(ctx context.Context, data []byte) error {
 }
 
 // Done is closed when the member is no longer registered and cannot be
-// again: after Close, or an error no new session can cure (Err).
+// again: after Close, an error no new session can cure, or (with
+// WithEndWhenDeleted) its node deleted by someone else (Err).
 func (m *Member) Done() <-chan struct{} { return m.done }
 
-// Err is nil while the member runs; then ErrClosed after Close, or a
-// *MemberError carrying the backend's error.
+// Err is nil while the member runs; then ErrClosed after Close,
+// ErrDeregistered after a deletion by someone else (WithEndWhenDeleted),
+// or a *MemberError carrying the backend's error.
 func (m *Member) Err() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -294,6 +310,9 @@ func (m *Member) loop(ctx context.Context) (backend.Session, error) {
 		switch {
 		case ctx.Err() != nil:
 			return last, ErrClosed
+		case errors.Is(err, ErrDeregistered):
+			m.o.log.Info("registry: member node deleted by someone else; the member ends", "path", m.Path())
+			return last, ErrDeregistered
 		case permanent(err):
 			m.o.log.Info("registry: member stopped", "path", m.Path(), "err", err)
 			return last, &MemberError{Path: m.Path(), Err: err}
@@ -452,10 +471,14 @@ func (m *Member) ensure(ctx context.Context, s backend.Session) error {
 		switch {
 		case errors.Is(err, backend.ErrNoNode):
 			m.setRegistered(false)
+			if m.o.endWhenDeleted && m.heldBy(s) {
+				return m.deleted(ctx, s)
+			}
 			_, err = s.Create(ctx, path, data, m.fixedMode(), m.createOptions()...)
 			switch {
 			case err == nil:
 				m.o.log.Debug("registry: member node created", "path", path)
+				m.markHeld(s)
 				m.setWritten(gen)
 				return nil
 			case errors.Is(err, backend.ErrNodeExists):
@@ -466,6 +489,9 @@ func (m *Member) ensure(ctx context.Context, s backend.Session) error {
 			return err
 		case !m.ours(s, &st):
 			m.setRegistered(false)
+			if m.o.endWhenDeleted && m.heldBy(s) {
+				return m.deleted(ctx, s) // and someone else's node made in its place: not ours to remove
+			}
 			m.o.log.Info("registry: a node not ours is in the way; deleting it", "path", path, "owner", st.EphemeralOwner, "session", s.ID())
 			err := s.Delete(ctx, path, st.Version)
 			if err != nil && !errors.Is(err, backend.ErrNoNode) && !errors.Is(err, backend.ErrBadVersion) {
@@ -473,12 +499,14 @@ func (m *Member) ensure(ctx context.Context, s backend.Session) error {
 			}
 			continue
 		case bytes.Equal(cur, data):
+			m.markHeld(s)
 			m.setWritten(gen)
 			return nil
 		}
 		_, err = s.Set(ctx, path, data, st.Version)
 		switch {
 		case err == nil:
+			m.markHeld(s)
 			m.setWritten(gen)
 			return nil
 		case errors.Is(err, backend.ErrBadVersion), errors.Is(err, backend.ErrNoNode):
@@ -502,6 +530,7 @@ func (m *Member) createFirst(ctx context.Context, s backend.Session, data []byte
 			return err
 		}
 		if p != "" {
+			m.markHeld(s)
 			m.named(p, gen)
 			return nil
 		}
@@ -515,8 +544,55 @@ func (m *Member) createFirst(ctx context.Context, s backend.Session, data []byte
 		}
 		return err
 	}
+	m.markHeld(s)
 	m.named(p, gen)
 	return nil
+}
+
+// markHeld records that the node is the member's on s.
+func (m *Member) markHeld(s backend.Session) { m.held, m.heldOn = true, s.ID() }
+
+// heldBy reports whether the node was last the member's on s, so that its
+// absence (or someone else's node in its place) is a deletion by someone
+// else and not a session loss: an ephemeral node on this same session
+// (one left on a lost session is made again on the next), a persistent
+// node at all (no session loss removes it).
+func (m *Member) heldBy(s backend.Session) bool {
+	if !m.o.mode.IsEphemeral() {
+		return m.held
+	}
+	return m.held && m.heldOn == s.ID()
+}
+
+// deleted decides, for a member made WithEndWhenDeleted, what the
+// deletion of its node held on s was. A persistent node: a deletion by
+// someone else, ErrDeregistered. An ephemeral node: the session may have
+// been ended from outside (an expiry forced on a connected session,
+// a revoked lease) an instant before the server deleted the node, and the
+// session learns of it only later: on ZooKeeper at once (the server closes
+// the connection), on etcd at its next keep-alive, within a third of the
+// timeout. So the deletion counts only if s is still alive and connected
+// after half its timeout; if s ends meanwhile it was a session loss and
+// its error is returned, and the node is made again on the next session.
+func (m *Member) deleted(ctx context.Context, s backend.Session) error {
+	if m.o.mode.IsEphemeral() {
+		t := time.NewTimer(s.Timeout() / 2)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.Done():
+			return sessionErr(s)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if _, err := backend.WaitState(ctx, s, backend.Connected, backend.Reconnected); err != nil {
+			return err
+		}
+		if err := s.Err(); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s deleted by someone else", ErrDeregistered, m.Path())
 }
 
 // named records the full name of the sequential node.

@@ -468,3 +468,82 @@ func TestMemberTTL(t *testing.T) {
 		}
 	})
 }
+
+// TestMemberEndWhenDeleted: a member made WithEndWhenDeleted ends when
+// someone else deletes its node: Done closes, Err is ErrDeregistered, and
+// the node stays gone (the goroutine that could make it again has ended);
+// a persistent member the same. A deletion while the member's connection
+// is cut counts too (seen after the cut, on the same session). Its
+// session's expiry is not a deletion: an ephemeral-sequential member's
+// node is made again under the same name with its data and the member runs
+// on. Both backends.
+//
+// Broken on purpose: ensure ignoring endWhenDeleted (making the node again)
+// -> fails with "d.Done: not closed within 20s" on both backends; deleted
+// not waiting for the session to show its end (ErrDeregistered at once) ->
+// fails on etcd with "member registered again on a new session with y:
+// not within 20s" (the watch saw the revoked lease's deletion before the
+// keep-alive did); heldBy ignoring the session (any deletion of a node
+// held once counts) -> fails the same way on both backends.
+func TestMemberEndWhenDeleted(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		admin := e.Session(t)
+		c, cx := newClient(t, e), newClient(t, e)
+		x := startMember(t, cx, "/end/x-", "y", WithMode(backend.EphemeralSequential), WithEndWhenDeleted())
+		d := startMember(t, c, "/end/d", "d", WithEndWhenDeleted())
+		p := startMember(t, c, "/end/p", "p", WithMode(backend.Persistent), WithEndWhenDeleted())
+
+		name := x.Path()
+		old := expire(t, cx)
+		waitOwned(t, admin, cx, x, old, "y")
+		if x.Path() != name || x.Err() != nil {
+			t.Fatalf("after the expiry: Path %q Err %v; want %q, nil", x.Path(), x.Err(), name)
+		}
+
+		for _, m := range []*Member{d, p} {
+			if err := admin.Delete(ctxT(t), m.Path(), backend.AnyVersion); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recipetest.WaitClosed(t, d.Done(), "d.Done")
+		recipetest.WaitClosed(t, p.Done(), "p.Done")
+		for _, m := range []*Member{d, p} {
+			if !errors.Is(m.Err(), ErrDeregistered) || m.Registered() {
+				t.Errorf("%s: Err %v, Registered %v; want ErrDeregistered, false", m.Path(), m.Err(), m.Registered())
+			}
+			if st, err := admin.Exists(ctxT(t), m.Path()); err != nil || st != nil {
+				t.Errorf("%s after the member ended: %+v %v, want gone", m.Path(), st, err)
+			}
+		}
+		if err := d.Update(ctxT(t), []byte("late")); !errors.Is(err, ErrDeregistered) {
+			t.Errorf("Update after the end: %v, want ErrDeregistered", err)
+		}
+		if err := d.Close(); err != nil || !errors.Is(d.Err(), ErrDeregistered) {
+			t.Errorf("Close after the end: %v, Err %v; want nil, ErrDeregistered", err, d.Err())
+		}
+
+		// Deleted while the connection is cut: seen after the cut.
+		px, err := faultnet.NewProxy(e.Endpoints[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = px.Close() })
+		cc := e.Backend.Open(t, []string{px.Addr()}, e.Namespace, e.Timeout)
+		m := startMember(t, cc, "/end/cut", "c", WithEndWhenDeleted())
+		px.Cut()
+		if err := admin.Delete(ctxT(t), "/end/cut", backend.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		px.Heal()
+		recipetest.WaitClosed(t, m.Done(), "cut member's Done")
+		if !errors.Is(m.Err(), ErrDeregistered) {
+			t.Errorf("cut member: Err %v, want ErrDeregistered", m.Err())
+		}
+		if st, err := admin.Exists(ctxT(t), "/end/cut"); err != nil || st != nil {
+			t.Errorf("cut member's node: %+v %v, want gone", st, err)
+		}
+		if x.Err() != nil || !x.Registered() {
+			t.Errorf("x: Err %v, Registered %v; want it running", x.Err(), x.Registered())
+		}
+	})
+}

@@ -13,12 +13,13 @@ import (
 type Option func(*memberOptions) error
 
 type memberOptions struct {
-	mode        backend.Mode
-	ttl         time.Duration
-	parents     backend.Mode
-	acl         []backend.ACL
-	keepOnClose bool
-	log         *slog.Logger
+	mode           backend.Mode
+	ttl            time.Duration
+	parents        backend.Mode
+	acl            []backend.ACL
+	keepOnClose    bool
+	endWhenDeleted bool
+	log            *slog.Logger
 }
 
 func newMemberOptions(opts []Option) (memberOptions, error) {
@@ -95,6 +96,20 @@ func WithACL(acl ...backend.ACL) Option {
 // Ephemeral members are always deleted.
 func WithKeepOnClose() Option {
 	return func(o *memberOptions) error { o.keepOnClose = true; return nil }
+}
+
+// WithEndWhenDeleted makes a deletion of the member's node by someone else
+// the member's end instead of a reason to make the node again: Done is
+// closed and Err is ErrDeregistered. This is how a HiveServer2 learns
+// that an operator drained it ("hiveserver2 --deregister"). A deletion by
+// the member's own Close is not one, nor is a session loss: the node is
+// still made again on the next session. An ephemeral node's deletion
+// counts only once the session has stayed alive for half its timeout after
+// it (a session ended from outside shows by then), so the member ends
+// that much later; a persistent node's counts at once (with a TTL mode,
+// the server's removal of an expired node counts too).
+func WithEndWhenDeleted() Option {
+	return func(o *memberOptions) error { o.endWhenDeleted = true; return nil }
 }
 
 // WithLogger sets where the member logs its re-registrations (at Debug and
