@@ -81,6 +81,20 @@ var demoMilestones = []*regexp.Regexp{
 	regexp.MustCompile(`worker-\d +leaves: every member has left`),
 	regexp.MustCompile(`observer +each worker passed through /barriers/batch/ready, created after the third member joined`),
 	regexp.MustCompile(`observer +/counters/batch = 60: every part counted; 0 members left in /barriers/batch`),
+	// Service discovery (scenes/discovery.go): its own checks fail the
+	// demo if the consumer's list is not both providers, or not greeter-1
+	// alone once greeter-2 is killed, or another instance is removed.
+	// (Broken on purpose: the providers registered with the Persistent
+	// mode -> the demo exits 6 with "demo: service discovery: consumer:
+	// greeter-2 still listed 20s after it was killed: context deadline
+	// exceeded".)
+	regexp.MustCompile(`== 9\. Service discovery`),
+	regexp.MustCompile(`greeter-1 +registers /services/greeter/greeter-1 at 127\.0\.0\.1:9001 \(a Curator x-discovery instance, ephemeral\)`),
+	regexp.MustCompile(`greeter-2 +registers /services/greeter/greeter-2 at 127\.0\.0\.1:9002`),
+	regexp.MustCompile(`consumer +providers of greeter, read from memory: greeter-1 at 127\.0\.0\.1:9001, greeter-2 at 127\.0\.0\.1:9002`),
+	regexp.MustCompile(`server +greeter-2 is killed: its session ends with its client`),
+	regexp.MustCompile(`consumer +sees /services/greeter/greeter-2 removed \(was at 127\.0\.0\.1:9002\)`),
+	regexp.MustCompile(`consumer +providers of greeter now: greeter-1 at 127\.0\.0\.1:9001`),
 	regexp.MustCompile(`== done`),
 }
 
@@ -187,8 +201,8 @@ func TestDemoJSON(t *testing.T) {
 			tokens = append(tokens, ev.Token)
 		}
 	}
-	if got := strings.Join(steps, ","); got != "1,2,3,4,5,6,7,8," {
-		t.Fatalf("demo -o json steps %q, want 1,2,3,4,5,6,7,8 and the end", got)
+	if got := strings.Join(steps, ","); got != "1,2,3,4,5,6,7,8,9," {
+		t.Fatalf("demo -o json steps %q, want 1,2,3,4,5,6,7,8,9 and the end", got)
 	}
 	if len(tokens) != 13 {
 		t.Fatalf("demo -o json: %d tokens (%v), want 13", len(tokens), tokens)
