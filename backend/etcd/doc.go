@@ -20,6 +20,7 @@
 //	M(p) = C(p) + "\x01"             meta key: mode, ctime, TTL, written by the create
 //	X(p) = "/zkr/x" + p               reaper index of container and TTL nodes
 //	R(ns) = "/zkr/r" + ns             held by the namespace's reaper (see Container and TTL nodes)
+//	F(l) = "/zkr/f" + hex(l)          the fence of session (lease) l, on its lease (see Sessions)
 //
 // For example, with /app and /app/locks, after four sequential creates
 // under /app/locks (lock-0000000000 to lock-0000000003) and the deletes of
@@ -271,6 +272,21 @@
 // Client.Session opens a new one. Every call of a session is bounded by the
 // session: a call waiting for a connection ends when the session ends.
 // Expire revokes the lease and wakes the loop, which sees the lease gone.
+//
+// A write whose reply is lost (the connection failed, or the caller's
+// context ended, after it was sent) may still be applied after the session
+// has reconnected and read: the server had read it but not yet proposed
+// it, or proposed it but not yet committed it, when the read took its read
+// index. A caller that reads back to settle the outcome (did my create
+// land?) would decide wrongly, and the write would land behind it. So
+// every write also compares the mod revision of the session's fence key
+// F(lease) with the one the session knows, and after a write without an
+// answer the session's next call, reads included, first puts F: a write
+// sent before can no longer apply, and one applied before is visible to
+// what follows. A write that meets a moved fence applied nothing and is
+// sent again on the new revision. The fence costs one compare and one read
+// per write, and one put after each lost reply; it takes one of the
+// --max-txn-ops compares a Multi may use (127 are left).
 //
 // # Container and TTL nodes
 //

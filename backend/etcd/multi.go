@@ -279,14 +279,14 @@ func (s *Session) multi(ctx context.Context, mops []mop) ([]backend.OpResult, er
 		if err != nil {
 			return nil, err
 		}
-		if len(pl.cmps) > maxTxnOps || len(pl.then) > maxTxnOps {
-			return nil, &backend.OpError{Kind: backend.ErrTooLarge, Cause: fmt.Errorf("etcd: the Multi needs %d compares and %d writes, etcd allows %d", len(pl.cmps), len(pl.then), maxTxnOps)}
+		if len(pl.cmps) > txnOps || len(pl.then) > maxTxnOps {
+			return nil, &backend.OpError{Kind: backend.ErrTooLarge, Cause: fmt.Errorf("etcd: the Multi needs %d compares and %d writes; etcd allows %d of each, and the session's fence takes one compare", len(pl.cmps), len(pl.then), maxTxnOps)}
 		}
 		elseOps, _ := pl.reads.ops(0)
-		if len(elseOps) > maxTxnOps {
+		if len(elseOps) > txnOps {
 			elseOps = nil
 		}
-		resp, err := s.c.cli.Txn(ctx).If(pl.cmps...).Then(pl.then...).Else(elseOps...).Commit()
+		resp, err := s.commit(ctx, pl.cmps, pl.then, elseOps)
 		if err != nil {
 			return nil, err
 		}

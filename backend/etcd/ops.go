@@ -357,7 +357,7 @@ func (s *Session) createFull(ctx context.Context, p string, data []byte, mode ba
 	if !mode.IsSequential() {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(dataKey(p)), "=", 0))
 		elseOps = append(elseOps, clientv3.OpGet(dataKey(p), clientv3.WithCountOnly()))
-		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(puts(p)...).Else(elseOps...).Commit()
+		resp, err := s.commit(ctx, cmps, puts(p), elseOps)
 		if err != nil {
 			return "", 0, err
 		}
@@ -395,7 +395,7 @@ const (
 // transaction and writes per guess: etcd charges each level the largest
 // of its compares, writes and reads, from what the levels above it left.
 func spreadLimit(compares, reads, writes int) int {
-	budget := maxTxnOps - max(compares, reads, 1)
+	budget := txnOps - max(compares, reads, 1)
 	return max(1, budget/max(writes, 2)-1)
 }
 
@@ -451,7 +451,7 @@ func (s *Session) createSequential(ctx context.Context, p, parent string, top []
 		cmps := append(top[:base:base], clientv3.Compare(clientv3.ModRevision(ek), "=", v.emod))
 		eops := append(topElse[:len(topElse):len(topElse)], clientv3.OpGet(ck, clientv3.WithRange(counterEnd(parent))))
 		s.c.seqTries.Add(1)
-		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(inner...).Else(eops...).Commit()
+		resp, err := s.commit(ctx, cmps, inner, eops)
 		if err != nil {
 			sp.known = false
 			s.c.forgetSeqHint(parent)
@@ -598,7 +598,7 @@ func (s *Session) deleteFull(ctx context.Context, p string, version int32, owner
 			elseOps = append(elseOps, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(dk), "=", owner)}, nil, nil))
 		}
 		parent := backend.Parent(p)
-		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(
+		resp, err := s.commit(ctx, cmps, []clientv3.Op{
 			clientv3.OpDelete(dk),
 			clientv3.OpDelete(counterKey(p), clientv3.WithRange(counterEnd(p))),
 			clientv3.OpPut(counterKey(parent), ""),
@@ -609,7 +609,7 @@ func (s *Session) deleteFull(ctx context.Context, p string, version int32, owner
 			// to learn its new value. Queues of lock contenders delete and
 			// create under one parent all the time.
 			clientv3.OpGet(counterKey(parent), clientv3.WithRange(counterEnd(parent))),
-		).Else(elseOps...).Commit()
+		}, elseOps)
 		if err != nil {
 			return err
 		}
@@ -693,10 +693,10 @@ func (s *Session) setFull(ctx context.Context, p string, data []byte, version in
 				clientv3.Compare(clientv3.Version(dk), "=", int64(version)+base-int64(ex.vextra)))
 		}
 		then := append([]clientv3.Op{clientv3.OpPut(dk, value, putOpts...)}, nodeOps(p, readOpts{}, 0)...)
-		resp, err := s.c.cli.Txn(ctx).If(cmps...).Then(then...).Else(
+		resp, err := s.commit(ctx, cmps, then, []clientv3.Op{
 			clientv3.OpGet(dk, clientv3.WithKeysOnly()),
 			clientv3.OpGet(counterKey(p), clientv3.WithRange(counterEnd(p))),
-		).Commit()
+		})
 		if err != nil {
 			return backend.Stat{}, err
 		}

@@ -37,6 +37,15 @@ type Session struct {
 	wg    sync.WaitGroup
 
 	view backend.Session // the session wrapped with the client's retry policy
+
+	// The fence (fence.go): F(lease), the revision writes compare it with,
+	// how many writes failed without an answer, and how many of those a
+	// put of F has settled.
+	fenceKey string
+	fence    atomic.Int64
+	losses   atomic.Uint64
+	settled  atomic.Uint64
+	fenceMu  sync.Mutex // one settle at a time
 }
 
 var (
@@ -53,6 +62,7 @@ func newSession(c *Client, lease clientv3.LeaseID, ttl time.Duration, granted ti
 		kick:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 	}
+	s.fenceKey = fenceKey(lease)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.view = backend.Retrying(s, c.cfg.RetryPolicy)
 	s.wg.Add(1)
@@ -339,6 +349,9 @@ func (s *Session) begin(ctx context.Context, op, path string) error {
 	}
 	if err := s.endErr(); err != nil {
 		return backend.Errorf(op, path, err, nil)
+	}
+	if err := s.settle(ctx); err != nil {
+		return s.fail(ctx, op, path, err)
 	}
 	return nil
 }
