@@ -32,10 +32,11 @@ func mustURL(t *testing.T, s string) registry.DubboURL {
 // protocol, host, port, path and params), a registered interface without
 // consumers prints nothing, an unregistered one exits 3, and bad input 2.
 //
-// Broken on purpose: listURLs not decoding the node names (ParseDubboURL
+// Broken on purpose: decode not decoding the node names (ParseDubboURL
 // on the encoded name) -> fails with "providers printed
-// \"dubbo%3A%2F%2F...\""; count reading the interface's node instead of
-// its category -> fails with "ls printed ... com.foo.Svc 3 3 ...".
+// \"%zz\ndubbo%3A%2F%2F10.0.0.5%3A20880...\""; count reading the
+// interface's node instead of its providers -> fails with "ls printed" the
+// interface's two categories as its providers.
 func TestDubbo(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {

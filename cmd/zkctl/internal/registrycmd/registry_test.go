@@ -66,9 +66,9 @@ func lines(out string) [][]string {
 //
 // Broken on purpose: the -o json rows printed through zkctl.Emit (which
 // escapes "<" as \u003c) instead of the instance's own bytes -> fails with
-// "ls -o json line 0 = ...\u003c..., want Curator's bytes ...<..."; the
-// rows not sorted -> fails with "ls api: rows [[ID ...] [i2 ...] [i1 ...]]"
-// on ZooKeeper (etcd lists in key order anyway).
+// "ls -o json line 0 = {...\"zone\":\"a\u003cb\"...}, want Curator's bytes
+// {...\"zone\":\"a<b\"...}" on both backends. (Leaving out the sort did not
+// fail here: both servers happened to list i1, i2 in order.)
 func TestList(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
@@ -154,11 +154,12 @@ func TestList(t *testing.T) {
 // sequence. Bad flags exit 2 and register nothing.
 //
 // Broken on purpose: register not passing WithMode -> fails with "STATIC
-// instance: ephemeral owner 0x..., want a persistent node"; without
-// WithKeepOnClose for PERMANENT -> fails with "PERMANENT instance after
-// the interrupt: <nil>, <nil>; want it left in place"; the interrupt
-// returning before Close (defer removed, os.Exit-like) -> fails with "node
-// ... still there after the interrupt".
+// instance: ephemeral owner 0x1000002c50b01ef, <nil>, want a persistent
+// node"; without WithKeepOnClose for PERMANENT -> fails with "PERMANENT
+// instance after the interrupt: <nil>, <nil>; want it left in place"; no
+// Member.Close at all (neither deferred nor on the interrupt) -> fails
+// with "STATIC instance after the interrupt: &{... persistent ...}, <nil>;
+// want it gone" (the DYNAMIC one goes with the session anyway).
 func TestRegister(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
@@ -258,8 +259,8 @@ func TestRegister(t *testing.T) {
 // stderr.
 //
 // Broken on purpose: register giving the Member a client of one session
-// (backend.OneSession) -> fails with "the instance registered again on a
-// new session: not in time" (and zkctl ends with the session's error).
+// (backend.OneSession of the client's first) -> fails with "the instance
+// registered again on a new session: not within 20s".
 func TestRegisterSessionLost(t *testing.T) {
 	ep := zkctltest.Clusters(t)["etcd"]
 	obs := zkctltest.Observer(t, ep)
@@ -298,8 +299,8 @@ func TestRegisterSessionLost(t *testing.T) {
 // the changes, each with the instance's JSON.
 //
 // Broken on purpose: follow printing the instances of the initial read as
-// changes (no wait for Initialized) -> fails with "watch printed an
-// instance there at the start as added: ...".
+// changes too -> fails with "watch printed an instance there at the start
+// as added: \"added i1 10.0.0.1:8081\nID  ADDRESS ...\"".
 func TestWatch(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
