@@ -366,3 +366,23 @@ func TestWatch(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreachable: the commands that follow the cluster through a client
+// of their own (register, watch, members) exit 5 when no server answers
+// within --request-timeout, as the other commands do, rather than wait for
+// ever or report a plain timeout.
+//
+// Broken on purpose: register returning Start's error as it is (no
+// zkctl.NoSession) -> fails with "registry register: exit 6 (stderr
+// \"zkctl: registry: start member /services/api/i1: context deadline
+// exceeded\"), want 5".
+func TestUnreachable(t *testing.T) {
+	for _, args := range [][]string{
+		{"registry", "register", "api", "--address", "h", "--port", "1", "--id", "i1"},
+		{"registry", "watch", "api"},
+		{"members", "/g"},
+	} {
+		r := zkctltest.Run(t, "", append([]string{"--endpoints", "etcd://127.0.0.1:1", "--request-timeout", "300ms"}, args...)...)
+		zkctltest.Want(t, r, zkctl.ExitUnavailable, args[0]+" "+args[1])
+	}
+}
