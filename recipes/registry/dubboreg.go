@@ -156,9 +156,10 @@ func (d *Dubbo) RegisterProvider(ctx context.Context, u DubboURL, opts ...Option
 	return d.Register(ctx, u, DubboProviders, opts...)
 }
 
-// RegisterConsumer registers a consumer's URL in consumers, adding
-// category=consumers when the URL has no category, as Dubbo's
-// RegistryProtocol does; see Register.
+// RegisterConsumer registers a consumer's URL in consumers; see Register.
+// Dubbo's RegistryProtocol stamps category=consumers (and check=false) on
+// the URL it registers; RegisterConsumer adds the category when the URL
+// has none and leaves the rest to the caller.
 func (d *Dubbo) RegisterConsumer(ctx context.Context, u DubboURL, opts ...Option) (*Member, error) {
 	return d.Register(ctx, u, DubboConsumers, opts...)
 }
@@ -477,9 +478,10 @@ func (s *DubboSubscription) locateInTree(p string) ([]dubboKey, bool) {
 
 // follow applies one cache's events to its own view of the keys' children
 // (the listener's view, which may lag the cache's) and publishes the keys
-// they touched once the cache's first read is in: at every removal, so that
-// a node gone and made again is heard leaving, and otherwise when no event
-// is pending. ready is closed after the first publication.
+// they touched once the cache's first read is in: at the first read's end,
+// at every removal (so that a node gone and made again is heard leaving),
+// and otherwise when no event is pending. ready is closed after the first
+// publication.
 func (s *DubboSubscription) follow(ctx context.Context, l *cache.Listener, ready chan struct{},
 	locate func(path string) ([]dubboKey, bool), initial []dubboKey) {
 	defer s.wg.Done()
@@ -524,7 +526,7 @@ func (s *DubboSubscription) follow(ctx context.Context, l *cache.Listener, ready
 				}
 			}
 		}
-		if !initialized || !removal && l.Pending() > 0 {
+		if !initialized || !removal && ev.Type != cache.Initialized && l.Pending() > 0 {
 			continue
 		}
 		for k := range dirty {
@@ -742,9 +744,11 @@ func (s *DubboSubscription) Next(ctx context.Context) (DubboNotification, error)
 	}
 }
 
-// URLs returns the category's list as last notified: for one interface,
-// its URLs or its one empty:// URL; for "*", the lists of every service
-// one after the other, by interface. Nil for a category not subscribed.
+// URLs returns the category's list as last published (which Next may not
+// have returned yet): for one interface, its URLs or its one empty:// URL;
+// for "*", the lists of every service one after the other, by interface.
+// Nil for a category not subscribed. The URLs share their Params with the
+// subscription and every caller: do not modify them.
 func (s *DubboSubscription) URLs(category string) []DubboURL {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -763,7 +767,8 @@ func (s *DubboSubscription) URLs(category string) []DubboURL {
 }
 
 // ServiceURLs returns one service's list of the category as last
-// notified (nil when the subscription has not seen that service).
+// published (nil when the subscription has not seen that service); see
+// URLs.
 func (s *DubboSubscription) ServiceURLs(iface, category string) []DubboURL {
 	s.mu.Lock()
 	defer s.mu.Unlock()
