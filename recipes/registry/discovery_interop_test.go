@@ -52,10 +52,9 @@ func parseAll(t *testing.T, all [][]byte) []Instance {
 // Broken on purpose: Register writing the node at <base>/<id>/<name>
 // (name and ID swapped) -> fails with "Curator's queryForInstances(ours)
 // = [], want our instance"; parseNode reading "enabled" the wrong way
-// round (ok when false) -> fails with "our provider: provider instances
-// cur-1: not within 20s" (Curator's instances are written in compatible
-// mode, with no enabled field, so this shows only the reading of an
-// absent field).
+// round (ok only when false) -> fails with "provider instances \"\", want
+// \"cur-1\": not within 20s" (Curator writes in compatible mode, with no
+// enabled field: this shows the reading of an absent one).
 func TestDiscoveryCuratorInterop(t *testing.T) {
 	e, cur := curatorSide(t)
 	ctx := ctxT(t)

@@ -67,7 +67,9 @@ func nodeHolds(t testing.TB, obs backend.Session, path string, owner int64, i In
 //
 // Broken on purpose: Register making every node with Mode Ephemeral
 // (ignoring ServiceType.Mode) -> the static and permanent cases fail with
-// "node ... is not a persistent node holding the instance's JSON (owner 0x0)";
+// "node ... is not a persistent node holding the instance's JSON (owner
+// 0x0)" and the sequential one with "sequential node at
+// /services/svc-dynamic_sequential/i1, want ...i1<sequence>";
 // Registration.Close not closing the member -> every case fails with
 // "after Close the node is still there".
 func TestRegister(t *testing.T) {
@@ -138,9 +140,10 @@ var uuidForm = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][
 // UUID for the ID, DYNAMIC, the registration time) and what it refuses
 // (ErrBadInstance), for Register and Update.
 //
-// Broken on purpose: prepare leaving an empty ID -> fails with "ID \"\" is
-// not a UUID"; prepare not checking the type -> the "unknown type" case
-// fails with "Register = <nil>".
+// Broken on purpose: prepare leaving an empty ID -> fails with
+// "Register(svc/): registry: bad instance: instance id \"\": backend: bad
+// path"; prepare not checking the type -> fails with "unknown type:
+// Register = <nil>, want ErrBadInstance" (MarshalJSON writes any type).
 func TestRegisterDefaults(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		d := newDiscovery(t, newClient(t, e))
@@ -212,8 +215,9 @@ func TestRegisterDefaults(t *testing.T) {
 // Broken on purpose: Registration.Update recording the instance but not
 // calling the member's Update -> fails with "after Update returned the node
 // does not hold the new JSON"; with that check removed (to reach the
-// expiry) it fails with "registered again ... with the updated JSON: not
-// within 20s" (the node came back with port 8080).
+// expiry) it fails with "registered again on a new session with the
+// updated JSON: not within 20s" (the node came back with the first JSON).
+// The member's own guard of CURATOR-181 is TestMemberExpiry's.
 func TestRegistrationExpiry(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		c := newClient(t, e)
@@ -244,7 +248,7 @@ func TestRegistrationExpiry(t *testing.T) {
 //
 // Broken on purpose: Registration.Close deleting the node itself and
 // leaving the member running (the phantom of CURATOR-164) -> fails with
-// "the closed instance's node came back".
+// "the closed instance's node came back" on both backends.
 func TestRegistrationClosedStaysClosed(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		c := newClient(t, e)
@@ -281,7 +285,8 @@ func TestRegistrationClosedStaysClosed(t *testing.T) {
 // whose data is not an instance; a service or base with no node is empty.
 //
 // Broken on purpose: Instances returning the ParseInstance error -> fails
-// with "Instances(a) = [], registry: bad instance...".
+// with "Instances(a) = 1,2, registry: bad instance: empty data; want the
+// two instances".
 func TestServicesAndInstances(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		c := newClient(t, e)
@@ -308,7 +313,7 @@ func TestServicesAndInstances(t *testing.T) {
 		}
 		got, err := d.Instances(ctxT(t), "a")
 		if err != nil || !reflect.DeepEqual(got, []Instance{a1.Instance(), a2.Instance()}) {
-			t.Fatalf("Instances(a) = %+v, %v; want the two instances", got, err)
+			t.Fatalf("Instances(a) = %s, %v; want the two instances", ids(got), err)
 		}
 	})
 }
