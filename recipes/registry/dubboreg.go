@@ -294,12 +294,14 @@ type DubboSubscription struct {
 	mu       sync.Mutex
 	lists    map[dubboKey]*dubboList
 	services map[string]string // service node name -> interface
-	queue    []*dubboQueued    // notifications waiting for Next, in order
-	pending  map[dubboKey][]*dubboQueued
-	seen     map[dubboKey][]dubboNodeID // each key's list as Next last returned it
-	wake     chan struct{}              // closed at the next push or at the end
-	err      error
-	ended    bool
+	// badServices are the service nodes whose names do not decode (logged once).
+	badServices map[string]bool
+	queue       []*dubboQueued // notifications waiting for Next, in order
+	pending     map[dubboKey][]*dubboQueued
+	seen        map[dubboKey][]dubboNodeID // each key's list as Next last returned it
+	wake        chan struct{}              // closed at the next push or at the end
+	err         error
+	ended       bool
 }
 
 // dubboKey is one category of one service: the service's node name (as it
@@ -368,7 +370,7 @@ func (d *Dubbo) SubscribeURL(ctx context.Context, subscriber DubboURL) (*DubboSu
 	ctx2, cancel := context.WithCancel(context.Background())
 	s := &DubboSubscription{
 		d: d, iface: iface, subscriber: subscriber, categories: cats, cancel: cancel,
-		done: make(chan struct{}), lists: map[dubboKey]*dubboList{}, services: map[string]string{},
+		done: make(chan struct{}), lists: map[dubboKey]*dubboList{}, services: map[string]string{}, badServices: map[string]bool{},
 		pending: map[dubboKey][]*dubboQueued{}, seen: map[dubboKey][]dubboNodeID{}, wake: make(chan struct{}),
 	}
 	copts := []cache.Option{cache.WithLogger(d.log)}
@@ -443,16 +445,24 @@ func (d *Dubbo) SubscribeURL(ctx context.Context, subscriber DubboURL) (*DubboSu
 func (s *DubboSubscription) keysOfService(service string) []dubboKey {
 	s.mu.Lock()
 	_, known := s.services[service]
+	bad := s.badServices[service]
 	s.mu.Unlock()
+	if bad {
+		return nil
+	}
 	if !known {
 		iface, err := DubboDecode(service)
+		s.mu.Lock()
+		if err != nil {
+			s.badServices[service] = true
+		} else {
+			s.services[service] = iface
+		}
+		s.mu.Unlock()
 		if err != nil {
 			s.d.log.Warn("registry: dubbo: skipping a service node that does not decode", "root", s.d.root, "node", service, "err", err)
 			return nil
 		}
-		s.mu.Lock()
-		s.services[service] = iface
-		s.mu.Unlock()
 	}
 	keys := make([]dubboKey, len(s.categories))
 	for i, c := range s.categories {

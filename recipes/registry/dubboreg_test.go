@@ -217,6 +217,8 @@ func TestDubboSubscribeDubboNodes(t *testing.T) {
 // timeout plus a margin. Then a foreign stale node at the path of a new
 // provider (another session's, with Curator's default IP data: Dubbo
 // #5125/#7124) is replaced, and the subscriber sees the provider's node.
+// Last, the subscriber's own session expires: it goes on following on the
+// next (a provider leaving, then coming again, is seen), and does not end.
 //
 // Broken on purpose: follow publishing nothing after its first read (waiting
 // for ctx after closing ready) -> fails on both backends with "waiting for
@@ -226,7 +228,9 @@ func TestDubboSubscribeDubboNodes(t *testing.T) {
 // revocation and the new create reach the subscriber a millisecond apart
 // (on ZooKeeper the gap is longer than a read, so it passes there); the
 // same with follow also waiting for no pending event at a removal -> the
-// same on etcd. The stale node's replacement is Member's rule, broken on
+// same on etcd; follow stopping at a Resynced (waiting for ctx) -> fails on
+// both with "the subscriber, on its new session, sees the second provider
+// again: not within 20s". The stale node's replacement is Member's rule, broken on
 // purpose in TestMemberForeignNodeInTheWay (member.go is not this file's).
 func TestDubboProviderExpiry(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
@@ -239,7 +243,8 @@ func TestDubboProviderExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = m.Close() })
-		s := subscribe(t, newDubbo(t, newClient(t, e)), iface, DubboProviders)
+		sc := newClient(t, e)
+		s := subscribe(t, newDubbo(t, sc), iface, DubboProviders)
 		waitNotified(t, s, iface, DubboProviders, "the provider", func(n DubboNotification) bool { return !n.Empty() })
 
 		start := time.Now()
@@ -276,6 +281,27 @@ func TestDubboProviderExpiry(t *testing.T) {
 		recipetest.Eventually(t, "both providers listed", func() bool {
 			return len(s.URLs(DubboProviders)) == 2
 		})
+
+		// The subscriber's own session expires: it goes on, on the next.
+		expire(t, sc)
+		if err := m2.Close(); err != nil {
+			t.Fatal(err)
+		}
+		recipetest.Eventually(t, "the subscriber, after its session expired, sees the second provider go", func() bool {
+			got := urlStrings(s.URLs(DubboProviders))
+			return len(got) == 1 && got[0] == u.String()
+		})
+		m3, err := pd.RegisterProvider(ctxT(t), u2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m3.Close() })
+		recipetest.Eventually(t, "the subscriber, on its new session, sees the second provider again", func() bool {
+			return len(s.URLs(DubboProviders)) == 2
+		})
+		if err := s.Err(); err != nil {
+			t.Errorf("subscription ended: %v", err)
+		}
 	})
 }
 
@@ -283,7 +309,7 @@ func TestDubboProviderExpiry(t *testing.T) {
 // URL; a provider registered shows; its Member closed, the category is
 // empty:// again. A "*" subscription sees every service, including one
 // created after it started, with the empty:// URLs of its other categories
-// (made for that service).
+// (made for that service), and skips a service whose name does not decode.
 //
 // Broken on purpose (both backends): keysOfService ignoring services after
 // the first one -> fails with "wildcard: com.foo.Later's providers: not
@@ -325,6 +351,9 @@ func TestDubboEmptyAndWildcard(t *testing.T) {
 		// The wildcard saw com.foo.Svc come; now a service made later, with
 		// a node name as Dubbo writes it (the echo provider's).
 		writer := e.Session(t)
+		if _, err := writer.Create(ctxT(t), "/dubbo/bad%ZZ/providers/"+dubboEchoNode, nil, backend.Ephemeral, backend.WithParents(backend.Persistent)); err != nil {
+			t.Fatal(err) // a service node whose name does not decode: skipped
+		}
 		if _, err := writer.Create(ctxT(t), DubboCategoryPath("", later, DubboProviders)+"/"+dubboEchoNode, nil, backend.Ephemeral, backend.WithParents(backend.Persistent)); err != nil {
 			t.Fatal(err)
 		}
