@@ -276,11 +276,17 @@ func (n DubboNotification) Empty() bool {
 // including services created later (Dubbo's ANY_VALUE subscription): one
 // cache of the root to depth 3, selecting the subscribed categories. The
 // backend still reads and watches the whole depth (on ZooKeeper every
-// node's data too), consumers included: that is the registry's size, and a
-// listing that outgrows the server's packet limit (about 1 MB,
-// jute.maxbuffer; Dubbo #8622) fails on ZooKeeper as it does for Dubbo.
-// A service, once seen, stays in the subscription (as in Dubbo): if its
-// node goes, its categories become empty.
+// node's data too), the categories not subscribed included: the memory and
+// reads are the registry's size. A service, once seen, stays in the
+// subscription (as in Dubbo): if its node goes, its categories become
+// empty.
+//
+// Big categories: a Java client with the default jute.maxbuffer cannot list
+// a category whose children's names take more than 1 MiB (Dubbo #8622,
+// "Packet len is out of range"); backend/zk reads such a listing (its
+// receive buffer grows, see backend/zk "Limits"), at the memory it takes,
+// and on etcd a listing is a range read. A subscription lists each
+// category once per session and per change.
 type DubboSubscription struct {
 	d          *Dubbo
 	iface      string // the interface, or "*"
