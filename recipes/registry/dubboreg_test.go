@@ -107,6 +107,23 @@ func TestDubboRegisterPaths(t *testing.T) {
 			t.Fatalf("consumer node:\n got %s\nwant %s", cm.Path(), want)
 		}
 
+		// A consumer as Dubbo 2.5.5 logged it at shutdown ("Destroy unregister
+		// url ...", quoted in a public walk-through of a Spring Boot consumer,
+		// found with the code search), its registry's group dubbo_develop.
+		const loggedConsumer = "consumer://10.1.112.138/spring.guides.dubbo.service.DemoService?application=spring-boot-rpc-soa-dubbo-annotation-consumer&category=consumers&check=false&dubbo=2.5.5&interface=spring.guides.dubbo.service.DemoService&logger=slf4j&methods=sayHello&owner=dannong&pid=11673&side=consumer&timestamp=1507281745885"
+		dev, err := NewDubbo(c, "dubbo_develop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm, err := dev.RegisterConsumer(ctxT(t), mustParse(t, loggedConsumer))
+		if err != nil {
+			t.Fatalf("RegisterConsumer(logged): %v", err)
+		}
+		t.Cleanup(func() { _ = lm.Close() })
+		if want := "/dubbo_develop/spring.guides.dubbo.service.DemoService/consumers/" + DubboEncode(loggedConsumer); lm.Path() != want {
+			t.Fatalf("logged consumer's node:\n got %s\nwant %s", lm.Path(), want)
+		}
+
 		override := mustParse(t, "override://0.0.0.0/com.foo.Svc?category=configurators&dynamic=false&enabled=true&timeout=1000")
 		om, err := d.Register(ctxT(t), override, "")
 		if err != nil {
