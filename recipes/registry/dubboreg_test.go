@@ -8,6 +8,7 @@ import (
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
+	"github.com/zkrecipes/zkrecipes/recipes/cache"
 )
 
 // newDubbo returns a Dubbo on c under the default root.
@@ -392,4 +393,75 @@ func TestDubboEmptyAndWildcard(t *testing.T) {
 			t.Errorf("wildcard consumers, not subscribed: got %v", got)
 		}
 	})
+}
+
+// TestDubboQueue: what a reader that falls behind gets. Additions merge
+// into the one queued list; a list that loses a node the reader last saw is
+// never replaced, and everything after it merges into a second one, so at
+// most two lists per category wait, and the reader hears the leave.
+//
+// Broken on purpose: publish merging into the queued list even when it
+// lost a node (case len(q) == 1 without !removal) -> fails with "after a
+// leave: 1 lists queued, want 2" (the reader would get [A B] and never
+// hear A leave).
+func TestDubboQueue(t *testing.T) {
+	d, err := NewDubbo(backend.OneSession(nil), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &DubboSubscription{d: d, iface: "svc", subscriber: DubboURL{Protocol: "consumer", Host: "0.0.0.0", Path: "svc"},
+		lists: map[dubboKey]*dubboList{}, services: map[string]string{"svc": "svc"}, badServices: map[string]bool{},
+		pending: map[dubboKey][]*dubboQueued{}, seen: map[dubboKey][]dubboNodeID{}, wake: make(chan struct{}), done: make(chan struct{})}
+	k := dubboKey{"svc", DubboProviders}
+	node := func(host string, token int64) cache.Node {
+		u := DubboURL{Protocol: "dubbo", Host: host, Port: 1, Path: "svc"}
+		return cache.Node{Path: "/dubbo/svc/providers/" + DubboEncode(u.String()), Stat: backend.Stat{CreateToken: token}}
+	}
+	hosts := func(n DubboNotification) []string {
+		var out []string
+		for _, u := range n.URLs {
+			out = append(out, u.Host)
+		}
+		return out
+	}
+	next := func(what string, want ...string) {
+		t.Helper()
+		n, err := s.Next(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hosts(n); !slices.Equal(got, want) {
+			if n.Empty() {
+				got = []string{"the empty list"}
+			}
+			t.Fatalf("%s: got %v, want %v", what, got, want)
+		}
+	}
+	a1, a2, b := node("A", 1), node("A", 2), node("B", 3)
+	s.publish(k, []cache.Node{a1})
+	next("first", "A")
+	s.publish(k, []cache.Node{a1, b}) // additions merge
+	s.publish(k, []cache.Node{a1})    // B never seen: no leave to hear
+	s.publish(k, []cache.Node{a1, b})
+	if len(s.queue) != 1 {
+		t.Fatalf("additions: %d lists queued, want 1", len(s.queue))
+	}
+	next("after additions", "A", "B")
+	s.publish(k, []cache.Node{b})     // A leaves
+	s.publish(k, []cache.Node{a2, b}) // and comes back, as another node
+	s.publish(k, []cache.Node{a2})    // B leaves
+	s.publish(k, []cache.Node{a2, b}) // the rest merges
+	if len(s.queue) != 2 {
+		t.Fatalf("after a leave: %d lists queued, want 2", len(s.queue))
+	}
+	n, _ := s.Next(ctxT(t))
+	if got := hosts(n); !slices.Equal(got, []string{"B"}) {
+		t.Fatalf("after the leave: got %v, want [B]", got)
+	}
+	next("the latest", "A", "B")
+	s.publish(k, nil)
+	n, _ = s.Next(ctxT(t))
+	if !n.Empty() || n.URLs[0].String() != "empty://0.0.0.0/svc?category=providers" {
+		t.Fatalf("all gone: got %v", urlStrings(n.URLs))
+	}
 }
