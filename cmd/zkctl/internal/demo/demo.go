@@ -35,7 +35,7 @@ func Commands(io zkctl.Streams, scenes []Scene) []*cli.Command {
 func demoCommand(io zkctl.Streams, scenes []Scene) *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "watch the recipes at work: hot reload, a live service view, a fenced lock, a paused holder refused, a leader replaced, a dead worker's job redelivered, a dead worker's task finished by another and its late result refused, workers meeting at a double barrier",
+		Usage: "watch the recipes at work: hot reload, a live service view, a fenced lock, a paused holder refused, a leader replaced, a dead worker's job redelivered, a dead worker's task finished by another and its late result refused, workers meeting at a double barrier, a killed provider dropped from a consumer's list",
 		Description: "Walks through what zkrecipes does, narrating each step with the time since the start.\n" +
 			"Without --endpoints it starts an etcd inside zkctl, so nothing has to be installed;\n" +
 			"with --endpoints (zk://... or etcd://...) it runs the same steps on that cluster, in a\n" +
