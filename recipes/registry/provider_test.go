@@ -329,3 +329,60 @@ func BenchmarkProviderInstance(b *testing.B) {
 		})
 	}
 }
+
+// TestProviderLifecycle: bad options are ErrBadOption; Instance before
+// Start is ErrNotStarted, a second Start ErrStarted; Close of the Discovery
+// closes its providers (Instance is ErrClosed, Done closed) and unregisters
+// its registrations, and later Register and Provider calls are ErrClosed.
+//
+// Broken on purpose: Discovery.Close not closing its registrations ->
+// fails with "the registration's Done: not closed within 20s".
+func TestProviderLifecycle(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		obs := current(t, newClient(t, e))
+		d := newDiscovery(t, newClient(t, e))
+		for name, opt := range map[string]ProviderOption{
+			"nil strategy":   WithStrategy(nil),
+			"nil filter":     WithFilter(nil),
+			"zero timeout":   WithDownPolicy(0, 2),
+			"zero threshold": WithDownPolicy(time.Second, 0),
+		} {
+			if _, err := d.Provider("svc", opt); !errors.Is(err, ErrBadOption) {
+				t.Errorf("%s: Provider = %v, want ErrBadOption", name, err)
+			}
+		}
+		r := register(t, d, testInstance("svc", "a", 1))
+		p, err := d.Provider("svc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Instance(); !errors.Is(err, ErrNotStarted) {
+			t.Errorf("Instance before Start = %v, want ErrNotStarted", err)
+		}
+		if err := p.Start(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctxT(t)); !errors.Is(err, ErrStarted) {
+			t.Errorf("second Start = %v, want ErrStarted", err)
+		}
+		waitIDs(t, p, "a")
+
+		if err := d.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if _, err := p.Instance(); !errors.Is(err, ErrClosed) {
+			t.Errorf("Instance after the Discovery's Close = %v, want ErrClosed", err)
+		}
+		recipetest.WaitClosed(t, p.Done(), "the provider's Done")
+		recipetest.WaitClosed(t, r.Done(), "the registration's Done")
+		if st, err := obs.Exists(ctxT(t), r.Path()); err != nil || st != nil {
+			t.Fatalf("after the Discovery's Close the instance's node is still there (%v, %v)", st, err)
+		}
+		if _, err := d.Register(ctxT(t), testInstance("svc", "b", 2)); !errors.Is(err, ErrClosed) {
+			t.Errorf("Register after Close = %v, want ErrClosed", err)
+		}
+		if _, err := d.Provider("svc"); !errors.Is(err, ErrClosed) {
+			t.Errorf("Provider after Close = %v, want ErrClosed", err)
+		}
+	})
+}
