@@ -46,8 +46,9 @@ const (
 // or hive.server2.thrift.http.port in http mode (port).
 //
 // opts are given to NewMember after the ones RegisterHive sets
-// (EphemeralSequential mode, WithEndWhenDeleted); WithLogger and WithACL
-// are the useful ones. A bad namespace is backend.ErrBadPath. A host,
+// (EphemeralSequential mode, WithEndWhenDeleted), so they win: WithLogger
+// and WithACL are the usual ones, WithMode(PersistentSequential) makes a
+// node as Kyuubi may. A bad namespace is backend.ErrBadPath. A host,
 // version or conf the name or data cannot carry (empty, or holding ';',
 // '/' or, in conf keys, '='), a port outside 1-65535, and data from which
 // the JDBC driver could not read an address (an IPv6 host in the

@@ -22,7 +22,9 @@ var ErrDeregistered = errors.New("registry: deregistered")
 // it watches the node and creates it again when it is deleted, when the
 // session is lost (on the client's next session) and when another
 // session's node is in its way. See the package documentation for the
-// rules it follows.
+// rules it follows. Made WithEndWhenDeleted, it ends instead when someone
+// else deletes its node (a drain), but still makes it again after a
+// session loss.
 //
 // All methods are safe for concurrent use.
 type Member struct {
