@@ -27,6 +27,8 @@ const javaDir = "/usr/share/java"
 var curatorJars = []string{
 	"curator-recipes.jar", "curator-framework.jar", "curator-client.jar",
 	"zookeeper.jar", "zookeeper-jute.jar", "guava.jar", "slf4j-api.jar", "slf4j-simple.jar",
+	// x-discovery (the sd-* commands) and the Jackson it serializes with.
+	"curator-x-discovery.jar", "jackson-databind.jar", "jackson-core.jar", "jackson-annotations.jar",
 }
 
 var (

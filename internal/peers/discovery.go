@@ -30,13 +30,6 @@ import (
 // fail the test, so any goroutine may call them; one call at a time per
 // base.
 
-// discoveryJars are the jars the discovery commands need besides
-// curatorJars. They are added here so this file is all the discovery
-// commands take; they belong in curatorJars.
-var discoveryJars = []string{"curator-x-discovery.jar", "jackson-databind.jar", "jackson-core.jar", "jackson-annotations.jar"}
-
-func init() { curatorJars = append(curatorJars, discoveryJars...) }
-
 // DiscoveryRegister has the Curator peer register the instance whose JSON
 // is given under base (`sd-register`) and returns its ID.
 func (p *Peer) DiscoveryRegister(ctx context.Context, base string, instanceJSON []byte) (string, error) {

@@ -100,6 +100,9 @@
 //	                     window-ns=W
 //	exit                 bye, then exit status 0         both: releases grants, closes the session
 //
+// The Curator peer also drives x-discovery's ServiceDiscovery and
+// ServiceProvider: the sd-* commands, listed in discovery.go.
+//
 // bench-cache starts N caches (CuratorCache, kazoo's TreeCache) on PATH, each on a bench session of its
 // own, and answers cache-ready once every one has its initial state; the
 // caller then writes under PATH and last creates PATH/end. Once every cache
