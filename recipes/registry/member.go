@@ -286,9 +286,12 @@ const (
 func (m *Member) run(ctx context.Context) {
 	s, err := m.loop(ctx)
 	m.setRegistered(false)
-	m.cleanup(s)
+	deregistered := errors.Is(err, ErrDeregistered)
+	if !deregistered {
+		m.cleanup(s) // a deregistered member's path is no longer its own: a node there now is someone else's
+	}
 	m.mu.Lock()
-	if err == nil || ctx.Err() != nil {
+	if err == nil || (ctx.Err() != nil && !deregistered) {
 		err = ErrClosed
 	}
 	m.err = err
