@@ -9,7 +9,8 @@ import (
 var (
 	// ErrClosed: the Member or Group was closed by its owner.
 	ErrClosed = errors.New("registry: closed")
-	// ErrBadOption: an option or argument was refused by NewMember, NewGroup or Join.
+	// ErrBadOption: an option or argument was refused by NewMember, NewGroup,
+	// Join, NewDiscovery, NewDubbo, RegisterHive or DrainHive.
 	ErrBadOption = errors.New("registry: bad option")
 	// ErrStarted: Start was called twice.
 	ErrStarted = errors.New("registry: already started")
