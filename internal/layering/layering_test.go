@@ -65,13 +65,14 @@ func TestImportsPointDown(t *testing.T) {
 // not import each other". A task master is elected with recipes/election
 // and follows workers and tasks with recipes/cache; a partitioner follows
 // its group and owners with recipes/cache, and so does a registry's
-// Group its members; a counter promoted to a lock
+// Group its members, and a configuration watcher its keys; a counter promoted to a lock
 // (counter.WithPromotion) takes recipes/lock's Mutex. Add an edge here only where a
 // recipe is built on another's public API, never a cycle.
 var recipeImports = map[string]map[string]bool{
 	"recipes/task":      {"recipes/election": true, "recipes/cache": true},
 	"recipes/partition": {"recipes/cache": true},
 	"recipes/registry":  {"recipes/cache": true},
+	"recipes/config":    {"recipes/cache": true},
 	"recipes/counter":   {"recipes/lock": true},
 }
 
