@@ -108,7 +108,8 @@ func inBatches(n, size, workers int, do func(from, to int) error) error {
 // TestLargeRegistry: a service of many instances (50,000 with
 // ZKRECIPES_REGISTRY_LARGE=1; see largeInstances for the CI size), with
 // the servers' and clients' default settings. The instances are made as
-// persistent nodes, Multi batches of them from several goroutines; then a
+// persistent nodes, Multi batches of them (from 4 goroutines on
+// ZooKeeper, one on etcd: see the comment on workers below); then a
 // plain Children read returns every name (on ZooKeeper in one reply over
 // 1 MiB, which go-zookeeper grows its buffer for; etcd reads pages of
 // 10,000), a Group on the service lists every instance with its data, and
@@ -117,12 +118,12 @@ func inBatches(n, size, workers int, do func(from, to int) error) error {
 // before sending (ErrTooLarge). Times are logged. Everything is deleted at
 // the end. Skipped with -short.
 //
-// Broken on purpose: Group.Members reading only the first 10,000 of the
-// cache's nodes -> fails with "group lists 10000 instances, want 27000"
-// (and 10500 on etcd);
-// the zk backend's Children given a 1 MiB receive buffer
-// (zk.WithMaxBufferSize(1<<20) in backend/zk) -> fails with "Children:
-// ... connection ..." on zk.
+// Broken on purpose: Group.Members leaving out the cache's last node ->
+// fails with "group lists 26999 instances, want 27000" (10499 and 10500 on
+// etcd); backend/zk's driver given a 1 MiB receive buffer
+// (zk.WithMaxBufferSize(1<<20), as a Java client has by default) -> fails
+// on zk with "Children: children /services/svc: backend: connection loss:
+// zk: connection closed".
 func TestLargeRegistry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: tens of thousands of instances")

@@ -379,14 +379,14 @@ func checkOneFreshNode() func(i int, ev cache.Event, view map[string]nodeView) e
 // watcher that records every event sees it leave and come back, never sees
 // two nodes for it, and never sees its data go back to an older version.
 //
-// Broken on purpose: fixedMode returning the sequential mode (each
-// re-registration a new node) -> fails on both backends with "member a
-// has 2 nodes" (zk) or "registered again ...: not within 20s" (a second
-// node under a new name); ensure writing the data given to NewMember
-// instead of the latest -> fails with "added ... with v=1 after v=3: stale
-// data"; loop returning the session's error instead of taking the next
-// session -> fails with "registered again on a new session: not within
-// 20s".
+// Broken on purpose (the cut, on both backends): fixedMode returning the
+// sequential mode (each re-registration a new node) -> fails with "event
+// 5: member a has 2 nodes: [a-...1 a-...2]" (event 4 on etcd); ensure's
+// create sending v=1 instead of the latest data -> fails with "event 4:
+// added /hs/a-0000000000 with v=1 after v=2: stale data"; loop returning
+// the session's error instead of taking the next session -> fails with
+// "registered again on a new session with v=3: not within 20s". The first
+// two fail that way too, after the invariant's message.
 func TestMemberFaultReRegisters(t *testing.T) {
 	for _, fault := range []string{"cut", "blackhole"} {
 		t.Run(fault, func(t *testing.T) {
