@@ -132,6 +132,11 @@ type Record struct {
 	RollbackOf int32 `json:"rollbackOf"`
 	// Canary is, for a promotion, the label of the canary promoted.
 	Canary string `json:"canary,omitempty"`
+	// Nonce is a random id of the publish (one per Publish call, shared by
+	// its retries, and by every record of one PublishAll): a publisher whose
+	// reply was lost reads the record of the version it would have made and
+	// knows by the nonce whether that version is its own.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // When returns Time as a time.Time.
