@@ -852,3 +852,53 @@ func TestTotalGroupBroken(t *testing.T) {
 		}
 	})
 }
+
+// TestMemberCloseDuringLongCut: Close is called while the member's
+// connection is cut, and the cut outlasts what Close gives itself to
+// delete the node (cleanupLimit, 10 s) but not the session (30 s here, as
+// in production, where timeouts of 30 to 60 s are common). Once the
+// connection is back on the same session, the node of the member that
+// left must be gone: a member that left is not registered.
+//
+// It fails, on both backends: "the closed member's node is still there
+// on the live session ... after the cut healed" (Close returned after
+// 10 s, its one try at the delete having failed, and nothing deletes the
+// node while the client's session lives, which for a long-running client
+// is for good). Hence the skip; see the BUG text.
+func TestMemberCloseDuringLongCut(t *testing.T) {
+	t.Skip("BUG: Member.cleanup tries to delete an ephemeral node for cleanupLimit (10 s) only; after a longer outage " +
+		"the node stays registered for as long as the client's session lives. Fix: for an ephemeral node, keep trying " +
+		"(Exists, then Delete by version, with a short back-off) until the delete succeeds, the node is not ours, " +
+		"an error no session cures (permanent), or the session ends (s.Done(), which a cut-off session reaches " +
+		"within its timeout), as Curator's guaranteed delete does")
+	forEach(t, func(t *testing.T, e *env) {
+		obs := e.Session(t)
+		p := newProxy(t, e)
+		c := e.Backend.Open(t, []string{p.Addr()}, e.Namespace, 3*cleanupLimit)
+		m := startMember(t, c, "/g/left", "x")
+		sid := current(t, c).ID()
+		p.Cut()
+		began := time.Now()
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			_ = m.Close()
+		}()
+		// The cut lasts past Close's limit; nothing can be observed
+		// meanwhile but the time.
+		grant.Pause(context.Background(), cleanupLimit+2*time.Second)
+		p.Heal()
+		recipetest.WaitClosed(t, closed, "Close")
+		t.Logf("%s: Close returned %v after it was called", e.Backend.Name, time.Since(began).Round(time.Millisecond))
+		s := current(t, c)
+		if s.ID() != sid {
+			t.Fatalf("the session changed (%d, was %d): the cut outlived it", s.ID(), sid)
+		}
+		if !poll(5*time.Second, func() bool {
+			st, err := obs.Exists(ctxT(t), "/g/left")
+			return err == nil && st == nil
+		}) {
+			t.Errorf("the closed member's node is still there on the live session %d, 5s after the cut healed", sid)
+		}
+	})
+}
