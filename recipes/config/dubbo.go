@@ -1,7 +1,5 @@
 package config
 
-import "github.com/zkrecipes/zkrecipes/backend"
-
 // DubboRoot is the root of Dubbo's config center on ZooKeeper
 // (ZookeeperDynamicConfiguration's default rootPath, "/dubbo" plus
 // "/config").
@@ -20,5 +18,3 @@ func DubboPath(group, key string) string {
 	}
 	return DubboRoot + "/" + group + "/" + key
 }
-
-var _ = backend.Join
