@@ -112,7 +112,7 @@ func (c *Center) session(ctx context.Context) (backend.Session, error) {
 // Read returns the value of the key at path and its ticket (for
 // CompareAndPublish). An absent key is nil, Absent and no error.
 func (c *Center) Read(ctx context.Context, path string) (value []byte, t Ticket, err error) {
-	if err := backend.ValidatePath(path); err != nil {
+	if err := validateKey(path); err != nil {
 		return nil, 0, err
 	}
 	s, err := c.session(ctx)
