@@ -277,10 +277,14 @@ func (m *Member) snapshot() (string, []byte, uint64) {
 }
 
 const (
-	minBackoff   = 50 * time.Millisecond
-	maxBackoff   = 2 * time.Second
-	cleanupLimit = 10 * time.Second // how long Close tries to delete the node
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 2 * time.Second
 )
+
+// cleanupLimit is how long Close tries to delete a persistent node. An
+// ephemeral node's delete is tried until it succeeds or its session ends
+// (a variable so a test can shorten it).
+var cleanupLimit = 10 * time.Second
 
 // run is the member's goroutine.
 func (m *Member) run(ctx context.Context) {
@@ -649,22 +653,61 @@ func (m *Member) cleanup(s backend.Session) {
 	if path == "" || m.o.keepOnClose {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupLimit)
-	defer cancel()
+	ephemeral := m.o.mode.IsEphemeral()
 	if s == nil || s.Err() != nil {
-		if m.o.mode.IsEphemeral() {
+		if ephemeral {
 			return // the lost session's ephemeral goes with it
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupLimit)
+		defer cancel()
 		var err error
 		if s, err = m.client.Session(ctx); err != nil {
 			return
 		}
 	}
-	st, err := s.Exists(ctx, path)
-	if err != nil || st == nil || !m.ours(s, st) {
-		return
+	// An ephemeral node is deleted or goes with its session: try until
+	// one of the two, however long a connection outage lasts (an outage
+	// shorter than the session would otherwise leave a member that left
+	// registered for the rest of the session's life). A persistent node
+	// has no such end: cleanupLimit bounds the tries.
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if ephemeral {
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-s.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	} else {
+		ctx, cancel = context.WithTimeout(context.Background(), cleanupLimit)
 	}
-	if err := s.Delete(ctx, path, st.Version); err != nil {
-		m.o.log.Info("registry: could not delete the member node at close", "path", path, "err", err)
+	defer cancel()
+	backoff := time.Duration(0)
+	for {
+		st, err := s.Exists(ctx, path)
+		if err == nil {
+			if st == nil || !m.ours(s, st) {
+				return
+			}
+			if err = s.Delete(ctx, path, st.Version); err == nil || errors.Is(err, backend.ErrNoNode) {
+				return
+			}
+			// A lost reply (ErrOutcomeUnknown) or a version moved by a
+			// late write: the next Exists settles it.
+		}
+		if ctx.Err() != nil || s.Err() != nil || permanent(err) || errors.Is(err, backend.ErrNotEmpty) {
+			m.o.log.Info("registry: could not delete the member node at close", "path", path, "err", err)
+			return
+		}
+		backoff = min(max(2*backoff, minBackoff), maxBackoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
 	}
 }
