@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -68,10 +67,8 @@ func emptyData(t *testing.T, s backend.Session, paths ...string) {
 
 // TestPublishRead: a publish creates the key (parents with empty data) or
 // sets it, each with its record, and Read returns the value and its ticket.
-// Broken on purpose: makeParents creating with nil data left the parents
-// with null data on ZooKeeper? No: the backend reads both as empty; the
-// DataLength check is what guards it. keyOps setting with AnyVersion
-// instead of the version read failed TestConcurrentPublish instead.
+// Broken on purpose: makeParents creating the parents with Curator's default
+// data (the client's address) failed it ("/app: data \"127.0.0.1\"").
 func TestPublishRead(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		c := newCenter(t, e)
@@ -176,59 +173,76 @@ func TestCompareAndPublish(t *testing.T) {
 // TestConcurrentPublish: publishers racing on one key each get a version
 // of their own: none is lost, none made twice, and the history holds every
 // publish once. Broken on purpose: keyOps setting with AnyVersion (no CAS)
-// gave "version 39 made by ... records 31" style failures (two publishes
-// reported the same version); publish returning a conflict instead of
-// reading again failed the publishers with ErrBadVersion.
+// failed the run without history ("ticket 1 returned twice"; with history
+// the create of the same version's record still caught it); keyTaken
+// returning its error instead of reading again failed both runs
+// ("Publish: backend: multi: op 0: create /busy/key0: backend: node exists").
 func TestConcurrentPublish(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		const publishers, each = 4, 8
-		const p = "/busy/key"
-		ctx := ctxT(t)
-		var wg sync.WaitGroup
-		errs := make(chan error, publishers*each)
-		tickets := make(chan Ticket, publishers*each)
-		for i := range publishers {
-			c := newCenter(t, e, WithHistory(publishers*each), WithAuthor(fmt.Sprint("p", i)))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range each {
-					tk, err := c.Publish(ctx, p, fmt.Appendf(nil, "p%d-%d", i, j))
-					if err != nil {
-						errs <- err
-						return
-					}
-					tickets <- tk
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		close(tickets)
-		for err := range errs {
-			t.Fatalf("Publish: %v", err)
-		}
-		seen := map[Ticket]bool{}
-		for tk := range tickets {
-			if seen[tk] {
-				t.Fatalf("ticket %v returned twice", tk)
-			}
-			seen[tk] = true
-		}
-		c := newCenter(t, e, WithHistory(publishers*each))
-		_, last, _ := c.Read(ctx, p)
-		recs, err := c.History(ctx, p)
-		if err != nil || last != publishers*each-1 || len(recs) != publishers*each {
-			t.Fatalf("version %v, %d records (%v); want %d and %d", last, len(recs), err, publishers*each-1, publishers*each)
-		}
-		values := map[string]bool{}
-		for i, r := range recs {
-			if r.Version != int32(i) || values[string(r.Value)] || r.Author != string(r.Value[:2]) {
-				t.Fatalf("record %d: %+v; want version %d, a value not seen before, by its publisher", i, r, i)
-			}
-			values[string(r.Value)] = true
+		for _, history := range []int{0, 32} {
+			t.Run(fmt.Sprint("history", history), func(t *testing.T) {
+				concurrentPublish(t, e, history)
+			})
 		}
 	})
+}
+
+func concurrentPublish(t *testing.T, e *env, history int) {
+	const publishers, each = 4, 8
+	p := fmt.Sprint("/busy/key", history)
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, publishers*each)
+	tickets := make(chan Ticket, publishers*each)
+	for i := range publishers {
+		c := newCenter(t, e, WithHistory(history), WithAuthor(fmt.Sprint("p", i)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				tk, err := c.Publish(ctx, p, fmt.Appendf(nil, "p%d-%d", i, j))
+				if err != nil {
+					errs <- err
+					return
+				}
+				tickets <- tk
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(tickets)
+	for err := range errs {
+		t.Fatalf("Publish: %v", err)
+	}
+	seen := map[Ticket]bool{}
+	for tk := range tickets {
+		if seen[tk] {
+			t.Fatalf("ticket %v returned twice", tk)
+		}
+		seen[tk] = true
+	}
+	c := newCenter(t, e, WithHistory(history))
+	_, last, _ := c.Read(ctx, p)
+	if last != publishers*each-1 {
+		t.Fatalf("version %v; want %d", last, publishers*each-1)
+	}
+	recs, err := c.History(ctx, p)
+	if err != nil || len(recs) != history {
+		t.Fatalf("%d records (%v); want %d", len(recs), err, history)
+	}
+	values := map[string]bool{}
+	for i, r := range recs {
+		if r.Version != int32(i) || values[string(r.Value)] || r.Author != string(r.Value[:2]) {
+			t.Fatalf("record %d: %+v; want version %d, a value not seen before, by its publisher", i, r, i)
+		}
+		values[string(r.Value)] = true
+	}
+	if history == 0 {
+		if st, _ := e.Session(t).Exists(ctx, HistoryPath(p)); st != nil {
+			t.Fatalf("WithHistory(0) made %s", HistoryPath(p))
+		}
+	}
 }
 
 // nodeCount returns how many nodes are below p (p included), as s sees them.
@@ -248,4 +262,3 @@ func nodeCount(t *testing.T, s backend.Session, p string) int {
 	return n
 }
 
-var _ = bytes.Equal
