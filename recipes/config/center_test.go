@@ -261,4 +261,3 @@ func nodeCount(t *testing.T, s backend.Session, p string) int {
 	}
 	return n
 }
-
