@@ -24,6 +24,8 @@ type Center struct {
 	client backend.Client
 	opts   options
 	closed atomic.Bool
+	// beforeMulti, set by tests only, runs before each publish's Multi.
+	beforeMulti func()
 }
 
 type options struct {

@@ -303,6 +303,9 @@ func (c *Center) publish(ctx context.Context, changes []change, rec Record, extr
 			}
 			ops = append(ops, eops...)
 		}
+		if c.beforeMulti != nil {
+			c.beforeMulti()
+		}
 		_, err = s.Multi(ctx, ops...)
 		if err == nil {
 			return c.done(ctx, s, a), nil
