@@ -19,10 +19,10 @@ type watchOptions[T any] struct {
 	validate func(T) error
 	labels   []string
 	logger   *slog.Logger
-	// afterFirstRead, when set (by tests), runs after the first read is
-	// applied and before Watch returns: the moment dubbo-go #1322 lost
-	// changes in.
-	afterFirstRead func()
+	// afterFirstRead, when set (by tests), runs on the watcher's goroutine
+	// after the first read is applied and before Watch returns: the moment
+	// dubbo-go #1322 lost changes in.
+	afterFirstRead func(*cache.Tree)
 }
 
 // WithValidate makes the watcher check every decoded value with f before
@@ -207,15 +207,22 @@ func Watch[T any](ctx context.Context, c *Center, path string, decode Decoder[T]
 		_ = w.Close()
 		return nil, ctx.Err()
 	}
-	if o.afterFirstRead != nil {
-		o.afterFirstRead()
-	}
 	return w, nil
 }
 
 func (w *Watcher[T]) run(ctx context.Context) {
 	defer w.wg.Done()
-	err := w.f.run(ctx, w.consider)
+	first := true
+	err := w.f.run(ctx, func(st followState) {
+		w.consider(st)
+		if first {
+			first = false
+			if w.o.afterFirstRead != nil {
+				w.o.afterFirstRead(w.f.tree)
+			}
+			close(w.ready)
+		}
+	})
 	w.mu.Lock()
 	if w.closed {
 		err = ErrClosed
@@ -233,12 +240,7 @@ func (w *Watcher[T]) run(ctx context.Context) {
 func (w *Watcher[T]) consider(st followState) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	defer func() {
-		if !w.started {
-			w.started = true
-			close(w.ready)
-		}
-	}()
+	defer func() { w.started = true }()
 	id := st.id()
 	if w.started && id == w.tried {
 		return // seen already (a resync that found nothing new)
