@@ -191,7 +191,8 @@ func Check(run Run) *Result {
 			if seenValue {
 				switch {
 				case i <= prev:
-					add(KindOrder, s.Name, "apply %d: %q (publish %d) after %q (publish %d)", k, a.Value, i, run.Publishes[prev].Value, prev)
+					add(KindOrder, s.Name, "apply %d: %q (publish %d, token %d) after %q (publish %d, token %d)",
+						k, a.Value, i, a.Token, run.Publishes[prev].Value, prev, prevToken)
 				case a.Token <= prevToken:
 					add(KindOrder, s.Name, "apply %d: %q with token %d, not above the previous apply's %d", k, a.Value, a.Token, prevToken)
 				}
