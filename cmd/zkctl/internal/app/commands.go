@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/barriercmd"
+	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/configcmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/countercmd"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo"
 	"github.com/zkrecipes/zkrecipes/cmd/zkctl/internal/demo/scenes"
@@ -45,6 +46,7 @@ func commands(io zkctl.Streams) []*cli.Command {
 		countercmd.Commands(io),
 		registrycmd.Commands(io),
 		dubbocmd.Commands(io),
+		configcmd.Commands(io),
 		health.Commands(io),
 		shell.Commands(io, Run),
 		devcmd.Commands(io),
