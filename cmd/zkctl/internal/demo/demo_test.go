@@ -21,6 +21,16 @@ var demoMilestones = []*regexp.Regexp{
 	regexp.MustCompile(`operator +publishes /config/greeting = "bonjour"`),
 	regexp.MustCompile(`app +applies greeting = "bonjour"`),
 	regexp.MustCompile(`app +applies greeting = "hola"`),
+	// The hot reload's value the app's validation refuses, and the
+	// rollback (scenes/hotreload.go fails the demo if the app applies the
+	// empty greeting, or does not end with "hello"). (Broken on purpose:
+	// the app's validation letting "" through -> the demo exits 1 with
+	// "demo: hot reload: app: applied an empty greeting (version 3)".)
+	regexp.MustCompile(`operator +publishes /config/greeting = ""`),
+	regexp.MustCompile(`app +rejects the new value \(config: value rejected: .*a greeting must not be empty\): keeps greeting = "hola"`),
+	regexp.MustCompile(`operator +rolls /config/greeting back to version 0`),
+	regexp.MustCompile(`app +applies greeting = "hello" \(version 4\) without a restart`),
+	regexp.MustCompile(`operator +history of /config/greeting: 5 versions kept, the last a rollback to version 0`),
 	regexp.MustCompile(`== 2\. Service view`),
 	regexp.MustCompile(`dashboard +copy of /services ready, 3 nodes; /services/api: api-1 at 127\.0\.0\.1:8081`),
 	regexp.MustCompile(`dashboard +sees added /services/api/api-2 = 127\.0\.0\.1:8082`),
