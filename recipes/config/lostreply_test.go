@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -189,6 +190,33 @@ func TestPublishOutcomeUnknown(t *testing.T) {
 					t.Fatalf("%s: version %v is %q; want mine", tc.name, tc.want, r.Value)
 				}
 			})
+		}
+	})
+}
+
+// TestPublishAcrossExpiry: a publish whose session the server expired goes
+// on with the client's next session. Broken on purpose: sessionEnded always
+// false made a publish right after an expiry fail ("publish after expiry 0:
+// 0, exists /expiry/key: backend: session expired").
+func TestPublishAcrossExpiry(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		client := newClient(t, e)
+		c, err := New(client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := ctxT(t)
+		for i := range 3 {
+			s, err := client.Session(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.(backend.Expirer).Expire(ctx); err != nil {
+				t.Fatalf("Expire: %v", err)
+			}
+			if tk, err := c.Publish(ctx, "/expiry/key", fmt.Appendf(nil, "v%d", i)); err != nil || tk != Ticket(i) {
+				t.Fatalf("publish after expiry %d: %v, %v; want ticket %d", i, tk, err, i)
+			}
 		}
 	})
 }

@@ -140,8 +140,8 @@ const (
 // classify says what a publish Multi's error err means; keys are the paths
 // of the keys the Multi publishes.
 func classify(err error, keys []string) (outcome, string) {
-	if errors.Is(err, backend.ErrConnectionLoss) {
-		return unknown, ""
+	if errors.Is(err, backend.ErrConnectionLoss) || errors.Is(err, backend.ErrSessionExpired) {
+		return unknown, "" // the request may have been applied before the end
 	}
 	var me *backend.MultiError
 	if !errors.As(err, &me) {
@@ -264,6 +264,9 @@ func (c *Center) publish(ctx context.Context, changes []change, rec Record, extr
 		}
 		if len(tries) > 0 {
 			a, err := c.landed(ctx, s, tries, keys[0], changes[0].value, rec.Nonce)
+			if sessionEnded(ctx, err) {
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -274,15 +277,22 @@ func (c *Center) publish(ctx context.Context, changes []change, rec Record, extr
 		states := make([]keyState, len(changes))
 		a := attempt{}
 		for i, ch := range changes {
-			k, err := c.readKey(ctx, s, ch.path)
+			var k keyState
+			k, err = c.readKey(ctx, s, ch.path)
 			if err != nil {
-				return nil, err
+				break
 			}
 			if ch.cas && TicketOf(statOf(k)) != ch.ticket {
 				return nil, staleTicket(ch.path, ch.ticket, k)
 			}
 			states[i] = k
 			a[ch.path] = k.next()
+		}
+		if sessionEnded(ctx, err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
 		}
 		if len(changes) > 1 {
 			rec.Keys = map[string]int32(a)
@@ -319,7 +329,7 @@ func (c *Center) publish(ctx context.Context, changes []change, rec Record, extr
 			tries = append(tries, a)
 			c.opts.logger.Debug("config: publish reply lost; settling by its record", "key", keys[0], "version", a[keys[0]], "err", err)
 		case noParent:
-			if err := makeParents(ctx, s, p); err != nil {
+			if err := makeParents(ctx, s, p); err != nil && !sessionEnded(ctx, err) {
 				return nil, err
 			}
 		case keyTaken:
@@ -356,6 +366,13 @@ func (c *Center) dropStaleRecord(ctx context.Context, s backend.Session, p strin
 		return derr
 	}
 	return nil
+}
+
+// sessionEnded reports whether err is the end of the session a publish was
+// using (ErrSessionExpired) while ctx lives: the publish goes on with the
+// client's next session, since nothing it writes belongs to a session.
+func sessionEnded(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && errors.Is(err, backend.ErrSessionExpired)
 }
 
 // statOf returns a Stat standing for k for TicketOf.
