@@ -75,8 +75,12 @@ type setKey[T any] struct {
 // which one transaction gives every node it writes (ZooKeeper's zxid, etcd's
 // revision). The record is read with one Get when the key's own node
 // changes; a record that does not exist (a publish with WithHistory(0)) or
-// that is not a batch's applies the key alone. Keys of a batch the watcher
-// does not follow are not waited for.
+// that is not a batch's applies the key alone, unless the key went through
+// a batch the watcher has seen and not yet applied: its later values wait
+// for that batch too. Keys of a batch the watcher does not follow are not
+// waited for. A batch write that a key's cache never reported, because a
+// later publish of that key overtook it before the cache's read (backend/zk
+// reports the net change), is not known and not waited for.
 //
 // WatchAll returns once every key's first read is in and applied, and no
 // key is held back by a batch half seen (ctx bounds the wait). A value that
@@ -205,6 +209,16 @@ func (s *SetWatcher[T]) onState(ctx context.Context, i int, k *setKey[T], st fol
 	k.has = true
 	k.latest = st
 	if fresh || st.p == nil {
+		// A batch this key went through and that is not yet applied still
+		// binds its later values: they come after the batch's other keys.
+		for j, m := range k.reqs {
+			if s.keys[j].appliedP < m && reqs[j] < m {
+				if reqs == nil {
+					reqs = map[int]int64{}
+				}
+				reqs[j] = m
+			}
+		}
 		k.reqs = reqs
 	}
 	s.step()
