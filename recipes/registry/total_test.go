@@ -548,9 +548,10 @@ type groupWatcher struct {
 }
 
 // runGroupModel runs the model-checked group on one backend: r.Members
-// members join (spread over r.Clients clients, each with its own Group),
-// r.Updates updates of their data and r.Leaves leaves come from one
-// driver, while four watchers follow the group: three Groups, each on a
+// members join (spread over r.Clients clients, each with its own Group
+// and a driver goroutine of its own that owns the members it joins), and
+// r.Updates updates of their data and r.Leaves leaves follow, in a random
+// order, while four watchers follow the group: three Groups, each on a
 // client of its own, and a ChildrenCache, all but the first Group through
 // fault proxies. Meanwhile a nemesis, every few hundred milliseconds,
 // expires a member client's session, cuts a member client briefly, or
@@ -560,8 +561,10 @@ type groupWatcher struct {
 // the run itself fails t.
 func runGroupModel(t *testing.T, e *env, r groupRun) error {
 	const dir = "/grp"
-	rng := rand.New(rand.NewPCG(r.Seed, r.Seed^0x9e3779b9))
-	admin := e.Session(t)
+	// The test's own reads go through the client's current session: on a
+	// loaded server a long run can outlive one.
+	adminClient := newClient(t, e)
+	admin := current(t, adminClient)
 	if err := backend.CreateParents(ctxT(t), admin, dir+"/x", backend.Persistent); err != nil {
 		t.Fatal(err)
 	}
@@ -660,7 +663,7 @@ func runGroupModel(t *testing.T, e *env, r groupRun) error {
 			case k < 6:
 				count("member-cut")
 				mc.proxy.Cut()
-				grant.Pause(stop, time.Duration(200+nrng.IntN(1000))*time.Millisecond)
+				grant.Pause(stop, time.Duration(200+nrng.IntN(600))*time.Millisecond)
 				mc.proxy.Heal()
 			default:
 				count("watcher-cut")
@@ -677,67 +680,103 @@ func runGroupModel(t *testing.T, e *env, r groupRun) error {
 		<-nemesisDone
 	}()
 
-	// The driver: joins, updates and leaves in a random order.
+	// The drivers, one per member client, each owning the members it
+	// joins: joins, updates and leaves in a random order.
 	type modelMember struct {
 		m    *Member
 		data string
 	}
-	joined := map[string]*modelMember{}
+	type driver struct {
+		joined                 map[string]*modelMember
+		joins, updates, leaves int
+		joining, updating      time.Duration // time spent in Join and Update
+		err                    error
+	}
+	share := func(n, k int) int { // driver k's part of n
+		if k < n%len(clients) {
+			return n/len(clients) + 1
+		}
+		return n / len(clients)
+	}
+	var leaving, driving sync.WaitGroup
+	drivers := make([]*driver, len(clients))
+	began := time.Now()
+	for k := range clients {
+		d := &driver{joined: map[string]*modelMember{}}
+		drivers[k] = d
+		driving.Add(1)
+		go func() {
+			defer driving.Done()
+			rng := rand.New(rand.NewPCG(r.Seed+uint64(k), r.Seed^0x9e3779b9))
+			members, updates, leaves := share(r.Members, k), share(r.Updates, k), share(r.Leaves, k)
+			total := members + updates + leaves
+			for d.joins < members || d.updates < updates || d.leaves < leaves {
+				// Each driver keeps pace with the nemesis, so that faults
+				// fall all over the run however fast the ops go: the ops of
+				// the i-th tenth wait for i rounds of faults.
+				if done := d.joins + d.updates + d.leaves; r.Paced && !poll(recipetest.Wait, func() bool { return int64(10*done/total) <= nemesisRounds.Load() }) {
+					d.err = fmt.Errorf("the nemesis is stuck at round %d", nemesisRounds.Load())
+					return
+				}
+				ids := slices.Sorted(maps.Keys(d.joined))
+				switch op := rng.IntN(total); {
+				case d.joins < members && (op < members || len(ids) == 0):
+					id := fmt.Sprintf("m%04d", d.joins*len(clients)+k)
+					d.joins++
+					data := id + ":v0"
+					ctx, cancel := context.WithTimeout(context.Background(), 2*recipetest.Wait)
+					t0 := time.Now()
+					m, err := clients[k].group.Join(ctx, id, []byte(data))
+					d.joining += time.Since(t0)
+					cancel()
+					if err != nil {
+						d.err = fmt.Errorf("Join %s: %w", id, err)
+						return
+					}
+					d.joined[id] = &modelMember{m, data}
+				case d.updates < updates && (op < members+updates || d.leaves >= leaves) && len(ids) > 0:
+					id := ids[rng.IntN(len(ids))]
+					d.updates++
+					data := fmt.Sprintf("%s:v%d", id, d.updates)
+					ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+					t0 := time.Now()
+					err := d.joined[id].m.Update(ctx, []byte(data))
+					d.updating += time.Since(t0)
+					cancel()
+					if err != nil && ctx.Err() == nil {
+						d.err = fmt.Errorf("Update %s: %w", id, err)
+						return
+					}
+					d.joined[id].data = data // even an Update whose wait ended is the latest data
+				case d.leaves < leaves && len(ids) > 0:
+					id := ids[rng.IntN(len(ids))]
+					d.leaves++
+					m := d.joined[id].m
+					delete(d.joined, id)
+					leaving.Add(1)
+					go func() { defer leaving.Done(); _ = m.Close() }()
+				}
+			}
+		}()
+	}
+	driving.Wait()
+	var joins, updates, leaves int
+	var joining, updating time.Duration
+	for _, d := range drivers {
+		if d.err != nil {
+			t.Fatal(d.err)
+		}
+		joins, updates, leaves = joins+d.joins, updates+d.updates, leaves+d.leaves
+		joining, updating = joining+d.joining, updating+d.updating
+	}
 	truth := func() map[string]string {
 		out := map[string]string{}
-		for id, mm := range joined {
-			out[id] = mm.data
+		for _, d := range drivers {
+			for id, mm := range d.joined {
+				out[id] = mm.data
+			}
 		}
 		return out
-	}
-	var leaving sync.WaitGroup
-	next, updates, leaves := 0, 0, 0
-	var joining, updating time.Duration // time spent in Join and Update
-	began := time.Now()
-	total := r.Members + r.Updates + r.Leaves
-	for next < r.Members || updates < r.Updates || leaves < r.Leaves {
-		// The driver keeps pace with the nemesis, so that faults fall all
-		// over the run however fast the ops go: the ops of the k-th tenth
-		// wait for k rounds of faults.
-		if done := next + updates + leaves; r.Paced && !poll(recipetest.Wait, func() bool { return int64(10*done/total) <= nemesisRounds.Load() }) {
-			t.Fatalf("the nemesis is stuck at round %d", nemesisRounds.Load())
-		}
-		ids := slices.Sorted(maps.Keys(joined))
-		switch k := rng.IntN(r.Members + r.Updates + r.Leaves); {
-		case next < r.Members && (k < r.Members || len(ids) == 0):
-			id := fmt.Sprintf("m%03d", next)
-			next++
-			data := id + ":v0"
-			ctx, cancel := context.WithTimeout(context.Background(), 2*recipetest.Wait)
-			t0 := time.Now()
-			m, err := clients[rng.IntN(len(clients))].group.Join(ctx, id, []byte(data))
-			joining += time.Since(t0)
-			cancel()
-			if err != nil {
-				t.Fatalf("Join %s: %v", id, err)
-			}
-			joined[id] = &modelMember{m, data}
-		case updates < r.Updates && (k < r.Members+r.Updates || leaves >= r.Leaves) && len(ids) > 0:
-			id := ids[rng.IntN(len(ids))]
-			updates++
-			data := fmt.Sprintf("%s:v%d", id, updates)
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			t0 := time.Now()
-			err := joined[id].m.Update(ctx, []byte(data))
-			updating += time.Since(t0)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				t.Fatalf("Update %s: %v", id, err)
-			}
-			joined[id].data = data // even an Update whose wait ended is the latest data
-		case leaves < r.Leaves && len(ids) > 0:
-			id := ids[rng.IntN(len(ids))]
-			leaves++
-			m := joined[id].m
-			delete(joined, id)
-			leaving.Add(1)
-			go func() { defer leaving.Done(); _ = m.Close() }()
-		}
 	}
 	ops := time.Since(began)
 	stopNemesis()
@@ -774,7 +813,7 @@ func runGroupModel(t *testing.T, e *env, r groupRun) error {
 	converging := time.Now()
 	deadline := time.Now().Add(r.Converge)
 	for {
-		server, err := serverData(ctxT(t), admin, dir)
+		server, err := serverData(ctxT(t), current(t, adminClient), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -794,8 +833,8 @@ func runGroupModel(t *testing.T, e *env, r groupRun) error {
 			for _, s := range states {
 				events += len(s.events)
 			}
-			t.Logf("%s: %d joins (%v), %d updates (%v), %d leaves in %v with faults %v; converged in %v (%d events over %d watchers)",
-				e.Backend.Name, next, joining.Round(time.Millisecond), updates, updating.Round(time.Millisecond), leaves, ops.Round(time.Millisecond), faults,
+			t.Logf("%s: %d joins (%v in Join, summed over the drivers), %d updates (%v in Update), %d leaves in %v with faults %v; converged in %v (%d events over %d watchers)",
+				e.Backend.Name, joins, joining.Round(time.Millisecond), updates, updating.Round(time.Millisecond), leaves, ops.Round(time.Millisecond), faults,
 				time.Since(converging).Round(time.Millisecond), events, len(states))
 			return err
 		}
