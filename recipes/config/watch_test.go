@@ -517,3 +517,47 @@ func liveSession(ctx context.Context, c backend.Client, expired []int64) (backen
 		}
 	}
 }
+
+// TestWatchEnds: a watcher whose client is closed ends (Done, Err matching
+// the backend's ErrClosed, Next returning it after what was queued), and a
+// SetWatcher ends with its first key's cache. Broken on purpose: with
+// Watcher.run recording ErrClosed whatever the cause, on both backends:
+// "Err config: closed; want backend.ErrClosed".
+func TestWatchEnds(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		pub := newCenter(t, e)
+		publish(t, pub, "/ends/a", "1")
+		publish(t, pub, "/ends/b", "1")
+		client := newClient(t, e)
+		sub, err := New(client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := startWatch(t, sub, "/ends/a", String())
+		sw, err := WatchAll(ctxT(t), sub, []string{"/ends/a", "/ends/b"}, String())
+		if err != nil {
+			t.Fatalf("WatchAll: %v", err)
+		}
+		defer sw.Close()
+		if err := client.Close(); err != nil {
+			t.Fatalf("client Close: %v", err)
+		}
+		recipetest.WaitClosed(t, w.Done(), "watcher's Done after its client closed")
+		recipetest.WaitClosed(t, sw.Done(), "set watcher's Done after its client closed")
+		if err := w.Err(); !errors.Is(err, backend.ErrClosed) {
+			t.Errorf("Err %v; want backend.ErrClosed", err)
+		}
+		if err := sw.Err(); !errors.Is(err, backend.ErrClosed) {
+			t.Errorf("SetWatcher Err %v; want backend.ErrClosed", err)
+		}
+		if _, err := w.Next(ctxT(t)); !errors.Is(err, backend.ErrClosed) {
+			t.Errorf("Next %v; want backend.ErrClosed", err)
+		}
+		if _, err := sw.Next(ctxT(t)); !errors.Is(err, backend.ErrClosed) {
+			t.Errorf("SetWatcher Next %v; want backend.ErrClosed", err)
+		}
+		if v := w.Value(); v.Value != "1" {
+			t.Errorf("Value after the end %+v; want the last applied", v)
+		}
+	})
+}
