@@ -275,10 +275,7 @@ func decodeFollowed[T any](st followState, decode Decoder[T], validate func(T) e
 	if st.node == nil {
 		return Snapshot[T]{}, nil
 	}
-	v, err := decode(st.node.Data)
-	if err == nil && validate != nil {
-		err = validate(v)
-	}
+	v, err := safeDecode(st.node.Data, decode, validate)
 	if err != nil {
 		return Snapshot[T]{}, err
 	}
@@ -291,7 +288,22 @@ func decodeFollowed[T any](st followState, decode Decoder[T], validate func(T) e
 	}, nil
 }
 
-// describe names the node a state chooses, for errors.
+// safeDecode decodes and validates data; a panic in either is an error,
+// so a bad value cannot bring the watcher (and its program) down.
+func safeDecode[T any](data []byte, decode Decoder[T], validate func(T) error) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero T
+			v, err = zero, fmt.Errorf("the decoder or validator panicked: %v", r)
+		}
+	}()
+	if v, err = decode(data); err == nil && validate != nil {
+		err = validate(v)
+	}
+	return v, err
+}
+
+// describeSource names the node a state chooses, for errors.
 func describeSource(path string, st followState) string {
 	if st.source != "" {
 		return fmt.Sprintf("%s (canary %q) version %d", path, st.source, st.node.Stat.Version)

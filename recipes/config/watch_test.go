@@ -181,7 +181,8 @@ var errPortRange = errors.New("port out of range")
 // reported (ErrDecode wrapping the cause) and not applied; the next good
 // one is. Broken on purpose: with consider applying the rejected value
 // (an absent snapshot) before reporting it, on both backends: "value after
-// a rejection {Port:0 Host:}; want {Port:8080 Host:a}".
+// a rejection {Port:0 Host:}; want {Port:8080 Host:a}". Without the
+// recover in safeDecode, the decoder's panic ended the test binary.
 func TestWatchRejects(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		pub, sub := newCenter(t, e), newCenter(t, e)
@@ -247,6 +248,23 @@ func TestWatchRejects(t *testing.T) {
 		}
 		if c := next(t, wb); !errors.Is(c.Err, ErrDecode) {
 			t.Errorf("first change of a rejected first read %+v; want ErrDecode", c)
+		}
+
+		// A decoder that panics rejects the value; the watcher goes on.
+		panicky := func(data []byte) (string, error) {
+			if string(data) == "boom" {
+				panic("boom")
+			}
+			return string(data), nil
+		}
+		wp := startWatch(t, sub, "/bad", panicky)
+		publish(t, pub, "/bad", "boom")
+		if c := next(t, wp); !errors.Is(c.Err, ErrDecode) || c.New.Value != "not json" {
+			t.Errorf("change after a panicking decode %+v; want ErrDecode, value kept", c)
+		}
+		publish(t, pub, "/bad", "fine")
+		if c := next(t, wp); c.Err != nil || c.New.Value != "fine" {
+			t.Errorf("change after the panic %+v; want fine", c)
 		}
 	})
 }
