@@ -22,8 +22,8 @@ import (
 // connection, so the proxy cannot lose the transaction's reply alone: that
 // subtest is skipped, and TestPublishOutcomeUnknown covers etcd. Broken on
 // purpose: landed never finding the try (returning nil, nil) published it
-// a second time on ZooKeeper ("the key is at version 2 with 3 records; want
-// 1 and 2").
+// a second time on ZooKeeper ("Publish with a lost reply: 2, <nil>; want
+// ticket 1").
 func TestPublishLostReply(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		if e.Backend.Name == "etcd" {
@@ -131,7 +131,8 @@ func (s lossySession) Multi(ctx context.Context, ops ...backend.Op) ([]backend.O
 // once. The server is real; only the Multi's reply is replaced by the
 // error a backend returns when the connection fails. Broken on purpose:
 // landed never finding the try made each landed case publish twice
-// ("publish landed: the key is at version 2 with 3 records; want 1 and 2");
+// ("publish landed: ticket 2, <nil>; want 1"; a CAS: "cas landed: ticket 0,
+// config: the key changed since its ticket was read ...");
 // landed taking any record of the version for its own (no nonce check)
 // took the other publisher's ("not landed, overtaken: ticket 1, <nil>;
 // want 2").
