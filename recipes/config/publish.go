@@ -323,6 +323,9 @@ func (c *Center) publish(ctx context.Context, changes []change, rec Record, extr
 		if ctx.Err() != nil {
 			return nil, err
 		}
+		if errors.Is(err, backend.ErrTooLarge) {
+			return nil, fmt.Errorf("config: a publish of %d keys (%d operations) is more than the backend takes in one request: %w", len(keys), len(ops), err)
+		}
 		what, p := classify(err, keys)
 		switch what {
 		case unknown:
