@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
 )
 
@@ -26,13 +27,18 @@ func wholeBatch(vals map[string]Snapshot[string], paths []string) error {
 // SetWatcher all at once; every state it applies (its first, and each
 // change's Old and New) is one whole batch, while a single-key publish is
 // applied alone. A second watcher starts while the batches are being
-// written. Broken on purpose: with step's hold (the pruning of keys whose
+// written, after the watchers' session expired. Broken on purpose: with step's hold (the pruning of keys whose
 // batch is not yet whole) removed, a partial batch was applied on both
 // backends ("first watcher: change 0: /b/k0=\"0\" (exists true) but
 // /b/k2=\"1\" (exists true)").
 func TestWatchAllWholeBatches(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		pub, sub := newCenter(t, e), newCenter(t, e)
+		pub := newCenter(t, e)
+		subClient := newClient(t, e)
+		sub, err := New(subClient)
+		if err != nil {
+			t.Fatal(err)
+		}
 		paths := []string{"/b/k0", "/b/k1", "/b/k2", "/b/k3"}
 		batch := func(n int) {
 			values := map[string][]byte{}
@@ -58,6 +64,16 @@ func TestWatchAllWholeBatches(t *testing.T) {
 		go func() {
 			defer close(late)
 			for n := 1; n <= batches; n++ {
+				if n == batches/4 { // the watchers' caches read everything again
+					s, err := liveSession(ctxT(t), subClient, nil)
+					if err == nil {
+						err = s.(backend.Expirer).Expire(ctxT(t))
+					}
+					if err != nil {
+						t.Errorf("Expire: %v", err)
+						return
+					}
+				}
 				if n == batches/2 {
 					w2, err := WatchAll(ctxT(t), sub, paths, String())
 					if err != nil {
