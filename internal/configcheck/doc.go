@@ -37,7 +37,20 @@
 //     (a run ends with a publish it knows the outcome of), or the run is
 //     reported as incomplete.
 //
-// Check is pure: it reads the run and returns a Result listing every
-// violation, each naming the subscriber and the apply. Its tests break
+// # Set runs
+//
+// A [SetRun] is the same for several keys published together
+// (PublishAll) and followed together (WatchAll): the batches that took
+// effect, in order, each with the value it wrote to each of its keys
+// (values distinct per key), and per subscriber the values of every key it
+// applied at once ([SetApply]). [CheckSet] asserts that every apply is the
+// state of the keys after some prefix of the batches (partial: never part
+// of a batch without the rest, never a value no batch wrote), that a
+// subscriber's prefixes strictly grow (order), that none is applied before
+// its last batch was invoked (early), and that every subscriber ends with
+// the state after the last batch by the deadline (converge).
+//
+// Check and CheckSet are pure: they read the run and return a result
+// listing every violation, each naming the subscriber and the apply. Its tests break
 // each rule in hand-made runs.
 package configcheck
