@@ -112,19 +112,23 @@ func configCommand(io zkctl.Streams) *cli.Command {
 					"one (-o json: one object per value, as get -o json prints it, exact). A key that does not\n" +
 					"exist, or is deleted, is said on stderr (-o json: an object with exists false).\n\n" +
 					"--format other than raw checks each value before applying it: one that does not parse\n" +
-					"is rejected, said on stderr, and the last good value stays applied.\n\n" +
+					"is rejected, said on stderr, and the last good value stays applied. --label gives the\n" +
+					"subscriber labels: the canary published for the first of them that has one (PATH/.canary/\n" +
+					"LABEL) is applied instead of the key's value (-o json names it in canary; its ticket is\n" +
+					"the canary node's version).\n\n" +
 					"With -- COMMAND, runs COMMAND instead of printing, once per applied value (the first one\n" +
-					"included), one at a time, with the value on its stdin and ZKCTL_CONFIG_PATH and\n" +
-					"ZKCTL_CONFIG_TICKET in its environment: a reload without a restart. A rejected value\n" +
-					"never reaches it, nor does a deletion. A COMMAND that fails is reported on stderr and\n" +
-					"the watch goes on; one that cannot run ends the watch (126, or 127 when not found).\n" +
-					"Runs until interrupted, or for --for.\n\n" +
+					"included), one at a time, with the value on its stdin and ZKCTL_CONFIG_PATH,\n" +
+					"ZKCTL_CONFIG_TICKET and, for a canary, ZKCTL_CONFIG_CANARY in its environment: a\n" +
+					"reload without a restart. A rejected value never reaches it, nor does a deletion. A\n" +
+					"COMMAND that fails is reported on stderr and the watch goes on; one that cannot run\n" +
+					"ends the watch (126, or 127 when not found). Runs until interrupted, or for --for.\n\n" +
 					zkctl.SupervisedDescription,
 				ArgsUsage: "PATH [-- COMMAND [ARGS...]]",
 				Flags: []cli.Flag{
 					&cli.DurationFlag{Name: "for", Usage: "stop after this long, exiting 0 (0: until interrupted)"},
 					&cli.StringFlag{Name: "format", Value: "raw", Usage: "what a value must be to be applied: raw (anything), json, yaml, toml or properties"},
 					&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "time between SIGTERM and SIGKILL for COMMAND when zkctl is interrupted"},
+					&cli.StringSliceFlag{Name: "label", Usage: "a label of this subscriber, in order of preference (repeat it): the canary of the first one that has one is applied instead of the key's value"},
 				},
 				Action: func(c *cli.Context) error { return watch(c, io) },
 			},
@@ -524,6 +528,12 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 	if err != nil {
 		return err
 	}
+	labels := c.StringSlice("label")
+	for _, l := range labels {
+		if !config.ValidLabel(l) {
+			return zkctl.Usagef("config watch: --label %q: want a node name that does not start with '.'", l)
+		}
+	}
 	ctx, cancel := context.WithCancel(c.Context)
 	if d := c.Duration("for"); d > 0 {
 		ctx, cancel = context.WithTimeout(c.Context, d)
@@ -545,7 +555,7 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 		return zkctl.UsageError{Err: err}
 	}
 	defer center.Close()
-	w, err := config.Watch(sctx, center, p, decode)
+	w, err := config.Watch(sctx, center, p, decode, config.WithLabels[[]byte](labels...))
 	if err != nil {
 		return watchEnd(c, ctx, err)
 	}
@@ -562,6 +572,9 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 		}
 		if len(argv) > 0 {
 			env := []string{"ZKCTL_CONFIG_PATH=" + p, "ZKCTL_CONFIG_TICKET=" + snap.Ticket.String()}
+			if snap.Canary != "" {
+				env = append(env, "ZKCTL_CONFIG_CANARY="+snap.Canary)
+			}
 			child := zkctl.Streams{In: bytes.NewReader(snap.Value), Out: io.Out, Err: io.Err}
 			// Only an interrupt stops COMMAND; the end of --for lets it finish.
 			err := zkctl.RunChild(c.Context, child, argv, env, nil, nil, c.Duration("grace"))
@@ -599,7 +612,7 @@ func watch(c *cli.Context, io zkctl.Streams) error {
 		case err != nil:
 		case ch.Err != nil:
 			fmt.Fprintf(io.Err, "zkctl: config watch: %s: %v (ticket %s stays applied)\n", p, ch.Err, ch.New.Ticket)
-		case ch.New.Exists == applied.Exists && ch.New.Token == applied.Token:
+		case ch.New.Exists == applied.Exists && ch.New.Canary == applied.Canary && ch.New.Token == applied.Token:
 			// What is applied already: COMMAND does not reload it twice.
 		default:
 			applied = ch.New

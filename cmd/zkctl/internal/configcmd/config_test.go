@@ -375,10 +375,14 @@ func TestWatchCommand(t *testing.T) {
 
 // TestWatchPrint: watch prints the value, then each value applied (text:
 // each followed by a newline; -o json: as get -o json), a deletion as
-// exists false, and ends by itself after --for.
+// exists false, and ends by itself after --for; with --label, the canary
+// of its label is applied (and named), then the key's value once the
+// canary is aborted.
 //
 // Broken on purpose: the deletion not printed under -o json -> fails with
 // "deletion: not seen in time; stdout" and the two values only.
+// Watch given no WithLabels -> fails with "the canary: not seen in time;
+// stdout" and the key's value only.
 func TestWatchPrint(t *testing.T) {
 	for name, ep := range zkctltest.Clusters(t) {
 		t.Run(name, func(t *testing.T) {
@@ -403,6 +407,18 @@ func TestWatchPrint(t *testing.T) {
 			r := zkctltest.Want(t, zkctltest.Run(t, "", "--endpoints", ep, "config", "watch", p, "--for", "200ms"), 0, "watch --for")
 			if r.Out != "three\n" {
 				t.Fatalf("watch --for printed %q, want three and a newline", r.Out)
+			}
+
+			// --label: the label's canary is applied, and the key's value again once it is aborted.
+			w = zkctltest.Start(t, "--endpoints", ep, "-o", "json", "config", "watch", p, "--label", "green", "--label", "blue")
+			own := `{"path":"/wp/k","value":"three","ticket":"0","exists":true}`
+			zkctltest.Until(t, w, "the key's value", nil, zkctltest.Has(own))
+			zkctltest.Must(t, c.PublishCanary(ctx, p, "blue", []byte("canary")))
+			zkctltest.Until(t, w, "the canary", nil, zkctltest.Has(`{"path":"/wp/k","value":"canary","ticket":"0","exists":true,"canary":"blue"}`))
+			zkctltest.Must(t, c.Abort(ctx, p, "blue"))
+			zkctltest.Until(t, w, "the key's value after the abort", nil, func(out string) bool { return strings.Count(out, own+"\n") == 2 })
+			if code := w.Stop(t); code != zkctl.ExitInterrupted {
+				t.Fatalf("interrupted watch --label: exit %d, want %d", code, zkctl.ExitInterrupted)
 			}
 		})
 	}
@@ -449,6 +465,7 @@ func TestBadInput(t *testing.T) {
 		{"watch with a negative --for", "", []string{"watch", "/a", "--for", "-1s"}},
 		{"watch with a word after PATH", "", []string{"watch", "/a", "extra"}},
 		{"watch of only a command", "", []string{"watch", "--", "true"}},
+		{"watch with a bad --label", "", []string{"watch", "/a", "--label", ".canary"}},
 		{"a bad flag", "", []string{"get", "--bogus", "/a"}},
 	} {
 		zkctltest.Want(t, run(tt.stdin, append([]string{"config"}, tt.args...)...), zkctl.ExitUsage, tt.what)
