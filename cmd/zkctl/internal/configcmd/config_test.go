@@ -425,11 +425,14 @@ func TestWatchPrint(t *testing.T) {
 }
 
 // TestBadInput: what zkctl cannot use exits 2 before anything is
-// published, and a cluster that does not answer exits 5.
+// published (a publish-all too large for one etcd transaction included),
+// and a cluster that does not answer exits 5.
 //
 // Broken on purpose: publish-all's JSON error returned as a plain error ->
 // fails with "publish-all of a JSON list: exit 1 (...cannot unmarshal
-// array...), want 2".
+// array...), want 2"; backend.ErrTooLarge not made a usage error -> fails
+// with "publish-all of more keys than one transaction carries: exit 1
+// (...too large...), want 2".
 func TestBadInput(t *testing.T) {
 	ep := zkctltest.Clusters(t)["etcd"]
 	run := runner(t, ep)
@@ -437,6 +440,13 @@ func TestBadInput(t *testing.T) {
 	numbers := zkctltest.File(t, "num.json", `{"/a": 1}`)
 	badPath := zkctltest.File(t, "path.json", `{"a": "x"}`)
 	empty := zkctltest.File(t, "empty.json", `{}`)
+	many := map[string]string{}
+	for i := range 100 {
+		many[fmt.Sprintf("/big/k%03d", i)] = "v"
+	}
+	manyJSON, err := json.Marshal(many)
+	zkctltest.Must(t, err)
+	tooMany := zkctltest.File(t, "many.json", string(manyJSON)) // more than etcd's 128 operations in one transaction
 	for _, tt := range []struct {
 		what  string
 		stdin string
@@ -461,6 +471,7 @@ func TestBadInput(t *testing.T) {
 		{"publish-all of a relative path", "", []string{"publish-all", badPath}},
 		{"publish-all of no keys", "", []string{"publish-all", empty}},
 		{"publish-all of bad stdin", "{", []string{"publish-all", "-"}},
+		{"publish-all of more keys than one transaction carries", "", []string{"publish-all", tooMany}},
 		{"watch with a bad --format", "", []string{"watch", "/a", "--format", "xml"}},
 		{"watch with a negative --for", "", []string{"watch", "/a", "--for", "-1s"}},
 		{"watch with a word after PATH", "", []string{"watch", "/a", "extra"}},
@@ -471,8 +482,10 @@ func TestBadInput(t *testing.T) {
 		zkctltest.Want(t, run(tt.stdin, append([]string{"config"}, tt.args...)...), zkctl.ExitUsage, tt.what)
 	}
 	obs := zkctltest.Observer(t, ep)
-	if st, err := obs.Exists(recipetest.Ctx(t), "/a"); err != nil || st != nil {
-		t.Fatalf("bad input left /a: %+v (%v)", st, err)
+	for _, p := range []string{"/a", "/big/k000"} {
+		if st, err := obs.Exists(recipetest.Ctx(t), p); err != nil || st != nil {
+			t.Fatalf("bad input left %s: %+v (%v)", p, st, err)
+		}
 	}
 	zkctltest.Want(t, zkctltest.Run(t, "", "--endpoints", "zk://127.0.0.1:1", "--request-timeout", "2s", "config", "get", "/a"), zkctl.ExitUnavailable, "get from an unreachable cluster")
 }
