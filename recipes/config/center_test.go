@@ -54,13 +54,15 @@ func TestBadInput(t *testing.T) {
 	})
 }
 
-// emptyData fails t unless every node at paths exists with no data.
+// emptyData fails t unless every node at paths exists with empty data,
+// not null (backend/zk reads ZooKeeper's null data, what a create without
+// data leaves, as nil; Curator and Dubbo read it as null).
 func emptyData(t *testing.T, s backend.Session, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
 		data, st, err := s.Get(ctxT(t), p)
-		if err != nil || len(data) != 0 || st.DataLength != 0 {
-			t.Errorf("%s: data %q (length %d), %v; want an existing node with empty data", p, data, st.DataLength, err)
+		if err != nil || data == nil || len(data) != 0 || st.DataLength != 0 {
+			t.Errorf("%s: data %q (length %d, null %v), %v; want an existing node with empty data", p, data, st.DataLength, data == nil, err)
 		}
 	}
 }
@@ -68,7 +70,10 @@ func emptyData(t *testing.T, s backend.Session, paths ...string) {
 // TestPublishRead: a publish creates the key (parents with empty data) or
 // sets it, each with its record, and Read returns the value and its ticket.
 // Broken on purpose: makeParents creating the parents with Curator's default
-// data (the client's address) failed it ("/app: data \"127.0.0.1\"").
+// data (the client's address) failed it ("/app: data \"127.0.0.1\""); with
+// no data (nil, as backend.CreateParents sends) it failed on ZooKeeper
+// ("/app: data \"\" (length 0, null true)"); explicit returning nil as it
+// is failed it there for a nil value ("/app/none: ... null true").
 func TestPublishRead(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		c := newCenter(t, e)
@@ -87,8 +92,11 @@ func TestPublishRead(t *testing.T) {
 				t.Fatalf("Read after publishing %q: %q, %v, %v; want ticket %v", want, v, rt, err, tk)
 			}
 		}
+		if _, err := c.Publish(ctx, "/app/none", nil); err != nil {
+			t.Fatalf("Publish(nil): %v", err)
+		}
 		s := e.Session(t)
-		emptyData(t, s, "/app", "/app/db", HistoryPath(p))
+		emptyData(t, s, "/app", "/app/db", HistoryPath(p), "/app/none")
 		recs, err := c.History(ctx, p)
 		if err != nil || len(recs) != 3 {
 			t.Fatalf("History: %d records, %v; want 3", len(recs), err)
