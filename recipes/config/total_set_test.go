@@ -102,7 +102,11 @@ func totalSubscribeSet(t *testing.T, ctx context.Context, c *Center, paths []str
 // batches-1 with PublishAll, each writing every key ("<key>-<batch>"),
 // under the nemesis; then it waits, at most recipetest.Wait after the
 // healing, until every subscriber holds the last batch.
-func runTotalConfigSet(t *testing.T, e *recipetest.Env, sz totalSize, keys int, seed uint64) (configcheck.SetRun, totalOut) {
+//
+// With overlap, batch j writes every key only when j is a multiple of
+// keys; otherwise it writes key 0 and key j%keys: batches that share key
+// 0 and leave other keys alone.
+func runTotalConfigSet(t *testing.T, e *recipetest.Env, sz totalSize, keys int, overlap bool, seed uint64) (configcheck.SetRun, totalOut) {
 	t.Helper()
 	var out totalOut
 	ctx, cancel := context.WithCancel(context.Background())
@@ -120,7 +124,10 @@ func runTotalConfigSet(t *testing.T, e *recipetest.Env, sz totalSize, keys int, 
 	publish := func(j int) {
 		b := configcheck.Batch{Values: map[string]string{}, Invoked: time.Now()}
 		values := map[string][]byte{}
-		for _, p := range paths {
+		for i, p := range paths {
+			if overlap && i > 0 && j%keys != 0 && i != j%keys {
+				continue
+			}
 			b.Values[p] = fmt.Sprintf("%s-%d", backend.Base(p), j)
 			values[p] = []byte(b.Values[p])
 		}
@@ -187,7 +194,10 @@ func runTotalConfigSet(t *testing.T, e *recipetest.Env, sz totalSize, keys int, 
 	}
 	run.Healed = time.Now()
 
-	final := run.Batches[len(run.Batches)-1].Values
+	final := map[string]string{} // the state after the last batch
+	for _, b := range run.Batches {
+		maps.Copy(final, b.Values)
+	}
 	deadline := time.Now().Add(recipetest.Wait)
 	for !out.allConverged && time.Now().Before(deadline) {
 		out.allConverged = !slices.ContainsFunc(subs, func(s *totalSetSubscriber) bool {
@@ -238,7 +248,31 @@ func runTotalConfigSet(t *testing.T, e *recipetest.Env, sz totalSize, keys int, 
 // subscriber's apply with one key taken from the batch before (part of a
 // batch), two applies of another swapped, and a third's last apply
 // dropped; CheckSet reports partial, order and converge.
-func TestTotalConfigSet(t *testing.T) {
+func TestTotalConfigSet(t *testing.T) { testTotalConfigSet(t, false) }
+
+// TestTotalConfigSetOverlap is TestTotalConfigSet with batches that write
+// some of the keys: key 0 always, every key in one batch of three, else
+// key 1 or key 2. It runs only by hand (ZKRECIPES_CONFIG_OVERLAP=1),
+// because it fails: WatchAll applies states that are the state after no
+// batch, one key many batches behind the others, e.g. on ZooKeeper
+// "partial s00@client0: apply 77: {k0="k0-149" k1="k1-105" k2="k2-149"}"
+// (after batch 149, which wrote k0 and k2, k1 holds k1-148), 3 to 7 such
+// applies in each run, before every subscriber converged; on etcd too
+// ("{k0="k0-4" k1="k1-4" k2="k2-0"}": batch 3 wrote every key). As
+// WatchAll's documentation says, a batch write a key's follower never saw
+// (a later publish of that key overtook it: k0's write of batch 148 by
+// batch 149's) is not waited for, so neither is batch 148's k1. Reading
+// the key's history records between the version applied and the new one,
+// and waiting for their batches too, would close it as far as the history
+// goes. Whole-key batches (TestTotalConfigSet) are seen all-or-nothing.
+func TestTotalConfigSetOverlap(t *testing.T) {
+	if os.Getenv("ZKRECIPES_CONFIG_OVERLAP") != "1" {
+		t.Skip("by hand: ZKRECIPES_CONFIG_OVERLAP=1 (a known limit of WatchAll; see the doc comment)")
+	}
+	testTotalConfigSet(t, true)
+}
+
+func testTotalConfigSet(t *testing.T, overlap bool) {
 	if testing.Short() {
 		t.Skip("-short: a nemesis run")
 	}
@@ -254,7 +288,7 @@ func TestTotalConfigSet(t *testing.T) {
 			sz = totalSize{clients: 5, subscribers: 50, publishes: 1000}
 		}
 		t.Logf("seed %d (%s=%d runs it again)", seed, totalSeedEnv, seed)
-		run, out := runTotalConfigSet(t, e, sz, 3, seed)
+		run, out := runTotalConfigSet(t, e, sz, 3, overlap, seed)
 		res := configcheck.CheckSet(run)
 		t.Logf("%s: %d set subscribers on %d clients, %d batches of %d keys in %v (%.0f/s) under faults %v; all held the last batch %v after the healing: %v",
 			e.Backend.Name, sz.subscribers, sz.clients, len(run.Batches), len(run.Keys), out.publishes.Round(time.Millisecond),
