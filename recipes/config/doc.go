@@ -118,7 +118,8 @@
 // session losses are survived (a resync reports only what differs). Watch
 // returns once the first value is applied (Value); Next returns every change
 // in order. A value that does not decode or validate is reported
-// (Change.Err matches ErrDecode) and not applied: the last good value stays.
+// (Change.Err matches ErrDecode) and not applied: the last good value stays;
+// a decoder or validator that panics rejects the value the same way.
 // A watcher never applies a value older than one it applied from the same
 // node (Snapshot.Token, the node's ModifyToken, only increases per source),
 // and applies only values that were published. A slow reader gets every
