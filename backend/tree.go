@@ -38,7 +38,9 @@ func createPath(ctx context.Context, s Session, parts []string, mode Mode, opts 
 	cur := ""
 	for _, p := range parts {
 		cur += "/" + p
-		_, err := s.Create(ctx, cur, nil, mode, opts...)
+		// Empty data, not nil: ZooKeeper keeps nil as null, which Java
+		// readers (Curator, Dubbo) get as a null array.
+		_, err := s.Create(ctx, cur, []byte{}, mode, opts...)
 		if err != nil && !errors.Is(err, ErrNodeExists) {
 			return err
 		}

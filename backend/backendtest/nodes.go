@@ -160,9 +160,16 @@ func testParents(t *testing.T, h *harness) {
 		t.Fatalf("Create with parents = %q, %v", p, err)
 	}
 	for _, q := range []string{"/a", "/a/b"} {
+		// Empty, not null: ZooKeeper keeps nil data as null, which Java
+		// readers get as a null array (broken on purpose by creating
+		// parents with nil data: "parent /a: data is nil (null on
+		// ZooKeeper), want empty" on zk).
 		data, _, err := s.Get(c, q)
 		if err != nil || len(data) != 0 {
 			t.Fatalf("parent %s: %q, %v", q, data, err)
+		}
+		if data == nil {
+			t.Fatalf("parent %s: data is nil (null on ZooKeeper), want empty", q)
 		}
 	}
 	// Existing parents are fine; the node itself existing is still an error.
