@@ -248,6 +248,12 @@ func runTotalConfigSet(t *testing.T, e *recipetest.Env, sz totalSize, keys int, 
 // subscriber's apply with one key taken from the batch before (part of a
 // batch), two applies of another swapped, and a third's last apply
 // dropped; CheckSet reports partial, order and converge.
+//
+// Broken on purpose, in a copy of the tree: with WatchAll's batchOf
+// returning nil at once (every key applied alone, no batch waited for),
+// CheckSet reported 1,445 violations on ZooKeeper, e.g. "partial
+// s00@client0: apply 1: {k0="k0-0" k1="k1-36" k2="k2-0"}: no prefix of
+// the batches leaves the keys so".
 func TestTotalConfigSet(t *testing.T) { testTotalConfigSet(t, false) }
 
 // TestTotalConfigSetOverlap is TestTotalConfigSet with batches that write
