@@ -49,7 +49,18 @@ func (s *Session) Expire(ctx context.Context) error {
 	if id == 0 || addr == "" {
 		return backend.Errorf(op, "/", backend.ErrConnectionLoss, errors.New("the session was never established"))
 	}
-	if err := s.closeRemotely(ctx, addr, id, passwd); err != nil {
+	// The server may close the connection before its closeSession reply
+	// is out (it queues the reply, then closes): the session is closed,
+	// but the reply is an EOF. Resuming the session again tells: the
+	// server answers a closed session with session id 0. So an attempt
+	// that failed for the connection is made again, a few times.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.closeRemotely(ctx, addr, id, passwd); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
 		kind := backend.ErrConnectionLoss
 		if cerr := ctx.Err(); cerr != nil {
 			kind = cerr
