@@ -54,9 +54,14 @@ type setKey[T any] struct {
 	has    bool          // the key's first read is in
 	latest followState   // the key's state as its cache has it
 	reqs   map[int]int64 // key index -> the Token of its own node it must reach for latest to apply
-	// reqsFor is the Token of the key's own node reqs were read for;
-	// only its follower goroutine touches it.
-	reqsFor int64
+	// reqsFor is the Token of the key's own node reqs were read for, and
+	// seen says whether seenV and seenCreate hold the version and
+	// CreateToken of the key's node as its follower last reported it
+	// (seenV -1: absent); only its follower goroutine touches them.
+	reqsFor    int64
+	seen       bool
+	seenV      int32
+	seenCreate int64
 	// Under mu.
 	applied     Snapshot[T]
 	appliedP    int64 // the Token of the key's own node when applied was chosen
@@ -202,7 +207,23 @@ func (s *SetWatcher[T]) onState(ctx context.Context, i int, k *setKey[T], st fol
 	fresh := false
 	if pt := st.pToken(); pt != 0 && pt != k.reqsFor {
 		reqs, fresh = s.batchOf(ctx, i, st.p), true
+		if k.seen {
+			// Versions the follower skipped: their batches bind this one.
+			from := k.seenV + 1
+			if st.p.Stat.CreateToken != k.seenCreate {
+				from = 0 // created again since: every version of this node
+			}
+			if from < st.p.Stat.Version {
+				reqs = s.skippedBatches(ctx, i, from, st.p, reqs)
+			}
+		}
 		k.reqsFor = pt
+	}
+	switch {
+	case st.p != nil:
+		k.seen, k.seenV, k.seenCreate = true, st.p.Stat.Version, st.p.Stat.CreateToken
+	default:
+		k.seen, k.seenV, k.seenCreate = true, -1, 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -266,6 +287,112 @@ func (s *SetWatcher[T]) batchOf(ctx context.Context, i int, p *cache.Node) map[i
 		case <-ctx.Done():
 			t.Stop()
 			return nil
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// maxSkippedGets is how many skipped versions skippedBatches reads one by
+// one; beyond it, one listing of the history tells which records are
+// still there (at most WithHistory of them) and only those are read.
+const maxSkippedGets = 8
+
+// skippedBatches adds to reqs what the versions from..p's version-1 of key
+// i wait for: versions its follower never reported, because a later write
+// of the key overtook them before the cache read it. For every batch
+// record among them, each other followed key of the batch must reach the
+// batch's Token (the CreateToken of its record, written by the batch's
+// transaction), as for p's own record. A record that is gone (trimmed by
+// WithHistory, or never written: WithHistory(0)) cannot be waited for; it
+// is logged.
+func (s *SetWatcher[T]) skippedBatches(ctx context.Context, i int, from int32, p *cache.Node, reqs map[int]int64) map[int]int64 {
+	path := s.paths[i]
+	to := p.Stat.Version // exclusive
+	var versions []int32
+	if int64(to)-int64(from) <= maxSkippedGets {
+		for v := from; v < to; v++ {
+			versions = append(versions, v)
+		}
+	} else {
+		var names []string
+		if !s.retry(ctx, path, func() error {
+			var err error
+			sess, err := s.client.Session(ctx)
+			if err == nil {
+				names, _, err = sess.Children(ctx, HistoryPath(path))
+			}
+			if errors.Is(err, backend.ErrNoNode) {
+				return nil // no history at all
+			}
+			return err
+		}) {
+			return reqs
+		}
+		for _, name := range names {
+			if v, ok := ParseHistoryEntryName(name); ok && v >= from && v < to {
+				versions = append(versions, v)
+			}
+		}
+	}
+	read := 0
+	for _, v := range versions {
+		var data []byte
+		var st backend.Stat
+		found := false
+		if !s.retry(ctx, path, func() error {
+			var err error
+			data, st, err = s.readStat(ctx, HistoryEntryPath(path, v))
+			if errors.Is(err, backend.ErrNoNode) {
+				return nil
+			}
+			found = err == nil
+			return err
+		}) {
+			return reqs
+		}
+		if !found {
+			continue
+		}
+		read++
+		rec, err := ParseRecord(data)
+		if err != nil || rec.Batch == "" || rec.Keys[path] != v || st.CreateToken > p.Stat.ModifyToken {
+			continue
+		}
+		for other := range rec.Keys {
+			if j, ok := s.index[other]; ok && j != i && reqs[j] < st.CreateToken {
+				if reqs == nil {
+					reqs = map[int]int64{}
+				}
+				reqs[j] = st.CreateToken
+			}
+		}
+	}
+	if missing := int(to-from) - read; missing > 0 {
+		s.o.logger.Info("config watch: history records of skipped versions are gone; their batches are not waited for",
+			"path", path, "from", from, "to", to-1, "missing", missing)
+	}
+	return reqs
+}
+
+// retry calls read until it returns nil, backing off after each error; it
+// reports false when ctx ended first (the watcher is closing).
+func (s *SetWatcher[T]) retry(ctx context.Context, path string, read func() error) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		err := read()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		s.o.logger.Debug("config watch: reading the history failed; retrying", "path", path, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
