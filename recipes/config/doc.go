@@ -128,7 +128,10 @@
 // WatchAll[T] follows several keys and applies a PublishAll's keys together:
 // a key's change whose record names a batch waits until every followed key
 // of that batch is seen at the batch's write or later. A subscriber reading
-// the keys through it never sees half a batch.
+// the keys through it never sees half a batch, also when batches write
+// different keys and its caches skip versions of a key: the records of the
+// versions skipped are read and their batches waited for, as far as the
+// history goes back (make WithHistory longer than a watcher can lag).
 //
 // # Dubbo's config center
 //

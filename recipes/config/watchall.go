@@ -83,9 +83,19 @@ type setKey[T any] struct {
 // that is not a batch's applies the key alone, unless the key went through
 // a batch the watcher has seen and not yet applied: its later values wait
 // for that batch too. Keys of a batch the watcher does not follow are not
-// waited for. A batch write that a key's cache never reported, because a
-// later publish of that key overtook it before the cache's read (backend/zk
-// reports the net change), is not known and not waited for.
+// waited for.
+//
+// A key's cache can skip versions: a later publish of the key overtakes one
+// before the cache reads it (backend/zk reports the net change; a cut
+// connection or an expired session resumes at the latest state). When a
+// key's node jumps past versions it was not seen at, the records of the
+// versions in between are read too (a Get each, or, past 8 of them, one
+// listing of the key's history and a Get of each record still there), and
+// every batch among them holds its other followed keys to the batch's
+// write as well. A record already trimmed (WithHistory) cannot be read, so
+// its batch is not waited for, and the gap is logged (Info): keep the
+// history longer than the number of publishes of one key a watcher can
+// fall behind by while it is cut off or slow.
 //
 // WatchAll returns once every key's first read is in and applied, and no
 // key is held back by a batch half seen (ctx bounds the wait). A value that

@@ -1,14 +1,20 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/backend"
 	"github.com/zkrecipes/zkrecipes/internal/recipetest"
+	"github.com/zkrecipes/zkrecipes/recipes/cache"
 )
 
 // wholeBatch returns an error unless every key in vals has the same value,
@@ -172,6 +178,128 @@ func TestWatchAllRejectHoldsBatch(t *testing.T) {
 		c, err = w.Next(ctx)
 		if err != nil || c.Err != nil || c.New["/r/a"].Value != 3 || c.New["/r/b"].Value != 2 || c.Old["/r/b"].Value != 1 {
 			t.Errorf("change after the good publish %+v, %v; want a=3 and b=2 together", c, err)
+		}
+	})
+}
+
+// lockedLog is a slog output the tests read while the watcher writes it.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// TestWatchAllSkippedBatches: what a key's version waits for includes the
+// batches of the versions its follower skipped (a later write overtook them
+// before its cache read them; TestTotalConfigSetOverlap is the run under
+// faults that makes followers skip). skippedBatches, given the version the
+// follower saw last and the new node, returns for every other followed key
+// of a batch among the skipped versions the Token of that batch: read
+// version by version for a short gap, through one listing of the history
+// for a long one; a record trimmed by WithHistory is logged and not
+// waited for. The Tokens are the keys' own ModifyTokens, read back.
+//
+// Broken on purpose: with the Gets starting one version late (from+1),
+// batch x was lost on both backends ("short gap: reqs map[2:204659]; want
+// map[1:204657 2:204659]") and version 1 logged gone; with the listing's
+// filter dropping the range's first version (v > from), batch w was
+// ("long gap: reqs map[]; want map[1:204691]").
+func TestWatchAllSkippedBatches(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		pub := newCenter(t, e, WithHistory(12))
+		paths := []string{"/sk/a", "/sk/b", "/sk/c", "/sk/d"}
+		all := map[string][]byte{}
+		for _, p := range paths {
+			all[p] = []byte("0")
+		}
+		batch := func(values map[string]string) {
+			t.Helper()
+			m := map[string][]byte{}
+			for p, v := range values {
+				m[p] = []byte(v)
+			}
+			if _, err := pub.PublishAll(ctxT(t), m); err != nil {
+				t.Fatalf("PublishAll(%v): %v", values, err)
+			}
+		}
+		stat := func(p string) backend.Stat {
+			t.Helper()
+			s, err := pub.Client().Session(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, st, err := s.Get(ctxT(t), p)
+			if err != nil {
+				t.Fatalf("Get(%s): %v", p, err)
+			}
+			return st
+		}
+		if _, err := pub.PublishAll(ctxT(t), all); err != nil { // a: version 0
+			t.Fatal(err)
+		}
+		log := &lockedLog{}
+		sub := newCenter(t, e)
+		w, err := WatchAll(ctxT(t), sub, paths, String(),
+			WithWatchLogger[string](slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+		if err != nil {
+			t.Fatalf("WatchAll: %v", err)
+		}
+		defer w.Close()
+
+		// Short gap: a's versions 1..3 skipped, 4 seen.
+		batch(map[string]string{"/sk/a": "x", "/sk/b": "x"}) // a v1
+		publish(t, pub, "/sk/a", "alone")                    // a v2
+		batch(map[string]string{"/sk/a": "y", "/sk/c": "y"}) // a v3
+		batch(map[string]string{"/sk/a": "z", "/sk/d": "z"}) // a v4: its own record, not skipped
+		a := stat("/sk/a")
+		if a.Version != 4 {
+			t.Fatalf("/sk/a at version %d; want 4", a.Version)
+		}
+		want := map[int]int64{1: stat("/sk/b").ModifyToken, 2: stat("/sk/c").ModifyToken}
+		got := w.skippedBatches(ctxT(t), 0, 1, &cache.Node{Path: "/sk/a", Stat: a}, nil)
+		if !maps.Equal(got, want) {
+			t.Errorf("short gap: reqs %v; want %v", got, want)
+		}
+		// What the new version already waits for stays, raised where a
+		// skipped batch asks more.
+		got = w.skippedBatches(ctxT(t), 0, 1, &cache.Node{Path: "/sk/a", Stat: a}, map[int]int64{1: 1, 3: 7})
+		if want := map[int]int64{1: want[1], 2: want[2], 3: 7}; !maps.Equal(got, want) {
+			t.Errorf("short gap on top of reqs: %v; want %v", got, want)
+		}
+
+		// Long gap (more than maxSkippedGets): a's versions 5..15 skipped.
+		batch(map[string]string{"/sk/a": "w", "/sk/b": "w"}) // a v5
+		for i := range maxSkippedGets + 2 {
+			publish(t, pub, "/sk/a", fmt.Sprint("alone", i)) // a v6..v15
+		}
+		publish(t, pub, "/sk/a", "last") // a v16
+		a = stat("/sk/a")
+		got = w.skippedBatches(ctxT(t), 0, 5, &cache.Node{Path: "/sk/a", Stat: a}, nil)
+		if want := map[int]int64{1: stat("/sk/b").ModifyToken}; !maps.Equal(got, want) {
+			t.Errorf("long gap: reqs %v; want %v", got, want)
+		}
+		if strings.Contains(log.String(), "are gone") {
+			t.Errorf("a record logged gone while the history holds them all: %s", log.String())
+		}
+
+		// Trimmed: a history of 12 keeps versions 5..16; from 0, 5 are gone.
+		got = w.skippedBatches(ctxT(t), 0, 0, &cache.Node{Path: "/sk/a", Stat: a}, nil)
+		if want := map[int]int64{1: stat("/sk/b").ModifyToken}; !maps.Equal(got, want) {
+			t.Errorf("trimmed: reqs %v; want %v (batch w still there)", got, want)
+		}
+		if out := log.String(); !strings.Contains(out, "are gone") || !strings.Contains(out, "missing=5") {
+			t.Errorf("trimmed records not logged as 5 missing: %q", out)
 		}
 	})
 }
