@@ -130,7 +130,10 @@ func (c *Client) connect(ctx context.Context) (*Session, error) {
 		}
 	}()
 	fail := func(err error, what string) (*Session, error) {
-		s.Close()
+		// The kind is read before the session is closed: a closed session
+		// would make every connection error of its calls ErrClosed, and a
+		// connection reset while creating the namespace would end a cache
+		// or a member for good instead of being tried again.
 		var kind error
 		switch {
 		case c.isClosed():
@@ -143,6 +146,7 @@ func (c *Client) connect(ctx context.Context) (*Session, error) {
 		default:
 			kind = s.kindOf(err)
 		}
+		s.Close()
 		if what != "" && err != nil {
 			err = fmt.Errorf("%s: %w", what, err)
 		}
