@@ -153,10 +153,11 @@ fi
 say "go test exited with $status after $(secs "$t0" "$(now)")"
 
 # The second pass: the etcd backend's conformance suite and the lock,
-# election, task, partition, barrier, counter and registry recipes (the
-# fenced grants, the recipes built on election and cache, and those whose
-# lost replies the backend's fence settles) against Debian's etcd-server
-# (3.4), the oldest etcd we keep working, with ZooKeeper left out (testenv.Off). Only when the whole
+# election, task, partition, barrier and counter recipes (the fenced
+# grants, the recipes built on election and cache, and those whose lost
+# replies the backend's fence settles) against Debian's etcd-server (3.4),
+# the oldest etcd we keep working (recipes/registry is green there too,
+# 83-98 s, but is left out to keep the whole run under 30 minutes), with ZooKeeper left out (testenv.Off). Only when the whole
 # suite ran (no package list or extra flags given) unless asked for with
 # ZKRECIPES_COMPAT_ETCD=1; ZKRECIPES_COMPAT_ETCD=0 turns it off.
 compat=${ZKRECIPES_COMPAT_ETCD:-}
@@ -167,13 +168,13 @@ fi
 if [ "$compat" = 1 ]; then
   t0=$(now)
   run bash scripts/servers.sh start-etcd-compat "$dir" >/dev/null
-  say "old etcd $(cat "$dir/compat.version") up in $(secs "$t0" "$(now)"); second pass: backend/etcd, recipes/lock, recipes/election, recipes/task, recipes/partition, recipes/barrier, recipes/counter, recipes/registry"
+  say "old etcd $(cat "$dir/compat.version") up in $(secs "$t0" "$(now)"); second pass: backend/etcd, recipes/lock, recipes/election, recipes/task, recipes/partition, recipes/barrier, recipes/counter"
   t0=$(now)
   compat_status=0
   compat_eps=$(sed -n 's/^export ZKRECIPES_ETCD_ENDPOINTS=//p' "$dir/compat.env")
   run env ZKRECIPES_ETCD_ENDPOINTS="$compat_eps" ZKRECIPES_ZK_ENDPOINTS=none \
     ZKRECIPES_ZK_ENSEMBLE= ZKRECIPES_ZK_ENSEMBLE_DIR= \
-    go test -race -count=1 -timeout 15m "$@" ./backend/etcd/ ./recipes/lock/ ./recipes/election/ ./recipes/task/ ./recipes/partition/ ./recipes/barrier/ ./recipes/counter/ ./recipes/registry/ || compat_status=$?
+    go test -race -count=1 -timeout 15m "$@" ./backend/etcd/ ./recipes/lock/ ./recipes/election/ ./recipes/task/ ./recipes/partition/ ./recipes/barrier/ ./recipes/counter/ || compat_status=$?
   say "second pass (etcd $(cat "$dir/compat.version")): go test exited with $compat_status after $(secs "$t0" "$(now)")"
   [ "$status" != 0 ] || status=$compat_status
 fi
